@@ -1,0 +1,44 @@
+/* The single-threaded epoll event loop that owns every fd of a process.
+ * Both the shim and the agent are built around one cf_loop; nothing blocks
+ * inside a callback. */
+#ifndef COFFER_LOOP_H
+#define COFFER_LOOP_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include "coffer/error.h"
+
+typedef struct cf_loop cf_loop;
+typedef struct cf_watch cf_watch;   /* an fd registration */
+typedef struct cf_timer cf_timer;   /* a one-shot timer */
+
+/* events: EPOLLIN / EPOLLOUT / ... ; called with the epoll events seen. */
+typedef void (*cf_fd_cb)(cf_loop *loop, int fd, uint32_t events, void *data);
+typedef void (*cf_timer_cb)(cf_loop *loop, void *data);
+
+cf_loop *cf_loop_new(cf_error *err);
+void cf_loop_free(cf_loop *loop);
+
+/* The watch is valid until cf_loop_unwatch(); unwatching from inside any
+ * callback (including its own) is safe. The loop never closes fd. */
+cf_watch *cf_loop_watch(cf_loop *loop, int fd, uint32_t events, cf_fd_cb cb,
+                        void *data, cf_error *err);
+int cf_loop_watch_modify(cf_watch *w, uint32_t events, cf_error *err);
+void cf_loop_unwatch(cf_watch *w);
+
+/* One-shot timer after ms milliseconds; cancel before it fires with
+ * cf_loop_timer_cancel (safe from callbacks). Fired timers free themselves. */
+cf_timer *cf_loop_timer(cf_loop *loop, uint64_t ms, cf_timer_cb cb, void *data,
+                        cf_error *err);
+void cf_loop_timer_cancel(cf_timer *t);
+
+/* Run until cf_loop_quit(); returns 0, or negative errno on epoll failure. */
+int cf_loop_run(cf_loop *loop);
+/* Run until *done becomes true or timeout_ms passes (-1: no timeout);
+ * returns 0 when done, -ETIMEDOUT otherwise. For CLI tools and tests. */
+int cf_loop_run_until(cf_loop *loop, const bool *done, int timeout_ms);
+void cf_loop_quit(cf_loop *loop);
+
+uint64_t cf_now_ms(void); /* CLOCK_MONOTONIC */
+
+#endif

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Installs every Debian 12 package coffer needs to build, test and run.
+# Idempotent: does nothing (quickly) when all are present.
+set -euo pipefail
+
+PACKAGES=(
+  # build
+  build-essential cmake pkg-config clang libclang-rt-14-dev
+  protobuf-c-compiler libprotobuf-c-dev protobuf-compiler libprotobuf-dev
+  libjson-c-dev uuid-dev libssl-dev libvirt-dev libxml2-dev libxml2-utils
+  # runtime peers and test harness
+  containerd runc busybox-static umoci erofs-utils cpio zstd
+  qemu-system-x86 qemu-utils libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients
+  python3-grpcio python3-grpc-tools
+  # interop peers, benchmarks, sanitizers
+  golang-go golang-github-containerd-ttrpc-dev valgrind
+)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if [ ${#missing[@]} -eq 0 ]; then
+  exit 0
+fi
+echo "installing: ${missing[*]}" >&2
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -q
+apt-get install -y -q --no-install-recommends "${missing[@]}"

@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Runs the whole test suite: the normal build, the same suite under
+# ASan+UBSan, and a bounded run of every libFuzzer target.
+# Usage: scripts/test.sh   (root, Debian 12). FUZZ_SECONDS bounds fuzzing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+JOBS=${JOBS:-$(nproc)}
+FUZZ_SECONDS=${FUZZ_SECONDS:-60}
+
+bash scripts/install-deps.sh
+
+summary=()
+run_suite() { # name builddir cmake-args...
+  local name=$1 dir=$2; shift 2
+  echo "=== $name: configure and build ($dir)"
+  cmake -S . -B "$dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo "$@" >/dev/null
+  cmake --build "$dir" -j"$JOBS"
+  echo "=== $name: ctest"
+  local log=$dir/ctest.log rc=0
+  ctest --test-dir "$dir" --output-on-failure -j1 --timeout 600 2>&1 | tee "$log" || rc=1
+  summary+=("$name: $(grep -E 'tests passed|tests failed' "$log" | tail -1)")
+  return $rc
+}
+
+rc=0
+run_suite "suite" build || rc=1
+ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+  run_suite "suite under ASan+UBSan" build-asan -DCOFFER_SANITIZE=ON -DCMAKE_C_COMPILER=clang || rc=1
+
+echo "=== fuzzing (${FUZZ_SECONDS}s in all)"
+if bash scripts/fuzz.sh "$FUZZ_SECONDS"; then
+  summary+=("fuzz: all targets clean")
+else
+  summary+=("fuzz: a target found a crash (see above)"); rc=1
+fi
+
+echo
+printf '%s\n' "${summary[@]}"
+exit $rc

@@ -1,0 +1,77 @@
+/* The VM backend interface: how the shim gets a pod's agent running.
+ *
+ * One backend instance per pod. Backends: "process" (the agent as a host
+ * process, no isolation: tests and development), "libvirt" (one QEMU VM per
+ * pod, plain / sev-snp / tdx profiles). The shim only ever talks to this
+ * interface, so a backend slots in without shim changes. Every call is
+ * synchronous and bounded in time; the shim calls them at pod start/stop and
+ * per container, never on a hot path. */
+#ifndef COFFER_VMM_H
+#define COFFER_VMM_H
+
+#include <stdint.h>
+#include <sys/types.h>
+#include "coffer/error.h"
+
+/* What the backend needs to launch a pod. Strings are borrowed. */
+typedef struct cf_vm_config {
+  const char *pod_id;          /* sandbox id (names the VM: coffer-<pod_id>) */
+  const char *state_dir;       /* per-pod, private, already created; sockets,
+                                  console log, images and pid files live here */
+  const char *agent_path;      /* process backend: coffer-agent binary */
+  const char *profile;         /* "plain" | "sev-snp" | "tdx" */
+  const char *kernel;          /* guest kernel (vmlinux / bzImage) */
+  const char *initrd;          /* guest initramfs */
+  const char *firmware;        /* OVMF / TDVF for TEE profiles */
+  const char *kernel_params;   /* extra kernel command line, may be NULL */
+  const char *machine;         /* "microvm" | "q35"; NULL = profile default */
+  unsigned vcpus;
+  uint64_t memory_mib;
+  const uint8_t *init_data;    /* policy/config given to the guest, may be NULL */
+  size_t init_data_len;        /* its sha256/sha384 goes to HOST_DATA / MRCONFIGID */
+  int agent_timeout_ms;        /* bound on waiting for the agent to answer */
+  const char *log_level;       /* passed to the agent */
+} cf_vm_config;
+
+/* How the agent is to mount a container's rootfs (mirrors agent.proto's
+ * Rootfs message; the shim copies it into CreateContainer). */
+enum cf_rootfs_kind { CF_ROOTFS_HOST_PATH = 0, CF_ROOTFS_VIRTIOFS = 1, CF_ROOTFS_BLOCK = 2 };
+typedef struct cf_rootfs {
+  enum cf_rootfs_kind kind;
+  char source[4096];  /* HOST_PATH: absolute host path; VIRTIOFS: path relative
+                         to the pod's share; BLOCK: virtio-blk serial */
+  char fstype[32];    /* BLOCK: "erofs" | "ext4" */
+  int readonly;       /* BLOCK erofs: the agent stacks a writable overlay */
+} cf_rootfs;
+
+typedef struct cf_vm cf_vm;
+
+typedef struct cf_vmm_ops {
+  const char *name;
+  /* Launch the pod's VM (or agent process). Returns when it runs; the agent
+   * may still be booting: the shim dials agent_address with its timeout. */
+  int (*start)(const cf_vm_config *cfg, cf_vm **out, cf_error *err);
+  /* Transport address for cf_transport_connect(): "unix:…", "vsock:CID:1024". */
+  const char *(*agent_address)(cf_vm *vm);
+  /* The host process that embodies the VM (QEMU, or the agent for the process
+   * backend): the shim watches it with a pidfd to learn of the VM's death. */
+  pid_t (*pid)(cf_vm *vm);
+  /* Make host_rootfs (a mounted directory on the host) visible to the guest
+   * for container_id; fill out with what the agent must mount. */
+  int (*add_rootfs)(cf_vm *vm, const char *container_id, const char *host_rootfs,
+                    cf_rootfs *out, cf_error *err);
+  int (*remove_rootfs)(cf_vm *vm, const char *container_id, cf_error *err);
+  /* Path of the guest console log (NULL when there is none). */
+  const char *(*console_log)(cf_vm *vm);
+  /* Stop the VM (grace_ms for a clean power-off, then force) and remove all
+   * it created. Frees vm. */
+  int (*stop)(cf_vm *vm, int grace_ms, cf_error *err);
+  /* Clean up after a shim that died: from what start() recorded under
+   * state_dir, kill what still runs and remove everything. Idempotent. */
+  int (*cleanup)(const char *pod_id, const char *state_dir, cf_error *err);
+} cf_vmm_ops;
+
+/* Look up a backend by name ("process", "libvirt"); NULL if unknown. */
+const cf_vmm_ops *cf_vmm_lookup(const char *name);
+
+#endif
