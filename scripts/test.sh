@@ -11,6 +11,7 @@ FUZZ_SECONDS=${FUZZ_SECONDS:-60}
 bash scripts/install-deps.sh
 
 summary=()
+TOTAL_PASSED=0 TOTAL_FAILED=0 TOTAL_SKIPPED=0
 run_suite() { # name builddir cmake-args...
   local name=$1 dir=$2; shift 2
   echo "=== $name: configure and build ($dir)"
@@ -20,6 +21,14 @@ run_suite() { # name builddir cmake-args...
   local log=$dir/ctest.log rc=0
   ctest --test-dir "$dir" --output-on-failure -j1 --timeout 600 2>&1 | tee "$log" || rc=1
   summary+=("$name: $(grep -E 'tests passed|tests failed' "$log" | tail -1)")
+  # totals for the closing line: ctest counts skipped tests among the passed
+  local total failed skipped
+  total=$(sed -nE 's/.*tests failed out of ([0-9]+).*/\1/p' "$log" | tail -1)
+  failed=$(sed -nE 's/.* ([0-9]+) tests failed out of.*/\1/p' "$log" | tail -1)
+  skipped=$(grep -cE '\(Skipped\)$' "$log" || true)
+  TOTAL_PASSED=$(( TOTAL_PASSED + ${total:-0} - ${failed:-0} - skipped ))
+  TOTAL_FAILED=$(( TOTAL_FAILED + ${failed:-1} ))
+  TOTAL_SKIPPED=$(( TOTAL_SKIPPED + skipped ))
   return $rc
 }
 
@@ -33,8 +42,10 @@ if bash scripts/fuzz.sh "$FUZZ_SECONDS"; then
   summary+=("fuzz: all targets clean")
 else
   summary+=("fuzz: a target found a crash (see above)"); rc=1
+  TOTAL_FAILED=$(( TOTAL_FAILED + 1 ))
 fi
 
 echo
 printf '%s\n' "${summary[@]}"
+echo "tests: $TOTAL_PASSED passed, $TOTAL_FAILED failed, $TOTAL_SKIPPED skipped"
 exit $rc
