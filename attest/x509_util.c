@@ -1,0 +1,188 @@
+/* X.509 loading, fingerprints, validity and signature checks (OpenSSL). */
+#include <openssl/bio.h>
+#include <openssl/err.h>
+#include <openssl/objects.h>
+#include <openssl/pem.h>
+#include <openssl/sha.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "attest_internal.h"
+
+static bool looks_pem(const uint8_t *buf, size_t len) {
+  return len >= 10 && memmem(buf, len, "-----BEGIN", 10) != NULL;
+}
+
+STACK_OF(X509) *cf_x509_load_all(const uint8_t *buf, size_t len) {
+  if (!buf || len == 0 || len > (1u << 24))
+    return NULL;
+  STACK_OF(X509) *sk = sk_X509_new_null();
+  if (!sk)
+    return NULL;
+  if (!looks_pem(buf, len)) {
+    const uint8_t *p = buf;
+    X509 *x = d2i_X509(NULL, &p, (long)len);
+    if (!x || p != buf + len || !sk_X509_push(sk, x)) {
+      X509_free(x);
+      sk_X509_free(sk);
+      return NULL;
+    }
+    return sk;
+  }
+  BIO *bio = BIO_new_mem_buf(buf, (int)len);
+  if (!bio) {
+    sk_X509_free(sk);
+    return NULL;
+  }
+  X509 *x;
+  while ((x = PEM_read_bio_X509(bio, NULL, NULL, NULL)) != NULL) {
+    if (!sk_X509_push(sk, x)) {
+      X509_free(x);
+      break;
+    }
+  }
+  ERR_clear_error();
+  BIO_free(bio);
+  if (sk_X509_num(sk) == 0) {
+    sk_X509_free(sk);
+    return NULL;
+  }
+  return sk;
+}
+
+X509 *cf_x509_load_one(const uint8_t *buf, size_t len) {
+  STACK_OF(X509) *sk = cf_x509_load_all(buf, len);
+  if (!sk)
+    return NULL;
+  X509 *x = NULL;
+  if (sk_X509_num(sk) == 1)
+    x = sk_X509_shift(sk);
+  sk_X509_pop_free(sk, X509_free);
+  return x;
+}
+
+void cf_x509_sha256(X509 *x, uint8_t out[32]) {
+  unsigned int n = 32;
+  if (!X509_digest(x, EVP_sha256(), out, &n))
+    memset(out, 0, 32);
+}
+
+int cf_x509_time_check(X509 *x, time_t at) {
+  time_t t = at;
+  int a = X509_cmp_time(X509_get0_notBefore(x), &t);
+  int b = X509_cmp_time(X509_get0_notAfter(x), &t);
+  if (a == 0 || b == 0)
+    return -2;
+  if (a > 0)
+    return -1;
+  if (b < 0)
+    return 1;
+  return 0;
+}
+
+time_t cf_asn1_time_t(const ASN1_TIME *t) {
+  struct tm tm;
+  if (!t || !ASN1_TIME_to_tm(t, &tm))
+    return (time_t)-1;
+  return timegm(&tm);
+}
+
+void cf_asn1_time_str(const ASN1_TIME *t, char *out, size_t n) {
+  struct tm tm;
+  if (!t || !ASN1_TIME_to_tm(t, &tm)) {
+    snprintf(out, n, "?");
+    return;
+  }
+  strftime(out, n, "%Y-%m-%d %H:%M:%S+00:00", &tm);
+}
+
+void cf_x509_name_rfc2253(const X509_NAME *n, char *out, size_t len) {
+  out[0] = '\0';
+  BIO *b = BIO_new(BIO_s_mem());
+  if (!b)
+    return;
+  X509_NAME_print_ex(b, n, 0, XN_FLAG_RFC2253 & ~ASN1_STRFLGS_ESC_MSB);
+  int r = BIO_read(b, out, (int)len - 1);
+  out[r > 0 ? r : 0] = '\0';
+  BIO_free(b);
+}
+
+void cf_x509_cn(const X509_NAME *n, char *out, size_t len) {
+  out[0] = '\0';
+  int i = X509_NAME_get_index_by_NID(n, NID_commonName, -1);
+  if (i < 0)
+    return;
+  const ASN1_STRING *s = X509_NAME_ENTRY_get_data(X509_NAME_get_entry(n, i));
+  size_t l = (size_t)ASN1_STRING_length(s);
+  if (l >= len)
+    l = len - 1;
+  memcpy(out, ASN1_STRING_get0_data(s), l);
+  out[l] = '\0';
+  for (size_t k = 0; k < l; k++)
+    if ((unsigned char)out[k] < 0x20 || (unsigned char)out[k] > 0x7e)
+      out[k] = '?';
+}
+
+bool cf_x509_signed_by(X509 *child, X509 *issuer, char *why, size_t whylen) {
+  char cn[64], icn[64];
+  cf_x509_cn(X509_get_subject_name(child), cn, sizeof(cn));
+  cf_x509_cn(X509_get_subject_name(issuer), icn, sizeof(icn));
+  if (X509_NAME_cmp(X509_get_issuer_name(child), X509_get_subject_name(issuer)) != 0) {
+    char in[64];
+    cf_x509_cn(X509_get_issuer_name(child), in, sizeof(in));
+    snprintf(why, whylen, "issuer of '%s' is '%s', not '%s'", cn, in, icn);
+    return false;
+  }
+  EVP_PKEY *k = X509_get0_pubkey(issuer);
+  if (!k) {
+    snprintf(why, whylen, "public key of '%s' unreadable", icn);
+    return false;
+  }
+  int r = X509_verify(child, k);
+  ERR_clear_error();
+  if (r != 1) {
+    snprintf(why, whylen, "signature on '%s' does not verify with the key of '%s'", cn, icn);
+    return false;
+  }
+  snprintf(why, whylen, "'%s' is signed by '%s'", cn, icn);
+  return true;
+}
+
+static bool sig_info(X509 *x, int want_md, int want_pk, const char *label, char *why,
+                     size_t whylen) {
+  int mdnid = NID_undef, pknid = NID_undef;
+  char cn[64];
+  cf_x509_cn(X509_get_subject_name(x), cn, sizeof(cn));
+  if (!X509_get_signature_info(x, &mdnid, &pknid, NULL, NULL) || mdnid != want_md ||
+      pknid != want_pk) {
+    ERR_clear_error();
+    const X509_ALGOR *alg;
+    X509_get0_signature(NULL, &alg, x);
+    char name[80] = "?";
+    if (alg)
+      OBJ_obj2txt(name, sizeof(name), alg->algorithm, 0);
+    snprintf(why, whylen, "'%s' is signed with %s (digest %s), expected %s", cn, name,
+             mdnid != NID_undef ? OBJ_nid2sn(mdnid) : "?", label);
+    return false;
+  }
+  return true;
+}
+
+bool cf_x509_sig_is_pss_sha384(X509 *x, char *why, size_t whylen) {
+  return sig_info(x, NID_sha384, NID_rsassaPss, "RSASSA-PSS with SHA-384", why, whylen);
+}
+
+bool cf_x509_sig_is_ecdsa_sha256(X509 *x, char *why, size_t whylen) {
+  return sig_info(x, NID_sha256, NID_X9_62_id_ecPublicKey, "ECDSA with SHA-256", why, whylen);
+}
+
+const ASN1_OCTET_STRING *cf_x509_ext_data(X509 *x, const char *oid) {
+  ASN1_OBJECT *obj = OBJ_txt2obj(oid, 1);
+  if (!obj)
+    return NULL;
+  int i = X509_get_ext_by_OBJ(x, obj, -1);
+  ASN1_OBJECT_free(obj);
+  if (i < 0)
+    return NULL;
+  return X509_EXTENSION_get_data(X509_get_ext(x, i));
+}
