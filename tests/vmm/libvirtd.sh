@@ -1,0 +1,116 @@
+#!/usr/bin/env bash
+# Start or stop the machine's libvirtd + virtlogd for tests (no systemd here).
+#
+#   tests/vmm/libvirtd.sh start   idempotent; returns once `virsh version` answers
+#   tests/vmm/libvirtd.sh stop    stops the daemons only if `start` launched them
+#                                 and no coffer domain is still running
+#   tests/vmm/libvirtd.sh status
+#
+# libvirtd is one per machine (its state under /run/libvirt is global), so a
+# private instance per test is not possible; tests share this one.
+# A privileged libvirtd reads /etc/libvirt/qemu.conf only (no override flag),
+# and Debian 12's libvirt-daemon ships none: without `user`/`group` = root,
+# QEMU would run as a user that does not exist here and every create stalls
+# while libvirt re-probes QEMU (DESIGN.md §4). So this script writes those two
+# keys into /etc/libvirt/qemu.conf idempotently (creating it if absent).
+# libvirt 9.0 also looks up its compiled-in default user `libvirt-qemu` before
+# reading qemu.conf and refuses to start the QEMU driver when it is missing
+# (Debian's libvirt-daemon-system would create it; it is not installed), so
+# the system user and group are created here if absent.
+# Exit 77 when libvirtd/virsh are not installed.
+set -euo pipefail
+
+URI=${COFFER_LIBVIRT_URI:-qemu:///system}
+MARK=/run/coffer-test-libvirtd
+QEMU_CONF=/etc/libvirt/qemu.conf
+WAIT_S=${LIBVIRTD_WAIT_S:-60}
+
+need() {
+  for b in libvirtd virtlogd virsh; do
+    command -v "$b" >/dev/null 2>&1 || { echo "SKIP: $b not installed"; exit 77; }
+  done
+}
+
+answers() { timeout 30 virsh -c "$URI" version >/dev/null 2>&1; }
+
+ensure_qemu_user() {
+  getent group libvirt-qemu >/dev/null || groupadd --system libvirt-qemu
+  getent passwd libvirt-qemu >/dev/null ||
+    useradd --system --no-create-home -g libvirt-qemu -s /usr/sbin/nologin -d /var/lib/libvirt libvirt-qemu
+}
+
+ensure_qemu_conf() {
+  mkdir -p "$(dirname "$QEMU_CONF")"
+  touch "$QEMU_CONF"
+  local key
+  for key in user group; do
+    if ! grep -qE "^[[:space:]]*$key[[:space:]]*=[[:space:]]*\"root\"" "$QEMU_CONF"; then
+      if grep -qE "^[[:space:]]*$key[[:space:]]*=" "$QEMU_CONF"; then
+        sed -i -E "s|^[[:space:]]*$key[[:space:]]*=.*|$key = \"root\"|" "$QEMU_CONF"
+      else
+        echo "$key = \"root\"   # coffer tests: no libvirt-qemu user here" >>"$QEMU_CONF"
+      fi
+    fi
+  done
+}
+
+pid_alive() { [ -n "${1:-}" ] && kill -0 "$1" 2>/dev/null; }
+
+start() {
+  need
+  if answers; then
+    echo "libvirtd already answers on $URI"
+    return 0
+  fi
+  ensure_qemu_user
+  ensure_qemu_conf
+  mkdir -p "$MARK" /var/log/libvirt/qemu /var/lib/libvirt/qemu /var/cache/libvirt/qemu
+  if ! pid_alive "$(cat /run/virtlogd.pid 2>/dev/null)"; then
+    virtlogd -d
+    for _ in $(seq 50); do pid_alive "$(cat /run/virtlogd.pid 2>/dev/null)" && break; sleep 0.1; done
+    cat /run/virtlogd.pid >"$MARK/virtlogd.pid"
+  fi
+  if ! pid_alive "$(cat /run/libvirtd.pid 2>/dev/null)"; then
+    libvirtd -d
+    for _ in $(seq 50); do pid_alive "$(cat /run/libvirtd.pid 2>/dev/null)" && break; sleep 0.1; done
+    cat /run/libvirtd.pid >"$MARK/libvirtd.pid"
+  fi
+  local t0=$SECONDS
+  until answers; do
+    if ((SECONDS - t0 > WAIT_S)); then
+      echo "libvirtd did not answer on $URI within ${WAIT_S}s" >&2
+      exit 1
+    fi
+    sleep 0.5
+  done
+  echo "libvirtd answers on $URI after $((SECONDS - t0))s"
+}
+
+stop_one() { # name
+  local f=$MARK/$1.pid pid
+  [ -f "$f" ] || return 0
+  pid=$(cat "$f")
+  if pid_alive "$pid" && [ "$(cat /proc/"$pid"/comm 2>/dev/null)" = "$1" ]; then
+    kill "$pid"
+    for _ in $(seq 100); do pid_alive "$pid" || break; sleep 0.1; done
+  fi
+  rm -f "$f"
+}
+
+stop() {
+  [ -d "$MARK" ] || { echo "libvirtd was not started by this script: left running"; return 0; }
+  if answers && virsh -c "$URI" list --name 2>/dev/null | grep -q '^coffer-'; then
+    echo "coffer domains still run: libvirtd left running"
+    return 0
+  fi
+  stop_one libvirtd
+  stop_one virtlogd
+  rmdir "$MARK" 2>/dev/null || true
+}
+
+case "${1:-}" in
+  start) start ;;
+  stop) stop ;;
+  status) need; answers && echo running || { echo "not answering"; exit 1; } ;;
+  *) echo "usage: $0 start|stop|status" >&2; exit 2 ;;
+esac

@@ -1,0 +1,200 @@
+/* coffer-vmm: drives libvirt for the libvirt VM backend and for operators.
+ *
+ *   coffer-vmm create  --spec FILE [--uri URI]   start the pod's VM; prints
+ *        {"name","pid","agent_address","accel","create_ms"} as JSON
+ *   coffer-vmm destroy --name NAME | --pod ID [--uri URI]   idempotent
+ *   coffer-vmm list [--json] [--uri URI]          coffer's domains and pods
+ *   coffer-vmm xml --spec FILE                    print the domain XML
+ *   coffer-vmm accel                              print the accelerator choice
+ *
+ * A short-lived process: the per-pod shim never maps libvirt's ~56 shared
+ * libraries. URI: --uri, else $COFFER_LIBVIRT_URI, else qemu:///system.
+ * Exit status: 0 ok, 1 failure (message on stderr), 2 usage. */
+#include <errno.h>
+#include <getopt.h>
+#include <json-c/json.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "accel.h"
+#include "coffer/cleanup.h"
+#include "coffer/log.h"
+#include "domain_xml.h"
+#include "spec.h"
+#include "vmm_libvirt.h"
+
+#define DEFAULT_EMULATOR "/usr/bin/qemu-system-x86_64"
+
+static void usage(FILE *f) {
+  fprintf(f, "usage: coffer-vmm create --spec FILE [--uri URI]\n"
+             "       coffer-vmm destroy (--name NAME | --pod ID) [--uri URI]\n"
+             "       coffer-vmm list [--json] [--uri URI]\n"
+             "       coffer-vmm xml --spec FILE\n"
+             "       coffer-vmm accel\n");
+}
+
+static long long now_ms(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return (long long)t.tv_sec * 1000 + t.tv_nsec / 1000000;
+}
+
+static const char *accel_cache(void) {
+  const char *c = getenv("COFFER_VMM_ACCEL_CACHE");
+  if (c)
+    return *c ? c : NULL; /* empty: no cache */
+  return ACCEL_CACHE_DEFAULT;
+}
+
+static const char *emulator_of(const vm_spec *s) {
+  return s && s->emulator[0] ? s->emulator : DEFAULT_EMULATOR;
+}
+
+/* Reads and validates the spec, resolving accel "auto" by probing. */
+static int load_spec(vm_spec *s, const char *path, cf_error *err) {
+  spec_init(s);
+  if (spec_read_file(s, path, err) < 0 || spec_validate(s, err) < 0)
+    return -EINVAL;
+  char accel[8], why[512];
+  if (accel_resolve(s->accel, emulator_of(s), accel_cache(), accel, sizeof(accel), why,
+                    sizeof(why), err) < 0)
+    return -EINVAL;
+  if (strcmp(s->accel, accel) != 0 || strcmp(why, "configured") != 0)
+    cf_info("accelerator %s for pod %s (%s)", accel, s->pod_id, why);
+  free(s->accel);
+  s->accel = strdup(accel);
+  if (spec_is_tee(s) && strcmp(accel, "kvm") != 0)
+    return cf_err_status(err, CF_FAILED_PRECONDITION,
+                         "profile %s needs KVM, which does not work here (%s)", s->profile, why);
+  return 0;
+}
+
+static int cmd_xml(const char *spec_path, cf_error *err) {
+  vm_spec s;
+  int r = load_spec(&s, spec_path, err);
+  _cleanup_free_ char *xml = r < 0 ? NULL : domain_xml_build(&s, err);
+  spec_free(&s);
+  if (!xml)
+    return -EINVAL;
+  fputs(xml, stdout);
+  return 0;
+}
+
+static int cmd_create(const char *uri, const char *spec_path, cf_error *err) {
+  long long t0 = now_ms();
+  vm_spec s;
+  int r = load_spec(&s, spec_path, err);
+  _cleanup_free_ char *xml = r < 0 ? NULL : domain_xml_build(&s, err);
+  if (!xml) {
+    spec_free(&s);
+    return -EINVAL;
+  }
+  char name[160];
+  spec_domain_name(s.pod_id, name, sizeof(name), err);
+  vmm_created c = {0, -1};
+  r = vmm_create(uri, name, xml, &c, err);
+  if (r < 0) {
+    spec_free(&s);
+    return r;
+  }
+  char addr[4200];
+  if (s.vsock_cid >= 0 && c.vsock_cid >= 3)
+    snprintf(addr, sizeof(addr), "vsock:%lld:1024", c.vsock_cid);
+  else
+    snprintf(addr, sizeof(addr), "unix:%s", s.agent_socket);
+  json_object *o = json_object_new_object();
+  json_object_object_add(o, "name", json_object_new_string(name));
+  json_object_object_add(o, "pid", json_object_new_int64(c.pid));
+  json_object_object_add(o, "agent_address", json_object_new_string(addr));
+  json_object_object_add(o, "vsock_cid", json_object_new_int64(c.vsock_cid));
+  json_object_object_add(o, "accel", json_object_new_string(s.accel));
+  json_object_object_add(o, "create_ms", json_object_new_int64(now_ms() - t0));
+  printf("%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
+  json_object_put(o);
+  cf_info("domain %s created: qemu pid %d, agent %s, accel %s", name, (int)c.pid, addr, s.accel);
+  spec_free(&s);
+  return 0;
+}
+
+static int cmd_destroy(const char *uri, const char *name, const char *pod, cf_error *err) {
+  char buf[160];
+  if (pod) {
+    if (spec_domain_name(pod, buf, sizeof(buf), err) < 0)
+      return -EINVAL;
+    name = buf;
+  }
+  if (strncmp(name, "coffer-", 7) != 0)
+    return cf_err_status(err, CF_INVALID_ARGUMENT, "refusing to destroy %s: not a coffer domain", name);
+  int existed;
+  int r = vmm_destroy(uri, name, &existed, err);
+  if (r == 0)
+    cf_info("domain %s %s", name, existed ? "destroyed" : "was already gone");
+  return r;
+}
+
+int main(int argc, char **argv) {
+  const char *lvl = getenv("COFFER_LOG_LEVEL");
+  int level = lvl ? cf_log_level_parse(lvl) : CF_LOG_INFO;
+  cf_log_init("coffer-vmm", level < 0 ? CF_LOG_INFO : (enum cf_log_level)level, 2);
+  if (argc < 2) {
+    usage(stderr);
+    return 2;
+  }
+  const char *cmd = argv[1];
+  const char *uri = getenv("COFFER_LIBVIRT_URI");
+  const char *spec = NULL, *name = NULL, *pod = NULL;
+  int json = 0;
+  static const struct option opts[] = {{"spec", required_argument, NULL, 's'},
+                                       {"uri", required_argument, NULL, 'u'},
+                                       {"name", required_argument, NULL, 'n'},
+                                       {"pod", required_argument, NULL, 'p'},
+                                       {"json", no_argument, NULL, 'j'},
+                                       {"help", no_argument, NULL, 'h'},
+                                       {0, 0, 0, 0}};
+  optind = 2;
+  int o;
+  while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+    switch (o) {
+    case 's': spec = optarg; break;
+    case 'u': uri = optarg; break;
+    case 'n': name = optarg; break;
+    case 'p': pod = optarg; break;
+    case 'j': json = 1; break;
+    case 'h': usage(stdout); return 0;
+    default: usage(stderr); return 2;
+    }
+  }
+  if (optind != argc) {
+    usage(stderr);
+    return 2;
+  }
+  if (!uri || !*uri)
+    uri = "qemu:///system";
+  cf_error err = {0};
+  int r;
+  if (!strcmp(cmd, "create") && spec)
+    r = cmd_create(uri, spec, &err);
+  else if (!strcmp(cmd, "xml") && spec)
+    r = cmd_xml(spec, &err);
+  else if (!strcmp(cmd, "destroy") && (!!name ^ !!pod))
+    r = cmd_destroy(uri, name, pod, &err);
+  else if (!strcmp(cmd, "list"))
+    r = vmm_list(uri, stdout, json, &err);
+  else if (!strcmp(cmd, "accel")) {
+    char accel[8], why[512];
+    r = accel_resolve("auto", DEFAULT_EMULATOR, accel_cache(), accel, sizeof(accel), why,
+                      sizeof(why), &err);
+    if (r == 0)
+      printf("%s (%s)\n", accel, why);
+  } else {
+    usage(stderr);
+    return 2;
+  }
+  if (r < 0) {
+    cf_error_log("%s", err.msg);
+    return 1;
+  }
+  return 0;
+}

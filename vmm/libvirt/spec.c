@@ -1,0 +1,373 @@
+#include "spec.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <json-c/json.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "coffer/cleanup.h"
+
+#define SPEC_MAX_BYTES (1 << 20)
+
+/* Every string field, by JSON key, so parse/write/free/init share one list. */
+#define SPEC_STRINGS(X)                                                        \
+  X(pod_id) X(profile) X(machine) X(accel) X(emulator) X(kernel) X(initrd)     \
+  X(firmware) X(cmdline) X(state_dir) X(console_log) X(agent_socket)           \
+  X(share_dir) X(virtiofsd) X(init_data_sha256) X(init_data_sha384)            \
+  X(snp_policy) X(tdx_policy) X(tdx_qgs_socket)
+
+bool spec_is_tee(const vm_spec *s) {
+  return s->profile && (!strcmp(s->profile, "sev-snp") || !strcmp(s->profile, "tdx"));
+}
+
+void spec_init(vm_spec *s) {
+  memset(s, 0, sizeof(*s));
+#define X(f) s->f = strdup("");
+  SPEC_STRINGS(X)
+#undef X
+  s->vsock_cid = -1;
+  s->vcpus = 1;
+  s->memory_mib = 256;
+  s->snp_cbitpos = 51;
+  s->snp_reduced_phys_bits = 1;
+}
+
+void spec_free(vm_spec *s) {
+#define X(f) free(s->f);
+  SPEC_STRINGS(X)
+#undef X
+  for (unsigned i = 0; i < s->ndisks; i++) {
+    free(s->disks[i].path);
+    free(s->disks[i].serial);
+  }
+  memset(s, 0, sizeof(*s));
+}
+
+/* Container and pod ids as containerd allows them: no '/', no control
+ * characters; anything else is rejected rather than mangled. */
+static bool id_ok(const char *id) {
+  size_t n = strlen(id);
+  if (n == 0 || n > 128)
+    return false;
+  for (size_t i = 0; i < n; i++) {
+    char c = id[i];
+    if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+          c == '-' || c == '_' || c == '.'))
+      return false;
+  }
+  return id[0] != '.';
+}
+
+int spec_domain_name(const char *pod_id, char *buf, size_t cap, cf_error *err) {
+  if (!pod_id || !id_ok(pod_id))
+    return cf_err_status(err, CF_INVALID_ARGUMENT,
+                         "pod id \"%.80s\" is not a valid id ([A-Za-z0-9_.-], 1..128 chars)",
+                         pod_id ? pod_id : "(null)");
+  if ((size_t)snprintf(buf, cap, "coffer-%s", pod_id) >= cap)
+    return cf_err_status(err, CF_INVALID_ARGUMENT, "pod id \"%s\" too long", pod_id);
+  return 0;
+}
+
+static bool is_hex_len(const char *s, size_t n) {
+  if (strlen(s) != n)
+    return false;
+  for (size_t i = 0; i < n; i++)
+    if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f') ||
+          (s[i] >= 'A' && s[i] <= 'F')))
+      return false;
+  return true;
+}
+
+static bool is_hexuint(const char *s) {
+  if (strncmp(s, "0x", 2) != 0 || !s[2] || strlen(s) > 18)
+    return false;
+  return is_hex_len(s + 2, strlen(s + 2));
+}
+
+static int need_abs(const char *what, const char *v, cf_error *err) {
+  if (v[0] != '/')
+    return cf_err_status(err, CF_INVALID_ARGUMENT, "spec: %s \"%s\" must be an absolute path",
+                         what, v);
+  return 0;
+}
+
+int spec_validate(const vm_spec *s, cf_error *err) {
+  char name[160];
+  if (spec_domain_name(s->pod_id, name, sizeof(name), err) < 0)
+    return cf_error_prefix(err, "spec");
+  bool tee = spec_is_tee(s);
+  if (!tee && strcmp(s->profile, "plain") != 0)
+    return cf_err_status(err, CF_INVALID_ARGUMENT,
+                         "spec: profile \"%s\" unknown (plain, sev-snp, tdx)", s->profile);
+  if (strcmp(s->machine, "microvm") != 0 && strcmp(s->machine, "q35") != 0)
+    return cf_err_status(err, CF_INVALID_ARGUMENT, "spec: machine \"%s\" unknown (microvm, q35)",
+                         s->machine);
+  if (tee && strcmp(s->machine, "q35") != 0)
+    return cf_err_status(err, CF_INVALID_ARGUMENT, "spec: profile %s needs machine q35",
+                         s->profile);
+  if (strcmp(s->accel, "kvm") && strcmp(s->accel, "tcg") && strcmp(s->accel, "auto"))
+    return cf_err_status(err, CF_INVALID_ARGUMENT, "spec: accel \"%s\" unknown (kvm, tcg, auto)",
+                         s->accel);
+  if (tee && !strcmp(s->accel, "tcg"))
+    return cf_err_status(err, CF_INVALID_ARGUMENT,
+                         "spec: profile %s needs KVM (a TEE cannot run under TCG)", s->profile);
+  if (s->vcpus < 1 || s->vcpus > 512)
+    return cf_err_status(err, CF_INVALID_ARGUMENT, "spec: vcpus %u out of range 1..512", s->vcpus);
+  if (s->memory_mib < 64 || s->memory_mib > (1u << 22))
+    return cf_err_status(err, CF_INVALID_ARGUMENT, "spec: memory_mib %llu out of range",
+                         (unsigned long long)s->memory_mib);
+  int r;
+  if ((r = need_abs("kernel", s->kernel, err)) < 0 || (r = need_abs("state_dir", s->state_dir, err)) < 0 ||
+      (r = need_abs("console_log", s->console_log, err)) < 0)
+    return r;
+  if (s->initrd[0] && (r = need_abs("initrd", s->initrd, err)) < 0)
+    return r;
+  if (s->agent_socket[0] && (r = need_abs("agent_socket", s->agent_socket, err)) < 0)
+    return r;
+  if (!s->agent_socket[0] && s->vsock_cid < 0)
+    return cf_err_status(err, CF_INVALID_ARGUMENT,
+                         "spec: no agent channel (set agent_socket or vsock_cid)");
+  if (s->vsock_cid > 0 && s->vsock_cid < 3)
+    return cf_err_status(err, CF_INVALID_ARGUMENT, "spec: vsock_cid %lld is reserved (>= 3)",
+                         (long long)s->vsock_cid);
+  if (s->vsock_cid > 0xffffffffLL)
+    return cf_err_status(err, CF_INVALID_ARGUMENT, "spec: vsock_cid out of range");
+  if (s->share_dir[0]) {
+    if (tee)
+      return cf_err_status(err, CF_INVALID_ARGUMENT,
+                           "spec: profile %s has no shared filesystem (share_dir must be empty)",
+                           s->profile);
+    if ((r = need_abs("share_dir", s->share_dir, err)) < 0 ||
+        (r = need_abs("virtiofsd", s->virtiofsd, err)) < 0)
+      return r;
+  }
+  for (unsigned i = 0; i < s->ndisks; i++) {
+    if ((r = need_abs("disk path", s->disks[i].path, err)) < 0)
+      return r;
+    /* virtio-blk serials are at most 20 bytes */
+    if (!id_ok(s->disks[i].serial) || strlen(s->disks[i].serial) > 20)
+      return cf_err_status(err, CF_INVALID_ARGUMENT,
+                           "spec: disk serial \"%s\" invalid ([A-Za-z0-9_.-], <= 20 chars)",
+                           s->disks[i].serial);
+  }
+  if (s->init_data_sha256[0] && !is_hex_len(s->init_data_sha256, 64))
+    return cf_err_status(err, CF_INVALID_ARGUMENT, "spec: init_data_sha256 is not 64 hex digits");
+  if (s->init_data_sha384[0] && !is_hex_len(s->init_data_sha384, 96))
+    return cf_err_status(err, CF_INVALID_ARGUMENT, "spec: init_data_sha384 is not 96 hex digits");
+  if (!strcmp(s->profile, "sev-snp")) {
+    if (!s->firmware[0] || (r = need_abs("firmware", s->firmware, err)) < 0)
+      return s->firmware[0] ? r
+                            : cf_err_status(err, CF_INVALID_ARGUMENT,
+                                            "spec: profile sev-snp needs firmware (OVMF AMDSEV)");
+    if (!is_hexuint(s->snp_policy))
+      return cf_err_status(err, CF_INVALID_ARGUMENT, "spec: snp_policy \"%s\" is not 0x<hex>",
+                           s->snp_policy);
+  }
+  if (!strcmp(s->profile, "tdx")) {
+    if (!s->firmware[0] || (r = need_abs("firmware", s->firmware, err)) < 0)
+      return s->firmware[0] ? r
+                            : cf_err_status(err, CF_INVALID_ARGUMENT,
+                                            "spec: profile tdx needs firmware (TDVF)");
+    if (!is_hexuint(s->tdx_policy))
+      return cf_err_status(err, CF_INVALID_ARGUMENT, "spec: tdx_policy \"%s\" is not 0x<hex>",
+                           s->tdx_policy);
+    if (s->tdx_qgs_socket[0] && (r = need_abs("tdx_qgs_socket", s->tdx_qgs_socket, err)) < 0)
+      return r;
+  }
+  return 0;
+}
+
+static void json_put_free(json_object *o) { json_object_put(o); }
+static void json_putp(json_object **o) { if (*o) json_put_free(*o); }
+#define _cleanup_json_ _cleanup_(json_putp)
+
+static int get_string(json_object *v, const char *key, char **dst, cf_error *err) {
+  if (!json_object_is_type(v, json_type_string))
+    return cf_err_status(err, CF_INVALID_ARGUMENT, "spec: \"%s\" must be a string", key);
+  char *d = strdup(json_object_get_string(v));
+  if (!d)
+    return cf_err(err, ENOMEM, "spec: %s", key);
+  free(*dst);
+  *dst = d;
+  return 0;
+}
+
+static int get_uint(json_object *v, const char *key, int64_t lo, int64_t hi, int64_t *dst,
+                    cf_error *err) {
+  if (!json_object_is_type(v, json_type_int))
+    return cf_err_status(err, CF_INVALID_ARGUMENT, "spec: \"%s\" must be an integer", key);
+  errno = 0;
+  int64_t x = json_object_get_int64(v);
+  if (errno || x < lo || x > hi)
+    return cf_err_status(err, CF_INVALID_ARGUMENT, "spec: \"%s\" out of range %lld..%lld", key,
+                         (long long)lo, (long long)hi);
+  *dst = x;
+  return 0;
+}
+
+static int parse_disks(vm_spec *s, json_object *arr, cf_error *err) {
+  if (!json_object_is_type(arr, json_type_array))
+    return cf_err_status(err, CF_INVALID_ARGUMENT, "spec: \"disks\" must be an array");
+  size_t n = json_object_array_length(arr);
+  if (n > SPEC_MAX_DISKS)
+    return cf_err_status(err, CF_INVALID_ARGUMENT, "spec: more than %d disks", SPEC_MAX_DISKS);
+  for (size_t i = 0; i < n; i++) {
+    json_object *d = json_object_array_get_idx(arr, i);
+    if (!json_object_is_type(d, json_type_object))
+      return cf_err_status(err, CF_INVALID_ARGUMENT, "spec: disks[%zu] must be an object", i);
+    vm_disk *k = &s->disks[s->ndisks++];
+    k->path = strdup("");
+    k->serial = strdup("");
+    if (!k->path || !k->serial)
+      return cf_err(err, ENOMEM, "spec: disks");
+    json_object_object_foreach(d, key, v) {
+      int r = 0;
+      if (!strcmp(key, "path"))
+        r = get_string(v, "disks[].path", &k->path, err);
+      else if (!strcmp(key, "serial"))
+        r = get_string(v, "disks[].serial", &k->serial, err);
+      else if (!strcmp(key, "readonly")) {
+        if (!json_object_is_type(v, json_type_boolean))
+          return cf_err_status(err, CF_INVALID_ARGUMENT, "spec: disks[].readonly must be a boolean");
+        k->readonly = json_object_get_boolean(v);
+      } else
+        return cf_err_status(err, CF_INVALID_ARGUMENT, "spec: unknown key disks[].%s", key);
+      if (r < 0)
+        return r;
+    }
+  }
+  return 0;
+}
+
+int spec_parse_json(vm_spec *s, const char *json, cf_error *err) {
+  if (strlen(json) > SPEC_MAX_BYTES)
+    return cf_err_status(err, CF_INVALID_ARGUMENT, "spec: larger than %d bytes", SPEC_MAX_BYTES);
+  enum json_tokener_error jerr;
+  _cleanup_json_ json_object *root = json_tokener_parse_verbose(json, &jerr);
+  if (!root)
+    return cf_err_status(err, CF_INVALID_ARGUMENT, "spec: invalid JSON: %s",
+                         json_tokener_error_desc(jerr));
+  if (!json_object_is_type(root, json_type_object))
+    return cf_err_status(err, CF_INVALID_ARGUMENT, "spec: top level must be an object");
+  json_object_object_foreach(root, key, v) {
+    int r = -1;
+    int64_t x;
+#define X(f)                                    \
+    if (r < 0 && !strcmp(key, #f)) {            \
+      if (get_string(v, key, &s->f, err) < 0)   \
+        return -EINVAL;                         \
+      r = 0;                                    \
+    }
+    SPEC_STRINGS(X)
+#undef X
+    if (r == 0)
+      continue;
+    if (!strcmp(key, "vcpus")) {
+      if (get_uint(v, key, 1, 512, &x, err) < 0)
+        return -EINVAL;
+      s->vcpus = (unsigned)x;
+    } else if (!strcmp(key, "memory_mib")) {
+      if (get_uint(v, key, 64, 1 << 22, &x, err) < 0)
+        return -EINVAL;
+      s->memory_mib = (uint64_t)x;
+    } else if (!strcmp(key, "vsock_cid")) {
+      if (get_uint(v, key, -1, 0xffffffffLL, &x, err) < 0)
+        return -EINVAL;
+      s->vsock_cid = x;
+    } else if (!strcmp(key, "snp_cbitpos")) {
+      if (get_uint(v, key, 0, 63, &x, err) < 0)
+        return -EINVAL;
+      s->snp_cbitpos = (unsigned)x;
+    } else if (!strcmp(key, "snp_reduced_phys_bits")) {
+      if (get_uint(v, key, 0, 63, &x, err) < 0)
+        return -EINVAL;
+      s->snp_reduced_phys_bits = (unsigned)x;
+    } else if (!strcmp(key, "disks")) {
+      if (parse_disks(s, v, err) < 0)
+        return -EINVAL;
+    } else {
+      return cf_err_status(err, CF_INVALID_ARGUMENT, "spec: unknown key \"%s\"", key);
+    }
+  }
+  return 0;
+}
+
+int spec_read_file(vm_spec *s, const char *path, cf_error *err) {
+  _cleanup_fclose_ FILE *f = fopen(path, "re");
+  if (!f)
+    return cf_err(err, errno, "open spec %s", path);
+  _cleanup_free_ char *buf = malloc(SPEC_MAX_BYTES + 1);
+  if (!buf)
+    return cf_err(err, ENOMEM, "read spec %s", path);
+  size_t n = fread(buf, 1, SPEC_MAX_BYTES + 1, f);
+  if (ferror(f))
+    return cf_err(err, EIO, "read spec %s", path);
+  if (n > SPEC_MAX_BYTES)
+    return cf_err_status(err, CF_INVALID_ARGUMENT, "spec %s larger than %d bytes", path,
+                         SPEC_MAX_BYTES);
+  buf[n] = 0;
+  if (memchr(buf, 0, n))
+    return cf_err_status(err, CF_INVALID_ARGUMENT, "spec %s contains NUL bytes", path);
+  int r = spec_parse_json(s, buf, err);
+  if (r < 0)
+    return cf_error_prefix(err, "%s", path);
+  return 0;
+}
+
+char *spec_to_json(const vm_spec *s, cf_error *err) {
+  _cleanup_json_ json_object *o = json_object_new_object();
+  if (!o) {
+    cf_err(err, ENOMEM, "spec to JSON");
+    return NULL;
+  }
+#define X(f) json_object_object_add(o, #f, json_object_new_string(s->f ? s->f : ""));
+  SPEC_STRINGS(X)
+#undef X
+  json_object_object_add(o, "vcpus", json_object_new_int64(s->vcpus));
+  json_object_object_add(o, "memory_mib", json_object_new_int64((int64_t)s->memory_mib));
+  json_object_object_add(o, "vsock_cid", json_object_new_int64(s->vsock_cid));
+  json_object_object_add(o, "snp_cbitpos", json_object_new_int64(s->snp_cbitpos));
+  json_object_object_add(o, "snp_reduced_phys_bits", json_object_new_int64(s->snp_reduced_phys_bits));
+  json_object *arr = json_object_new_array();
+  for (unsigned i = 0; i < s->ndisks; i++) {
+    json_object *d = json_object_new_object();
+    json_object_object_add(d, "path", json_object_new_string(s->disks[i].path));
+    json_object_object_add(d, "serial", json_object_new_string(s->disks[i].serial));
+    json_object_object_add(d, "readonly", json_object_new_boolean(s->disks[i].readonly));
+    json_object_array_add(arr, d);
+  }
+  json_object_object_add(o, "disks", arr);
+  const char *txt = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE);
+  char *out = txt ? strdup(txt) : NULL;
+  if (!out)
+    cf_err(err, ENOMEM, "spec to JSON");
+  return out;
+}
+
+int spec_write_file(const vm_spec *s, const char *path, cf_error *err) {
+  _cleanup_free_ char *txt = spec_to_json(s, err);
+  if (!txt)
+    return -ENOMEM;
+  char tmp[4200];
+  if ((size_t)snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= sizeof(tmp))
+    return cf_err_status(err, CF_INVALID_ARGUMENT, "spec path too long: %s", path);
+  _cleanup_close_ int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0)
+    return cf_err(err, errno, "create %s", tmp);
+  size_t len = strlen(txt), off = 0;
+  while (off < len) {
+    ssize_t w = write(fd, txt + off, len - off);
+    if (w < 0 && errno == EINTR)
+      continue;
+    if (w < 0)
+      return cf_err(err, errno, "write %s", tmp);
+    off += (size_t)w;
+  }
+  if (rename(tmp, path) < 0)
+    return cf_err(err, errno, "rename %s to %s", tmp, path);
+  return 0;
+}

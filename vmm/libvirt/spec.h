@@ -1,0 +1,68 @@
+/* The VM spec: everything coffer-vmm needs to build one pod's domain.
+ *
+ * The shim-side libvirt backend fills it from cf_vm_config and writes it as
+ * JSON (spec_write_file); the coffer-vmm helper reads it back
+ * (spec_parse_json) and turns it into domain XML. One struct, one JSON
+ * encoding, so both sides agree by construction. JSON keys are the field
+ * names below. */
+#ifndef COFFER_VMM_SPEC_H
+#define COFFER_VMM_SPEC_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include "coffer/error.h"
+
+#define SPEC_MAX_DISKS 16
+
+typedef struct vm_disk {
+  char *path;    /* host file (raw) */
+  char *serial;  /* the guest finds it by /sys/block/vdX/serial */
+  bool readonly;
+} vm_disk;
+
+typedef struct vm_spec {
+  char *pod_id;        /* names the domain: coffer-<pod_id> */
+  char *profile;       /* "plain" | "sev-snp" | "tdx" */
+  char *machine;       /* "microvm" | "q35" */
+  char *accel;         /* "kvm" | "tcg" | "auto" (coffer-vmm probes) */
+  char *emulator;      /* QEMU binary; "" = libvirt's default */
+  char *kernel, *initrd, *firmware, *cmdline;
+  unsigned vcpus;
+  uint64_t memory_mib;
+  char *state_dir;     /* per-pod directory (absolute) */
+  char *console_log;   /* guest serial console file */
+  char *agent_socket;  /* virtio-serial agent.0 host side (unix, bound by QEMU); "" = none */
+  int64_t vsock_cid;   /* -1 none, 0 auto (libvirt picks), >= 3 fixed */
+  char *share_dir;     /* virtiofs share, tag "coffer"; "" = none */
+  char *virtiofsd;     /* virtiofsd binary */
+  unsigned ndisks;
+  vm_disk disks[SPEC_MAX_DISKS];
+  char *init_data_sha256; /* hex; SNP hostData (base64 of the 32 bytes) */
+  char *init_data_sha384; /* hex; TDX mrConfigId (base64 of the 48 bytes) */
+  /* SEV-SNP launch parameters */
+  unsigned snp_cbitpos, snp_reduced_phys_bits;
+  char *snp_policy;    /* hex, e.g. "0x30000" */
+  /* TDX launch parameters */
+  char *tdx_policy;    /* hex, e.g. "0x10000000" */
+  char *tdx_qgs_socket;
+} vm_spec;
+
+bool spec_is_tee(const vm_spec *s);
+/* Fill defaults for everything optional (strings become ""). */
+void spec_init(vm_spec *s);
+void spec_free(vm_spec *s);
+/* Check the spec is complete and consistent (names the bad field). */
+int spec_validate(const vm_spec *s, cf_error *err);
+
+int spec_parse_json(vm_spec *s, const char *json, cf_error *err);
+int spec_read_file(vm_spec *s, const char *path, cf_error *err);
+/* Returns malloc'd JSON text. */
+char *spec_to_json(const vm_spec *s, cf_error *err);
+/* Atomically (tmp + rename) writes the JSON to path, mode 0600. */
+int spec_write_file(const vm_spec *s, const char *path, cf_error *err);
+
+/* "coffer-" + pod_id into buf. */
+int spec_domain_name(const char *pod_id, char *buf, size_t cap, cf_error *err);
+
+#endif
