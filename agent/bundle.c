@@ -1,0 +1,270 @@
+/* The bundle's config.json: the shim's OCI spec, adjusted to this guest.
+ *
+ * What the agent owns in the spec: root.path (the rootfs it mounted),
+ * process.terminal (from the stdio mode), linux.cgroupsPath (under the pod's
+ * cgroup), the IPC/UTS(/PID) namespaces of a pod's later containers (joined
+ * to the sandbox container's). In guest mode host-side paths mean nothing:
+ * network namespace paths and unknown bind sources are dropped, hooks too. */
+#include "agent.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <json-c/json.h>
+
+#include "coffer/cleanup.h"
+#include "coffer/log.h"
+
+static void json_putp(json_object **o) {
+  if (*o)
+    json_object_put(*o);
+}
+#define _cleanup_json_ _cleanup_(json_putp)
+
+static json_object *parse_object(const uint8_t *buf, size_t len, const char *what,
+                                 cf_error *err) {
+  if (len == 0) {
+    cf_err_status(err, CF_INVALID_ARGUMENT, "%s is empty", what);
+    return NULL;
+  }
+  if (len > AGENT_MAX_SPEC) {
+    cf_err_status(err, CF_INVALID_ARGUMENT, "%s is %zu bytes, more than the %u allowed",
+                  what, len, AGENT_MAX_SPEC);
+    return NULL;
+  }
+  json_tokener *tok = json_tokener_new_ex(64);
+  if (!tok) {
+    cf_err(err, ENOMEM, "%s", what);
+    return NULL;
+  }
+  json_object *o = json_tokener_parse_ex(tok, (const char *)buf, (int)len);
+  enum json_tokener_error jerr = json_tokener_get_error(tok);
+  json_tokener_free(tok);
+  if (!o || jerr != json_tokener_success) {
+    if (o)
+      json_object_put(o);
+    cf_err_status(err, CF_INVALID_ARGUMENT, "%s is not valid JSON: %s", what,
+                  jerr == json_tokener_continue ? "unexpected end"
+                                                : json_tokener_error_desc(jerr));
+    return NULL;
+  }
+  if (!json_object_is_type(o, json_type_object)) {
+    json_object_put(o);
+    cf_err_status(err, CF_INVALID_ARGUMENT, "%s is not a JSON object", what);
+    return NULL;
+  }
+  return o;
+}
+
+static json_object *get_or_add_object(json_object *parent, const char *key) {
+  json_object *o;
+  if (json_object_object_get_ex(parent, key, &o) && json_object_is_type(o, json_type_object))
+    return o;
+  o = json_object_new_object();
+  json_object_object_add(parent, key, o);
+  return o;
+}
+
+/* process: args must be a non-empty array of strings; cwd absolute if set. */
+static int check_process(json_object *proc, const char *what, cf_error *err) {
+  if (!proc || !json_object_is_type(proc, json_type_object))
+    return cf_err_status(err, CF_INVALID_ARGUMENT, "%s: \"process\" must be an object", what);
+  json_object *args;
+  if (!json_object_object_get_ex(proc, "args", &args) ||
+      !json_object_is_type(args, json_type_array) || json_object_array_length(args) == 0)
+    return cf_err_status(err, CF_INVALID_ARGUMENT,
+                         "%s: process.args must be a non-empty array", what);
+  for (size_t i = 0; i < json_object_array_length(args); i++)
+    if (!json_object_is_type(json_object_array_get_idx(args, i), json_type_string))
+      return cf_err_status(err, CF_INVALID_ARGUMENT,
+                           "%s: process.args[%zu] is not a string", what, i);
+  json_object *cwd;
+  if (json_object_object_get_ex(proc, "cwd", &cwd)) {
+    const char *s = json_object_get_string(cwd);
+    if (!json_object_is_type(cwd, json_type_string) || s[0] != '/')
+      return cf_err_status(err, CF_INVALID_ARGUMENT,
+                           "%s: process.cwd must be an absolute path", what);
+  }
+  return 0;
+}
+
+static const char *str_field(json_object *o, const char *key) {
+  json_object *v;
+  if (!o || !json_object_object_get_ex(o, key, &v) || !json_object_is_type(v, json_type_string))
+    return NULL;
+  return json_object_get_string(v);
+}
+
+/* Namespaces: join the sandbox container's ipc/uts (and pid when shared);
+ * in guest mode drop host paths (network lives in the VM itself). */
+static int adjust_namespaces(json_object *linux_, const bundle_opts *o, cf_error *err) {
+  json_object *ns;
+  if (!json_object_object_get_ex(linux_, "namespaces", &ns))
+    return 0;
+  if (!json_object_is_type(ns, json_type_array))
+    return cf_err_status(err, CF_INVALID_ARGUMENT, "linux.namespaces must be an array");
+  json_object *out = json_object_new_array();
+  for (size_t i = 0; i < json_object_array_length(ns); i++) {
+    json_object *e = json_object_array_get_idx(ns, i);
+    const char *type = str_field(e, "type");
+    if (!type) {
+      json_object_put(out);
+      return cf_err_status(err, CF_INVALID_ARGUMENT, "linux.namespaces[%zu] has no type", i);
+    }
+    const char *path = str_field(e, "path");
+    bool join = o->sandbox_pid > 0 &&
+                (!strcmp(type, "ipc") || !strcmp(type, "uts") ||
+                 (!strcmp(type, "pid") && (o->share_pid || path)));
+    if (o->guest && !strcmp(type, "network") && path)
+      continue; /* the VM is the pod's network namespace */
+    json_object *ne = json_object_new_object();
+    json_object_object_add(ne, "type", json_object_new_string(type));
+    if (join) {
+      char p[64];
+      snprintf(p, sizeof(p), "/proc/%d/ns/%s", (int)o->sandbox_pid, type);
+      json_object_object_add(ne, "path", json_object_new_string(p));
+    } else if (path && !o->guest) {
+      json_object_object_add(ne, "path", json_object_new_string(path));
+    } else if (path && o->guest && strcmp(type, "network")) {
+      /* a guest never trusts a namespace path from the host */
+      if (strncmp(path, "/proc/", 6) != 0 || path_has_dotdot(path)) {
+        json_object_put(ne);
+        json_object_put(out);
+        return cf_err_status(err, CF_INVALID_ARGUMENT,
+                             "linux.namespaces: %s path \"%s\" is not a /proc/<pid>/ns path",
+                             type, path);
+      }
+      json_object_object_add(ne, "path", json_object_new_string(path));
+    }
+    json_object_array_add(out, ne);
+  }
+  json_object_object_add(linux_, "namespaces", out);
+  return 0;
+}
+
+static int adjust_mounts(json_object *spec, const bundle_opts *o, cf_error *err) {
+  json_object *mounts;
+  if (!json_object_object_get_ex(spec, "mounts", &mounts))
+    return 0;
+  if (!json_object_is_type(mounts, json_type_array))
+    return cf_err_status(err, CF_INVALID_ARGUMENT, "mounts must be an array");
+  json_object *out = json_object_new_array();
+  for (size_t i = 0; i < json_object_array_length(mounts); i++) {
+    json_object *m = json_object_array_get_idx(mounts, i);
+    const char *dst = str_field(m, "destination");
+    if (!dst || dst[0] != '/' || path_has_dotdot(dst)) {
+      json_object_put(out);
+      return cf_err_status(err, CF_INVALID_ARGUMENT,
+                           "mounts[%zu]: destination must be an absolute path without \"..\"", i);
+    }
+    const char *replaced = NULL;
+    for (size_t k = 0; k < o->n_mounts; k++)
+      if (!strcmp(o->mount_dst[k], dst))
+        replaced = o->mount_src[k];
+    if (replaced) {
+      json_object_object_add(m, "source", json_object_new_string(replaced));
+      json_object_object_add(m, "type", json_object_new_string("bind"));
+    } else if (o->guest) {
+      const char *type = str_field(m, "type");
+      const char *src = str_field(m, "source");
+      json_object *opts;
+      bool bind = (type && !strcmp(type, "bind"));
+      if (!bind && json_object_object_get_ex(m, "options", &opts) &&
+          json_object_is_type(opts, json_type_array))
+        for (size_t k = 0; k < json_object_array_length(opts); k++) {
+          const char *s = json_object_get_string(json_object_array_get_idx(opts, k));
+          if (s && (!strcmp(s, "bind") || !strcmp(s, "rbind")))
+            bind = true;
+        }
+      struct stat st;
+      if (bind && (!src || src[0] != '/' || stat(src, &st) < 0)) {
+        cf_debug("container %s: dropping bind mount of host path %s on %s", o->id,
+                 src ? src : "(none)", dst);
+        continue;
+      }
+    }
+    json_object_array_add(out, json_object_get(m));
+  }
+  json_object_object_add(spec, "mounts", out);
+  return 0;
+}
+
+char *bundle_make_config(const uint8_t *spec, size_t len, const bundle_opts *o,
+                         bool *is_sandbox, cf_error *err) {
+  _cleanup_json_ json_object *s = parse_object(spec, len, "OCI spec", err);
+  if (!s)
+    return NULL;
+  json_object *proc;
+  if (!json_object_object_get_ex(s, "process", &proc) ||
+      check_process(proc, "OCI spec", err) < 0) {
+    if (!proc)
+      cf_err_status(err, CF_INVALID_ARGUMENT, "OCI spec has no \"process\"");
+    return NULL;
+  }
+  json_object_object_add(proc, "terminal", json_object_new_boolean(o->terminal));
+
+  json_object *root = get_or_add_object(s, "root");
+  json_object_object_add(root, "path", json_object_new_string(o->root_path));
+
+  *is_sandbox = false;
+  json_object *ann;
+  if (json_object_object_get_ex(s, "annotations", &ann)) {
+    const char *t = str_field(ann, "io.kubernetes.cri.container-type");
+    if (!t)
+      t = str_field(ann, "io.kubernetes.cri-o.ContainerType");
+    *is_sandbox = t && !strcmp(t, "sandbox");
+  }
+  bundle_opts oo = *o;
+  if (*is_sandbox)
+    oo.sandbox_pid = 0; /* the pod's pause container makes the namespaces */
+
+  json_object *linux_ = get_or_add_object(s, "linux");
+  json_object_object_add(linux_, "cgroupsPath", json_object_new_string(o->cgroup_path));
+  if (adjust_namespaces(linux_, &oo, err) < 0 || adjust_mounts(s, &oo, err) < 0)
+    return NULL;
+  if (o->guest)
+    json_object_object_del(s, "hooks");
+
+  const char *txt = json_object_to_json_string_ext(s, JSON_C_TO_STRING_PLAIN);
+  char *r = txt ? strdup(txt) : NULL;
+  if (!r)
+    cf_err(err, ENOMEM, "OCI spec");
+  return r;
+}
+
+char *bundle_make_process(const uint8_t *json, size_t len, bool terminal, cf_error *err) {
+  _cleanup_json_ json_object *p = parse_object(json, len, "process spec", err);
+  if (!p || check_process(p, "process spec", err) < 0)
+    return NULL;
+  json_object_object_add(p, "terminal", json_object_new_boolean(terminal));
+  const char *txt = json_object_to_json_string_ext(p, JSON_C_TO_STRING_PLAIN);
+  char *r = txt ? strdup(txt) : NULL;
+  if (!r)
+    cf_err(err, ENOMEM, "process spec");
+  return r;
+}
+
+int write_file_atomic(const char *path, const char *data, size_t len, cf_error *err) {
+  char tmp[4200];
+  snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+  _cleanup_close_ int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0)
+    return cf_err(err, errno, "create %s", tmp);
+  size_t off = 0;
+  while (off < len) {
+    ssize_t w = write(fd, data + off, len - off);
+    if (w < 0 && errno == EINTR)
+      continue;
+    if (w < 0)
+      return cf_err(err, errno, "write %s", tmp);
+    off += (size_t)w;
+  }
+  if (rename(tmp, path) < 0)
+    return cf_err(err, errno, "rename %s", path);
+  return 0;
+}

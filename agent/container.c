@@ -1,0 +1,384 @@
+/* Containers: create (bundle + rootfs + runc create), start, exec, remove,
+ * and the reaping of every child the agent inherits as subreaper. */
+#include "agent.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "coffer/cleanup.h"
+#include "coffer/log.h"
+
+container *container_find(agent *a, const char *id) {
+  for (container *c = a->containers; c; c = c->next)
+    if (!strcmp(c->id, id))
+      return c;
+  return NULL;
+}
+
+static void unlink_container(agent *a, container *c) {
+  for (container **pp = &a->containers; *pp; pp = &(*pp)->next)
+    if (*pp == c) {
+      *pp = c->next;
+      a->n_containers--;
+      return;
+    }
+}
+
+static void remove_bundle_files(const char *bundle) {
+  if (!bundle)
+    return;
+  _cleanup_closedir_ DIR *d = opendir(bundle);
+  if (d) {
+    struct dirent *e;
+    while ((e = readdir(d)))
+      if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..") &&
+          unlinkat(dirfd(d), e->d_name, 0) < 0)
+        unlinkat(dirfd(d), e->d_name, AT_REMOVEDIR);
+  }
+  rmdir(bundle);
+}
+
+void container_free(agent *a, container *c) {
+  oom_unwatch_container(c);
+  while (c->procs) {
+    proc *p = c->procs;
+    c->procs = p->next;
+    proc_free(a, p, "was removed with its container");
+  }
+  rootfs_release(c);
+  remove_bundle_files(c->bundle);
+  free(c->id);
+  free(c->bundle);
+  free(c->cgroup_path);
+  free(c);
+}
+
+static container *sandbox_container(agent *a) {
+  for (container *c = a->containers; c; c = c->next)
+    if (c->sandbox && c->procs && !c->procs->exited)
+      return c;
+  return NULL;
+}
+
+int sandbox_ensure(agent *a, const char *fallback_id, cf_error *err) {
+  if (a->sandbox_created)
+    return 0;
+  /* process mode without CreateSandbox: the first container names the pod */
+  a->sandbox_id = strdup(fallback_id);
+  if (asprintf(&a->cgroup_parent, "/coffer/%s", fallback_id) < 0)
+    a->cgroup_parent = NULL;
+  if (!a->sandbox_id || !a->cgroup_parent)
+    return cf_err(err, ENOMEM, "sandbox");
+  a->sandbox_created = true;
+  return 0;
+}
+
+int container_create(agent *a, const Coffer__Agent__V1__CreateContainerRequest *req,
+                     container **out, cf_error *err) {
+  const char *id = req->container_id;
+  if (!agent_valid_id(id))
+    return cf_err_status(err, CF_INVALID_ARGUMENT,
+                         "container id \"%.64s\" is not valid ([A-Za-z0-9][A-Za-z0-9_.-]{0,127})", id);
+  if (container_find(a, id))
+    return cf_err_status(err, CF_ALREADY_EXISTS, "container %s already exists", id);
+  if (a->destroyed)
+    return cf_err_status(err, CF_FAILED_PRECONDITION, "the sandbox is being destroyed");
+  if (req->spec.len > AGENT_MAX_SPEC)
+    return cf_err_status(err, CF_INVALID_ARGUMENT, "container %s: OCI spec is %zu bytes, more than %u",
+                         id, req->spec.len, AGENT_MAX_SPEC);
+  if (!req->rootfs)
+    return cf_err_status(err, CF_INVALID_ARGUMENT, "container %s: no rootfs given", id);
+  for (size_t i = 0; i < req->n_mounts; i++) {
+    const Coffer__Agent__V1__SharedMount *m = req->mounts[i];
+    if (!m->source || m->destination[0] != '/' || path_has_dotdot(m->destination))
+      return cf_err_status(err, CF_INVALID_ARGUMENT,
+                           "container %s: shared mount %zu needs a source and an absolute destination without \"..\"",
+                           id, i);
+  }
+  if (sandbox_ensure(a, id, err) < 0)
+    return -EIO;
+  Coffer__Agent__V1__Stdio nostdio = COFFER__AGENT__V1__STDIO__INIT;
+  const Coffer__Agent__V1__Stdio *st = req->stdio ? req->stdio : &nostdio;
+
+  container *c = calloc(1, sizeof(*c));
+  if (!c)
+    return cf_err(err, ENOMEM, "container %s", id);
+  c->a = a;
+  c->oom_fd = -1;
+  c->id = strdup(id);
+  if (asprintf(&c->bundle, "%s/bundles/%s", a->state_dir, id) < 0)
+    c->bundle = NULL;
+  if (asprintf(&c->cgroup_path, "%s/%s", a->cgroup_parent, id) < 0)
+    c->cgroup_path = NULL;
+  int rc = -EIO;
+  char *root = NULL, *config = NULL;
+  char **msrc = NULL;
+  const char **mdst = NULL;
+  proc_stdio ps = {.child_in = -1, .child_out = -1, .child_err = -1, .console_listen = -1,
+                   .console_fd = -1};
+  if (!c->id || !c->bundle || !c->cgroup_path) {
+    cf_err(err, ENOMEM, "container %s", id);
+    goto fail;
+  }
+  remove_bundle_files(c->bundle); /* a stale one from an agent that died */
+  if (mkdir(c->bundle, 0700) < 0) {
+    cf_err(err, errno, "create bundle %s", c->bundle);
+    goto fail;
+  }
+  if (!(root = rootfs_prepare(a, c, req->rootfs, "rootfs", err))) {
+    cf_error_prefix(err, "container %s", id);
+    goto fail;
+  }
+  msrc = calloc(req->n_mounts + 1, sizeof(*msrc));
+  mdst = calloc(req->n_mounts + 1, sizeof(*mdst));
+  if (!msrc || !mdst)
+    goto fail;
+  for (size_t i = 0; i < req->n_mounts; i++) {
+    char name[32];
+    snprintf(name, sizeof(name), "mnt-%zu", i);
+    mdst[i] = req->mounts[i]->destination;
+    if (!(msrc[i] = rootfs_prepare(a, c, req->mounts[i]->source, name, err))) {
+      cf_error_prefix(err, "container %s: mount %s", id, mdst[i]);
+      goto fail;
+    }
+  }
+  container *sb = sandbox_container(a);
+  bundle_opts o = {.id = id, .root_path = root, .terminal = st->terminal,
+                   .cgroup_path = c->cgroup_path, .sandbox_pid = sb ? sb->procs->pid : 0,
+                   .share_pid = a->share_pid, .guest = a->guest,
+                   .mount_dst = mdst, .mount_src = (const char *const *)msrc,
+                   .n_mounts = req->n_mounts};
+  bool is_sandbox = false;
+  if (!(config = bundle_make_config(req->spec.data, req->spec.len, &o, &is_sandbox, err))) {
+    cf_error_prefix(err, "container %s", id);
+    goto fail;
+  }
+  c->sandbox = is_sandbox || !sb;
+  char path[PATH_MAX], pidfile[PATH_MAX];
+  snprintf(path, sizeof(path), "%s/config.json", c->bundle);
+  snprintf(pidfile, sizeof(pidfile), "%s/init.pid", c->bundle);
+  if (write_file_atomic(path, config, strlen(config), err) < 0)
+    goto fail;
+
+  proc *p = proc_new(c, "");
+  if (!p) {
+    cf_err(err, ENOMEM, "container %s", id);
+    goto fail;
+  }
+  c->procs = p;
+  if (proc_stdio_prepare(a, p, st->terminal, st->stdin, st->stdout, st->stderr && !st->terminal,
+                         &ps, err) < 0)
+    goto fail;
+  const char *args[12];
+  size_t n = 0;
+  args[n++] = "create";
+  args[n++] = "--bundle";
+  args[n++] = c->bundle;
+  args[n++] = "--pid-file";
+  args[n++] = pidfile;
+  if (st->terminal) {
+    args[n++] = "--console-socket";
+    args[n++] = ps.console_path;
+  }
+  args[n++] = id;
+  args[n] = NULL;
+  runc_io io = {.in = ps.child_in, .out = ps.child_out, .err = ps.child_err,
+                .console_listen = ps.console_listen, .console_out = &ps.console_fd};
+  if (runc_run(a, args, &io, a->runc_timeout_ms, err) < 0) {
+    cf_error_prefix(err, "container %s", id);
+    cf_error e2 = {0};
+    runc_simple(a, &e2, "delete", "--force", id, NULL);
+    goto fail;
+  }
+  if (read_pid_file(pidfile, &p->pid, err) < 0 || proc_stdio_finish(a, p, &ps, err) < 0) {
+    cf_error e2 = {0};
+    runc_simple(a, &e2, "delete", "--force", id, NULL);
+    goto fail;
+  }
+  proc_stdio_cleanup(&ps);
+  c->next = a->containers;
+  a->containers = c;
+  a->n_containers++;
+  oom_watch_container(a, c);
+  cf_info("container %s created (pid %d%s)", id, (int)p->pid, c->sandbox ? ", sandbox" : "");
+  *out = c;
+  rc = 0;
+  goto done;
+fail:
+  proc_stdio_cleanup(&ps);
+  container_free(a, c);
+done:
+  free(root);
+  free(config);
+  for (size_t i = 0; msrc && i < req->n_mounts; i++)
+    free(msrc[i]);
+  free(msrc);
+  free(mdst);
+  return rc;
+}
+
+int container_start(agent *a, container *c, cf_error *err) {
+  proc *init = c->procs;
+  if (init->started)
+    return cf_err_status(err, CF_FAILED_PRECONDITION, "container %s was already started", c->id);
+  if (init->exited)
+    return cf_err_status(err, CF_FAILED_PRECONDITION, "container %s has already exited", c->id);
+  if (runc_simple(a, err, "start", c->id, NULL) < 0)
+    return cf_error_prefix(err, "container %s", c->id);
+  init->started = true;
+  return 0;
+}
+
+bool container_running(const container *c) {
+  return c->procs && !c->procs->exited;
+}
+
+int container_remove(agent *a, container *c, bool force, cf_error *err) {
+  if (c->procs->started && !c->procs->exited && !force)
+    return cf_err_status(err, CF_FAILED_PRECONDITION,
+                         "container %s is running: kill it first or remove with force", c->id);
+  if (runc_simple(a, err, "delete", "--force", c->id, NULL) < 0 && err->status != CF_NOT_FOUND) {
+    cf_error_prefix(err, "container %s", c->id);
+    cf_warn("%s", err->msg); /* removed from the agent anyway: nothing else can */
+  }
+  cf_error_clear(err);
+  unlink_container(a, c);
+  cf_info("container %s removed", c->id);
+  container_free(a, c);
+  return 0;
+}
+
+int container_exec(agent *a, container *c, const Coffer__Agent__V1__ExecProcessRequest *req,
+                   proc **out, cf_error *err) {
+  const char *eid = req->exec_id;
+  if (!agent_valid_id(eid))
+    return cf_err_status(err, CF_INVALID_ARGUMENT, "exec id \"%.64s\" is not valid", eid);
+  if (proc_find(c, eid))
+    return cf_err_status(err, CF_ALREADY_EXISTS, "exec %s already exists in container %s", eid, c->id);
+  if (!c->procs->started || c->procs->exited)
+    return cf_err_status(err, CF_FAILED_PRECONDITION, "container %s is not running", c->id);
+  Coffer__Agent__V1__Stdio nostdio = COFFER__AGENT__V1__STDIO__INIT;
+  const Coffer__Agent__V1__Stdio *st = req->stdio ? req->stdio : &nostdio;
+  _cleanup_free_ char *json = bundle_make_process(req->process.data, req->process.len,
+                                                  st->terminal, err);
+  if (!json)
+    return cf_error_prefix(err, "exec %s in %s", eid, c->id);
+  char path[PATH_MAX], pidfile[PATH_MAX];
+  snprintf(path, sizeof(path), "%s/exec-%s.json", c->bundle, eid);
+  snprintf(pidfile, sizeof(pidfile), "%s/exec-%s.pid", c->bundle, eid);
+  if (write_file_atomic(path, json, strlen(json), err) < 0)
+    return -EIO;
+  proc *p = proc_new(c, eid);
+  if (!p) {
+    unlink(path);
+    return cf_err(err, ENOMEM, "exec %s", eid);
+  }
+  proc_stdio ps;
+  int rc = proc_stdio_prepare(a, p, st->terminal, st->stdin, st->stdout,
+                              st->stderr && !st->terminal, &ps, err);
+  if (rc == 0) {
+    const char *args[14];
+    size_t n = 0;
+    args[n++] = "exec";
+    args[n++] = "--detach";
+    args[n++] = "--pid-file";
+    args[n++] = pidfile;
+    args[n++] = "--process";
+    args[n++] = path;
+    if (st->terminal) {
+      args[n++] = "--console-socket";
+      args[n++] = ps.console_path;
+    }
+    args[n++] = c->id;
+    args[n] = NULL;
+    runc_io io = {.in = ps.child_in, .out = ps.child_out, .err = ps.child_err,
+                  .console_listen = ps.console_listen, .console_out = &ps.console_fd};
+    rc = runc_run(a, args, &io, a->runc_timeout_ms, err);
+    if (rc < 0)
+      cf_error_prefix(err, "exec %s in %s", eid, c->id);
+  }
+  if (rc == 0)
+    rc = read_pid_file(pidfile, &p->pid, err);
+  if (rc == 0)
+    rc = proc_stdio_finish(a, p, &ps, err);
+  proc_stdio_cleanup(&ps);
+  unlink(path);
+  unlink(pidfile);
+  if (rc < 0) {
+    proc_free(a, p, "failed");
+    return rc;
+  }
+  p->started = true;
+  /* after init, so the init stays first */
+  p->next = c->procs->next;
+  c->procs->next = p;
+  *out = p;
+  return 0;
+}
+
+int process_remove(agent *a, container *c, proc *p, cf_error *err) {
+  if (p == c->procs)
+    return cf_err_status(err, CF_INVALID_ARGUMENT,
+                         "container %s: remove the container to remove its init", c->id);
+  if (!p->exited)
+    return cf_err_status(err, CF_FAILED_PRECONDITION, "exec %s in %s is still running",
+                         p->exec_id, c->id);
+  for (proc **pp = &c->procs; *pp; pp = &(*pp)->next)
+    if (*pp == p) {
+      *pp = p->next;
+      break;
+    }
+  proc_free(a, p, "was removed");
+  return 0;
+}
+
+static proc *proc_by_pid(agent *a, pid_t pid) {
+  for (container *c = a->containers; c; c = c->next)
+    for (proc *p = c->procs; p; p = p->next)
+      if (p->pid == pid && !p->exited)
+        return p;
+  return NULL;
+}
+
+void agent_reap(agent *a) {
+  struct signalfd_siginfo si;
+  while (read(a->sigchld_fd, &si, sizeof(si)) == (ssize_t)sizeof(si))
+    ;
+  for (;;) {
+    int st;
+    pid_t pid = waitpid(-1, &st, WNOHANG);
+    if (pid <= 0)
+      break;
+    proc *p = proc_by_pid(a, pid);
+    if (p)
+      proc_reaped(a, p, st);
+  }
+}
+
+int container_signal(agent *a, container *c, proc *p, int sig, bool all, cf_error *err) {
+  if (sig < 1 || sig > 64)
+    return cf_err_status(err, CF_INVALID_ARGUMENT, "signal %d is not valid (1..64)", sig);
+  if (all) {
+    if (p != c->procs)
+      return cf_err_status(err, CF_INVALID_ARGUMENT, "\"all\" applies to a container's init only");
+    char s[16];
+    snprintf(s, sizeof(s), "%d", sig);
+    if (runc_simple(a, err, "kill", "--all", c->id, s, NULL) < 0)
+      return cf_error_prefix(err, "container %s", c->id);
+    return 0;
+  }
+  if (p->exited || p->pid <= 0)
+    return cf_err_status(err, CF_NOT_FOUND, "process %s/%s already finished", c->id, p->exec_id);
+  if (kill(p->pid, sig) < 0)
+    return cf_err(err, errno, "signal %d to %s/%s (pid %d)", sig, c->id, p->exec_id, (int)p->pid);
+  return 0;
+}

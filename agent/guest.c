@@ -1,0 +1,59 @@
+/* What the guest is: GetGuestDetails and the cgroup layout. */
+#include "agent.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/sysinfo.h>
+#include <sys/utsname.h>
+#include <unistd.h>
+
+static bool exists(const char *p) {
+  struct stat st;
+  return stat(p, &st) == 0;
+}
+
+int cgroup_detect_version(void) {
+  if (exists("/sys/fs/cgroup/memory/memory.limit_in_bytes"))
+    return 1;
+  return 2;
+}
+
+/* The TEE this guest runs in, from the devices its kernel exposes. */
+static Coffer__Agent__V1__TeeType detect_tee(void) {
+  if (exists("/dev/sev-guest"))
+    return COFFER__AGENT__V1__TEE_TYPE__TEE_SNP;
+  if (exists("/dev/tdx_guest") || exists("/dev/tdx-guest"))
+    return COFFER__AGENT__V1__TEE_TYPE__TEE_TDX;
+  return COFFER__AGENT__V1__TEE_TYPE__TEE_NONE;
+}
+
+void guest_details(agent *a, Coffer__Agent__V1__GuestDetails *d, char *kernel, size_t kcap) {
+  struct utsname u;
+  kernel[0] = '\0';
+  if (uname(&u) == 0)
+    snprintf(kernel, kcap, "%s", u.release);
+  d->agent_version = (char *)AGENT_VERSION;
+  d->kernel_release = kernel;
+  d->tee = detect_tee();
+  struct sysinfo si;
+  if (sysinfo(&si) == 0)
+    d->memory_total_bytes = (uint64_t)si.totalram * si.mem_unit;
+  long n = sysconf(_SC_NPROCESSORS_ONLN);
+  d->cpus = n > 0 ? (uint32_t)n : 0;
+  d->pid1 = a->pid1;
+  if (!a->runc_version) {
+    const char *args[] = {"--version", NULL};
+    runc_io io = {.in = -1, .out = -1, .err = -1, .console_listen = -1, .capture_stdout = true};
+    cf_error err = {0};
+    if (runc_run(a, args, &io, a->runc_timeout_ms, &err) == 0 && io.capture) {
+      io.capture[strcspn(io.capture, "\n")] = '\0';
+      a->runc_version = io.capture;
+    } else {
+      free(io.capture);
+      a->runc_version = strdup("");
+    }
+  }
+  d->runtime_version = a->runc_version ? a->runc_version : (char *)"";
+}

@@ -1,0 +1,176 @@
+/* Guest PID 1 duties: the basic mounts, kernel modules, DNS files, finding
+ * the host channel, and powering off. */
+#include "agent.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <linux/vm_sockets.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mount.h>
+#include <sys/reboot.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/utsname.h>
+#include <unistd.h>
+
+#include "coffer/cleanup.h"
+#include "coffer/log.h"
+
+struct mnt {
+  const char *src, *dst, *type;
+  unsigned long flags;
+  const char *data;
+};
+
+int init_mounts(cf_error *err) {
+  static const struct mnt mounts[] = {
+      {"proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL},
+      {"sysfs", "/sys", "sysfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL},
+      {"devtmpfs", "/dev", "devtmpfs", MS_NOSUID, "mode=0755"},
+      {"devpts", "/dev/pts", "devpts", MS_NOSUID | MS_NOEXEC, "newinstance,ptmxmode=0666,mode=0620"},
+      {"shm", "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777"},
+      {"tmpfs", "/run", "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755"},
+      {"tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777"},
+      {"cgroup2", "/sys/fs/cgroup", "cgroup2", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL},
+  };
+  for (size_t i = 0; i < sizeof(mounts) / sizeof(mounts[0]); i++) {
+    const struct mnt *m = &mounts[i];
+    mkdir(m->dst, 0755);
+    if (mount(m->src, m->dst, m->type, m->flags, m->data) < 0 && errno != EBUSY)
+      return cf_err(err, errno, "mount %s on %s", m->type, m->dst);
+  }
+  unlink("/dev/ptmx");
+  if (symlink("pts/ptmx", "/dev/ptmx") < 0 && errno != EEXIST)
+    cf_warn("symlink /dev/ptmx: %s", strerror(errno));
+  symlink("/proc/self/fd", "/dev/fd");
+  /* let container cgroups have every controller */
+  int fd = open("/sys/fs/cgroup/cgroup.subtree_control", O_WRONLY | O_CLOEXEC);
+  if (fd >= 0) {
+    const char *ctl[] = {"+cpu", "+cpuset", "+memory", "+pids", "+io", "+hugetlb"};
+    for (size_t i = 0; i < sizeof(ctl) / sizeof(ctl[0]); i++)
+      if (write(fd, ctl[i], strlen(ctl[i])) < 0)
+        cf_debug("cgroup controller %s: %s", ctl[i], strerror(errno));
+    close(fd);
+  }
+  return 0;
+}
+
+/* One module per line: a path to a .ko (absolute, or relative to
+ * /lib/modules/<release>/), optionally followed by parameters. Missing
+ * modules are skipped; already-loaded ones are fine. */
+void init_load_modules(const char *list_file) {
+  _cleanup_fclose_ FILE *f = fopen(list_file, "re");
+  if (!f)
+    return;
+  struct utsname u;
+  uname(&u);
+  char *line = NULL;
+  size_t cap = 0;
+  while (getline(&line, &cap, f) > 0) {
+    line[strcspn(line, "\n")] = '\0';
+    char *s = line + strspn(line, " \t");
+    if (!*s || *s == '#')
+      continue;
+    char *params = s + strcspn(s, " \t");
+    if (*params)
+      *params++ = '\0';
+    char path[PATH_MAX];
+    if (s[0] == '/')
+      snprintf(path, sizeof(path), "%s", s);
+    else
+      snprintf(path, sizeof(path), "/lib/modules/%s/%s", u.release, s);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+      cf_debug("module %s: %s (skipped)", path, strerror(errno));
+      continue;
+    }
+    size_t n = strlen(path);
+    int flags = (n > 3 && strcmp(path + n - 3, ".ko")) ? 4 /* MODULE_INIT_COMPRESSED_FILE */ : 0;
+    if (syscall(SYS_finit_module, fd, params, flags) < 0 && errno != EEXIST)
+      cf_warn("module %s: %s", path, strerror(errno));
+    close(fd);
+  }
+  free(line);
+}
+
+void init_power_off(void) {
+  sync();
+  reboot(RB_POWER_OFF);
+  _exit(0); /* not PID 1 of a VM: nothing to power off */
+}
+
+static int write_text(const char *path, const char *text, cf_error *err) {
+  return write_file_atomic(path, text, strlen(text), err);
+}
+
+int init_write_dns(const char *const *servers, size_t ns, const char *const *search,
+                   size_t nsearch, const char *const *opts, size_t nopts, cf_error *err) {
+  if (!ns && !nsearch && !nopts)
+    return 0;
+  char *buf = NULL;
+  size_t len = 0;
+  FILE *m = open_memstream(&buf, &len);
+  if (!m)
+    return cf_err(err, errno, "resolv.conf");
+  for (size_t i = 0; i < ns; i++)
+    fprintf(m, "nameserver %s\n", servers[i]);
+  if (nsearch) {
+    fputs("search", m);
+    for (size_t i = 0; i < nsearch; i++)
+      fprintf(m, " %s", search[i]);
+    fputc('\n', m);
+  }
+  if (nopts) {
+    fputs("options", m);
+    for (size_t i = 0; i < nopts; i++)
+      fprintf(m, " %s", opts[i]);
+    fputc('\n', m);
+  }
+  fclose(m);
+  mkdir("/etc", 0755);
+  int rc = write_text("/etc/resolv.conf", buf, err);
+  free(buf);
+  return rc;
+}
+
+static bool vsock_usable(void) {
+  _cleanup_close_ int fd = open("/dev/vsock", O_RDONLY | O_CLOEXEC);
+  unsigned int cid = VMADDR_CID_ANY;
+  if (fd < 0 || ioctl(fd, IOCTL_VM_SOCKETS_GET_LOCAL_CID, &cid) < 0)
+    return false;
+  return cid != VMADDR_CID_ANY && cid > 2;
+}
+
+/* vsock:1024 when a vsock transport exists, else the virtio-serial port
+ * named agent.0. */
+int init_find_listen_addr(char *buf, size_t cap, bool *serial, cf_error *err) {
+  if (vsock_usable()) {
+    snprintf(buf, cap, "vsock:1024");
+    *serial = false;
+    return 0;
+  }
+  _cleanup_closedir_ DIR *d = opendir("/sys/class/virtio-ports");
+  struct dirent *e;
+  while (d && (e = readdir(d))) {
+    if (e->d_name[0] == '.')
+      continue;
+    char p[512], name[64] = "";
+    snprintf(p, sizeof(p), "/sys/class/virtio-ports/%s/name", e->d_name);
+    _cleanup_fclose_ FILE *f = fopen(p, "re");
+    if (!f || !fgets(name, sizeof(name), f))
+      continue;
+    name[strcspn(name, "\n")] = '\0';
+    if (!strcmp(name, "agent.0")) {
+      snprintf(buf, cap, "serial:/dev/%s", e->d_name);
+      *serial = true;
+      return 0;
+    }
+  }
+  return cf_err_status(err, CF_UNAVAILABLE,
+                       "no host channel: no vsock transport and no virtio-serial port agent.0");
+}

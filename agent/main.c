@@ -1,0 +1,225 @@
+/* coffer-agent: the pod VM's PID 1 (or a host process for the process
+ * backend) serving the shim over ttrpc and running containers with runc. */
+#include "agent.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/prctl.h>
+#include <sys/signalfd.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "coffer/cleanup.h"
+#include "coffer/log.h"
+#include "coffer/transport.h"
+
+static void usage(FILE *f) {
+  fprintf(f,
+          "usage: coffer-agent [--listen ADDR] [--state DIR] [--runtime PATH]\n"
+          "                    [--shared-dir DIR] [--modules FILE] [--log-level LEVEL] [--guest]\n"
+          "  --listen ADDR   unix:PATH | vsock:PORT | serial:/dev/vportNpM\n"
+          "                  (PID 1 default: vsock:1024, else the virtio port agent.0)\n"
+          "  --state DIR     bundles and runc state (default /run/coffer)\n"
+          "  --runtime PATH  OCI runtime (default: runc on PATH)\n"
+          "  --shared-dir    where VIRTIOFS rootfs paths are found (default /run/coffer/shared)\n"
+          "  --modules FILE  kernel modules to load as PID 1 (default /etc/coffer/modules)\n"
+          "  --guest         treat the host as untrusted (implied as PID 1)\n");
+}
+
+static char *find_in_path(const char *name) {
+  const char *path = getenv("PATH");
+  if (!path || !*path)
+    path = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+  _cleanup_free_ char *dup = strdup(path);
+  char *save = NULL;
+  for (char *d = strtok_r(dup, ":", &save); d; d = strtok_r(NULL, ":", &save)) {
+    char full[PATH_MAX];
+    snprintf(full, sizeof(full), "%s/%s", d, name);
+    if (access(full, X_OK) == 0)
+      return strdup(full);
+  }
+  return NULL;
+}
+
+static int mkdir_p(const char *path) {
+  char tmp[PATH_MAX];
+  snprintf(tmp, sizeof(tmp), "%s", path);
+  for (char *s = tmp + 1; *s; s++)
+    if (*s == '/') {
+      *s = '\0';
+      mkdir(tmp, 0755);
+      *s = '/';
+    }
+  return mkdir(tmp, 0700) < 0 && errno != EEXIST ? -errno : 0;
+}
+
+static void on_signal(cf_loop *loop, int fd, uint32_t events, void *data) {
+  agent *a = data;
+  struct signalfd_siginfo si;
+  bool chld = false, quit = false;
+  while (read(fd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
+    if (si.ssi_signo == SIGCHLD)
+      chld = true;
+    else
+      quit = true;
+  }
+  if (chld)
+    agent_reap(a);
+  if (quit && !a->pid1) {
+    cf_info("terminating: removing containers");
+    cf_loop_quit(loop);
+  }
+}
+
+static int start_listening(agent *a, const char *addr, cf_error *err) {
+  char found[300];
+  bool serial = false;
+  if (!addr) {
+    /* PID 1: the host channel appears once the virtio modules are loaded */
+    uint64_t deadline = cf_now_ms() + 10000;
+    while (init_find_listen_addr(found, sizeof(found), &serial, err) < 0) {
+      if (cf_now_ms() > deadline)
+        return -EIO;
+      usleep(50000);
+    }
+    addr = found;
+  } else {
+    serial = !strncmp(addr, "serial:", 7);
+  }
+  if (serial) {
+    int fd = cf_transport_open_serial(addr + 7, err);
+    if (fd < 0 || ttrpc_server_add_serial(a->srv, fd, 100, err) < 0)
+      return -EIO;
+  } else {
+    int fd = cf_transport_listen(addr, err);
+    if (fd < 0)
+      return -EIO;
+    if (ttrpc_server_listen_fd(a->srv, fd, err) < 0) {
+      close(fd);
+      return -EIO;
+    }
+  }
+  cf_info("listening on %s", addr);
+  return 0;
+}
+
+int main(int argc, char **argv) {
+  static const struct option opts[] = {
+      {"listen", required_argument, NULL, 'l'},  {"state", required_argument, NULL, 's'},
+      {"runtime", required_argument, NULL, 'r'}, {"shared-dir", required_argument, NULL, 'd'},
+      {"modules", required_argument, NULL, 'm'}, {"log-level", required_argument, NULL, 'v'},
+      {"guest", no_argument, NULL, 'g'},         {"help", no_argument, NULL, 'h'},
+      {NULL, 0, NULL, 0}};
+  const char *listen_addr = NULL, *state = "/run/coffer", *runtime = NULL;
+  const char *shared = "/run/coffer/shared", *modules = "/etc/coffer/modules";
+  int level = CF_LOG_INFO, c;
+  bool guest = false;
+  while ((c = getopt_long(argc, argv, "l:s:r:d:m:v:gh", opts, NULL)) != -1) {
+    switch (c) {
+    case 'l': listen_addr = optarg; break;
+    case 's': state = optarg; break;
+    case 'r': runtime = optarg; break;
+    case 'd': shared = optarg; break;
+    case 'm': modules = optarg; break;
+    case 'g': guest = true; break;
+    case 'v':
+      if ((level = cf_log_level_parse(optarg)) < 0) {
+        fprintf(stderr, "coffer-agent: unknown log level %s\n", optarg);
+        return 2;
+      }
+      break;
+    case 'h': usage(stdout); return 0;
+    default: usage(stderr); return 2;
+    }
+  }
+  agent a = {.sigchld_fd = -1, .runc_timeout_ms = 30000};
+  a.pid1 = getpid() == 1;
+  a.guest = guest || a.pid1;
+  a.shared_dir = shared;
+  cf_log_init("agent", (enum cf_log_level)level, STDERR_FILENO);
+  cf_error err = {0};
+
+  if (a.pid1) {
+    if (init_mounts(&err) < 0)
+      cf_error_log("%s", err.msg); /* carry on: the host learns more from a live agent */
+    init_load_modules(modules);
+  }
+  if (prctl(PR_SET_CHILD_SUBREAPER, 1) < 0)
+    cf_warn("PR_SET_CHILD_SUBREAPER: %s", strerror(errno));
+  signal(SIGPIPE, SIG_IGN);
+
+  char *rt = runtime ? strdup(runtime) : find_in_path("runc");
+  if (!rt) {
+    cf_error_log("no OCI runtime: runc is not on PATH and --runtime was not given");
+    rt = strdup("/usr/sbin/runc"); /* answer calls anyway; runc failures say why */
+  }
+  a.runtime = rt;
+  if (mkdir_p(state) < 0) {
+    cf_error_log("state dir %s: %s", state, strerror(errno));
+    return 1;
+  }
+  a.state_dir = realpath(state, NULL);
+  if (!a.state_dir || asprintf(&a.runc_root, "%s/runc", a.state_dir) < 0 ||
+      asprintf(&a.runc_log, "%s/runc.log", a.state_dir) < 0) {
+    cf_error_log("state dir %s: %s", state, strerror(errno));
+    return 1;
+  }
+  char bundles[PATH_MAX];
+  snprintf(bundles, sizeof(bundles), "%s/bundles", a.state_dir);
+  mkdir_p(bundles);
+  mkdir_p(a.runc_root);
+  a.cgroup_version = cgroup_detect_version();
+
+  sigset_t mask;
+  sigemptyset(&mask);
+  sigaddset(&mask, SIGCHLD);
+  if (!a.pid1) {
+    sigaddset(&mask, SIGTERM);
+    sigaddset(&mask, SIGINT);
+  }
+  sigprocmask(SIG_BLOCK, &mask, NULL);
+  a.sigchld_fd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
+
+  if (!(a.loop = cf_loop_new(&err)) || !(a.srv = ttrpc_server_new(a.loop, &err)) ||
+      service_register(&a, &err) < 0 ||
+      !(a.sigchld_watch = cf_loop_watch(a.loop, a.sigchld_fd, EPOLLIN, on_signal, &a, &err)) ||
+      start_listening(&a, listen_addr, &err) < 0) {
+    cf_error_log("%s", err.msg);
+    if (a.pid1)
+      init_power_off();
+    return 1;
+  }
+  cf_info("coffer-agent %s ready (%s, runtime %s, state %s, cgroup v%d)", AGENT_VERSION,
+          a.pid1 ? "guest PID 1" : (a.guest ? "guest mode" : "host process"), a.runtime,
+          a.state_dir, a.cgroup_version);
+  int rc = cf_loop_run(a.loop);
+
+  while (a.containers)
+    container_remove(&a, a.containers, true, &err);
+  for (size_t i = 0; i < a.n_oom_waiters; i++)
+    ttrpc_call_reply_status(a.oom_waiters[i], CF_UNAVAILABLE, "agent exiting");
+  for (size_t i = 0; i < AGENT_OOM_QUEUE; i++)
+    free(a.oom_queue[i]);
+  free(a.oom_waiters);
+  ttrpc_server_free(a.srv);
+  cf_loop_unwatch(a.sigchld_watch);
+  cf_loop_free(a.loop);
+  close(a.sigchld_fd);
+  free(a.runc_version);
+  free(a.sandbox_id);
+  free(a.cgroup_parent);
+  free(a.state_dir);
+  free(a.runc_root);
+  free(a.runc_log);
+  free(rt);
+  if (a.pid1)
+    init_power_off();
+  return rc < 0 ? 1 : 0;
+}

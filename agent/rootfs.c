@@ -1,0 +1,213 @@
+/* Container root filesystems: where the Rootfs message says they are.
+ *
+ * HOST_PATH is used in place (process backend only), VIRTIOFS is a path
+ * inside the pod's share, BLOCK is a virtio-blk disk found by its serial and
+ * mounted under the bundle (read-only images get a tmpfs-backed overlay). */
+#include "agent.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "coffer/cleanup.h"
+#include "coffer/log.h"
+
+static int push_mount(container *c, const char *path) {
+  char **n = realloc(c->mounts, (c->n_mounts + 1) * sizeof(*n));
+  if (!n)
+    return -ENOMEM;
+  c->mounts = n;
+  c->mounts[c->n_mounts] = strdup(path);
+  if (!c->mounts[c->n_mounts])
+    return -ENOMEM;
+  c->n_mounts++;
+  return 0;
+}
+
+static int mkdir_p(const char *path) {
+  char tmp[PATH_MAX];
+  snprintf(tmp, sizeof(tmp), "%s", path);
+  for (char *s = tmp + 1; *s; s++) {
+    if (*s != '/')
+      continue;
+    *s = '\0';
+    if (mkdir(tmp, 0755) < 0 && errno != EEXIST)
+      return -errno;
+    *s = '/';
+  }
+  if (mkdir(tmp, 0755) < 0 && errno != EEXIST)
+    return -errno;
+  return 0;
+}
+
+static bool is_mountpoint(const char *path) {
+  struct stat a, b;
+  char parent[PATH_MAX];
+  snprintf(parent, sizeof(parent), "%s/..", path);
+  if (stat(path, &a) < 0 || stat(parent, &b) < 0)
+    return false;
+  return a.st_dev != b.st_dev;
+}
+
+/* Guest: the pod's virtiofs share, mounted once on first use. */
+static int ensure_share(agent *a, cf_error *err) {
+  if (!a->pid1 || is_mountpoint(a->shared_dir))
+    return 0;
+  if (mkdir_p(a->shared_dir) < 0)
+    return cf_err(err, errno, "mkdir %s", a->shared_dir);
+  if (mount("coffer", a->shared_dir, "virtiofs", 0, NULL) < 0)
+    return cf_err(err, errno, "mount virtiofs tag coffer on %s", a->shared_dir);
+  return 0;
+}
+
+static char *virtiofs_path(agent *a, const char *src, cf_error *err) {
+  if (!agent_valid_relpath(src)) {
+    cf_err_status(err, CF_INVALID_ARGUMENT,
+                  "rootfs source \"%s\" must be a relative path inside the share", src);
+    return NULL;
+  }
+  if (ensure_share(a, err) < 0)
+    return NULL;
+  char path[PATH_MAX], real[PATH_MAX], base[PATH_MAX];
+  snprintf(path, sizeof(path), "%s/%s", a->shared_dir, src);
+  if (!realpath(a->shared_dir, base)) {
+    cf_err(err, errno, "share %s", a->shared_dir);
+    return NULL;
+  }
+  if (!realpath(path, real)) {
+    cf_err(err, errno, "rootfs %s", path);
+    return NULL;
+  }
+  size_t bl = strlen(base);
+  /* a symlink in the share must not lead out of it */
+  if (strncmp(real, base, bl) != 0 || (real[bl] != '/' && real[bl] != '\0')) {
+    cf_err_status(err, CF_INVALID_ARGUMENT, "rootfs source \"%s\" leads outside the share", src);
+    return NULL;
+  }
+  return strdup(real);
+}
+
+static int find_block_by_serial(const char *serial, char *dev, size_t cap, cf_error *err) {
+  _cleanup_closedir_ DIR *d = opendir("/sys/block");
+  if (!d)
+    return cf_err(err, errno, "open /sys/block");
+  struct dirent *e;
+  while ((e = readdir(d))) {
+    if (e->d_name[0] == '.')
+      continue;
+    char p[512], buf[256];
+    snprintf(p, sizeof(p), "/sys/block/%s/serial", e->d_name);
+    _cleanup_fclose_ FILE *f = fopen(p, "re");
+    if (!f || !fgets(buf, sizeof(buf), f))
+      continue;
+    buf[strcspn(buf, "\n ")] = '\0';
+    if (!strcmp(buf, serial)) {
+      snprintf(dev, cap, "/dev/%s", e->d_name);
+      return 0;
+    }
+  }
+  return cf_err_status(err, CF_NOT_FOUND, "no block device with serial \"%s\"", serial);
+}
+
+static char *block_mount(agent *a, container *c, const Coffer__Agent__V1__Rootfs *r,
+                         const char *name, cf_error *err) {
+  const char *fs = r->fstype;
+  if (strcmp(fs, "erofs") && strcmp(fs, "ext4")) {
+    cf_err_status(err, CF_INVALID_ARGUMENT, "rootfs fstype \"%s\" is not erofs or ext4", fs);
+    return NULL;
+  }
+  if (!agent_valid_id(r->source)) {
+    cf_err_status(err, CF_INVALID_ARGUMENT, "block serial \"%s\" is not valid", r->source);
+    return NULL;
+  }
+  char dev[300];
+  if (find_block_by_serial(r->source, dev, sizeof(dev), err) < 0)
+    return NULL;
+  bool ro = r->readonly || !strcmp(fs, "erofs");
+  char target[PATH_MAX], lower[PATH_MAX];
+  snprintf(target, sizeof(target), "%s/%s", c->bundle, name);
+  snprintf(lower, sizeof(lower), "%s/%s.lower", c->bundle, name);
+  const char *first = ro ? lower : target;
+  if (mkdir_p(first) < 0 || mount(dev, first, fs, ro ? MS_RDONLY : 0, NULL) < 0) {
+    cf_err(err, errno, "mount %s (%s) on %s", dev, fs, first);
+    return NULL;
+  }
+  push_mount(c, first);
+  if (!ro)
+    return strdup(target);
+  /* read-only image: writable overlay with a tmpfs upper layer */
+  char rw[PATH_MAX], upper[PATH_MAX + 8], work[PATH_MAX + 8], opts[3 * PATH_MAX + 64];
+  snprintf(rw, sizeof(rw), "%s/%s.rw", c->bundle, name);
+  if (mkdir_p(rw) < 0 || mount("tmpfs", rw, "tmpfs", 0, "mode=0755") < 0) {
+    cf_err(err, errno, "mount tmpfs on %s", rw);
+    return NULL;
+  }
+  push_mount(c, rw);
+  snprintf(upper, sizeof(upper), "%s/upper", rw);
+  snprintf(work, sizeof(work), "%s/work", rw);
+  if (mkdir(upper, 0755) < 0 || mkdir(work, 0755) < 0 || mkdir_p(target) < 0) {
+    cf_err(err, errno, "overlay directories in %s", rw);
+    return NULL;
+  }
+  snprintf(opts, sizeof(opts), "lowerdir=%s,upperdir=%s,workdir=%s", lower, upper, work);
+  if (mount("overlay", target, "overlay", 0, opts) < 0) {
+    cf_err(err, errno, "mount overlay on %s", target);
+    return NULL;
+  }
+  push_mount(c, target);
+  (void)a;
+  return strdup(target);
+}
+
+char *rootfs_prepare(agent *a, container *c, const Coffer__Agent__V1__Rootfs *r,
+                     const char *name, cf_error *err) {
+  if (!r) {
+    cf_err_status(err, CF_INVALID_ARGUMENT, "no rootfs given");
+    return NULL;
+  }
+  switch (r->kind) {
+  case COFFER__AGENT__V1__ROOTFS__KIND__HOST_PATH: {
+    if (a->guest) {
+      cf_err_status(err, CF_INVALID_ARGUMENT,
+                    "rootfs kind HOST_PATH (\"%s\") is not accepted inside a VM", r->source);
+      return NULL;
+    }
+    struct stat st;
+    if (r->source[0] != '/' || path_has_dotdot(r->source)) {
+      cf_err_status(err, CF_INVALID_ARGUMENT,
+                    "rootfs source \"%s\" must be an absolute path without \"..\"", r->source);
+      return NULL;
+    }
+    if (stat(r->source, &st) < 0) {
+      cf_err_status(err, errno == ENOENT ? CF_NOT_FOUND : CF_INVALID_ARGUMENT,
+                    "rootfs %s: %s", r->source, strerror(errno));
+      return NULL;
+    }
+    return strdup(r->source);
+  }
+  case COFFER__AGENT__V1__ROOTFS__KIND__VIRTIOFS:
+    return virtiofs_path(a, r->source, err);
+  case COFFER__AGENT__V1__ROOTFS__KIND__BLOCK:
+    return block_mount(a, c, r, name, err);
+  default:
+    cf_err_status(err, CF_INVALID_ARGUMENT, "rootfs kind %d is unknown", (int)r->kind);
+    return NULL;
+  }
+}
+
+void rootfs_release(container *c) {
+  for (size_t i = c->n_mounts; i-- > 0;) {
+    if (umount2(c->mounts[i], MNT_DETACH) < 0 && errno != EINVAL && errno != ENOENT)
+      cf_warn("container %s: unmount %s: %s", c->id, c->mounts[i], strerror(errno));
+    rmdir(c->mounts[i]);
+    free(c->mounts[i]);
+  }
+  free(c->mounts);
+  c->mounts = NULL;
+  c->n_mounts = 0;
+}

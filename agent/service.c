@@ -1,0 +1,526 @@
+/* The ttrpc services: decode and check each request (everything from the
+ * host is hostile until checked), then act and answer, now or later. */
+#include "agent.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <json-c/json.h>
+
+#include "coffer/cleanup.h"
+#include "coffer/log.h"
+
+#define SERVICE "coffer.agent.v1.Agent"
+#define HEALTH "coffer.agent.v1.Health"
+
+/* Unpack the payload into `var` (freed at scope end) or answer
+ * INVALID_ARGUMENT. */
+#define DECODE(T, prefix, var)                                                          \
+  _cleanup_(prefix##__freep_) T *var = prefix##__unpack(NULL, len, payload);            \
+  if (!var) {                                                                           \
+    ttrpc_call_reply_status(call, CF_INVALID_ARGUMENT, "%s: malformed request",        \
+                            ttrpc_call_method(call));                                   \
+    return;                                                                             \
+  }
+#define PB_FREE(T, prefix)                                                              \
+  static inline void prefix##__freep_(T **m) {                                          \
+    if (*m)                                                                             \
+      prefix##__free_unpacked(*m, NULL);                                                \
+  }
+PB_FREE(Coffer__Agent__V1__CreateSandboxRequest, coffer__agent__v1__create_sandbox_request)
+PB_FREE(Coffer__Agent__V1__DestroySandboxRequest, coffer__agent__v1__destroy_sandbox_request)
+PB_FREE(Coffer__Agent__V1__CreateContainerRequest, coffer__agent__v1__create_container_request)
+PB_FREE(Coffer__Agent__V1__ContainerRequest, coffer__agent__v1__container_request)
+PB_FREE(Coffer__Agent__V1__RemoveContainerRequest, coffer__agent__v1__remove_container_request)
+PB_FREE(Coffer__Agent__V1__ExecProcessRequest, coffer__agent__v1__exec_process_request)
+PB_FREE(Coffer__Agent__V1__ProcessRequest, coffer__agent__v1__process_request)
+PB_FREE(Coffer__Agent__V1__SignalProcessRequest, coffer__agent__v1__signal_process_request)
+PB_FREE(Coffer__Agent__V1__WriteStdinRequest, coffer__agent__v1__write_stdin_request)
+PB_FREE(Coffer__Agent__V1__ReadOutputRequest, coffer__agent__v1__read_output_request)
+PB_FREE(Coffer__Agent__V1__ResizeTtyRequest, coffer__agent__v1__resize_tty_request)
+PB_FREE(Coffer__Agent__V1__UpdateContainerRequest, coffer__agent__v1__update_container_request)
+PB_FREE(Google__Protobuf__Empty, google__protobuf__empty)
+
+/* Container by id, or answer INVALID_ARGUMENT / NOT_FOUND. */
+static container *lookup(agent *a, ttrpc_call *call, const char *id) {
+  if (!agent_valid_id(id)) {
+    ttrpc_call_reply_status(call, CF_INVALID_ARGUMENT, "container id \"%.64s\" is not valid", id);
+    return NULL;
+  }
+  container *c = container_find(a, id);
+  if (!c)
+    ttrpc_call_reply_status(call, CF_NOT_FOUND, "container %s not found", id);
+  return c;
+}
+
+static proc *lookup_proc(agent *a, ttrpc_call *call, const char *cid, const char *eid) {
+  container *c = lookup(a, call, cid);
+  if (!c)
+    return NULL;
+  if (eid[0] && !agent_valid_id(eid)) {
+    ttrpc_call_reply_status(call, CF_INVALID_ARGUMENT, "exec id \"%.64s\" is not valid", eid);
+    return NULL;
+  }
+  proc *p = proc_find(c, eid);
+  if (!p)
+    ttrpc_call_reply_status(call, CF_NOT_FOUND, "exec %s not found in container %s", eid, cid);
+  return p;
+}
+
+static void reply_err(ttrpc_call *call, cf_error *err) {
+  cf_debug("%s: %s", ttrpc_call_method(call), err->msg);
+  ttrpc_call_reply_error(call, err);
+}
+
+/* ------------------------------------------------------------------ sandbox */
+
+static bool valid_cgroup_parent(const char *p) {
+  if (p[0] != '/' || strlen(p) > 512 || path_has_dotdot(p))
+    return false;
+  for (const char *s = p; *s; s++)
+    if (!(*s == '/' || *s == '_' || *s == '-' || *s == '.' || (*s >= 'a' && *s <= 'z') ||
+          (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9')))
+      return false;
+  return true;
+}
+
+static bool valid_hostname(const char *h) {
+  size_t n = strlen(h);
+  if (n > 64)
+    return false;
+  for (size_t i = 0; i < n; i++)
+    if (!(h[i] == '-' || h[i] == '.' || (h[i] >= 'a' && h[i] <= 'z') ||
+          (h[i] >= 'A' && h[i] <= 'Z') || (h[i] >= '0' && h[i] <= '9')))
+      return false;
+  return true;
+}
+
+static void h_create_sandbox(ttrpc_call *call, const uint8_t *payload, size_t len, void *data) {
+  agent *a = data;
+  DECODE(Coffer__Agent__V1__CreateSandboxRequest, coffer__agent__v1__create_sandbox_request, req);
+  if (a->sandbox_created)
+    return ttrpc_call_reply_status(call, CF_ALREADY_EXISTS, "sandbox %s already exists",
+                                   a->sandbox_id);
+  if (!agent_valid_id(req->sandbox_id))
+    return ttrpc_call_reply_status(call, CF_INVALID_ARGUMENT, "sandbox id \"%.64s\" is not valid",
+                                   req->sandbox_id);
+  if (req->cgroup_parent[0] && !valid_cgroup_parent(req->cgroup_parent))
+    return ttrpc_call_reply_status(call, CF_INVALID_ARGUMENT,
+                                   "cgroup parent \"%.64s\" must be an absolute cgroup path", req->cgroup_parent);
+  if (!valid_hostname(req->hostname))
+    return ttrpc_call_reply_status(call, CF_INVALID_ARGUMENT, "hostname \"%.64s\" is not valid",
+                                   req->hostname);
+  int lvl = req->guest_log_level[0] ? cf_log_level_parse(req->guest_log_level) : -2;
+  if (lvl == -1)
+    return ttrpc_call_reply_status(call, CF_INVALID_ARGUMENT, "log level \"%.32s\" is unknown",
+                                   req->guest_log_level);
+  cf_error err = {0};
+  if (a->pid1) {
+    if (req->hostname[0] && sethostname(req->hostname, strlen(req->hostname)) < 0)
+      cf_warn("sethostname %s: %s", req->hostname, strerror(errno));
+    if (init_write_dns((const char *const *)req->dns_servers, req->n_dns_servers,
+                       (const char *const *)req->dns_searches, req->n_dns_searches,
+                       (const char *const *)req->dns_options, req->n_dns_options, &err) < 0)
+      cf_warn("%s", err.msg);
+  }
+  if (lvl >= 0)
+    cf_log_init("agent", (enum cf_log_level)lvl, STDERR_FILENO);
+  a->sandbox_id = strdup(req->sandbox_id);
+  if (req->cgroup_parent[0])
+    a->cgroup_parent = strdup(req->cgroup_parent);
+  else if (asprintf(&a->cgroup_parent, "/coffer/%s", req->sandbox_id) < 0)
+    a->cgroup_parent = NULL;
+  if (!a->sandbox_id || !a->cgroup_parent) {
+    free(a->sandbox_id);
+    free(a->cgroup_parent);
+    a->sandbox_id = a->cgroup_parent = NULL;
+    return ttrpc_call_reply_status(call, CF_RESOURCE_EXHAUSTED, "out of memory");
+  }
+  a->share_pid = req->share_pid_namespace;
+  a->exit_on_destroy = req->exit_on_destroy;
+  a->sandbox_created = true;
+  cf_info("sandbox %s created (cgroup parent %s)", a->sandbox_id, a->cgroup_parent);
+  ttrpc_call_reply(call, NULL);
+}
+
+static void power_off_cb(cf_loop *loop, void *data) {
+  agent *a = data;
+  if (a->pid1)
+    init_power_off();
+  cf_loop_quit(loop);
+}
+
+typedef struct destroy_op {
+  agent *a;
+  ttrpc_call *call;
+  uint64_t deadline;
+} destroy_op;
+
+static void destroy_finish(cf_loop *loop, void *data) {
+  destroy_op *op = data;
+  agent *a = op->a;
+  bool alive = false;
+  for (container *c = a->containers; c; c = c->next)
+    alive |= container_running(c) && c->procs->started;
+  if (alive && cf_now_ms() < op->deadline) {
+    cf_error err = {0};
+    if (cf_loop_timer(loop, 50, destroy_finish, op, &err))
+      return;
+  }
+  cf_error err = {0};
+  while (a->containers)
+    container_remove(a, a->containers, true, &err);
+  cf_info("sandbox %s destroyed", a->sandbox_id ? a->sandbox_id : "(none)");
+  ttrpc_call_reply(op->call, NULL);
+  free(op);
+  if (a->pid1 || a->exit_on_destroy)
+    cf_loop_timer(loop, 50, power_off_cb, a, &err); /* let the reply go out first */
+}
+
+static void h_destroy_sandbox(ttrpc_call *call, const uint8_t *payload, size_t len, void *data) {
+  agent *a = data;
+  DECODE(Coffer__Agent__V1__DestroySandboxRequest, coffer__agent__v1__destroy_sandbox_request, req);
+  if (a->destroyed)
+    return ttrpc_call_reply_status(call, CF_FAILED_PRECONDITION, "the sandbox is already being destroyed");
+  a->destroyed = true;
+  destroy_op *op = calloc(1, sizeof(*op));
+  if (!op)
+    return ttrpc_call_reply_status(call, CF_RESOURCE_EXHAUSTED, "out of memory");
+  op->a = a;
+  op->call = call;
+  uint32_t grace = req->grace_ms > 60000 ? 60000 : req->grace_ms;
+  op->deadline = cf_now_ms() + grace;
+  if (grace)
+    for (container *c = a->containers; c; c = c->next)
+      if (container_running(c) && c->procs->started)
+        kill(c->procs->pid, SIGTERM);
+  destroy_finish(a->loop, op);
+}
+
+/* ---------------------------------------------------------------- container */
+
+static void h_create_container(ttrpc_call *call, const uint8_t *payload, size_t len, void *data) {
+  agent *a = data;
+  DECODE(Coffer__Agent__V1__CreateContainerRequest, coffer__agent__v1__create_container_request, req);
+  cf_error err = {0};
+  container *c;
+  if (container_create(a, req, &c, &err) < 0)
+    return reply_err(call, &err);
+  Coffer__Agent__V1__CreateContainerResponse resp = COFFER__AGENT__V1__CREATE_CONTAINER_RESPONSE__INIT;
+  resp.pid = (uint32_t)c->procs->pid;
+  ttrpc_call_reply(call, &resp.base);
+}
+
+static void h_start_container(ttrpc_call *call, const uint8_t *payload, size_t len, void *data) {
+  agent *a = data;
+  DECODE(Coffer__Agent__V1__ContainerRequest, coffer__agent__v1__container_request, req);
+  container *c = lookup(a, call, req->container_id);
+  if (!c)
+    return;
+  cf_error err = {0};
+  if (container_start(a, c, &err) < 0)
+    return reply_err(call, &err);
+  Coffer__Agent__V1__StartContainerResponse resp = COFFER__AGENT__V1__START_CONTAINER_RESPONSE__INIT;
+  resp.pid = (uint32_t)c->procs->pid;
+  ttrpc_call_reply(call, &resp.base);
+}
+
+static void h_remove_container(ttrpc_call *call, const uint8_t *payload, size_t len, void *data) {
+  agent *a = data;
+  DECODE(Coffer__Agent__V1__RemoveContainerRequest, coffer__agent__v1__remove_container_request, req);
+  container *c = lookup(a, call, req->container_id);
+  if (!c)
+    return;
+  cf_error err = {0};
+  if (container_remove(a, c, req->force, &err) < 0)
+    return reply_err(call, &err);
+  ttrpc_call_reply(call, NULL);
+  if (a->destroyed && a->pid1 && !a->containers)
+    cf_loop_timer(a->loop, 50, power_off_cb, a, &err);
+}
+
+/* ------------------------------------------------------------------ process */
+
+static void h_exec_process(ttrpc_call *call, const uint8_t *payload, size_t len, void *data) {
+  agent *a = data;
+  DECODE(Coffer__Agent__V1__ExecProcessRequest, coffer__agent__v1__exec_process_request, req);
+  container *c = lookup(a, call, req->container_id);
+  if (!c)
+    return;
+  cf_error err = {0};
+  proc *p;
+  if (container_exec(a, c, req, &p, &err) < 0)
+    return reply_err(call, &err);
+  Coffer__Agent__V1__ExecProcessResponse resp = COFFER__AGENT__V1__EXEC_PROCESS_RESPONSE__INIT;
+  resp.pid = (uint32_t)p->pid;
+  ttrpc_call_reply(call, &resp.base);
+}
+
+static void h_remove_process(ttrpc_call *call, const uint8_t *payload, size_t len, void *data) {
+  agent *a = data;
+  DECODE(Coffer__Agent__V1__ProcessRequest, coffer__agent__v1__process_request, req);
+  proc *p = lookup_proc(a, call, req->container_id, req->exec_id);
+  if (!p)
+    return;
+  cf_error err = {0};
+  if (process_remove(a, p->c, p, &err) < 0)
+    return reply_err(call, &err);
+  ttrpc_call_reply(call, NULL);
+}
+
+static void h_signal_process(ttrpc_call *call, const uint8_t *payload, size_t len, void *data) {
+  agent *a = data;
+  DECODE(Coffer__Agent__V1__SignalProcessRequest, coffer__agent__v1__signal_process_request, req);
+  if (req->signal < 1 || req->signal > 64)
+    return ttrpc_call_reply_status(call, CF_INVALID_ARGUMENT, "signal %u is not valid (1..64)",
+                                   req->signal);
+  proc *p = lookup_proc(a, call, req->container_id, req->exec_id);
+  if (!p)
+    return;
+  cf_error err = {0};
+  if (container_signal(a, p->c, p, (int)req->signal, req->all, &err) < 0)
+    return reply_err(call, &err);
+  ttrpc_call_reply(call, NULL);
+}
+
+static void h_wait_process(ttrpc_call *call, const uint8_t *payload, size_t len, void *data) {
+  agent *a = data;
+  DECODE(Coffer__Agent__V1__ProcessRequest, coffer__agent__v1__process_request, req);
+  proc *p = lookup_proc(a, call, req->container_id, req->exec_id);
+  if (p)
+    proc_wait(a, p, call);
+}
+
+static void h_write_stdin(ttrpc_call *call, const uint8_t *payload, size_t len, void *data) {
+  agent *a = data;
+  DECODE(Coffer__Agent__V1__WriteStdinRequest, coffer__agent__v1__write_stdin_request, req);
+  proc *p = lookup_proc(a, call, req->container_id, req->exec_id);
+  if (!p)
+    return;
+  cf_error err = {0};
+  if (stdin_write(a, p, call, req->data.data, req->data.len, &err) < 0)
+    reply_err(call, &err);
+}
+
+static void h_close_stdin(ttrpc_call *call, const uint8_t *payload, size_t len, void *data) {
+  agent *a = data;
+  DECODE(Coffer__Agent__V1__ProcessRequest, coffer__agent__v1__process_request, req);
+  proc *p = lookup_proc(a, call, req->container_id, req->exec_id);
+  if (!p)
+    return;
+  cf_error err = {0};
+  if (stdin_close(a, p, &err) < 0)
+    return reply_err(call, &err);
+  ttrpc_call_reply(call, NULL);
+}
+
+static void read_output(ttrpc_call *call, const uint8_t *payload, size_t len, agent *a,
+                        bool err_stream) {
+  DECODE(Coffer__Agent__V1__ReadOutputRequest, coffer__agent__v1__read_output_request, req);
+  proc *p = lookup_proc(a, call, req->container_id, req->exec_id);
+  if (p)
+    outbuf_read(a, err_stream ? &p->err : &p->out, call, req->max_bytes);
+}
+
+static void h_read_stdout(ttrpc_call *call, const uint8_t *payload, size_t len, void *data) {
+  read_output(call, payload, len, data, false);
+}
+
+static void h_read_stderr(ttrpc_call *call, const uint8_t *payload, size_t len, void *data) {
+  read_output(call, payload, len, data, true);
+}
+
+static void h_resize_tty(ttrpc_call *call, const uint8_t *payload, size_t len, void *data) {
+  agent *a = data;
+  DECODE(Coffer__Agent__V1__ResizeTtyRequest, coffer__agent__v1__resize_tty_request, req);
+  proc *p = lookup_proc(a, call, req->container_id, req->exec_id);
+  if (!p)
+    return;
+  cf_error err = {0};
+  if (pty_resize(p, req->width, req->height, &err) < 0)
+    return reply_err(call, &err);
+  ttrpc_call_reply(call, NULL);
+}
+
+/* ---------------------------------------------------------------- resources */
+
+static void pause_resume(ttrpc_call *call, const uint8_t *payload, size_t len, agent *a,
+                         bool pause) {
+  DECODE(Coffer__Agent__V1__ContainerRequest, coffer__agent__v1__container_request, req);
+  container *c = lookup(a, call, req->container_id);
+  if (!c)
+    return;
+  cf_error err = {0};
+  if (runc_simple(a, &err, pause ? "pause" : "resume", c->id, NULL) < 0) {
+    cf_error_prefix(&err, "container %s", c->id);
+    return reply_err(call, &err);
+  }
+  c->paused = pause;
+  ttrpc_call_reply(call, NULL);
+}
+
+static void h_pause(ttrpc_call *call, const uint8_t *payload, size_t len, void *data) {
+  pause_resume(call, payload, len, data, true);
+}
+
+static void h_resume(ttrpc_call *call, const uint8_t *payload, size_t len, void *data) {
+  pause_resume(call, payload, len, data, false);
+}
+
+static void h_update(ttrpc_call *call, const uint8_t *payload, size_t len, void *data) {
+  agent *a = data;
+  DECODE(Coffer__Agent__V1__UpdateContainerRequest, coffer__agent__v1__update_container_request, req);
+  container *c = lookup(a, call, req->container_id);
+  if (!c)
+    return;
+  if (req->resources.len == 0 || req->resources.len > AGENT_MAX_RESOURCES)
+    return ttrpc_call_reply_status(call, CF_INVALID_ARGUMENT,
+                                   "container %s: resources must be 1..%u bytes of JSON", c->id,
+                                   AGENT_MAX_RESOURCES);
+  json_tokener *tok = json_tokener_new_ex(32);
+  json_object *o = tok ? json_tokener_parse_ex(tok, (const char *)req->resources.data,
+                                               (int)req->resources.len)
+                       : NULL;
+  bool ok = o && json_tokener_get_error(tok) == json_tokener_success &&
+            json_object_is_type(o, json_type_object);
+  if (tok)
+    json_tokener_free(tok);
+  if (o)
+    json_object_put(o);
+  if (!ok)
+    return ttrpc_call_reply_status(call, CF_INVALID_ARGUMENT,
+                                   "container %s: resources are not a JSON object", c->id);
+  char path[PATH_MAX];
+  snprintf(path, sizeof(path), "%s/update.json", c->bundle);
+  cf_error err = {0};
+  if (write_file_atomic(path, (const char *)req->resources.data, req->resources.len, &err) < 0 ||
+      runc_simple(a, &err, "update", "--resources", path, c->id, NULL) < 0) {
+    unlink(path);
+    cf_error_prefix(&err, "container %s", c->id);
+    return reply_err(call, &err);
+  }
+  unlink(path);
+  ttrpc_call_reply(call, NULL);
+}
+
+static void h_stats(ttrpc_call *call, const uint8_t *payload, size_t len, void *data) {
+  agent *a = data;
+  DECODE(Coffer__Agent__V1__ContainerRequest, coffer__agent__v1__container_request, req);
+  container *c = lookup(a, call, req->container_id);
+  if (!c)
+    return;
+  const char *args[] = {"events", "--stats", c->id, NULL};
+  runc_io io = {.in = -1, .out = -1, .err = -1, .console_listen = -1, .capture_stdout = true};
+  cf_error err = {0};
+  Coffer__Agent__V1__StatsContainerResponse *r = NULL;
+  if (runc_run(a, args, &io, a->runc_timeout_ms, &err) < 0 ||
+      stats_parse(io.capture, io.capture_len, &r, &err) < 0) {
+    free(io.capture);
+    cf_error_prefix(&err, "container %s", c->id);
+    return reply_err(call, &err);
+  }
+  free(io.capture);
+  r->cgroup_version = (uint32_t)a->cgroup_version;
+  r->oom_kills = c->oom_kills;
+  ttrpc_call_reply(call, &r->base);
+  stats_free(r);
+}
+
+static void h_list_processes(ttrpc_call *call, const uint8_t *payload, size_t len, void *data) {
+  agent *a = data;
+  DECODE(Coffer__Agent__V1__ContainerRequest, coffer__agent__v1__container_request, req);
+  container *c = lookup(a, call, req->container_id);
+  if (!c)
+    return;
+  const char *args[] = {"ps", "--format", "json", c->id, NULL};
+  runc_io io = {.in = -1, .out = -1, .err = -1, .console_listen = -1, .capture_stdout = true};
+  cf_error err = {0};
+  if (runc_run(a, args, &io, a->runc_timeout_ms, &err) < 0) {
+    cf_error_prefix(&err, "container %s", c->id);
+    return reply_err(call, &err);
+  }
+  json_object *arr = json_tokener_parse(io.capture ? io.capture : "");
+  free(io.capture);
+  size_t n = arr && json_object_is_type(arr, json_type_array) ? json_object_array_length(arr) : 0;
+  Coffer__Agent__V1__ListProcessesResponse resp = COFFER__AGENT__V1__LIST_PROCESSES_RESPONSE__INIT;
+  Coffer__Agent__V1__ProcessInfo *infos = n ? calloc(n, sizeof(*infos)) : NULL;
+  Coffer__Agent__V1__ProcessInfo **ptrs = n ? calloc(n, sizeof(*ptrs)) : NULL;
+  if (n && (!infos || !ptrs))
+    n = 0;
+  for (size_t i = 0; i < n; i++) {
+    coffer__agent__v1__process_info__init(&infos[i]);
+    infos[i].pid = (uint32_t)json_object_get_int(json_object_array_get_idx(arr, i));
+    for (proc *p = c->procs; p; p = p->next)
+      if ((uint32_t)p->pid == infos[i].pid)
+        infos[i].exec_id = p->exec_id;
+    ptrs[i] = &infos[i];
+  }
+  resp.processes = ptrs;
+  resp.n_processes = n;
+  ttrpc_call_reply(call, &resp.base);
+  free(infos);
+  free(ptrs);
+  if (arr)
+    json_object_put(arr);
+}
+
+/* -------------------------------------------------------------------- guest */
+
+static void h_get_oom_event(ttrpc_call *call, const uint8_t *payload, size_t len, void *data) {
+  DECODE(Google__Protobuf__Empty, google__protobuf__empty, req);
+  oom_get(data, call);
+}
+
+static void h_guest_details(ttrpc_call *call, const uint8_t *payload, size_t len, void *data) {
+  DECODE(Google__Protobuf__Empty, google__protobuf__empty, req);
+  Coffer__Agent__V1__GuestDetails d = COFFER__AGENT__V1__GUEST_DETAILS__INIT;
+  char kernel[128];
+  guest_details(data, &d, kernel, sizeof(kernel));
+  ttrpc_call_reply(call, &d.base);
+}
+
+static void h_check(ttrpc_call *call, const uint8_t *payload, size_t len, void *data) {
+  DECODE(Google__Protobuf__Empty, google__protobuf__empty, req);
+  Coffer__Agent__V1__CheckResponse r = COFFER__AGENT__V1__CHECK_RESPONSE__INIT;
+  r.status = COFFER__AGENT__V1__CHECK_RESPONSE__SERVING_STATUS__SERVING;
+  ttrpc_call_reply(call, &r.base);
+}
+
+int service_register(agent *a, cf_error *err) {
+  static const struct {
+    const char *service, *method;
+    ttrpc_handler h;
+  } table[] = {
+      {SERVICE, "CreateSandbox", h_create_sandbox},
+      {SERVICE, "DestroySandbox", h_destroy_sandbox},
+      {SERVICE, "CreateContainer", h_create_container},
+      {SERVICE, "StartContainer", h_start_container},
+      {SERVICE, "RemoveContainer", h_remove_container},
+      {SERVICE, "ExecProcess", h_exec_process},
+      {SERVICE, "RemoveProcess", h_remove_process},
+      {SERVICE, "SignalProcess", h_signal_process},
+      {SERVICE, "WaitProcess", h_wait_process},
+      {SERVICE, "WriteStdin", h_write_stdin},
+      {SERVICE, "CloseStdin", h_close_stdin},
+      {SERVICE, "ReadStdout", h_read_stdout},
+      {SERVICE, "ReadStderr", h_read_stderr},
+      {SERVICE, "ResizeTty", h_resize_tty},
+      {SERVICE, "PauseContainer", h_pause},
+      {SERVICE, "ResumeContainer", h_resume},
+      {SERVICE, "UpdateContainer", h_update},
+      {SERVICE, "StatsContainer", h_stats},
+      {SERVICE, "ListProcesses", h_list_processes},
+      {SERVICE, "GetOOMEvent", h_get_oom_event},
+      {SERVICE, "GetGuestDetails", h_guest_details},
+      {HEALTH, "Check", h_check},
+  };
+  for (size_t i = 0; i < sizeof(table) / sizeof(table[0]); i++)
+    if (ttrpc_server_register(a->srv, table[i].service, table[i].method, table[i].h, a, err) < 0)
+      return -EIO;
+  return 0;
+}
