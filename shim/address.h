@@ -1,0 +1,29 @@
+/* Which pod a task belongs to, and where that pod's shim listens. */
+#ifndef COFFER_SHIM_ADDRESS_H
+#define COFFER_SHIM_ADDRESS_H
+
+#include <stddef.h>
+#include "coffer/error.h"
+
+#define SHIM_SOCKET_DIR "/run/containerd/s"
+
+/* Go's filepath.Clean for absolute and relative paths, into out. */
+void shim_path_clean(const char *in, char *out, size_t cap);
+/* "unix:///run/containerd/s/<sha256 hex of Clean(address/ns/group)>". */
+int shim_socket_address(const char *containerd_address, const char *ns,
+                        const char *group_id, char *out, size_t cap, cf_error *err);
+/* The path part of a "unix://" address. */
+const char *shim_address_path(const char *address);
+/* The pod (group) id from a bundle's config.json text: the annotation
+ * io.kubernetes.cri.sandbox-id of a CRI container, else the task id itself
+ * (CRI sandboxes and plain ctr tasks each form their own group). */
+int shim_group_id(const char *config_json, const char *id, char *out, size_t cap,
+                  cf_error *err);
+/* The pod's private state directory: <state_root>/<ns>/<group_id>. Fails
+ * when the agent socket under it would not fit a unix socket path. */
+int shim_pod_dir(const char *state_root, const char *ns, const char *group_id,
+                 char *out, size_t cap, cf_error *err);
+/* Container ids / group ids we accept: [A-Za-z0-9][A-Za-z0-9_.-]{0,127}. */
+int shim_valid_id(const char *id);
+
+#endif

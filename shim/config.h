@@ -1,0 +1,58 @@
+/* The shim's configuration: a JSON file (json-c) with documented keys.
+ *
+ * Found via containerd's runtime options (ConfigPath / inline config_body),
+ * else /etc/coffer/config.json, else built-in defaults. Keys:
+ *   backend           "libvirt" | "process"                (default "libvirt")
+ *   kernel, initrd    guest kernel / initramfs paths        (default "")
+ *   firmware          OVMF / TDVF for TEE profiles          (default "")
+ *   kernel_params     extra guest kernel command line       (default "")
+ *   machine           "microvm" | "q35" | ""                (default "": profile default)
+ *   vcpus             1..256                                (default 1)
+ *   memory_mib        64..1048576                           (default 256)
+ *   agent_transport   "auto" | "vsock" | "serial"           (default "auto")
+ *   log_level         "error" | "warning" | "info" | "debug" (default "info")
+ *   profile           "plain" | "sev-snp" | "tdx"           (default "plain")
+ *   tee               "none" | "snp" | "tdx"  (alias of profile; must agree)
+ *   agent_path        coffer-agent binary (process backend; default: next
+ *                     to the shim binary, then PATH)
+ *   agent_timeout_ms  100..600000                           (default 30000)
+ *   state_dir         per-pod state root                    (default "/run/coffer")
+ * Unknown keys and wrong types are errors naming the file and the key. */
+#ifndef COFFER_SHIM_CONFIG_H
+#define COFFER_SHIM_CONFIG_H
+
+#include <stdint.h>
+#include "coffer/error.h"
+
+#define SHIM_DEFAULT_CONFIG "/etc/coffer/config.json"
+
+typedef struct shim_config {
+  char *source;           /* file it came from, "(built-in defaults)", "(inline)" */
+  char *backend;
+  char *kernel;
+  char *initrd;
+  char *firmware;
+  char *kernel_params;
+  char *machine;
+  unsigned vcpus;
+  uint64_t memory_mib;
+  char *agent_transport;
+  char *log_level;
+  char *profile;
+  char *agent_path;
+  int agent_timeout_ms;
+  char *state_dir;
+} shim_config;
+
+/* Fill c with the defaults (c must be zeroed or freed before). */
+int shim_config_defaults(shim_config *c, cf_error *err);
+/* Parse JSON text over the defaults; `source` names it in errors. */
+int shim_config_parse(shim_config *c, const char *source, const char *json,
+                      cf_error *err);
+/* Load: path if non-empty (missing file is an error), else body if
+ * non-empty, else SHIM_DEFAULT_CONFIG if it exists, else defaults. */
+int shim_config_load(shim_config *c, const char *path, const char *body,
+                     cf_error *err);
+void shim_config_free(shim_config *c);
+
+#endif

@@ -1,0 +1,159 @@
+/* The shim daemon: one per pod, spawned by `start` with the listening
+ * socket as fd 3. Serves the Task API on one event loop until Shutdown. */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <malloc.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/prctl.h>
+#include <sys/signalfd.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "address.h"
+#include "coffer/log.h"
+#include "shim.h"
+
+#define LISTEN_FD 3
+
+/* containerd reads the bundle's `log` fifo: our stderr from now on. */
+static void open_log(void) {
+  int fd = open("log", O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+  if (fd < 0)
+    return;
+  dup2(fd, STDERR_FILENO);
+  close(fd);
+}
+
+static void on_signal(cf_loop *loop, int fd, uint32_t events, void *data) {
+  shim *s = data;
+  struct signalfd_siginfo si;
+  while (read(fd, &si, sizeof(si)) == sizeof(si)) {
+    if (si.ssi_signo == SIGCHLD) {
+      /* reap everything: the agent (process backend), orphans we
+       * inherited as subreaper, log drivers */
+      while (waitpid(-1, NULL, WNOHANG) > 0)
+        ;
+      continue;
+    }
+    if (si.ssi_signo == SIGTERM || si.ssi_signo == SIGINT) {
+      cf_info("signal %d: shutting down", si.ssi_signo);
+      s->exiting = true;
+      cf_loop_quit(loop);
+    }
+  }
+}
+
+static int setup_signals(shim *s, cf_error *err) {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGCHLD);
+  sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGINT);
+  if (sigprocmask(SIG_BLOCK, &set, NULL) < 0)
+    return cf_err(err, errno, "sigprocmask");
+  s->signal_fd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+  if (s->signal_fd < 0)
+    return cf_err(err, errno, "signalfd");
+  s->signal_watch = cf_loop_watch(s->loop, s->signal_fd, EPOLLIN, on_signal, s, err);
+  return s->signal_watch ? 0 : -EIO;
+}
+
+static int setup(shim *s, cf_error *err) {
+  const char *cfg_path = getenv("COFFER_SHIM_CONFIG_PATH");
+  const char *cfg_body = getenv("COFFER_SHIM_CONFIG_BODY");
+  if (shim_config_load(&s->cfg, cfg_path, cfg_body, err) < 0)
+    return -EINVAL;
+  int level = cf_log_level_parse(s->cfg.log_level);
+  if (s->opts.debug)
+    level = CF_LOG_DEBUG;
+  cf_log_init("shim", level < 0 ? CF_LOG_INFO : (enum cf_log_level)level, STDERR_FILENO);
+
+  if (!getcwd(s->bundle, sizeof(s->bundle)))
+    return cf_err(err, errno, "getcwd");
+  char path[PATH_MAX + 16];
+  snprintf(path, sizeof(path), "%s/config.json", s->bundle);
+  char *spec = NULL;
+  size_t len = 0;
+  if (read_small_file(path, 1u << 20, &spec, &len, err) < 0)
+    return -EINVAL;
+  int r = shim_group_id(spec, s->opts.id, s->group_id, sizeof(s->group_id), err);
+  free(spec);
+  if (r < 0)
+    return r;
+  if (shim_pod_dir(s->cfg.state_dir, s->opts.ns, s->group_id, s->state_dir,
+                   sizeof(s->state_dir), err) < 0)
+    return -EINVAL;
+  char address[300];
+  if (shim_socket_address(s->opts.address, s->opts.ns, s->group_id, address, sizeof(address),
+                          err) < 0)
+    return -EINVAL;
+  snprintf(s->socket_path, sizeof(s->socket_path), "%s", shim_address_path(address));
+
+  if (!(s->loop = cf_loop_new(err)))
+    return -EIO;
+  if (setup_signals(s, err) < 0)
+    return -EIO;
+  /* Orphans of the agent (its containers, should it die) come to us. */
+  prctl(PR_SET_CHILD_SUBREAPER, 1);
+  if (!(s->srv = ttrpc_server_new(s->loop, err)))
+    return -EIO;
+  if (service_register(s, err) < 0)
+    return -EIO;
+  fcntl(LISTEN_FD, F_SETFD, FD_CLOEXEC);
+  if (ttrpc_server_listen_fd(s->srv, LISTEN_FD, err) < 0)
+    return cf_error_prefix(err, "shim socket (fd %d)", LISTEN_FD);
+  events_init(s);
+  return 0;
+}
+
+int shim_daemon_main(shim_opts *o) {
+  open_log();
+  cf_log_init("shim", o->debug ? CF_LOG_DEBUG : CF_LOG_INFO, STDERR_FILENO);
+  shim *s = calloc(1, sizeof(*s));
+  if (!s)
+    return 1;
+  s->opts = *o;
+  s->signal_fd = -1;
+  s->pod.pidfd = -1;
+  cf_error err = {0};
+  if (setup(s, &err) < 0) {
+    cf_error_log("shim daemon for %s: %s", o->id, err.msg);
+    return 1;
+  }
+  cf_info("shim daemon for pod %s serving on %s (backend %s, config %s)", s->group_id,
+          s->socket_path, s->cfg.backend, s->cfg.source);
+  pod_start(s);
+  /* Start-up garbage (config parsing) is freed: give it back. */
+  malloc_trim(0);
+  cf_loop_run(s->loop);
+
+  /* Shutdown: no tasks left (or told to): stop the VM, tell containerd
+   * what is still queued, leave nothing behind. */
+  procs_all_lost(s, "the shim is shutting down");
+  pod_stop(s);
+  while (s->tasks) {
+    cf_error e2 = {0};
+    if (s->tasks->rootfs_mounted && rootfs_unmount(s->tasks->rootfs, &e2) < 0)
+      cf_warn("%s", e2.msg);
+    task_free(s, s->tasks);
+  }
+  unlink(s->socket_path);
+  events_flush(s, 2000);
+  rmdir(s->state_dir);
+  cf_info("shim daemon for pod %s exits", s->group_id);
+  ttrpc_server_free(s->srv);
+  events_free(s);
+  if (s->signal_watch)
+    cf_loop_unwatch(s->signal_watch);
+  if (s->signal_fd >= 0)
+    close(s->signal_fd);
+  cf_loop_free(s->loop);
+  shim_config_free(&s->cfg);
+  free(s);
+  return 0;
+}

@@ -1,0 +1,349 @@
+/* The `process` backend: the pod's agent runs as a host process (no VM, no
+ * isolation; for tests and development, never confidential).
+ *
+ * state_dir/agent.sock    the agent's socket
+ * state_dir/agent/        the agent's --state (bundles, runc root)
+ * state_dir/agent.pid     "PID STARTTIME": cleanup() kills exactly that
+ *                         process, never a later one that reused the pid */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <stdbool.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "coffer/cleanup.h"
+#include "coffer/vmm.h"
+
+#define AGENT_BINARY "coffer-agent"
+#define CLEANUP_GRACE_MS 3000
+
+struct cf_vm {
+  pid_t pid;
+  int pidfd;
+  char state_dir[PATH_MAX];
+  char address[PATH_MAX + 8];
+};
+
+static unsigned long long start_time_of(pid_t pid) {
+  char path[64], buf[1024];
+  snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+  _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0)
+    return 0;
+  ssize_t n = read(fd, buf, sizeof(buf) - 1);
+  if (n <= 0)
+    return 0;
+  buf[n] = '\0';
+  char *p = strrchr(buf, ')'); /* comm may hold anything */
+  if (!p)
+    return 0;
+  /* fields after comm: state(3) ... starttime(22) */
+  int field = 2;
+  for (p++; *p && field < 21; p++)
+    if (*p == ' ')
+      field++;
+  return strtoull(p, NULL, 10);
+}
+
+static int find_agent(const char *configured, char *out, size_t cap, cf_error *err) {
+  if (configured && *configured) {
+    if (access(configured, X_OK) != 0)
+      return cf_err(err, errno, "agent_path %s", configured);
+    snprintf(out, cap, "%s", configured);
+    return 0;
+  }
+  char self[PATH_MAX];
+  ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+  if (n > 0) {
+    self[n] = '\0';
+    char *slash = strrchr(self, '/');
+    if (slash) {
+      *slash = '\0';
+      snprintf(out, cap, "%s/%s", self, AGENT_BINARY);
+      if (access(out, X_OK) == 0)
+        return 0;
+    }
+  }
+  const char *path = getenv("PATH");
+  _cleanup_free_ char *dup = strdup(path && *path ? path : "/usr/local/bin:/usr/bin:/bin");
+  char *save = NULL;
+  for (char *d = dup ? strtok_r(dup, ":", &save) : NULL; d; d = strtok_r(NULL, ":", &save)) {
+    snprintf(out, cap, "%s/%s", d, AGENT_BINARY);
+    if (access(out, X_OK) == 0)
+      return 0;
+  }
+  return cf_err_status(err, CF_FAILED_PRECONDITION,
+                       "%s not found next to the shim nor on PATH (set agent_path in the config)",
+                       AGENT_BINARY);
+}
+
+static int record_pid(const char *state_dir, pid_t pid, cf_error *err) {
+  char path[PATH_MAX], tmp[PATH_MAX];
+  snprintf(path, sizeof(path), "%s/agent.pid", state_dir);
+  snprintf(tmp, sizeof(tmp), "%s/.agent.pid.tmp", state_dir);
+  _cleanup_fclose_ FILE *f = fopen(tmp, "we");
+  if (!f)
+    return cf_err(err, errno, "write %s", tmp);
+  /* The start time is read until the child has exec'd: stable after. */
+  fprintf(f, "%d %llu\n", (int)pid, start_time_of(pid));
+  if (fflush(f) != 0)
+    return cf_err(err, errno, "write %s", tmp);
+  if (rename(tmp, path) < 0)
+    return cf_err(err, errno, "rename %s", path);
+  return 0;
+}
+
+static int process_start(const cf_vm_config *cfg, cf_vm **out, cf_error *err) {
+  char agent[PATH_MAX];
+  if (find_agent(cfg->agent_path, agent, sizeof(agent), err) < 0)
+    return -ENOENT;
+  cf_vm *vm = calloc(1, sizeof(*vm));
+  if (!vm)
+    return cf_err(err, ENOMEM, "process backend");
+  vm->pidfd = -1;
+  snprintf(vm->state_dir, sizeof(vm->state_dir), "%s", cfg->state_dir);
+  snprintf(vm->address, sizeof(vm->address), "unix:%s/agent.sock", cfg->state_dir);
+  char agent_state[PATH_MAX + 8];
+  snprintf(agent_state, sizeof(agent_state), "%s/agent", cfg->state_dir);
+  if (mkdir(agent_state, 0700) < 0 && errno != EEXIST) {
+    int e = errno;
+    free(vm);
+    return cf_err(err, e, "mkdir %s", agent_state);
+  }
+  const char *level = cfg->log_level && *cfg->log_level ? cfg->log_level : "info";
+  pid_t pid = fork();
+  if (pid < 0) {
+    int e = errno;
+    free(vm);
+    return cf_err(err, e, "fork %s", agent);
+  }
+  if (pid == 0) {
+    /* Own session: signals to the shim's group do not reach it. Its
+     * stderr stays the shim's (the bundle's log fifo). */
+    setsid();
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+    int null = open("/dev/null", O_RDWR);
+    if (null >= 0) {
+      dup2(null, 0);
+      dup2(null, 1);
+    }
+    execl(agent, agent, "--listen", vm->address, "--state", agent_state, "--log-level", level,
+          (char *)NULL);
+    _exit(127);
+  }
+  vm->pid = pid;
+  vm->pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+  char real[PATH_MAX];
+  if (!realpath(agent, real))
+    snprintf(real, sizeof(real), "%s", agent);
+  /* wait (briefly) for the exec so the recorded start time is the agent's */
+  for (int i = 0; i < 200; i++) {
+    char exe[64], target[PATH_MAX];
+    snprintf(exe, sizeof(exe), "/proc/%d/exe", (int)pid);
+    ssize_t n = readlink(exe, target, sizeof(target) - 1);
+    if (n > 0) {
+      target[n] = '\0';
+      if (strcmp(target, real) == 0)
+        break;
+    }
+    struct timespec ts = {0, 1000000};
+    nanosleep(&ts, NULL);
+  }
+  if (record_pid(cfg->state_dir, pid, err) < 0) {
+    kill(pid, SIGKILL);
+    waitpid(pid, NULL, 0);
+    if (vm->pidfd >= 0)
+      close(vm->pidfd);
+    free(vm);
+    return -EIO;
+  }
+  *out = vm;
+  return 0;
+}
+
+static const char *process_agent_address(cf_vm *vm) { return vm->address; }
+static pid_t process_pid(cf_vm *vm) { return vm->pid; }
+static const char *process_console_log(cf_vm *vm) { return NULL; }
+
+static int process_add_rootfs(cf_vm *vm, const char *container_id, const char *host_rootfs,
+                              cf_rootfs *out, cf_error *err) {
+  memset(out, 0, sizeof(*out));
+  out->kind = CF_ROOTFS_HOST_PATH;
+  if ((size_t)snprintf(out->source, sizeof(out->source), "%s", host_rootfs) >= sizeof(out->source))
+    return cf_err_status(err, CF_INVALID_ARGUMENT, "rootfs path of %s too long", container_id);
+  return 0;
+}
+
+static int process_remove_rootfs(cf_vm *vm, const char *container_id, cf_error *err) {
+  return 0;
+}
+
+/* Wait for pid's end: by pidfd when we have one, else by polling /proc. */
+static bool wait_gone(pid_t pid, int pidfd, unsigned long long start, int ms) {
+  if (pidfd >= 0) {
+    struct pollfd p = {.fd = pidfd, .events = POLLIN};
+    if (poll(&p, 1, ms) > 0) {
+      waitpid(pid, NULL, WNOHANG); /* ours: reap (ECHILD if reaped already) */
+      return true;
+    }
+    return false;
+  }
+  for (int waited = 0; waited <= ms; waited += 10) {
+    waitpid(pid, NULL, WNOHANG);
+    if (start_time_of(pid) != start)
+      return true;
+    struct timespec ts = {0, 10000000};
+    nanosleep(&ts, NULL);
+  }
+  return false;
+}
+
+static void terminate(pid_t pid, int pidfd, unsigned long long start, int grace_ms) {
+  if (pidfd >= 0)
+    syscall(SYS_pidfd_send_signal, pidfd, SIGTERM, NULL, 0);
+  else
+    kill(pid, SIGTERM);
+  if (wait_gone(pid, pidfd, start, grace_ms))
+    return;
+  if (pidfd >= 0)
+    syscall(SYS_pidfd_send_signal, pidfd, SIGKILL, NULL, 0);
+  else
+    kill(pid, SIGKILL);
+  wait_gone(pid, pidfd, start, 2000);
+}
+
+/* Containers the agent left behind (it was killed): `runc delete --force`. */
+static void kill_leftover_containers(const char *state_dir) {
+  char root[PATH_MAX];
+  snprintf(root, sizeof(root), "%s/agent/runc", state_dir);
+  _cleanup_closedir_ DIR *d = opendir(root);
+  if (!d)
+    return;
+  struct dirent *e;
+  while ((e = readdir(d))) {
+    if (e->d_name[0] == '.')
+      continue;
+    pid_t pid = fork();
+    if (pid == 0) {
+      int null = open("/dev/null", O_RDWR);
+      if (null >= 0) {
+        dup2(null, 0);
+        dup2(null, 1);
+        dup2(null, 2);
+      }
+      execlp("runc", "runc", "--root", root, "delete", "--force", e->d_name, (char *)NULL);
+      _exit(127);
+    }
+    if (pid > 0)
+      waitpid(pid, NULL, 0);
+  }
+}
+
+/* Unmount whatever is still mounted under dir, deepest first. */
+static void unmount_under(const char *dir) {
+  size_t dl = strlen(dir);
+  for (int pass = 0; pass < 8; pass++) {
+    _cleanup_fclose_ FILE *f = fopen("/proc/self/mountinfo", "re");
+    if (!f)
+      return;
+    char line[8192], best[PATH_MAX] = "";
+    while (fgets(line, sizeof(line), f)) {
+      char mp[PATH_MAX];
+      if (sscanf(line, "%*s %*s %*s %*s %4095s", mp) != 1)
+        continue;
+      if (strncmp(mp, dir, dl) == 0 && (mp[dl] == '/' || mp[dl] == '\0') &&
+          strlen(mp) > strlen(best))
+        snprintf(best, sizeof(best), "%s", mp);
+    }
+    if (!*best)
+      return;
+    if (umount2(best, MNT_DETACH) < 0)
+      return;
+  }
+}
+
+static int remove_tree(const char *path) {
+  struct stat st;
+  if (lstat(path, &st) < 0)
+    return errno == ENOENT ? 0 : -errno;
+  if (S_ISDIR(st.st_mode)) {
+    DIR *d = opendir(path);
+    if (d) {
+      struct dirent *e;
+      while ((e = readdir(d))) {
+        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+          continue;
+        char child[PATH_MAX];
+        snprintf(child, sizeof(child), "%s/%s", path, e->d_name);
+        remove_tree(child);
+      }
+      closedir(d);
+    }
+    return rmdir(path) < 0 && errno != ENOENT ? -errno : 0;
+  }
+  return unlink(path) < 0 && errno != ENOENT ? -errno : 0;
+}
+
+static int remove_state(const char *state_dir, cf_error *err) {
+  kill_leftover_containers(state_dir);
+  unmount_under(state_dir);
+  int r = remove_tree(state_dir);
+  if (r < 0)
+    return cf_err(err, -r, "remove %s", state_dir);
+  return 0;
+}
+
+static int process_stop(cf_vm *vm, int grace_ms, cf_error *err) {
+  terminate(vm->pid, vm->pidfd, start_time_of(vm->pid), grace_ms);
+  if (vm->pidfd >= 0)
+    close(vm->pidfd);
+  int r = remove_state(vm->state_dir, err);
+  free(vm);
+  return r;
+}
+
+static int process_cleanup(const char *pod_id, const char *state_dir, cf_error *err) {
+  char path[PATH_MAX];
+  snprintf(path, sizeof(path), "%s/agent.pid", state_dir);
+  FILE *f = fopen(path, "re");
+  if (f) {
+    int pid = 0;
+    unsigned long long start = 0;
+    if (fscanf(f, "%d %llu", &pid, &start) == 2 && pid > 1 && start_time_of(pid) == start &&
+        start != 0) {
+      int pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+      /* re-check after taking the pidfd: it now pins this very process */
+      if (pidfd < 0 || start_time_of(pid) == start)
+        terminate(pid, pidfd, start, CLEANUP_GRACE_MS);
+      if (pidfd >= 0)
+        close(pidfd);
+    }
+    fclose(f);
+  }
+  return remove_state(state_dir, err);
+}
+
+const cf_vmm_ops cf_vmm_process_ops = {
+    .name = "process",
+    .start = process_start,
+    .agent_address = process_agent_address,
+    .pid = process_pid,
+    .add_rootfs = process_add_rootfs,
+    .remove_rootfs = process_remove_rootfs,
+    .console_log = process_console_log,
+    .stop = process_stop,
+    .cleanup = process_cleanup,
+};
