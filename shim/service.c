@@ -138,6 +138,7 @@ static void h_create(ttrpc_call *call, const uint8_t *payload, size_t len, void 
   UNPACK(Containerd__Task__V2__CreateTaskRequest, containerd__task__v2__create_task_request, req);
   cf_error err = {0};
   shim_task *t = NULL;
+  char *spec = NULL; /* freed at out: (no cleanup attribute: gotos jump over) */
   if (!shim_valid_id(req->id)) {
     ttrpc_call_reply_status(call, CF_INVALID_ARGUMENT, "invalid task id \"%.*s\"", 140, req->id);
     goto out;
@@ -161,7 +162,6 @@ static void h_create(ttrpc_call *call, const uint8_t *payload, size_t len, void 
 
   char path[PATH_MAX];
   snprintf(path, sizeof(path), "%s/config.json", bundle);
-  _cleanup_free_ char *spec = NULL;
   size_t spec_len = 0;
   if (read_small_file(path, SPEC_MAX, &spec, &spec_len, &err) < 0)
     goto fail;
@@ -207,6 +207,7 @@ fail:
   task_teardown_local(s, t);
   task_free(s, t);
 out:
+  free(spec);
   FREE(containerd__task__v2__create_task_request, req);
 }
 
@@ -815,6 +816,10 @@ static void h_shutdown(ttrpc_call *call, const uint8_t *payload, size_t len, voi
   shim *s = data;
   UNPACK(Containerd__Task__V2__ShutdownRequest, containerd__task__v2__shutdown_request, req);
   bool go = req->now || task_count(s) == 0;
+  /* No new connection may reach a shim that is on its way out: the next
+   * `start` for this pod must spawn a fresh one. */
+  if (go)
+    unlink(s->socket_path);
   ttrpc_call_reply(call, NULL);
   if (go && !s->exiting) {
     cf_error err = {0};
