@@ -761,8 +761,8 @@ static void h_resize(ttrpc_call *call, const uint8_t *payload, size_t len, void 
                             pname(req->exec_id), req->id);
     goto out;
   }
-  if (proc_finished(p) || p->status == ST_CREATED) {
-    ttrpc_call_reply(call, NULL); /* nothing to resize (yet / any more) */
+  if (proc_finished(p) || p->status == ST_CREATED || (req->width == 0 && req->height == 0)) {
+    ttrpc_call_reply(call, NULL); /* nothing to resize (yet / any more / unknown size) */
     goto out;
   }
   if (!pod_ready_or_defer(s, h_resize, call, payload, len))

@@ -1,0 +1,111 @@
+/* Config parsing: defaults, every key, and errors that name file and key. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "config.h"
+
+static int failures;
+#define CHECK(cond)                                                        \
+  do {                                                                     \
+    if (!(cond)) {                                                         \
+      fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond); \
+      failures++;                                                          \
+    }                                                                      \
+  } while (0)
+
+static void expect_error(const char *json, const char *needle1, const char *needle2) {
+  shim_config c = {0};
+  cf_error err = {0};
+  shim_config_defaults(&c, &err);
+  int r = shim_config_parse(&c, "/etc/x.json", json, &err);
+  if (r >= 0 || !strstr(err.msg, needle1) || (needle2 && !strstr(err.msg, needle2))) {
+    fprintf(stderr, "config %s: expected an error with \"%s\"/\"%s\", got r=%d \"%s\"\n", json,
+            needle1, needle2 ? needle2 : "", r, err.msg);
+    failures++;
+  }
+  CHECK(err.status == CF_INVALID_ARGUMENT);
+  shim_config_free(&c);
+}
+
+static void test_defaults(void) {
+  shim_config c = {0};
+  cf_error err = {0};
+  CHECK(shim_config_defaults(&c, &err) == 0);
+  CHECK(strcmp(c.backend, "libvirt") == 0);
+  CHECK(c.vcpus == 1 && c.memory_mib == 256 && c.agent_timeout_ms == 30000);
+  CHECK(strcmp(c.profile, "plain") == 0 && strcmp(c.log_level, "info") == 0);
+  CHECK(strcmp(c.state_dir, "/run/coffer") == 0 && strcmp(c.agent_transport, "auto") == 0);
+  shim_config_free(&c);
+}
+
+static void test_all_keys(void) {
+  shim_config c = {0};
+  cf_error err = {0};
+  shim_config_defaults(&c, &err);
+  const char *json =
+      "{\"backend\":\"process\",\"kernel\":\"/k\",\"initrd\":\"/i\",\"firmware\":\"/f\","
+      "\"kernel_params\":\"quiet\",\"machine\":\"q35\",\"vcpus\":4,\"memory_mib\":1024,"
+      "\"agent_transport\":\"serial\",\"log_level\":\"debug\",\"tee\":\"snp\","
+      "\"agent_path\":\"/a\",\"agent_timeout_ms\":5000,\"state_dir\":\"/run/cf\"}";
+  CHECK(shim_config_parse(&c, "t", json, &err) == 0);
+  CHECK(strcmp(c.backend, "process") == 0 && strcmp(c.kernel, "/k") == 0);
+  CHECK(strcmp(c.initrd, "/i") == 0 && strcmp(c.firmware, "/f") == 0);
+  CHECK(strcmp(c.kernel_params, "quiet") == 0 && strcmp(c.machine, "q35") == 0);
+  CHECK(c.vcpus == 4 && c.memory_mib == 1024 && c.agent_timeout_ms == 5000);
+  CHECK(strcmp(c.agent_transport, "serial") == 0 && strcmp(c.log_level, "debug") == 0);
+  CHECK(strcmp(c.profile, "sev-snp") == 0); /* tee snp -> profile sev-snp */
+  CHECK(strcmp(c.agent_path, "/a") == 0 && strcmp(c.state_dir, "/run/cf") == 0);
+  CHECK(strcmp(c.source, "t") == 0);
+  shim_config_free(&c);
+}
+
+static void test_errors(void) {
+  expect_error("{\"vcpus\":\"two\"}", "/etc/x.json", "\"vcpus\"");
+  expect_error("{\"vcpus\":0}", "\"vcpus\"", "between");
+  expect_error("{\"memory_mib\":1}", "\"memory_mib\"", NULL);
+  expect_error("{\"backend\":\"qemu\"}", "\"backend\"", "libvirt | process");
+  expect_error("{\"bogus\":1}", "\"bogus\"", "unknown key");
+  expect_error("{\"state_dir\":\"relative\"}", "\"state_dir\"", "absolute");
+  expect_error("{\"tee\":\"tdx\",\"profile\":\"sev-snp\"}", "\"tee\"", "contradicts");
+  expect_error("{\"log_level\":3}", "\"log_level\"", "string");
+  expect_error("{\"backend\":", "/etc/x.json", "invalid JSON");
+  expect_error("[1,2]", "/etc/x.json", "JSON object");
+}
+
+static void test_load(void) {
+  char dir[] = "/tmp/coffer-cfg.XXXXXX";
+  if (!mkdtemp(dir)) {
+    failures++;
+    return;
+  }
+  char path[256];
+  snprintf(path, sizeof(path), "%s/c.json", dir);
+  FILE *f = fopen(path, "w");
+  fputs("{\"backend\":\"process\",\"vcpus\":2}", f);
+  fclose(f);
+  shim_config c = {0};
+  cf_error err = {0};
+  CHECK(shim_config_load(&c, path, NULL, &err) == 0);
+  CHECK(strcmp(c.backend, "process") == 0 && c.vcpus == 2 && strcmp(c.source, path) == 0);
+  /* inline body when no path */
+  CHECK(shim_config_load(&c, NULL, "{\"vcpus\":3}", &err) == 0 && c.vcpus == 3);
+  /* a named file that is missing is an error naming it */
+  char missing[300];
+  snprintf(missing, sizeof(missing), "%s/nope.json", dir);
+  CHECK(shim_config_load(&c, missing, NULL, &err) < 0 && strstr(err.msg, missing));
+  shim_config_free(&c);
+  unlink(path);
+  rmdir(dir);
+}
+
+int main(void) {
+  test_defaults();
+  test_all_keys();
+  test_errors();
+  test_load();
+  if (failures)
+    fprintf(stderr, "%d failure(s)\n", failures);
+  return failures ? 1 : 0;
+}
