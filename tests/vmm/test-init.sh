@@ -21,7 +21,6 @@ done
 sleep 0.5
 echo "COFFER-TEST-CMDLINE $(cat /proc/cmdline)"
 echo "COFFER-TEST-VIRTIO-DEVICES $(ls /sys/bus/virtio/devices 2>/dev/null | wc -l)"
-dmesg | grep -iE "virtio|mmio" | tail -5
 # agent.0 virtio-serial port: say hello to the host side.
 for p in /sys/class/virtio-ports/*; do
   [ "$(cat $p/name 2>/dev/null)" = agent.0 ] || continue
@@ -40,4 +39,28 @@ for b in /sys/block/vd*; do
   echo "COFFER-TEST-BLOCK $(basename $b) $(cat $b/serial 2>/dev/null)"
 done
 echo "COFFER-TEST-GUEST-READY"
-while :; do sleep 3600; done
+# Rootfs delivered after boot (add_rootfs): watch the share and the block
+# slots, report each container's marker file once.
+mkdir -p /tmp/seen
+while :; do
+  for d in /run/coffer/shared/*/rootfs; do
+    [ -f "$d/coffer-test-marker" ] || continue
+    k=$(echo "$d" | tr / _)
+    [ -e /tmp/seen/$k ] && continue
+    echo "COFFER-TEST-ROOTFS-VIRTIOFS $(cat "$d/coffer-test-marker")"
+    touch /tmp/seen/$k
+  done
+  for b in /sys/block/vd*; do
+    [ -e "$b" ] || continue
+    n=$(basename $b)
+    serial=$(cat $b/serial 2>/dev/null)
+    mkdir -p /mnt/$n
+    if mount -t erofs -o ro /dev/$n /mnt/$n 2>/dev/null; then
+      m=$(cat /mnt/$n/coffer-test-marker 2>/dev/null)
+      umount /mnt/$n
+      [ -e "/tmp/seen/$serial-$m" ] || echo "COFFER-TEST-ROOTFS-BLOCK $serial $m"
+      touch "/tmp/seen/$serial-$m"
+    fi
+  done
+  sleep 0.3
+done

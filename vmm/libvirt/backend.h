@@ -1,0 +1,58 @@
+/* Internals of the shim-side libvirt backend (backend*.c). */
+#ifndef COFFER_VMM_LIBVIRT_BACKEND_H
+#define COFFER_VMM_LIBVIRT_BACKEND_H
+
+#include <limits.h>
+#include <stdbool.h>
+#include <sys/types.h>
+
+#include "coffer/vmm.h"
+
+/* Everything of ours lives under <state_dir>/vm (removed whole by cleanup):
+ *   spec.json    the VM spec handed to coffer-vmm
+ *   record.json  what cleanup needs after a shim crash (helper, uri, pid, …)
+ *   console.log  the guest's serial console
+ *   agent.sock   virtio-serial agent.0, bound by QEMU (or under /run/coffer
+ *                when the state dir is too long for a socket path)
+ *   share/       virtiofs share (plain): <container>/rootfs bind mounts
+ *   disks/       block slots (TEE): slot-N.img, slot-N.owner */
+#define VM_SUBDIR "vm"
+#define VM_SLOT_SERIAL_FMT "cfslot-%u"
+#define VM_SHORT_SOCK_DIR "/run/coffer/vmm-sock"
+
+struct cf_vm {
+  char pod_id[256];
+  char name[300];
+  char dir[PATH_MAX];        /* <state_dir>/vm */
+  char helper[PATH_MAX];
+  char uri[512];
+  char agent_addr[PATH_MAX + 32];
+  char agent_sock[PATH_MAX]; /* "" with vsock */
+  char console[PATH_MAX];
+  char share[PATH_MAX];      /* "" unless virtiofs */
+  pid_t pid;
+  bool block_rootfs;
+  unsigned nslots;
+};
+
+/* Locate coffer-vmm: $COFFER_VMM_HELPER, next to our binary, the build
+ * tree's vmm/libvirt/, then PATH. */
+int backend_find_helper(char *out, size_t cap, cf_error *err);
+/* Run the helper with argv (argv[0] ignored), capture stdout (≤ cap-1 bytes,
+ * NUL-terminated), bounded by timeout_ms; stderr goes to ours (the shim log).
+ * Fails when it exits non-zero. */
+int backend_run_helper(const char *helper, char *const argv[], char *out, size_t cap,
+                       int timeout_ms, cf_error *err);
+
+/* Rootfs delivery (backend_rootfs.c). */
+int backend_share_prepare(struct cf_vm *vm, cf_error *err);
+int backend_slots_prepare(struct cf_vm *vm, unsigned nslots, unsigned long long slot_mib,
+                          cf_error *err);
+int backend_add_rootfs(struct cf_vm *vm, const char *container_id, const char *host_rootfs,
+                       cf_rootfs *out, cf_error *err);
+int backend_remove_rootfs(struct cf_vm *vm, const char *container_id, cf_error *err);
+/* Unmount everything under dir (deepest first) and remove it; refuses to
+ * remove anything while a mount remains beneath it. Absent dir: success. */
+int backend_remove_tree(const char *dir, cf_error *err);
+
+#endif
