@@ -62,7 +62,10 @@ done
 case $COMPRESS in gzip|zstd|none) ;; *) die "--compress: gzip, zstd or none, not $COMPRESS" ;; esac
 RUNC=$(command -v runc) || die "runc missing (apt-get install runc)"
 BUSYBOX=/bin/busybox
-file -L "$BUSYBOX" | grep -q 'statically linked' || die "$BUSYBOX is not busybox-static"
+ldd "$BUSYBOX" >/dev/null 2>&1 && die "$BUSYBOX is dynamically linked: install busybox-static"
+for tool in lz4 zstd cpio objcopy dpkg-deb; do
+  command -v $tool >/dev/null || die "$tool missing (scripts/install-deps.sh)"
+done
 CACHE=${CACHE:-$OUTDIR/cache}
 mkdir -p "$OUTDIR" "$CACHE"
 OUTDIR=$(cd "$OUTDIR" && pwd)
@@ -88,6 +91,11 @@ find_kernel_deb() {
   fi
   local cache=$CACHE pkg file
   pkg=$(newest_kernel_package)
+  if [ -z "$pkg" ] || ! apt-cache show --no-all-versions "$pkg" >/dev/null 2>&1; then
+    log "apt knows no cloud kernel: running apt-get update once"
+    apt-get update -q >&2 || true
+    pkg=$(newest_kernel_package)
+  fi
   if [ -n "$pkg" ]; then
     file=$(apt-cache show --no-all-versions "$pkg" 2>/dev/null | awk '$1 == "Filename:" { print $2; exit }')
     file=${file##*/}
@@ -96,6 +104,17 @@ find_kernel_deb() {
     if (cd "$cache" && apt-get -q -o APT::Sandbox::User=root download "$pkg" >&2) &&
        [ -n "$file" ] && [ -f "$cache/$file" ]; then
       echo "$cache/$file"; return
+    fi
+    # Stale package lists name a file the mirror no longer has: refresh once.
+    log "download of $pkg failed: running apt-get update and retrying"
+    if apt-get update -q >&2; then
+      pkg=$(newest_kernel_package)
+      file=$(apt-cache show --no-all-versions "$pkg" 2>/dev/null | awk '$1 == "Filename:" { print $2; exit }')
+      file=${file##*/}
+      if [ -n "$file" ] && (cd "$cache" && apt-get -q -o APT::Sandbox::User=root download "$pkg" >&2) &&
+         [ -f "$cache/$file" ]; then
+        echo "$cache/$file"; return
+      fi
     fi
   fi
   # Offline: the newest package downloaded before.

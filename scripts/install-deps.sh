@@ -10,6 +10,7 @@ PACKAGES=(
   libjson-c-dev uuid-dev libssl-dev libvirt-dev libxml2-dev libxml2-utils
   # runtime peers and test harness
   containerd runc busybox-static umoci erofs-utils cpio zstd
+  lz4 # guest/build.sh: the cloud kernel's bzImage payload is LZ4
   qemu-system-x86 qemu-utils libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients
   python3-grpcio python3-grpc-tools
   # interop peers, benchmarks, sanitizers

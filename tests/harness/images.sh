@@ -43,8 +43,8 @@ build() { # outdir
   local outdir=$1
   [ -x "$BUSYBOX" ] || die "$BUSYBOX missing (apt-get install busybox-static)"
   command -v umoci >/dev/null || die "umoci missing (apt-get install umoci)"
-  file -L "$BUSYBOX" 2>/dev/null | grep -q 'statically linked' ||
-    die "$BUSYBOX is not statically linked (install busybox-static)"
+  ! ldd "$BUSYBOX" >/dev/null 2>&1 ||
+    die "$BUSYBOX is dynamically linked (install busybox-static)"
   mkdir -p "$outdir"
   # Concurrent tests may share OUTDIR: one builds, the others wait and reuse.
   exec 9>"$outdir/images.lock"
