@@ -22,6 +22,7 @@
 
 #define LISTEN_BACKLOG 128
 #define HYBRID_LINE_MAX 64
+#define SINGLE_ATTEMPT_GRACE_MS 1000
 
 enum addr_kind { ADDR_UNIX, ADDR_VSOCK, ADDR_HVSOCK, ADDR_SERIAL };
 
@@ -259,7 +260,10 @@ int cf_transport_connect(const char *addr, int timeout_ms, cf_error *err) {
   if (a.kind == ADDR_VSOCK && !a.has_cid)
     return cf_err(err, EINVAL, "address %s: connecting needs vsock:CID:PORT", addr);
 
-  uint64_t deadline = cf_now_ms() + (uint64_t)(timeout_ms > 0 ? timeout_ms : 0);
+  /* timeout_ms <= 0 means one attempt; a connect or handshake in progress
+   * (vsock, hybrid vsock) still gets a short grace to complete. */
+  uint64_t deadline = cf_now_ms() + (uint64_t)(timeout_ms > 0 ? timeout_ms : SINGLE_ATTEMPT_GRACE_MS);
+  bool single = timeout_ms <= 0;
   unsigned backoff_ms = 5;
   for (;;) {
     int fd = connect_once(&a, deadline);
@@ -274,7 +278,7 @@ int cf_transport_connect(const char *addr, int timeout_ms, cf_error *err) {
     }
     bool retry = fd == -ENOENT || fd == -ECONNREFUSED || fd == -EAGAIN || fd == -ECONNRESET;
     int left = remaining_ms(deadline);
-    if (!retry || left == 0)
+    if (!retry || left == 0 || single)
       return cf_err(err, -fd, "cannot connect to %s", addr);
     struct timespec ts = {.tv_nsec = (long)(backoff_ms < (unsigned)left ? backoff_ms : (unsigned)left) * 1000000L};
     nanosleep(&ts, NULL);

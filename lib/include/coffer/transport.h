@@ -12,7 +12,9 @@
 
 /* Returns a listening fd (unix removes a stale socket file first). */
 int cf_transport_listen(const char *addr, cf_error *err);
-/* Connects within timeout_ms (retrying ENOENT/ECONNREFUSED until then). */
+/* Connects within timeout_ms (retrying ENOENT/ECONNREFUSED until then).
+ * timeout_ms <= 0: a single attempt (a vsock connect or hybrid handshake in
+ * progress may still take up to 1 s). */
 int cf_transport_connect(const char *addr, int timeout_ms, cf_error *err);
 /* Opens a character device stream for serial: addresses. */
 int cf_transport_open_serial(const char *path, cf_error *err);

@@ -31,13 +31,17 @@ typedef void (*ttrpc_handler)(ttrpc_call *call, const uint8_t *payload,
                               size_t len, void *data);
 
 ttrpc_server *ttrpc_server_new(cf_loop *loop, cf_error *err);
-/* Frees every connection; pending calls are dropped without reply. */
+/* Frees every connection; pending calls are dropped without reply (their
+ * cancel callbacks run, as on a connection close). Not from inside one of
+ * this server's callbacks. */
 void ttrpc_server_free(ttrpc_server *srv);
 /* service: full name, e.g. "containerd.task.v2.Task"; method: "Create". */
 int ttrpc_server_register(ttrpc_server *srv, const char *service,
                           const char *method, ttrpc_handler h, void *data,
                           cf_error *err);
-/* Accept connections from a listening socket (unix peers must share our uid). */
+/* Accept connections from a listening socket (unix peers must share our uid).
+ * The fd is made non-blocking but stays the caller's to close (after
+ * ttrpc_server_free). */
 int ttrpc_server_listen_fd(ttrpc_server *srv, int listen_fd, cf_error *err);
 /* Serve one already-connected stream (socketpair, accepted socket). The
  * server owns fd from now on. */
@@ -98,7 +102,10 @@ void ttrpc_client_on_close(ttrpc_client *c, void (*cb)(ttrpc_client *, void *),
                            void *data);
 int ttrpc_client_connected(const ttrpc_client *c);
 
-/* timeout_ms <= 0: no deadline. req may be NULL for an empty message. */
+/* timeout_ms <= 0: no deadline. req may be NULL for an empty message.
+ * On success cb runs exactly once, later, from the loop; on failure (closed
+ * connection: CF_UNAVAILABLE, request over 4 MiB: CF_RESOURCE_EXHAUSTED)
+ * it returns negative with err filled and cb never runs. */
 int ttrpc_client_call(ttrpc_client *c, const char *service, const char *method,
                       const ProtobufCMessage *req, int timeout_ms,
                       ttrpc_reply_cb cb, void *data, cf_error *err);
