@@ -180,7 +180,7 @@ start() {
 # True while pid exists and is not a zombie (an unreaped dead process).
 alive() {
   local st
-  read -r st < "/proc/$1/stat" 2>/dev/null || return 1
+  read -r st 2>/dev/null < "/proc/$1/stat" || return 1
   st=${st##*) }
   [ "${st%% *}" != Z ]
 }
@@ -192,42 +192,61 @@ wait_gone() { # tries pid...
   done
 }
 
-# Every process whose parent is one of the given pids, recursively.
-descendants() {
-  local -A parent_of=()
+# PARENT_OF[pid] = ppid for every process now.
+declare -A PARENT_OF=()
+load_parents() {
+  PARENT_OF=()
   local stat pid rest ppid
   for stat in /proc/[0-9]*/stat; do
     pid=${stat#/proc/}; pid=${pid%/stat}
-    read -r rest < "$stat" 2>/dev/null || continue
+    read -r rest 2>/dev/null < "$stat" || continue
     rest=${rest##*) }            # drop "pid (comm) "; comm may hold spaces
     ppid=${rest#* }; ppid=${ppid%% *}
-    parent_of[$pid]=$ppid
+    PARENT_OF[$pid]=$ppid
   done
+}
+
+# True if $2 is $1 or one of its ancestors.
+descends_from() { # pid ancestor
+  local p=$1 n=0
+  while [ -n "$p" ] && [ "$p" != 0 ] && [ $n -lt 512 ]; do
+    [ "$p" = "$2" ] && return 0
+    p=${PARENT_OF[$p]:-}; n=$((n + 1))
+  done
+  return 1
+}
+
+# Every process whose parent is one of the given pids, recursively.
+descendants() {
   local -a queue=("$@")
   local -A seen=()
+  local p pid
   while [ ${#queue[@]} -gt 0 ]; do
-    local p=${queue[0]}; queue=("${queue[@]:1}")
-    for pid in "${!parent_of[@]}"; do
-      if [ "${parent_of[$pid]}" = "$p" ] && [ -z "${seen[$pid]:-}" ]; then
+    p=${queue[0]}; queue=("${queue[@]:1}")
+    for pid in "${!PARENT_OF[@]}"; do
+      if [ "${PARENT_OF[$pid]}" = "$p" ] && [ -z "${seen[$pid]:-}" ]; then
         seen[$pid]=1; queue+=("$pid"); echo "$pid"
       fi
     done
   done
 }
 
-# Shims started by this instance: their argv has `-address DIR/containerd.sock`,
-# or their cwd (the bundle) is under DIR.
-instance_shims() { # dir
-  local dir=$1 sock=$1/containerd.sock
-  local p pid cwd
+# Processes of this instance: shims (argv has `-address DIR/containerd.sock`)
+# and anything else naming a path under DIR in its argv or running with its
+# cwd there (a shim's cwd is its bundle) -- e.g. a shim's helper that
+# daemonized away from the shim's process tree.
+instance_processes() { # dir
+  local dir=$1
+  local p pid cwd args
   for p in /proc/[0-9]*; do
     pid=${p#/proc/}
-    [ "$pid" = $$ ] && continue
-    if { tr '\0' '\n' < "$p/cmdline"; } 2>/dev/null | grep -qxF -- "$sock"; then
-      echo "$pid"; continue
-    fi
+    # Never this script, its subshells or its callers (whose argv may name DIR).
+    descends_from "$pid" $$ && continue
+    descends_from $$ "$pid" && continue
+    args=$( { tr '\0' ' ' < "$p/cmdline"; } 2>/dev/null ) || continue
+    case $args in *"$dir/"*) echo "$pid"; continue ;; esac
     cwd=$(readlink "$p/cwd" 2>/dev/null) || continue
-    case $cwd in "$dir"/state/*) echo "$pid" ;; esac
+    case $cwd in "$dir"/*) echo "$pid" ;; esac
   done
 }
 
@@ -249,7 +268,8 @@ stop() {
   fi
 
   local shims victims
-  shims=$(instance_shims "$dir" | sort -u)
+  load_parents
+  shims=$(instance_processes "$dir" | sort -u)
   if [ -n "$shims" ]; then
     # Children first would race with the shim reaping and respawning nothing;
     # SIGKILL of the whole set at once is simplest.
