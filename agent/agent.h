@@ -86,6 +86,8 @@ typedef struct container {
   int oom_fd;            /* eventfd (v1) / inotify (v2) watching OOM kills */
   cf_watch *oom_watch;
   uint64_t oom_kills;
+  cf_timer *oom_timer;   /* re-reads the counter after a v1 notification */
+  unsigned oom_rechecks;
 } container;
 
 typedef struct agent {
@@ -96,6 +98,7 @@ typedef struct agent {
   char *runc_root;
   char *runc_log;
   const char *shared_dir;/* VIRTIOFS rootfs root */
+  const char *block_dir; /* where BLOCK serials are looked up (/sys/block) */
   bool pid1;
   bool guest;            /* guest mode: host paths are not trusted */
   int cgroup_version;
@@ -225,6 +228,7 @@ void agent_reap(agent *a);
 /* oom.c */
 int oom_watch_container(agent *a, container *c);
 void oom_unwatch_container(container *c);
+bool oom_check(agent *a, container *c);
 void oom_push(agent *a, const char *id);
 void oom_get(agent *a, ttrpc_call *call);
 

@@ -143,6 +143,7 @@ int main(int argc, char **argv) {
   a.pid1 = getpid() == 1;
   a.guest = guest || a.pid1;
   a.shared_dir = shared;
+  a.block_dir = "/sys/block";
   cf_log_init("agent", (enum cf_log_level)level, STDERR_FILENO);
   cf_error err = {0};
 

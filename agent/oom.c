@@ -42,6 +42,26 @@ static int read_oom_kills(const agent *a, const container *c, uint64_t *out) {
   return -ENOENT;
 }
 
+/* True when the kill counter rose (and the event was queued). */
+bool oom_check(agent *a, container *c) {
+  uint64_t kills = 0;
+  if (read_oom_kills(a, c, &kills) < 0 || kills <= c->oom_kills)
+    return false;
+  c->oom_kills = kills;
+  cf_info("container %s: OOM kill in its memory cgroup", c->id);
+  oom_push(a, c->id);
+  return true;
+}
+
+static void oom_recheck(cf_loop *loop, void *data) {
+  container *c = data;
+  c->oom_timer = NULL;
+  if (oom_check(c->a, c) || ++c->oom_rechecks >= 5)
+    return;
+  cf_error err = {0};
+  c->oom_timer = cf_loop_timer(loop, 20u << c->oom_rechecks, oom_recheck, c, &err);
+}
+
 static void oom_event(cf_loop *loop, int fd, uint32_t events, void *data) {
   container *c = data;
   agent *a = c->a;
@@ -52,10 +72,12 @@ static void oom_event(cf_loop *loop, int fd, uint32_t events, void *data) {
     oom_unwatch_container(c); /* the cgroup went away */
     return;
   }
-  if (kills > c->oom_kills) {
-    c->oom_kills = kills;
-    cf_info("container %s: OOM kill in its memory cgroup", c->id);
-    oom_push(a, c->id);
+  /* v1 notifies when the OOM starts, before the victim is counted: look
+   * again a little later */
+  if (!oom_check(a, c) && !c->oom_timer) {
+    cf_error err = {0};
+    c->oom_rechecks = 0;
+    c->oom_timer = cf_loop_timer(loop, 10, oom_recheck, c, &err);
   }
 }
 
@@ -96,6 +118,9 @@ int oom_watch_container(agent *a, container *c) {
 }
 
 void oom_unwatch_container(container *c) {
+  if (c->oom_timer)
+    cf_loop_timer_cancel(c->oom_timer);
+  c->oom_timer = NULL;
   if (c->oom_watch)
     cf_loop_unwatch(c->oom_watch);
   c->oom_watch = NULL;

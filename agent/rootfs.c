@@ -92,16 +92,17 @@ static char *virtiofs_path(agent *a, const char *src, cf_error *err) {
   return strdup(real);
 }
 
-static int find_block_by_serial(const char *serial, char *dev, size_t cap, cf_error *err) {
-  _cleanup_closedir_ DIR *d = opendir("/sys/block");
+static int find_block_by_serial(const agent *a, const char *serial, char *dev, size_t cap,
+                                cf_error *err) {
+  _cleanup_closedir_ DIR *d = opendir(a->block_dir);
   if (!d)
-    return cf_err(err, errno, "open /sys/block");
+    return cf_err(err, errno, "open %s", a->block_dir);
   struct dirent *e;
   while ((e = readdir(d))) {
     if (e->d_name[0] == '.')
       continue;
     char p[512], buf[256];
-    snprintf(p, sizeof(p), "/sys/block/%s/serial", e->d_name);
+    snprintf(p, sizeof(p), "%s/%s/serial", a->block_dir, e->d_name);
     _cleanup_fclose_ FILE *f = fopen(p, "re");
     if (!f || !fgets(buf, sizeof(buf), f))
       continue;
@@ -126,7 +127,7 @@ static char *block_mount(agent *a, container *c, const Coffer__Agent__V1__Rootfs
     return NULL;
   }
   char dev[300];
-  if (find_block_by_serial(r->source, dev, sizeof(dev), err) < 0)
+  if (find_block_by_serial(a, r->source, dev, sizeof(dev), err) < 0)
     return NULL;
   bool ro = r->readonly || !strcmp(fs, "erofs");
   char target[PATH_MAX], lower[PATH_MAX];

@@ -1,0 +1,848 @@
+/* coffer-agent against real runc and a busybox rootfs, as a host process.
+ * Usage: agent_test AGENT_BIN CASE   (one ctest per case). */
+#include <errno.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <dirent.h>
+
+#include "coffer/transport.h"
+#include "harness.h"
+
+#define ARGS(...) ((const char *const[]){__VA_ARGS__, NULL})
+
+static harness H;
+static char msg[1024];
+
+/* ------------------------------------------------------- output and exits */
+
+static void test_output(void) {
+  CHECK(h_create(&H, "out", ARGS("sh", "-c", "echo hello; echo oops >&2"), NULL, NULL, msg,
+                 sizeof(msg)) == CF_OK, "create: %s", msg);
+  CHECK(h_start(&H, "out", msg, sizeof(msg)) == CF_OK, "start: %s", msg);
+  int st = h_wait(&H, "out", "");
+  char *out = h_read_all(&H, "out", "", false, NULL);
+  char *err = h_read_all(&H, "out", "", true, NULL);
+  CHECK(st == 0, "exit status %d", st);
+  CHECK(!strcmp(out, "hello\n"), "stdout \"%s\"", out);
+  CHECK(!strcmp(err, "oops\n"), "stderr \"%s\"", err);
+  free(out);
+  free(err);
+  CHECK(h_remove(&H, "out", false) == CF_OK, "remove");
+}
+
+static void test_exit_codes(void) {
+  CHECK(h_create(&H, "seven", ARGS("sh", "-c", "exit 7"), NULL, NULL, msg, sizeof(msg)) == CF_OK,
+        "%s", msg);
+  CHECK(h_start(&H, "seven", msg, sizeof(msg)) == CF_OK, "%s", msg);
+  int st = h_wait(&H, "seven", "");
+  CHECK(st == 7, "sh -c 'exit 7' gave %d", st);
+  /* a second wait on an exited process answers at once, same status */
+  CHECK(h_wait(&H, "seven", "") == 7, "second wait");
+
+  CHECK(h_create(&H, "killed", ARGS("sleep", "100"), NULL, NULL, msg, sizeof(msg)) == CF_OK, "%s", msg);
+  CHECK(h_start(&H, "killed", msg, sizeof(msg)) == CF_OK, "%s", msg);
+  CHECK(h_signal(&H, "killed", "", SIGKILL) == CF_OK, "kill");
+  st = h_wait(&H, "killed", "");
+  CHECK(st == 137, "SIGKILL gave %d", st);
+  /* signalling a finished process: NOT_FOUND */
+  CHECK(h_signal(&H, "killed", "", SIGTERM) == CF_NOT_FOUND, "signal after exit");
+  CHECK(h_remove(&H, "seven", false) == CF_OK && h_remove(&H, "killed", false) == CF_OK, "remove");
+}
+
+/* --------------------------------------------------------------- stdin */
+
+typedef struct pump {
+  harness *h;
+  size_t received;
+  unsigned long sum;        /* position-weighted checksum of what came back */
+  bool eof, failed, waiting;
+} pump;
+
+static void pump_read(pump *p);
+
+static void on_pump_read(int status, const char *m, const uint8_t *payload, size_t len, void *d) {
+  pump *p = d;
+  p->waiting = false;
+  if (status != CF_OK) {
+    fprintf(stderr, "read failed: %s\n", m);
+    p->failed = true;
+    return;
+  }
+  Coffer__Agent__V1__ReadOutputResponse *r =
+      coffer__agent__v1__read_output_response__unpack(NULL, len, payload);
+  for (size_t i = 0; i < r->data.len; i++)
+    p->sum += (unsigned long)r->data.data[i] * ((p->received + i) % 251 + 1);
+  p->received += r->data.len;
+  p->eof = r->eof;
+  coffer__agent__v1__read_output_response__free_unpacked(r, NULL);
+  if (!p->eof)
+    pump_read(p);
+}
+
+static void pump_read(pump *p) {
+  Coffer__Agent__V1__ReadOutputRequest r = COFFER__AGENT__V1__READ_OUTPUT_REQUEST__INIT;
+  r.container_id = "cat";
+  r.exec_id = "";
+  r.max_bytes = 100000;
+  cf_error err = {0};
+  p->waiting = true;
+  ttrpc_client_call(p->h->cli, "coffer.agent.v1.Agent", "ReadStdout", &r.base, 0, on_pump_read, p,
+                    &err);
+}
+
+/* Keeps up to 4 writes of 96 KiB in flight, like a shim forwarding a fifo. */
+typedef struct feeder {
+  harness *h;
+  size_t sent, total, chunk;
+  int in_flight, failed;
+  uint8_t *buf;
+} feeder;
+
+static void feed(feeder *f);
+
+static void on_written(int status, const char *m, const uint8_t *payload, size_t len, void *d) {
+  feeder *f = d;
+  f->in_flight--;
+  if (status != CF_OK) {
+    fprintf(stderr, "write failed: %s\n", m);
+    f->failed++;
+    return;
+  }
+  feed(f);
+}
+
+static void feed(feeder *f) {
+  while (f->in_flight < 4 && f->sent < f->total) {
+    size_t n = f->total - f->sent < f->chunk ? f->total - f->sent : f->chunk;
+    Coffer__Agent__V1__WriteStdinRequest r = COFFER__AGENT__V1__WRITE_STDIN_REQUEST__INIT;
+    r.container_id = "cat";
+    r.exec_id = "";
+    r.data.data = f->buf + f->sent;
+    r.data.len = n;
+    cf_error err = {0};
+    CHECK(ttrpc_client_call(f->h->cli, "coffer.agent.v1.Agent", "WriteStdin", &r.base, 0,
+                            on_written, f, &err) == 0, "%s", err.msg);
+    f->sent += n;
+    f->in_flight++;
+  }
+}
+
+static void test_stdin_echo(void) {
+  spec_opts o = {.in = true};
+  CHECK(h_create(&H, "cat", ARGS("cat"), &o, NULL, msg, sizeof(msg)) == CF_OK, "%s", msg);
+  CHECK(h_start(&H, "cat", msg, sizeof(msg)) == CF_OK, "%s", msg);
+  CHECK(h_write(&H, "cat", "", "ping\n", 5) == CF_OK, "write");
+
+  /* 4 MiB while nobody reads: the agent buffers 1 MiB of output, then stops
+   * reading cat, cat stops reading stdin, and the writes park. Reading
+   * everything back afterwards proves no byte was lost. */
+  enum { TOTAL = 4 << 20 };
+  feeder f = {.h = &H, .total = TOTAL + 5, .chunk = 96 << 10, .buf = malloc(TOTAL + 5)};
+  memcpy(f.buf, "ping\n", 5);
+  f.sent = 5;
+  unsigned long want = 0;
+  for (size_t i = 5; i < TOTAL + 5; i++)
+    f.buf[i] = (uint8_t)(i * 7 + 3);
+  for (size_t i = 0; i < TOTAL + 5; i++)
+    want += (unsigned long)f.buf[i] * (i % 251 + 1);
+  feed(&f);
+  bool never = false;
+  cf_loop_run_until(H.loop, &never, 500);
+  size_t stalled_at = f.sent;
+  CHECK(f.in_flight > 0 && f.sent < f.total, "all 4 MiB accepted although nothing was read");
+  printf("writes stalled after %zu bytes with nothing read\n", stalled_at);
+  /* other calls still go through while writes are parked */
+  CHECK(h_call(&H, "Check", NULL, &coffer__agent__v1__check_response__descriptor, NULL, msg,
+               sizeof(msg)) == CF_OK, "health while writes are parked: %s", msg);
+
+  pump p = {.h = &H};
+  pump_read(&p);
+  uint64_t deadline = cf_now_ms() + 20000;
+  bool closed = false;
+  while (!p.eof && !p.failed && !f.failed && cf_now_ms() < deadline) {
+    cf_loop_run_until(H.loop, &never, 20);
+    if (f.sent == f.total && f.in_flight == 0 && !closed) {
+      closed = true;
+      CHECK(h_close_stdin(&H, "cat", "") == CF_OK, "close stdin");
+    }
+  }
+  CHECK(f.failed == 0, "%d writes failed", f.failed);
+  CHECK(p.eof, "no EOF after CloseStdin (received %zu)", p.received);
+  CHECK(p.received == TOTAL + 5, "received %zu of %d bytes", p.received, TOTAL + 5);
+  CHECK(p.sum == want, "content differs");
+  free(f.buf);
+  CHECK(h_wait(&H, "cat", "") == 0, "cat exit status");
+  /* stdin after close */
+  CHECK(h_write(&H, "cat", "", "x", 1) == CF_FAILED_PRECONDITION, "write after close");
+  CHECK(h_remove(&H, "cat", false) == CF_OK, "remove");
+}
+
+/* ------------------------------------------------------------------ tty */
+
+static void test_tty_resize(void) {
+  spec_opts o = {.terminal = true, .in = true};
+  CHECK(h_create(&H, "tty", ARGS("sh", "-c", "read line; stty size; echo got:$line"), &o, NULL,
+                 msg, sizeof(msg)) == CF_OK, "%s", msg);
+  Coffer__Agent__V1__ResizeTtyRequest r = COFFER__AGENT__V1__RESIZE_TTY_REQUEST__INIT;
+  r.container_id = "tty";
+  r.exec_id = "";
+  r.width = 123;
+  r.height = 45;
+  CHECK(h_call(&H, "ResizeTty", &r.base, &google__protobuf__empty__descriptor, NULL, msg,
+               sizeof(msg)) == CF_OK, "resize: %s", msg);
+  CHECK(h_start(&H, "tty", msg, sizeof(msg)) == CF_OK, "%s", msg);
+  CHECK(h_write(&H, "tty", "", "hi\n", 3) == CF_OK, "write");
+  CHECK(h_wait(&H, "tty", "") == 0, "exit");
+  char *out = h_read_all(&H, "tty", "", false, NULL);
+  CHECK(strstr(out, "45 123"), "stty size did not see the resize: \"%s\"", out);
+  CHECK(strstr(out, "got:hi"), "tty input not seen: \"%s\"", out);
+  free(out);
+  /* terminal mode has no separate stderr: EOF at once */
+  size_t n;
+  free(h_read_all(&H, "tty", "", true, &n));
+  CHECK(n == 0, "stderr in tty mode");
+  r.width = 0;
+  CHECK(h_call(&H, "ResizeTty", &r.base, &google__protobuf__empty__descriptor, NULL, msg,
+               sizeof(msg)) == CF_INVALID_ARGUMENT, "0 columns accepted");
+  CHECK(h_remove(&H, "tty", false) == CF_OK, "remove");
+}
+
+/* ----------------------------------------------------------------- exec */
+
+typedef struct waiter {
+  bool done;
+  int status;
+  uint32_t exit_status;
+} waiter;
+
+static void on_wait(int status, const char *m, const uint8_t *payload, size_t len, void *d) {
+  waiter *w = d;
+  w->status = status;
+  if (status == CF_OK) {
+    Coffer__Agent__V1__WaitProcessResponse *r =
+        coffer__agent__v1__wait_process_response__unpack(NULL, len, payload);
+    w->exit_status = r->exit_status;
+    coffer__agent__v1__wait_process_response__free_unpacked(r, NULL);
+  }
+  w->done = true;
+}
+
+static void wait_async(ttrpc_client *cli, const char *id, const char *eid, waiter *w) {
+  Coffer__Agent__V1__ProcessRequest r = COFFER__AGENT__V1__PROCESS_REQUEST__INIT;
+  r.container_id = (char *)id;
+  r.exec_id = (char *)eid;
+  cf_error err = {0};
+  CHECK(ttrpc_client_call(cli, "coffer.agent.v1.Agent", "WaitProcess", &r.base, 0, on_wait, w,
+                          &err) == 0, "%s", err.msg);
+}
+
+static void test_exec(void) {
+  CHECK(h_create(&H, "box", ARGS("sleep", "100"), NULL, NULL, msg, sizeof(msg)) == CF_OK, "%s", msg);
+  CHECK(h_exec(&H, "box", "e0", ARGS("true"), false, false, msg, sizeof(msg)) ==
+        CF_FAILED_PRECONDITION, "exec before start: %s", msg);
+  CHECK(h_start(&H, "box", msg, sizeof(msg)) == CF_OK, "%s", msg);
+  /* a parked wait on the init does not stall anything below */
+  waiter init_wait = {0};
+  wait_async(H.cli, "box", "", &init_wait);
+
+  CHECK(h_exec(&H, "box", "e1", ARGS("sh", "-c", "echo from-exec $$; echo e >&2; exit 3"), false,
+               false, msg, sizeof(msg)) == CF_OK, "exec: %s", msg);
+  CHECK(h_wait(&H, "box", "e1") == 3, "exec exit status");
+  char *out = h_read_all(&H, "box", "e1", false, NULL);
+  char *err = h_read_all(&H, "box", "e1", true, NULL);
+  CHECK(!strncmp(out, "from-exec ", 10), "exec stdout \"%s\"", out);
+  CHECK(!strcmp(err, "e\n"), "exec stderr \"%s\"", err);
+  free(out);
+  free(err);
+  CHECK(h_exec(&H, "box", "e1", ARGS("true"), false, false, msg, sizeof(msg)) == CF_ALREADY_EXISTS,
+        "duplicate exec id: %s", msg);
+
+  CHECK(h_exec(&H, "box", "e2", ARGS("sleep", "100"), false, false, msg, sizeof(msg)) == CF_OK,
+        "%s", msg);
+  Coffer__Agent__V1__ContainerRequest cr = COFFER__AGENT__V1__CONTAINER_REQUEST__INIT;
+  cr.container_id = "box";
+  ProtobufCMessage *resp = NULL;
+  CHECK(h_call(&H, "ListProcesses", &cr.base, &coffer__agent__v1__list_processes_response__descriptor,
+               &resp, msg, sizeof(msg)) == CF_OK, "ps: %s", msg);
+  Coffer__Agent__V1__ListProcessesResponse *ps = (Coffer__Agent__V1__ListProcessesResponse *)resp;
+  bool saw_e2 = false;
+  for (size_t i = 0; i < ps->n_processes; i++)
+    saw_e2 |= !strcmp(ps->processes[i]->exec_id, "e2");
+  CHECK(ps->n_processes >= 2 && saw_e2, "ps lists %zu processes, e2 %s", ps->n_processes,
+        saw_e2 ? "seen" : "missing");
+  protobuf_c_message_free_unpacked(resp, NULL);
+
+  Coffer__Agent__V1__ProcessRequest pr = COFFER__AGENT__V1__PROCESS_REQUEST__INIT;
+  pr.container_id = "box";
+  pr.exec_id = "e2";
+  CHECK(h_call(&H, "RemoveProcess", &pr.base, &google__protobuf__empty__descriptor, NULL, msg,
+               sizeof(msg)) == CF_FAILED_PRECONDITION, "removing a running exec: %s", msg);
+  CHECK(h_signal(&H, "box", "e2", SIGKILL) == CF_OK, "kill exec");
+  CHECK(h_wait(&H, "box", "e2") == 137, "exec killed status");
+  CHECK(h_call(&H, "RemoveProcess", &pr.base, &google__protobuf__empty__descriptor, NULL, msg,
+               sizeof(msg)) == CF_OK, "remove exec: %s", msg);
+  CHECK(h_wait(&H, "box", "e2") == -CF_NOT_FOUND, "removed exec still known");
+
+  /* a terminal exec */
+  CHECK(h_exec(&H, "box", "t1", ARGS("tty"), true, false, msg, sizeof(msg)) == CF_OK, "%s", msg);
+  CHECK(h_wait(&H, "box", "t1") == 0, "tty exec status");
+  out = h_read_all(&H, "box", "t1", false, NULL);
+  CHECK(strstr(out, "/dev/pts/"), "tty exec output \"%s\"", out);
+  free(out);
+
+  CHECK(!init_wait.done, "init wait answered while running");
+  CHECK(h_signal(&H, "box", "", SIGKILL) == CF_OK, "kill");
+  cf_loop_run_until(H.loop, &init_wait.done, 10000);
+  CHECK(init_wait.done && init_wait.status == CF_OK && init_wait.exit_status == 137,
+        "init wait: done %d status %d exit %u", init_wait.done, init_wait.status,
+        init_wait.exit_status);
+  CHECK(h_remove(&H, "box", false) == CF_OK, "remove");
+}
+
+/* --------------------------------------------------------- pause/resume */
+
+typedef struct counter {
+  harness *h;
+  size_t bytes;
+  bool failed;
+} counter;
+
+static void counter_read(counter *c);
+
+static void on_counter(int status, const char *m, const uint8_t *payload, size_t len, void *d) {
+  counter *c = d;
+  if (status != CF_OK) {
+    c->failed = true;
+    return;
+  }
+  Coffer__Agent__V1__ReadOutputResponse *r =
+      coffer__agent__v1__read_output_response__unpack(NULL, len, payload);
+  c->bytes += r->data.len;
+  bool eof = r->eof;
+  coffer__agent__v1__read_output_response__free_unpacked(r, NULL);
+  if (!eof)
+    counter_read(c);
+}
+
+static void counter_read(counter *c) {
+  Coffer__Agent__V1__ReadOutputRequest r = COFFER__AGENT__V1__READ_OUTPUT_REQUEST__INIT;
+  r.container_id = "ticker";
+  r.exec_id = "";
+  cf_error err = {0};
+  ttrpc_client_call(c->h->cli, "coffer.agent.v1.Agent", "ReadStdout", &r.base, 0, on_counter, c,
+                    &err);
+}
+
+static void run_ms(int ms) {
+  bool never = false;
+  cf_loop_run_until(H.loop, &never, ms);
+}
+
+static void test_pause_resume(void) {
+  CHECK(h_create(&H, "ticker", ARGS("sh", "-c", "while true; do echo tick; usleep 20000; done"),
+                 NULL, NULL, msg, sizeof(msg)) == CF_OK, "%s", msg);
+  CHECK(h_start(&H, "ticker", msg, sizeof(msg)) == CF_OK, "%s", msg);
+  counter c = {.h = &H};
+  counter_read(&c);
+  run_ms(300);
+  CHECK(c.bytes > 0, "no ticks before pause");
+  Coffer__Agent__V1__ContainerRequest r = COFFER__AGENT__V1__CONTAINER_REQUEST__INIT;
+  r.container_id = "ticker";
+  CHECK(h_call(&H, "PauseContainer", &r.base, &google__protobuf__empty__descriptor, NULL, msg,
+               sizeof(msg)) == CF_OK, "pause: %s", msg);
+  run_ms(100); /* what was in flight */
+  size_t at_pause = c.bytes;
+  run_ms(500);
+  CHECK(c.bytes == at_pause, "a paused container advanced: %zu -> %zu bytes", at_pause, c.bytes);
+  CHECK(h_exec(&H, "ticker", "ex", ARGS("true"), false, false, msg, sizeof(msg)) != CF_OK,
+        "exec into a paused container succeeded");
+  CHECK(h_call(&H, "ResumeContainer", &r.base, &google__protobuf__empty__descriptor, NULL, msg,
+               sizeof(msg)) == CF_OK, "resume: %s", msg);
+  run_ms(400);
+  CHECK(c.bytes > at_pause, "no ticks after resume");
+  CHECK(h_call(&H, "ResumeContainer", &r.base, &google__protobuf__empty__descriptor, NULL, msg,
+               sizeof(msg)) != CF_OK, "resuming a running container succeeded");
+  CHECK(strlen(msg) > 0, "runc's error text is missing");
+  printf("resume of a running container: %s\n", msg);
+  CHECK(h_remove(&H, "ticker", false) == CF_FAILED_PRECONDITION, "removing a running container");
+  CHECK(h_remove(&H, "ticker", true) == CF_OK, "force remove");
+  run_ms(100);
+}
+
+/* ---------------------------------------------------------- stats + OOM */
+
+static void test_stats(void) {
+  CHECK(h_create(&H, "st", ARGS("sh", "-c", "x=$(seq 1 20000); sleep 100"), NULL, NULL, msg,
+                 sizeof(msg)) == CF_OK, "%s", msg);
+  CHECK(h_start(&H, "st", msg, sizeof(msg)) == CF_OK, "%s", msg);
+  h_sleep_ms(200);
+  Coffer__Agent__V1__ContainerRequest r = COFFER__AGENT__V1__CONTAINER_REQUEST__INIT;
+  r.container_id = "st";
+  ProtobufCMessage *resp = NULL;
+  CHECK(h_call(&H, "StatsContainer", &r.base, &coffer__agent__v1__stats_container_response__descriptor,
+               &resp, msg, sizeof(msg)) == CF_OK, "stats: %s", msg);
+  Coffer__Agent__V1__StatsContainerResponse *s = (Coffer__Agent__V1__StatsContainerResponse *)resp;
+  CHECK(s->memory && s->memory->usage && s->memory->usage->usage > 0, "memory usage is 0");
+  CHECK(s->cpu && s->cpu->usage_total_ns > 0, "cpu usage is 0");
+  CHECK(s->pids && s->pids->current >= 1, "pids.current %lu",
+        s->pids ? (unsigned long)s->pids->current : 0UL);
+  CHECK(s->cgroup_version == 1 || s->cgroup_version == 2, "cgroup version %u", s->cgroup_version);
+  CHECK(s->memory->n_stats > 0, "no memory.stat counters");
+  printf("stats: memory %lu bytes, cpu %lu ns, pids %lu, cgroup v%u\n",
+         (unsigned long)s->memory->usage->usage, (unsigned long)s->cpu->usage_total_ns,
+         (unsigned long)s->pids->current, s->cgroup_version);
+  protobuf_c_message_free_unpacked(resp, NULL);
+
+  /* UpdateContainer: a memory limit shows up in the next stats */
+  const char *res = "{\"memory\":{\"limit\":67108864,\"swap\":67108864}}";
+  Coffer__Agent__V1__UpdateContainerRequest u = COFFER__AGENT__V1__UPDATE_CONTAINER_REQUEST__INIT;
+  u.container_id = "st";
+  u.resources.data = (uint8_t *)res;
+  u.resources.len = strlen(res);
+  CHECK(h_call(&H, "UpdateContainer", &u.base, &google__protobuf__empty__descriptor, NULL, msg,
+               sizeof(msg)) == CF_OK, "update: %s", msg);
+  CHECK(h_call(&H, "StatsContainer", &r.base, &coffer__agent__v1__stats_container_response__descriptor,
+               &resp, msg, sizeof(msg)) == CF_OK, "stats: %s", msg);
+  s = (Coffer__Agent__V1__StatsContainerResponse *)resp;
+  CHECK(s->memory->usage->limit == 67108864, "limit after update: %lu",
+        (unsigned long)s->memory->usage->limit);
+  protobuf_c_message_free_unpacked(resp, NULL);
+  u.resources.data = (uint8_t *)"[1,2]";
+  u.resources.len = 5;
+  CHECK(h_call(&H, "UpdateContainer", &u.base, &google__protobuf__empty__descriptor, NULL, msg,
+               sizeof(msg)) == CF_INVALID_ARGUMENT, "update with a JSON array: %s", msg);
+  CHECK(h_remove(&H, "st", true) == CF_OK, "remove");
+}
+
+typedef struct oom_wait {
+  bool done;
+  int status;
+  char id[160];
+} oom_wait;
+
+static void on_oom(int status, const char *m, const uint8_t *payload, size_t len, void *d) {
+  oom_wait *o = d;
+  o->status = status;
+  if (status == CF_OK) {
+    Coffer__Agent__V1__OOMEvent *e = coffer__agent__v1__oomevent__unpack(NULL, len, payload);
+    snprintf(o->id, sizeof(o->id), "%s", e->container_id);
+    coffer__agent__v1__oomevent__free_unpacked(e, NULL);
+  }
+  o->done = true;
+}
+
+static void test_oom(void) {
+  oom_wait o = {0};
+  cf_error err = {0};
+  CHECK(ttrpc_client_call(H.cli, "coffer.agent.v1.Agent", "GetOOMEvent", NULL, 0, on_oom, &o,
+                          &err) == 0, "%s", err.msg);
+  spec_opts so = {.memory_limit = 16 << 20};
+  /* doubling a shell string: ~16 MiB within a few doublings */
+  CHECK(h_create(&H, "hog", ARGS("sh", "-c", "x=0123456789abcdef; while true; do x=$x$x; done"),
+                 &so, NULL, msg, sizeof(msg)) == CF_OK, "%s", msg);
+  CHECK(h_start(&H, "hog", msg, sizeof(msg)) == CF_OK, "%s", msg);
+  cf_loop_run_until(H.loop, &o.done, 15000);
+  CHECK(o.done && o.status == CF_OK, "no OOM event (status %d)", o.status);
+  CHECK(!strcmp(o.id, "hog"), "OOM event for \"%s\"", o.id);
+  int st = h_wait(&H, "hog", "");
+  CHECK(st == 137, "OOM-killed exit status %d", st);
+  CHECK(h_remove(&H, "hog", false) == CF_OK, "remove");
+}
+
+/* ------------------------------------------------------- pod namespaces */
+
+static void ns_link(uint32_t pid, const char *ns, char *buf, size_t cap) {
+  char p[64];
+  snprintf(p, sizeof(p), "/proc/%u/ns/%s", pid, ns);
+  ssize_t n = readlink(p, buf, cap - 1);
+  buf[n > 0 ? n : 0] = '\0';
+}
+
+static void test_pod_shares_ipc(void) {
+  uint32_t p1, p2;
+  spec_opts sb = {.annotation_type = "sandbox"};
+  CHECK(h_create(&H, "pause", ARGS("sleep", "100"), &sb, &p1, msg, sizeof(msg)) == CF_OK, "%s", msg);
+  CHECK(h_start(&H, "pause", msg, sizeof(msg)) == CF_OK, "%s", msg);
+  spec_opts app = {.annotation_type = "container"};
+  CHECK(h_create(&H, "app", ARGS("sleep", "100"), &app, &p2, msg,
+                 sizeof(msg)) == CF_OK, "%s", msg);
+  CHECK(h_start(&H, "app", msg, sizeof(msg)) == CF_OK, "%s", msg);
+  char a[64], b[64], self[64];
+  ns_link(p1, "ipc", a, sizeof(a));
+  ns_link(p2, "ipc", b, sizeof(b));
+  ns_link((uint32_t)getpid(), "ipc", self, sizeof(self));
+  CHECK(a[0] && !strcmp(a, b), "ipc namespaces differ: %s vs %s", a, b);
+  CHECK(strcmp(a, self), "the pod shares the host's ipc namespace");
+  ns_link(p1, "uts", a, sizeof(a));
+  ns_link(p2, "uts", b, sizeof(b));
+  CHECK(a[0] && !strcmp(a, b), "uts namespaces differ: %s vs %s", a, b);
+  ns_link(p1, "pid", a, sizeof(a));
+  ns_link(p2, "pid", b, sizeof(b));
+  CHECK(strcmp(a, b), "pid namespace shared although not asked");
+  /* the container cgroups sit under the pod's cgroup parent */
+  char cg[256];
+  struct stat st;
+  snprintf(cg, sizeof(cg), "/sys/fs/cgroup/memory%s/app", H.cgroup_parent);
+  if (stat("/sys/fs/cgroup/memory", &st) != 0)
+    snprintf(cg, sizeof(cg), "/sys/fs/cgroup%s/app", H.cgroup_parent);
+  CHECK(stat(cg, &st) == 0, "no pod cgroup %s", cg);
+  CHECK(h_remove(&H, "app", true) == CF_OK && h_remove(&H, "pause", true) == CF_OK, "remove");
+}
+
+/* ------------------------------------------------------------- cycles */
+
+static void test_create_remove_cycles(void) {
+  char id[32];
+  long rss_before = 0;
+  int fds_before = 0;
+  for (int i = 0; i < 220; i++) {
+    if (i == 20) { /* after warm-up: allocator pools, lazily opened files */
+      fds_before = h_fd_count(H.agent_pid);
+      rss_before = h_proc_status_kb(H.agent_pid, "RssAnon");
+    }
+    snprintf(id, sizeof(id), "cycle-%d", i);
+    CHECK(h_create(&H, id, ARGS("echo", "x"), NULL, NULL, msg, sizeof(msg)) == CF_OK, "%s: %s", id, msg);
+    CHECK(h_start(&H, id, msg, sizeof(msg)) == CF_OK, "%s: %s", id, msg);
+    CHECK(h_wait(&H, id, "") == 0, "%s exit", id);
+    if (i % 2) { /* half of them read their output, half leave it buffered */
+      char *out = h_read_all(&H, id, "", false, NULL);
+      CHECK(!strcmp(out, "x\n"), "%s output \"%s\"", id, out);
+      free(out);
+    }
+    CHECK(h_remove(&H, id, false) == CF_OK, "%s remove", id);
+  }
+  int fds_after = h_fd_count(H.agent_pid);
+  long rss_after = h_proc_status_kb(H.agent_pid, "RssAnon");
+  printf("200 cycles: fds %d -> %d, RssAnon %ld -> %ld kB\n", fds_before, fds_after, rss_before,
+         rss_after);
+  CHECK(fds_after == fds_before, "fd count grew: %d -> %d", fds_before, fds_after);
+  CHECK(rss_after - rss_before < 200, "RssAnon grew by %ld kB", rss_after - rss_before);
+  char path[300];
+  snprintf(path, sizeof(path), "%s/bundles", H.state);
+  int left = 0;
+  DIR *d = opendir(path);
+  struct dirent *e;
+  while (d && (e = readdir(d)))
+    left += e->d_name[0] != '.';
+  if (d)
+    closedir(d);
+  CHECK(left == 0, "%d bundles left behind", left);
+}
+
+/* ------------------------------------------------------------ bad input */
+
+static void expect(int got, int want, const char *what) {
+  CHECK(got == want, "%s: got %s, want %s (%s)", what, cf_status_name(got), cf_status_name(want), msg);
+  printf("ok  %-48s %s: %s\n", what, cf_status_name(got), msg);
+}
+
+static int create_raw(const char *id, const char *spec, size_t len, int kind, const char *src) {
+  Coffer__Agent__V1__CreateContainerRequest req = COFFER__AGENT__V1__CREATE_CONTAINER_REQUEST__INIT;
+  Coffer__Agent__V1__Rootfs rf = COFFER__AGENT__V1__ROOTFS__INIT;
+  rf.kind = kind;
+  rf.source = (char *)src;
+  rf.fstype = kind == 2 ? "erofs" : "";
+  req.container_id = (char *)id;
+  req.spec.data = (uint8_t *)spec;
+  req.spec.len = len;
+  req.rootfs = &rf;
+  return h_call(&H, "CreateContainer", &req.base,
+                &coffer__agent__v1__create_container_response__descriptor, NULL, msg, sizeof(msg));
+}
+
+static void test_bad_input(void) {
+  char *good = h_spec(&H, ARGS("sleep", "100"), NULL);
+  size_t gl = strlen(good);
+  Coffer__Agent__V1__ContainerRequest cr = COFFER__AGENT__V1__CONTAINER_REQUEST__INIT;
+
+  /* ids */
+  const char *bad_ids[] = {"", "../x", "a b", "-lead", "x/y", ".hidden", "a\nb"};
+  for (size_t i = 0; i < sizeof(bad_ids) / sizeof(bad_ids[0]); i++) {
+    char what[64];
+    snprintf(what, sizeof(what), "create with id \"%s\"", bad_ids[i]);
+    expect(create_raw(bad_ids[i], good, gl, 0, H.rootfs), CF_INVALID_ARGUMENT, what);
+  }
+  char longid[200];
+  memset(longid, 'a', 129);
+  longid[129] = '\0';
+  expect(create_raw(longid, good, gl, 0, H.rootfs), CF_INVALID_ARGUMENT, "create with a 129-char id");
+
+  /* specs */
+  expect(create_raw("s1", "not json", 8, 0, H.rootfs), CF_INVALID_ARGUMENT, "spec not JSON");
+  expect(create_raw("s1", "[1]", 3, 0, H.rootfs), CF_INVALID_ARGUMENT, "spec a JSON array");
+  expect(create_raw("s1", "{\"process\":", 11, 0, H.rootfs), CF_INVALID_ARGUMENT, "spec truncated");
+  expect(create_raw("s1", "{}", 2, 0, H.rootfs), CF_INVALID_ARGUMENT, "spec without process");
+  const char *noargs = "{\"process\":{\"args\":[],\"cwd\":\"/\"},\"root\":{\"path\":\"x\"}}";
+  expect(create_raw("s1", noargs, strlen(noargs), 0, H.rootfs), CF_INVALID_ARGUMENT, "spec with empty args");
+  const char *relcwd = "{\"process\":{\"args\":[\"sh\"],\"cwd\":\"rel\"}}";
+  expect(create_raw("s1", relcwd, strlen(relcwd), 0, H.rootfs), CF_INVALID_ARGUMENT, "spec with relative cwd");
+  const char *badmnt = "{\"process\":{\"args\":[\"sh\"],\"cwd\":\"/\"},\"mounts\":[{\"destination\":\"/a/../../etc\",\"type\":\"tmpfs\",\"source\":\"tmpfs\"}]}";
+  expect(create_raw("s1", badmnt, strlen(badmnt), 0, H.rootfs), CF_INVALID_ARGUMENT, "mount destination with ..");
+  size_t big = (1u << 20) + 1;
+  char *huge = malloc(big);
+  memset(huge, ' ', big);
+  huge[0] = '{';
+  huge[big - 1] = '}';
+  expect(create_raw("s1", huge, big, 0, H.rootfs), CF_INVALID_ARGUMENT, "spec over 1 MiB");
+  free(huge);
+
+  /* rootfs */
+  expect(create_raw("r1", good, gl, 0, "relative/path"), CF_INVALID_ARGUMENT, "HOST_PATH relative");
+  char esc[300];
+  snprintf(esc, sizeof(esc), "%s/../../etc", H.rootfs);
+  expect(create_raw("r1", good, gl, 0, esc), CF_INVALID_ARGUMENT, "HOST_PATH with ..");
+  expect(create_raw("r1", good, gl, 0, "/nonexistent/rootfs"), CF_NOT_FOUND, "HOST_PATH missing");
+  expect(create_raw("r1", good, gl, 1, "../etc"), CF_INVALID_ARGUMENT, "VIRTIOFS escaping");
+  expect(create_raw("r1", good, gl, 1, "/etc"), CF_INVALID_ARGUMENT, "VIRTIOFS absolute");
+  expect(create_raw("r1", good, gl, 2, "../sda"), CF_INVALID_ARGUMENT, "BLOCK bad serial");
+  expect(create_raw("r1", good, gl, 2, "no-such-serial"), CF_NOT_FOUND, "BLOCK unknown serial");
+  expect(create_raw("r1", good, gl, 7, H.rootfs), CF_INVALID_ARGUMENT, "unknown rootfs kind");
+  /* nothing of the failed creates is left */
+  char path[300];
+  snprintf(path, sizeof(path), "%s/bundles/r1", H.state);
+  struct stat st;
+  CHECK(stat(path, &st) < 0, "bundle of a failed create left behind");
+
+  /* unknown ids, duplicates */
+  cr.container_id = "nope";
+  expect(h_call(&H, "StartContainer", &cr.base, &coffer__agent__v1__start_container_response__descriptor,
+                NULL, msg, sizeof(msg)), CF_NOT_FOUND, "start unknown container");
+  expect(-h_wait(&H, "nope", ""), CF_NOT_FOUND, "wait unknown container");
+  expect(h_call(&H, "StatsContainer", &cr.base, &coffer__agent__v1__stats_container_response__descriptor,
+                NULL, msg, sizeof(msg)), CF_NOT_FOUND, "stats unknown container");
+  cr.container_id = "../../etc";
+  expect(h_call(&H, "PauseContainer", &cr.base, &google__protobuf__empty__descriptor, NULL, msg,
+                sizeof(msg)), CF_INVALID_ARGUMENT, "pause with a bad id");
+  CHECK(h_create(&H, "dup", ARGS("sleep", "100"), NULL, NULL, msg, sizeof(msg)) == CF_OK, "%s", msg);
+  expect(h_create(&H, "dup", ARGS("sleep", "100"), NULL, NULL, msg, sizeof(msg)), CF_ALREADY_EXISTS,
+         "create duplicate id");
+  expect(-h_wait(&H, "dup", "nope"), CF_NOT_FOUND, "wait unknown exec");
+  expect(h_start(&H, "dup", msg, sizeof(msg)), CF_OK, "start");
+  expect(h_start(&H, "dup", msg, sizeof(msg)), CF_FAILED_PRECONDITION, "start twice");
+
+  /* signals */
+  expect(h_signal(&H, "dup", "", 0), CF_INVALID_ARGUMENT, "signal 0");
+  expect(h_signal(&H, "dup", "", 65), CF_INVALID_ARGUMENT, "signal 65");
+  expect(h_signal(&H, "dup", "nope", SIGTERM), CF_NOT_FOUND, "signal unknown exec");
+
+  /* a sandbox twice */
+  Coffer__Agent__V1__CreateSandboxRequest sb = COFFER__AGENT__V1__CREATE_SANDBOX_REQUEST__INIT;
+  sb.sandbox_id = "again";
+  expect(h_call(&H, "CreateSandbox", &sb.base, &google__protobuf__empty__descriptor, NULL, msg,
+                sizeof(msg)), CF_ALREADY_EXISTS, "second CreateSandbox");
+
+  /* malformed protobuf in every method */
+  static const char *methods[] = {
+      "CreateSandbox", "DestroySandbox", "CreateContainer", "StartContainer", "RemoveContainer",
+      "ExecProcess", "RemoveProcess", "SignalProcess", "WaitProcess", "WriteStdin", "CloseStdin",
+      "ReadStdout", "ReadStderr", "ResizeTty", "PauseContainer", "ResumeContainer",
+      "UpdateContainer", "StatsContainer", "ListProcesses", "GetOOMEvent", "GetGuestDetails"};
+  const uint8_t garbage[] = {0x0a, 0xff, 0xff, 0xff, 0xff, 0x0f, 0x01};
+  for (size_t i = 0; i < sizeof(methods) / sizeof(methods[0]); i++) {
+    char what[64];
+    snprintf(what, sizeof(what), "%s with a malformed payload", methods[i]);
+    expect(h_call_bytes(&H, methods[i], garbage, sizeof(garbage), msg, sizeof(msg)),
+           CF_INVALID_ARGUMENT, what);
+  }
+  expect(h_call_bytes(&H, "NoSuchMethod", NULL, 0, msg, sizeof(msg)), CF_UNIMPLEMENTED, "unknown method");
+
+  /* runc's own error text comes through */
+  expect(h_create(&H, "nobin", ARGS("/no/such/binary"), NULL, NULL, msg, sizeof(msg)) == CF_OK
+             ? h_start(&H, "nobin", msg, sizeof(msg)) : CF_UNKNOWN,
+         CF_UNKNOWN, "runc failure on a missing binary");
+  CHECK(strstr(msg, "no such file") || strstr(msg, "not found"), "runc's message missing: %s", msg);
+  h_remove(&H, "nobin", true);
+
+  /* a client that goes away with parked calls does not disturb the agent */
+  {
+    cf_error err = {0};
+    char addr[220];
+    snprintf(addr, sizeof(addr), "unix:%s", H.sock);
+    int fd = cf_transport_connect(addr, 2000, &err);
+    ttrpc_client *c2 = ttrpc_client_new(H.loop, fd, &err);
+    waiter w = {0};
+    wait_async(c2, "dup", "", &w);
+    Coffer__Agent__V1__ReadOutputRequest rr = COFFER__AGENT__V1__READ_OUTPUT_REQUEST__INIT;
+    rr.container_id = "dup";
+    rr.exec_id = "";
+    ttrpc_client_call(c2, "coffer.agent.v1.Agent", "ReadStdout", &rr.base, 0, on_wait, &w, &err);
+    run_ms(100);
+    ttrpc_client_free(c2);
+    run_ms(100);
+    /* the read parked by the dead client is gone: a new one is accepted */
+    waiter w2 = {0};
+    ttrpc_client_call(H.cli, "coffer.agent.v1.Agent", "ReadStdout", &rr.base, 0, on_wait, &w2, &err);
+    run_ms(100);
+    CHECK(!w2.done || w2.status == CF_OK, "read after a dead reader: status %d", w2.status);
+  }
+  expect(h_call(&H, "Check", NULL, &coffer__agent__v1__check_response__descriptor, NULL, msg,
+                sizeof(msg)), CF_OK, "agent still healthy");
+  CHECK(kill(H.agent_pid, 0) == 0, "the agent died");
+  CHECK(h_remove(&H, "dup", true) == CF_OK, "remove");
+  free(good);
+}
+
+/* A guest-mode agent never takes host paths. */
+static void test_guest_rejects_host_paths(void) {
+  char *good = h_spec(&H, ARGS("true"), NULL);
+  expect(create_raw("g1", good, strlen(good), 0, H.rootfs), CF_INVALID_ARGUMENT,
+         "HOST_PATH in guest mode");
+  free(good);
+}
+
+/* VIRTIOFS rootfs: a path inside the share (a plain directory here). */
+static void test_rootfs_virtiofs(void) {
+  char share[256], pod[300], link[300];
+  snprintf(share, sizeof(share), "%s/share", H.dir);
+  snprintf(pod, sizeof(pod), "%s/pod", share);
+  mkdir(share, 0755);
+  mkdir(pod, 0755);
+  char cmd[700];
+  snprintf(cmd, sizeof(cmd), "cp -a %s %s/c1", H.rootfs, pod);
+  CHECK(system(cmd) == 0, "copy rootfs");
+  snprintf(link, sizeof(link), "%s/evil", pod);
+  CHECK(symlink("/", link) == 0, "symlink");
+  char *spec = h_spec(&H, ARGS("sh", "-c", "echo via-share"), NULL);
+  Coffer__Agent__V1__CreateContainerRequest req = COFFER__AGENT__V1__CREATE_CONTAINER_REQUEST__INIT;
+  Coffer__Agent__V1__Rootfs rf = COFFER__AGENT__V1__ROOTFS__INIT;
+  Coffer__Agent__V1__Stdio st = COFFER__AGENT__V1__STDIO__INIT;
+  st.stdout = true;
+  rf.kind = COFFER__AGENT__V1__ROOTFS__KIND__VIRTIOFS;
+  rf.source = "pod/c1";
+  req.container_id = "vfs";
+  req.spec.data = (uint8_t *)spec;
+  req.spec.len = strlen(spec);
+  req.rootfs = &rf;
+  req.stdio = &st;
+  CHECK(h_call(&H, "CreateContainer", &req.base, &coffer__agent__v1__create_container_response__descriptor,
+               NULL, msg, sizeof(msg)) == CF_OK, "create: %s", msg);
+  CHECK(h_start(&H, "vfs", msg, sizeof(msg)) == CF_OK, "%s", msg);
+  CHECK(h_wait(&H, "vfs", "") == 0, "exit");
+  char *out = h_read_all(&H, "vfs", "", false, NULL);
+  CHECK(!strcmp(out, "via-share\n"), "output \"%s\"", out);
+  free(out);
+  CHECK(h_remove(&H, "vfs", false) == CF_OK, "remove");
+  expect(create_raw("v2", spec, strlen(spec), 1, "pod/evil"), CF_INVALID_ARGUMENT,
+         "VIRTIOFS symlink leading out of the share");
+  free(spec);
+}
+
+/* DestroySandbox removes every container (and the agent exits when asked). */
+static void test_destroy_sandbox(void) {
+  CHECK(h_create(&H, "d1", ARGS("sleep", "100"), NULL, NULL, msg, sizeof(msg)) == CF_OK, "%s", msg);
+  CHECK(h_start(&H, "d1", msg, sizeof(msg)) == CF_OK, "%s", msg);
+  CHECK(h_create(&H, "d2", ARGS("sleep", "100"), NULL, NULL, msg, sizeof(msg)) == CF_OK, "%s", msg);
+  waiter w = {0};
+  wait_async(H.cli, "d1", "", &w);
+  Coffer__Agent__V1__DestroySandboxRequest r = COFFER__AGENT__V1__DESTROY_SANDBOX_REQUEST__INIT;
+  r.grace_ms = 300;
+  uint64_t t0 = cf_now_ms();
+  CHECK(h_call(&H, "DestroySandbox", &r.base, &google__protobuf__empty__descriptor, NULL, msg,
+               sizeof(msg)) == CF_OK, "destroy: %s", msg);
+  printf("destroy with grace took %lu ms\n", (unsigned long)(cf_now_ms() - t0));
+  cf_loop_run_until(H.loop, &w.done, 5000);
+  CHECK(w.done, "the wait on d1 was not answered");
+  CHECK(w.status == CF_NOT_FOUND || (w.status == CF_OK && w.exit_status == 143),
+        "wait on d1: status %d exit %u", w.status, w.exit_status);
+  expect(-h_wait(&H, "d2", ""), CF_NOT_FOUND, "container after destroy");
+  expect(h_create(&H, "d3", ARGS("true"), NULL, NULL, msg, sizeof(msg)), CF_FAILED_PRECONDITION,
+         "create after destroy");
+  char out[4096] = "";
+  snprintf(msg, sizeof(msg), "runc --root %s/runc list -q", H.state);
+  FILE *f = popen(msg, "r");
+  size_t n = f ? fread(out, 1, sizeof(out) - 1, f) : 0;
+  out[n] = '\0';
+  if (f)
+    pclose(f);
+  CHECK(n == 0, "runc still lists: %s", out);
+}
+
+/* coffer-agent-ctl against the agent: output, exit code, exec, stats. */
+static void test_ctl(const char *ctl_bin) {
+  char bundle[256], cmd[1200], out[4096];
+  snprintf(bundle, sizeof(bundle), "%s/bundle", H.dir);
+  mkdir(bundle, 0755);
+  char *spec = h_spec(&H, ARGS("sh", "-c", "echo ctl-hello; exit 5"), NULL);
+  snprintf(cmd, sizeof(cmd), "%s/config.json", bundle);
+  FILE *f = fopen(cmd, "w");
+  fputs(spec, f);
+  fclose(f);
+  free(spec);
+  snprintf(cmd, sizeof(cmd), "ln -s %s %s/rootfs", H.rootfs, bundle);
+  CHECK(system(cmd) == 0, "link rootfs");
+  snprintf(cmd, sizeof(cmd), "%s --addr unix:%s run c1 --bundle %s; echo rc=$?", ctl_bin, H.sock, bundle);
+  f = popen(cmd, "r");
+  size_t n = fread(out, 1, sizeof(out) - 1, f);
+  out[n] = '\0';
+  pclose(f);
+  CHECK(!strcmp(out, "ctl-hello\nrc=5\n"), "ctl run printed \"%s\"", out);
+  CHECK(h_create(&H, "c2", ARGS("sleep", "100"), NULL, NULL, msg, sizeof(msg)) == CF_OK, "%s", msg);
+  CHECK(h_start(&H, "c2", msg, sizeof(msg)) == CF_OK, "%s", msg);
+  snprintf(cmd, sizeof(cmd),
+           "A='--addr unix:%s'; %s $A exec c2 e1 -- sh -c 'echo in-exec'; echo rc=$?; "
+           "%s $A stats c2 | grep -c '^memory.usage [1-9]'; %s $A kill c2 KILL; %s $A wait c2; "
+           "%s $A rm c2; echo rm=$?",
+           H.sock, ctl_bin, ctl_bin, ctl_bin, ctl_bin, ctl_bin);
+  f = popen(cmd, "r");
+  n = fread(out, 1, sizeof(out) - 1, f);
+  out[n] = '\0';
+  pclose(f);
+  CHECK(!strcmp(out, "in-exec\nrc=0\n1\n137\nrm=0\n"), "ctl printed \"%s\"", out);
+}
+
+int main(int argc, char **argv) {
+  if (argc < 3) {
+    fprintf(stderr, "usage: %s AGENT_BIN CASE [CTL_BIN]\n", argv[0]);
+    return 2;
+  }
+  const char *c = argv[2];
+  char share[256];
+  if (!strcmp(c, "guest_rejects_host_paths")) {
+    h_setup(&H, argv[1], ARGS("--guest"));
+  } else if (!strcmp(c, "rootfs_virtiofs")) {
+    /* the share dir must exist before the agent resolves paths in it */
+    h_setup(&H, argv[1], NULL);
+    h_stop_agent(&H);
+    snprintf(share, sizeof(share), "%s/share", H.dir);
+    mkdir(share, 0755);
+    const char *extra[] = {"--shared-dir", share, NULL};
+    h_start_agent(&H, extra);
+    Coffer__Agent__V1__CreateSandboxRequest r = COFFER__AGENT__V1__CREATE_SANDBOX_REQUEST__INIT;
+    r.sandbox_id = H.sandbox;
+    r.cgroup_parent = H.cgroup_parent;
+    CHECK(h_call(&H, "CreateSandbox", &r.base, &google__protobuf__empty__descriptor, NULL, msg,
+                 sizeof(msg)) == CF_OK, "%s", msg);
+  } else {
+    h_setup(&H, argv[1], NULL);
+  }
+  if (!strcmp(c, "output")) test_output();
+  else if (!strcmp(c, "exit_codes")) test_exit_codes();
+  else if (!strcmp(c, "stdin_echo_with_backpressure")) test_stdin_echo();
+  else if (!strcmp(c, "tty_resize")) test_tty_resize();
+  else if (!strcmp(c, "exec")) test_exec();
+  else if (!strcmp(c, "pause_resume")) test_pause_resume();
+  else if (!strcmp(c, "stats_and_update")) test_stats();
+  else if (!strcmp(c, "oom_event")) test_oom();
+  else if (!strcmp(c, "pod_shares_ipc")) test_pod_shares_ipc();
+  else if (!strcmp(c, "create_remove_cycles")) test_create_remove_cycles();
+  else if (!strcmp(c, "bad_input")) test_bad_input();
+  else if (!strcmp(c, "guest_rejects_host_paths")) test_guest_rejects_host_paths();
+  else if (!strcmp(c, "rootfs_virtiofs")) test_rootfs_virtiofs();
+  else if (!strcmp(c, "destroy_sandbox")) test_destroy_sandbox();
+  else if (!strcmp(c, "ctl") && argc > 3) test_ctl(argv[3]);
+  else {
+    fprintf(stderr, "unknown case %s\n", c);
+    h_teardown(&H);
+    return 2;
+  }
+  CHECK(kill(H.agent_pid, 0) == 0, "the agent died during the test");
+  h_teardown(&H);
+  printf("PASS %s\n", c);
+  return 0;
+}
