@@ -8,8 +8,10 @@
 #
 # Usage:
 #   images.sh OUTDIR                      build (or reuse) OUTDIR/images.tar
-#   images.sh --import NS ADDRESS TAR     import TAR into containerd at ADDRESS,
-#                                         namespace NS (k8s.io for CRI)
+#   images.sh --import NS ADDRESS [TAR]   import TAR (default $COFFER_IMAGES, as
+#                                         containerd.sh's env sets it) into the
+#                                         containerd at ADDRESS, namespace NS
+#                                         (k8s.io for CRI)
 set -euo pipefail
 
 BUSYBOX=${BUSYBOX:-/bin/busybox}
@@ -88,8 +90,10 @@ build() { # outdir
 
 case "${1:-}" in
   --import)
-    [ $# -eq 4 ] || die "usage: images.sh --import NS ADDRESS TAR"
-    import_images "$2" "$3" "$4" ;;
+    [ $# -eq 3 ] || [ $# -eq 4 ] || die "usage: images.sh --import NS ADDRESS [TAR]"
+    tar=${4:-${COFFER_IMAGES:-}}
+    [ -n "$tar" ] || die "--import: no TAR given and \$COFFER_IMAGES is unset"
+    import_images "$2" "$3" "$tar" ;;
   ""|-h|--help)
     sed -n '2,14p' "$0"; exit 2 ;;
   *)
