@@ -46,6 +46,7 @@ struct cf_loop {
   cf_timer **heap;
   size_t heap_len, heap_cap;
   uint64_t timer_seq;
+  int depth; /* nested dispatch rounds (a loop run from a callback) */
 };
 
 uint64_t cf_now_ms(void) {
@@ -281,15 +282,17 @@ static int loop_iterate(cf_loop *loop, int cap_ms) {
       return 0;
     return -errno;
   }
+  loop->depth++;
   for (int i = 0; i < n && !loop->quit; i++) {
     cf_watch *w = events[i].data.ptr;
     if (w->removed)
       continue;
     w->cb(loop, w->fd, events[i].events, w->data);
   }
-  free_dead_watches(loop);
   run_timers(loop);
-  free_dead_watches(loop);
+  /* An outer round may still hold events for watches removed here. */
+  if (--loop->depth == 0)
+    free_dead_watches(loop);
   return 0;
 }
 

@@ -336,6 +336,8 @@ static void serial_disconnect(ttrpc_conn *conn, const char *why) {
   ttrpc_reader_reset(&conn->rd);
   ttrpc_outbuf_clear(&conn->out);
   conn->last_stream_id = 0;
+  if (conn->srv->on_close) /* that host's session is over; the fd stays ours */
+    conn->srv->on_close(conn, conn->srv->on_close_data);
   if (!conn->retry) {
     cf_error err = {0};
     conn->retry = cf_loop_timer(conn->srv->loop, (uint64_t)conn->retry_ms, serial_retry, conn, &err);

@@ -81,6 +81,7 @@ int main(void) {
   CHECK(r.status == CF_OK && r.len == 3 && memcmp(r.payload, "one", 3) == 0);
   test_reply_clear(&r);
   long cancels0 = stat_of(loop, c, "cancels");
+  long closes0 = stat_of(loop, c, "closes");
   test_reply held = {0};
   CHECK_OK(ttrpc_client_call_bytes(c, "test.S", "Hold", NULL, 0, 0, test_reply_cb, &held, &err),
            &err);
@@ -104,6 +105,7 @@ int main(void) {
   CHECK(r.status == CF_OK && r.len == 3 && memcmp(r.payload, "two", 3) == 0);
   test_reply_clear(&r);
   CHECK(stat_of(loop, c, "cancels") == cancels0 + 1);
+  CHECK(stat_of(loop, c, "closes") == closes0 + 2); /* once per host session */
   ttrpc_client_free(c);
 
   kill(pid, SIGKILL);

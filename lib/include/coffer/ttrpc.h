@@ -51,7 +51,8 @@ int ttrpc_server_add_conn(ttrpc_server *srv, int fd, cf_error *err);
  * resumes (polling every retry_ms) on the same fd when the host reconnects. */
 int ttrpc_server_add_serial(ttrpc_server *srv, int fd, int retry_ms,
                             cf_error *err);
-/* Called when a client connection closes (e.g. to cancel its waiters). */
+/* Called when a client connection closes (e.g. to cancel its waiters), and
+ * each time the host of a serial stream goes away (same conn pointer). */
 void ttrpc_server_set_on_close(ttrpc_server *srv,
                                void (*cb)(void *conn, void *data), void *data);
 
