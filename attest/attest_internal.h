@@ -44,6 +44,12 @@ bool cf_x509_signed_by(X509 *child, X509 *issuer, char *why, size_t whylen);
 bool cf_x509_sig_is_pss_sha384(X509 *x, char *why, size_t whylen);
 /* Signature algorithm is ECDSA with SHA-256 (Intel chains). */
 bool cf_x509_sig_is_ecdsa_sha256(X509 *x, char *why, size_t whylen);
+/* A DER or PEM CRL, or NULL. */
+X509_CRL *cf_x509_crl_load(const uint8_t *buf, size_t len);
+bool cf_x509_crl_fresh(X509_CRL *crl, time_t at, char *why, size_t whylen);
+bool cf_x509_crl_signed_by(X509_CRL *crl, X509 *issuer, char *why, size_t whylen);
+/* True when `subject`'s serial is listed (revoked). */
+bool cf_x509_crl_lists(X509_CRL *crl, X509 *subject, char *why, size_t whylen);
 /* Extension contents by dotted OID, or NULL. */
 const ASN1_OCTET_STRING *cf_x509_ext_data(X509 *x, const char *oid);
 

@@ -18,8 +18,8 @@
 
 static void usage(FILE *f) {
   fputs("usage:\n"
-        "  coffer-attest verify-snp --report FILE --signer CERT [--chain PEM] [--at RFC3339]\n"
-        "                           [--reference FILE]\n"
+        "  coffer-attest verify-snp --report FILE --signer CERT [--chain PEM] [--crl FILE]\n"
+        "                           [--at RFC3339] [--reference FILE]\n"
         "  coffer-attest verify-tdx --quote FILE [--tcb-info FILE --qe-identity FILE\n"
         "                           --pck-crl FILE --root-crl FILE --tcb-signing-chain PEM]\n"
         "                           [--at RFC3339] [--reference FILE]\n"
@@ -57,18 +57,19 @@ static int read_file(const char *path, blob *out, cf_error *err) {
 }
 
 typedef struct opts {
-  const char *report, *signer, *chain, *quote, *at, *reference;
+  const char *report, *signer, *chain, *crl, *quote, *at, *reference;
   const char *tcb_info, *qe_identity, *pck_crl, *root_crl, *tcb_chain;
 } opts;
 
 enum { O_REPORT = 1, O_SIGNER, O_CHAIN, O_QUOTE, O_AT, O_REF, O_TCB, O_QE, O_PCKCRL, O_ROOTCRL,
-       O_TCBCHAIN, O_HELP };
+       O_TCBCHAIN, O_CRL, O_HELP };
 
 static int parse_opts(int argc, char **argv, opts *o) {
   static const struct option lo[] = {
       {"report", required_argument, NULL, O_REPORT},
       {"signer", required_argument, NULL, O_SIGNER},
       {"chain", required_argument, NULL, O_CHAIN},
+      {"crl", required_argument, NULL, O_CRL},
       {"quote", required_argument, NULL, O_QUOTE},
       {"at", required_argument, NULL, O_AT},
       {"reference", required_argument, NULL, O_REF},
@@ -87,6 +88,7 @@ static int parse_opts(int argc, char **argv, opts *o) {
     case O_REPORT: o->report = optarg; break;
     case O_SIGNER: o->signer = optarg; break;
     case O_CHAIN: o->chain = optarg; break;
+    case O_CRL: o->crl = optarg; break;
     case O_QUOTE: o->quote = optarg; break;
     case O_AT: o->at = optarg; break;
     case O_REF: o->reference = optarg; break;
@@ -156,19 +158,20 @@ static int verify_snp(const opts *o) {
   if (resolve_time(o->at, &at))
     return fail_usage("--at must be an RFC 3339 time such as 2025-11-01T00:00:00Z");
   cf_error err = {0};
-  _cleanup_(blob_free) blob report = {0}, signer = {0}, chain = {0};
+  _cleanup_(blob_free) blob report = {0}, signer = {0}, chain = {0}, crl = {0};
   if (read_file(o->report, &report, &err) || read_file(o->signer, &signer, &err) ||
-      (o->chain && read_file(o->chain, &chain, &err)))
+      (o->chain && read_file(o->chain, &chain, &err)) || (o->crl && read_file(o->crl, &crl, &err)))
     return fail_input(&err);
   cf_reference *ref = NULL;
   if (o->reference && !(ref = load_reference(o->reference, &err)))
     return fail_input(&err);
   cf_snp_verifier *v = cf_snp_verifier_new(&err);
-  if (!v || (o->chain && cf_snp_verifier_load_chain(v, chain.data, chain.len, &err))) {
+  if (!v || (o->chain && cf_snp_verifier_load_chain(v, chain.data, chain.len, &err) &&
+                cf_error_prefix(&err, "%s", o->chain)) ||
+      (o->crl && cf_snp_verifier_load_crl(v, crl.data, crl.len, &err) &&
+       cf_error_prefix(&err, "%s", o->crl))) {
     cf_snp_verifier_free(v);
     cf_reference_free(ref);
-    if (o->chain)
-      cf_error_prefix(&err, "%s", o->chain);
     return fail_input(&err);
   }
   cf_snp_result res = {0};
@@ -185,7 +188,7 @@ static int verify_snp(const opts *o) {
 static int verify_tdx(const opts *o) {
   if (!o->quote)
     return fail_usage("verify-tdx needs --quote");
-  if (o->report || o->signer || o->chain)
+  if (o->report || o->signer || o->chain || o->crl)
     return fail_usage("verify-tdx does not take SNP options");
   if ((o->tcb_info || o->qe_identity) && !o->tcb_chain)
     return fail_usage("--tcb-info and --qe-identity need --tcb-signing-chain");

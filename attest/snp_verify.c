@@ -30,6 +30,7 @@ struct cf_snp_verifier {
   EVP_PKEY_CTX *signer_ctx; /* NULL when the key is not P-384 */
   char signer_key_why[160];
   cf_checks chain_checks;
+  X509_CRL *crl; /* AMD KDS CRL (signed by the ARK), optional */
 };
 
 static int add_cert(cf_snp_verifier *v, X509 *x, enum cf_snp_product product, bool is_root,
@@ -63,6 +64,7 @@ void cf_snp_verifier_free(cf_snp_verifier *v) {
   for (size_t i = 0; i < v->n; i++)
     X509_free(v->certs[i].x);
   free(v->certs);
+  X509_CRL_free(v->crl);
   free(v);
 }
 
@@ -137,6 +139,16 @@ int cf_snp_verifier_load_chain(cf_snp_verifier *v, const uint8_t *buf, size_t le
   return r ? cf_err(err, ENOMEM, "loading certificates") : 0;
 }
 
+int cf_snp_verifier_load_crl(cf_snp_verifier *v, const uint8_t *buf, size_t len, cf_error *err) {
+  X509_CRL *crl = cf_x509_crl_load(buf, len);
+  if (!crl)
+    return cf_err_status(err, CF_INVALID_ARGUMENT, "not a DER or PEM CRL");
+  X509_CRL_free(v->crl);
+  v->crl = crl;
+  cache_drop(v);
+  return 0;
+}
+
 /* The issuer of `child` among the known certificates: from a loaded file
  * first, then built in. */
 static const snp_cert *find_issuer(const cf_snp_verifier *v, X509 *child, bool want_root) {
@@ -195,6 +207,19 @@ static void eval_chain(cf_snp_verifier *v, X509 *signer, time_t at) {
   bool ok = cf_x509_signed_by(signer, inter->x, why, sizeof(why));
   bool alg = cf_x509_sig_is_pss_sha384(signer, why2, sizeof(why2));
   cf_check_add(ck, "vcek_signed_by_ask", ok && alg, "%s", ok && !alg ? why2 : why);
+  if (v->crl) {
+    /* The KDS CRL is issued by the ARK and lists revoked ASKs/ASVKs. */
+    if (!root)
+      cf_check_add(ck, "crl_sig_valid", false, "no ARK to verify the CRL with");
+    else {
+      ok = cf_x509_crl_signed_by(v->crl, root->x, why, sizeof(why));
+      cf_check_add(ck, "crl_sig_valid", ok, "%s", why);
+    }
+    ok = cf_x509_crl_fresh(v->crl, at, why, sizeof(why));
+    cf_check_add(ck, "crl_fresh_at", ok, "%s", why);
+    ok = !cf_x509_crl_lists(v->crl, inter->x, why, sizeof(why));
+    cf_check_add(ck, "ask_not_revoked", ok, "%s", why);
+  }
   if (root)
     validity_check(ck, "ark_valid_at", root->x, at);
   validity_check(ck, "ask_valid_at", inter->x, at);

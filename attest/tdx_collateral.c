@@ -421,69 +421,28 @@ static void eval_qe_identity(const cf_tdx_collateral *c, EVP_PKEY *key, time_t a
 
 /* ---- CRLs ---- */
 
-static X509_CRL *load_crl(const uint8_t *buf, size_t len) {
-  if (len > (1u << 24))
-    return NULL;
-  X509_CRL *crl = NULL;
-  if (len >= 10 && memmem(buf, len, "-----BEGIN", 10)) {
-    BIO *b = BIO_new_mem_buf(buf, (int)len);
-    if (b)
-      crl = PEM_read_bio_X509_CRL(b, NULL, NULL, NULL);
-    BIO_free(b);
-  } else {
-    const uint8_t *p = buf;
-    crl = d2i_X509_CRL(NULL, &p, (long)len);
-    if (crl && p != buf + len) {
-      X509_CRL_free(crl);
-      crl = NULL;
-    }
-  }
-  ERR_clear_error();
-  return crl;
-}
-
 static void eval_crl(cf_checks *ck, const char *which, const uint8_t *buf, size_t len,
                      X509 *issuer, X509 *subject, const char *revoked_name, time_t at) {
-  char name[48];
-  X509_CRL *crl = load_crl(buf, len);
+  char name[48], why[256];
+  X509_CRL *crl = cf_x509_crl_load(buf, len);
   if (!crl) {
     snprintf(name, sizeof(name), "%s_crl_parse", which);
     cf_check_add(ck, name, false, "the %s CRL is not a DER or PEM CRL", which);
     return;
   }
   snprintf(name, sizeof(name), "%s_crl_sig_valid", which);
-  char icn[64], ccn[64];
-  cf_x509_cn(X509_CRL_get_issuer(crl), ccn, sizeof(ccn));
-  if (!issuer) {
-    cf_check_add(ck, name, false, "no issuer certificate for the %s CRL ('%s')", which, ccn);
-  } else {
-    cf_x509_cn(X509_get_subject_name(issuer), icn, sizeof(icn));
-    bool same = X509_NAME_cmp(X509_CRL_get_issuer(crl), X509_get_subject_name(issuer)) == 0;
-    bool ok = same && X509_CRL_verify(crl, X509_get0_pubkey(issuer)) == 1;
-    ERR_clear_error();
-    cf_check_add(ck, name, ok, "CRL issued by '%s' %s '%s'", ccn,
-                 !same ? "is not from" : ok ? "is signed by" : "has a bad signature for", icn);
+  if (!issuer)
+    cf_check_add(ck, name, false, "no issuer certificate for the %s CRL", which);
+  else {
+    bool ok = cf_x509_crl_signed_by(crl, issuer, why, sizeof(why));
+    cf_check_add(ck, name, ok, "%s", why);
   }
   snprintf(name, sizeof(name), "%s_crl_fresh_at", which);
-  time_t t = at;
-  const ASN1_TIME *lu = X509_CRL_get0_lastUpdate(crl), *nu = X509_CRL_get0_nextUpdate(crl);
-  bool fresh = lu && nu && X509_cmp_time(lu, &t) < 0 && X509_cmp_time(nu, &t) > 0;
-  char a[40], b[40];
-  cf_asn1_time_str(lu, a, sizeof(a));
-  cf_asn1_time_str(nu, b, sizeof(b));
-  cf_check_add(ck, name, fresh, "CRL this update %s, next update %s: %s", a, b,
-               fresh ? "current at the verification time" : "not current at the verification time");
+  bool fresh = cf_x509_crl_fresh(crl, at, why, sizeof(why));
+  cf_check_add(ck, name, fresh, "%s", why);
   if (subject) {
-    X509_REVOKED *rev = NULL;
-    bool revoked = X509_CRL_get0_by_serial(crl, &rev, X509_get0_serialNumber(subject)) == 1;
-    char cn[64];
-    cf_x509_cn(X509_get_subject_name(subject), cn, sizeof(cn));
-    BIGNUM *bn = ASN1_INTEGER_to_BN(X509_get0_serialNumber(subject), NULL);
-    char *hex = bn ? BN_bn2hex(bn) : NULL;
-    cf_check_add(ck, revoked_name, !revoked, "'%s' serial %s %s the %s CRL", cn, hex ? hex : "?",
-                 revoked ? "is listed in" : "is not listed in", which);
-    OPENSSL_free(hex);
-    BN_free(bn);
+    bool revoked = cf_x509_crl_lists(crl, subject, why, sizeof(why));
+    cf_check_add(ck, revoked_name, !revoked, "%s (%s CRL)", why, which);
   }
   X509_CRL_free(crl);
 }

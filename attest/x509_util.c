@@ -2,6 +2,7 @@
 #include <openssl/bio.h>
 #include <openssl/err.h>
 #include <openssl/objects.h>
+#include <openssl/bn.h>
 #include <openssl/pem.h>
 #include <openssl/sha.h>
 #include <stdio.h>
@@ -185,4 +186,63 @@ const ASN1_OCTET_STRING *cf_x509_ext_data(X509 *x, const char *oid) {
   if (i < 0)
     return NULL;
   return X509_EXTENSION_get_data(X509_get_ext(x, i));
+}
+
+X509_CRL *cf_x509_crl_load(const uint8_t *buf, size_t len) {
+  if (!buf || len == 0 || len > (1u << 24))
+    return NULL;
+  X509_CRL *crl = NULL;
+  if (looks_pem(buf, len)) {
+    BIO *b = BIO_new_mem_buf(buf, (int)len);
+    if (b)
+      crl = PEM_read_bio_X509_CRL(b, NULL, NULL, NULL);
+    BIO_free(b);
+  } else {
+    const uint8_t *p = buf;
+    crl = d2i_X509_CRL(NULL, &p, (long)len);
+    if (crl && p != buf + len) {
+      X509_CRL_free(crl);
+      crl = NULL;
+    }
+  }
+  ERR_clear_error();
+  return crl;
+}
+
+bool cf_x509_crl_fresh(X509_CRL *crl, time_t at, char *why, size_t whylen) {
+  time_t t = at;
+  const ASN1_TIME *lu = X509_CRL_get0_lastUpdate(crl), *nu = X509_CRL_get0_nextUpdate(crl);
+  bool fresh = lu && nu && X509_cmp_time(lu, &t) < 0 && X509_cmp_time(nu, &t) > 0;
+  char a[40], b[40];
+  cf_asn1_time_str(lu, a, sizeof(a));
+  cf_asn1_time_str(nu, b, sizeof(b));
+  snprintf(why, whylen, "CRL this update %s, next update %s: %s", a, b,
+           fresh ? "current at the verification time" : "not current at the verification time");
+  return fresh;
+}
+
+bool cf_x509_crl_signed_by(X509_CRL *crl, X509 *issuer, char *why, size_t whylen) {
+  char icn[64], ccn[64];
+  cf_x509_cn(X509_CRL_get_issuer(crl), ccn, sizeof(ccn));
+  cf_x509_cn(X509_get_subject_name(issuer), icn, sizeof(icn));
+  bool same = X509_NAME_cmp(X509_CRL_get_issuer(crl), X509_get_subject_name(issuer)) == 0;
+  bool ok = same && X509_CRL_verify(crl, X509_get0_pubkey(issuer)) == 1;
+  ERR_clear_error();
+  snprintf(why, whylen, "CRL issued by '%s' %s '%s'", ccn,
+           !same ? "is not from" : ok ? "is signed by" : "has a bad signature for", icn);
+  return ok;
+}
+
+bool cf_x509_crl_lists(X509_CRL *crl, X509 *subject, char *why, size_t whylen) {
+  X509_REVOKED *rev = NULL;
+  bool revoked = X509_CRL_get0_by_serial(crl, &rev, X509_get0_serialNumber(subject)) == 1;
+  char cn[64];
+  cf_x509_cn(X509_get_subject_name(subject), cn, sizeof(cn));
+  BIGNUM *bn = ASN1_INTEGER_to_BN(X509_get0_serialNumber(subject), NULL);
+  char *hex = bn ? BN_bn2hex(bn) : NULL;
+  snprintf(why, whylen, "'%s' serial %s %s the CRL", cn, hex ? hex : "?",
+           revoked ? "is listed in" : "is not listed in");
+  OPENSSL_free(hex);
+  BN_free(bn);
+  return revoked;
 }

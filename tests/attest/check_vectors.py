@@ -275,6 +275,14 @@ def group_pinning(cli, data, exp):
         fail("forged ARK-Milan", f"exit {rc}, checks {ck}")
     else:
         print("ok   forged ARK-Milan/SEV-Milan chain rejected: " + ck["ark_pinned"]["reason"])
+    # A CRL not issued by the chain's ARK (here Intel's root CRL) is refused.
+    rc, out, err = run(cli, snp_args(data, v, start + dt.timedelta(days=1)) +
+                       ["--crl", os.path.join(data, "tdx/gotdx/rootcrl.der")])
+    ck = checks_of(out) if out else {}
+    if rc != 1 or ck.get("crl_sig_valid", {}).get("pass") is not False:
+        fail("foreign CRL", f"exit {rc}, checks {ck}")
+    else:
+        print("ok   CRL from another issuer rejected: " + ck["crl_sig_valid"]["reason"])
 
 
 def group_reference(cli, data, exp):

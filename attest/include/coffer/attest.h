@@ -121,6 +121,9 @@ cf_snp_verifier *cf_snp_verifier_new(cf_error *err);
  * any verification that would rely on it. */
 int cf_snp_verifier_load_chain(cf_snp_verifier *v, const uint8_t *buf, size_t len,
                                cf_error *err);
+/* Adds the AMD KDS CRL (DER or PEM, signed by the ARK): verifications then
+ * check its signature, its freshness and that the ASK/ASVK is not listed. */
+int cf_snp_verifier_load_crl(cf_snp_verifier *v, const uint8_t *buf, size_t len, cf_error *err);
 void cf_snp_verifier_free(cf_snp_verifier *v);
 
 typedef struct cf_snp_result {
