@@ -272,10 +272,46 @@ static void tcb_str(const cf_snp_tcb *t, char *out, size_t n) {
     snprintf(out, n, "bl=%u tee=%u snp=%u ucode=%u", t->bl, t->tee, t->snp, t->ucode);
 }
 
+/* Reserved (must-be-zero) ranges of the report for its version; the high 24
+ * bytes of the 72-byte R and S are zero for P-384. */
+static bool reserved_zero(const uint8_t *raw, uint32_t version, size_t *bad) {
+  const size_t ranges[][2] = {
+      {0x04C, 0x050},
+      {version >= 3 ? 0x18B : 0x188, 0x1A0},
+      {0x1EB, 0x1EC},
+      {0x1EF, 0x1F0},
+      {version >= 5 ? 0x208 : 0x1F8, 0x2A0},
+      {0x2A0 + 48, 0x2A0 + 72},
+      {0x2E8 + 48, 0x2E8 + 72},
+      {0x330, CF_SNP_REPORT_SIZE},
+  };
+  for (size_t i = 0; i < sizeof(ranges) / sizeof(ranges[0]); i++)
+    for (size_t o = ranges[i][0]; o < ranges[i][1]; o++)
+      if (raw[o]) {
+        *bad = o;
+        return false;
+      }
+  return true;
+}
+
 static void report_checks(cf_snp_verifier *v, const uint8_t *raw, cf_snp_result *res) {
   cf_checks *ck = &res->checks;
   const cf_snp_report *r = &res->report;
   const cf_snp_cert_info *ci = &res->signer;
+
+  size_t bad = 0;
+  if (!reserved_zero(raw, r->version, &bad))
+    cf_check_add(ck, "report_reserved_fields", false,
+                 "reserved byte at offset 0x%zx is 0x%02x, must be zero", bad, raw[bad]);
+  else if (!((r->policy >> 17) & 1))
+    cf_check_add(ck, "report_reserved_fields", false,
+                 "policy 0x%llx: reserved bit 17 must be one", (unsigned long long)r->policy);
+  else if (r->key_info >> 5)
+    cf_check_add(ck, "report_reserved_fields", false,
+                 "key_info 0x%x: reserved bits 5..31 must be zero", r->key_info);
+  else
+    cf_check_add(ck, "report_reserved_fields", true,
+                 "reserved fields zero, policy bit 17 set, key_info reserved bits clear");
 
   cf_check_add(ck, "signature_algo", r->signature_algo == 1,
                "signature_algo %u (1 = ECDSA P-384 with SHA-384)", r->signature_algo);

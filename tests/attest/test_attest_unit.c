@@ -226,6 +226,17 @@ static int test_turin(const char *data) {
   EXPECT(cf_snp_verify(v, report, sizeof(report), der, len, at, &res, &err) == 0);
   c = cf_checks_find(&res.checks, "product_consistent");
   EXPECT(c && !c->pass);
+  /* Reserved fields: policy bit 17 must be one, MBZ bytes zero. */
+  c = cf_checks_find(&res.checks, "report_reserved_fields");
+  EXPECT(c && !c->pass && strstr(c->reason, "bit 17"));
+  report[0x0A] = 0x02; /* policy bit 17 */
+  EXPECT(cf_snp_verify(v, report, sizeof(report), der, len, at, &res, &err) == 0);
+  c = cf_checks_find(&res.checks, "report_reserved_fields");
+  EXPECT(c && c->pass);
+  report[0x4C] = 1;
+  EXPECT(cf_snp_verify(v, report, sizeof(report), der, len, at, &res, &err) == 0);
+  c = cf_checks_find(&res.checks, "report_reserved_fields");
+  EXPECT(c && !c->pass && strstr(c->reason, "0x4c"));
   cf_snp_result_free(&res);
   cf_snp_verifier_free(v);
   free(der);
