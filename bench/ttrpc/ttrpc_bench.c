@@ -7,7 +7,8 @@
  *   ttrpc_bench client SOCKET SECONDS DEPTH [CPU]
  *
  * The client keeps DEPTH calls in flight and prints
- * "calls_per_sec=N median_us=N p99_us=N". */
+ * "calls_per_sec=N median_us=N p99_us=N". With TTRPC_BENCH_BUSY_POLL_US=N in
+ * the environment both sides use cf_loop_set_busy_poll(N). */
 #include <errno.h>
 #include <sched.h>
 #include <stdio.h>
@@ -40,6 +41,12 @@ static void pin(const char *cpu) {
     die("sched_setaffinity", NULL);
 }
 
+static void busy_poll_from_env(cf_loop *loop) {
+  const char *us = getenv("TTRPC_BENCH_BUSY_POLL_US");
+  if (us && *us)
+    cf_loop_set_busy_poll(loop, (unsigned)atoi(us));
+}
+
 static uint64_t now_ns(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -65,6 +72,7 @@ static int run_server(const char *sock, const char *cpu) {
   cf_loop *loop = cf_loop_new(&err);
   if (!loop)
     die("loop", &err);
+  busy_poll_from_env(loop);
   ttrpc_server *srv = ttrpc_server_new(loop, &err);
   if (!srv || ttrpc_server_register(srv, SERVICE, METHOD, ping, NULL, &err) < 0)
     die("server", &err);
@@ -152,6 +160,7 @@ static int run_client(const char *sock, double seconds, int depth, const char *c
   b.loop = cf_loop_new(&err);
   if (!b.loop)
     die("loop", &err);
+  busy_poll_from_env(b.loop);
   int fd = cf_transport_connect(addr, 5000, &err);
   if (fd < 0)
     die("connect", &err);

@@ -95,6 +95,20 @@ static void bad_fd_is_reported(cf_loop *loop) {
   CHECK(strstr(err.msg, "12345"));
 }
 
+static void busy_poll_keeps_timers_and_events(cf_loop *loop) {
+  cf_error err = {0};
+  cf_loop_set_busy_poll(loop, 1000);
+  n_order = 0;
+  uint64_t t0 = cf_now_ms();
+  CHECK(cf_loop_timer(loop, 5, mark, "t", &err));
+  bool done = false;
+  CHECK(cf_loop_run_until(loop, &done, 30) == -ETIMEDOUT);
+  CHECK(n_order == 1 && order[0] == 't');
+  CHECK(cf_now_ms() - t0 < 200);
+  unwatch_inside_callback(loop);
+  cf_loop_set_busy_poll(loop, 0);
+}
+
 int main(void) {
   cf_error err = {0};
   cf_loop *loop = cf_loop_new(&err);
@@ -104,6 +118,7 @@ int main(void) {
   unwatch_inside_callback(loop);
   quit_stops_run(loop);
   bad_fd_is_reported(loop);
+  busy_poll_keeps_timers_and_events(loop);
   /* pending timers and watches are released by cf_loop_free */
   CHECK(cf_loop_timer(loop, 100000, mark, "z", &err));
   cf_loop_free(loop);

@@ -39,6 +39,11 @@ int cf_loop_run(cf_loop *loop);
 int cf_loop_run_until(cf_loop *loop, const bool *done, int timeout_ms);
 void cf_loop_quit(cf_loop *loop);
 
+/* Before sleeping in epoll_wait, keep polling for up to us microseconds
+ * (0, the default: never). Trades that much CPU per wake-up for round-trip
+ * latency: on a VM a sleep and wake-up costs tens of microseconds. */
+void cf_loop_set_busy_poll(cf_loop *loop, unsigned us);
+
 uint64_t cf_now_ms(void); /* CLOCK_MONOTONIC */
 
 #endif
