@@ -247,9 +247,11 @@ static void conn_send(ttrpc_conn *conn, uint32_t stream_id, int code, const char
 
 static void call_finish(ttrpc_call *call, int code, const char *message, const ttrpc_body *body) {
   ttrpc_conn *conn = call->conn;
+  call_unlink(call);
   if (conn) {
-    call_unlink(call);
-    conn_send(conn, call->stream_id, code, message, body);
+    conn->busy++; /* conn_send may close conn: free it only in conn_settle */
+    conn_send(conn, call->stream_id, code, message, body); /* body may point into call */
+    conn->busy--;
   }
   call_free(call);
   if (conn && !conn->busy)
@@ -375,9 +377,7 @@ static void conn_settle(ttrpc_conn *conn) {
   if (r < 0) {
     char why[96];
     snprintf(why, sizeof(why), "write failed: %s", strerror(-r));
-    conn_lost(conn, why);
-    if (conn->closing && conn->busy == 0)
-      conn_destroy(conn);
+    conn_lost(conn, why); /* may free conn */
     return;
   }
   size_t pending = ttrpc_outbuf_pending(&conn->out);
