@@ -387,8 +387,10 @@ int cf_snp_verify(cf_snp_verifier *v, const uint8_t *report, size_t report_len,
                   cf_error *err) {
   if (!v || !res || (!report && report_len) || (!signer && signer_len))
     return cf_err(err, EINVAL, "cf_snp_verify: missing argument");
+  cf_checks saved = res->checks; /* keep the list's storage across calls */
+  memset(res, 0, sizeof(*res));
+  res->checks = saved;
   cf_checks_reset(&res->checks);
-  res->parsed = res->signer_parsed = false;
   res->product = CF_SNP_PRODUCT_UNKNOWN;
 
   if (!v->cache_valid || v->cache_at != at || v->cache_signer_len != signer_len ||
