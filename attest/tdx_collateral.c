@@ -144,12 +144,18 @@ static EVP_PKEY *signing_key(const cf_tdx_collateral *c, X509 *root, time_t at, 
     cf_x509_sha256(sk_X509_value(sk, i), fp);
     roots_ok = roots_ok && memcmp(fp, pin, 32) == 0;
   }
-  char why[256], why2[160];
+  char why[256], why2[160], cn[64];
   bool ok = cf_x509_signed_by(signer, root, why, sizeof(why));
   bool alg = cf_x509_sig_is_ecdsa_sha256(signer, why2, sizeof(why2));
-  cf_check_add(ck, "tcb_signing_chain_valid", ok && alg && roots_ok, "%s",
+  /* Only Intel's TCB signing certificate may sign collateral, not any CA
+   * under the root (a PCK CA key must not vouch for TCB levels). */
+  cf_x509_cn(X509_get_subject_name(signer), cn, sizeof(cn));
+  bool role = strcmp(cn, "Intel SGX TCB Signing") == 0;
+  cf_check_add(ck, "tcb_signing_chain_valid", ok && alg && roots_ok && role, "%s",
                !roots_ok ? "the chain carries a root other than the pinned Intel SGX Root CA"
+               : !role ? "the first certificate is not 'Intel SGX TCB Signing'"
                : ok && !alg ? why2 : why);
+  ok = ok && role;
   int t = cf_x509_time_check(signer, at);
   char nb[40], na[40];
   cf_asn1_time_str(X509_get0_notBefore(signer), nb, sizeof(nb));

@@ -4,7 +4,7 @@ compares its JSON output with expected.json (read in place, never copied).
 
 usage: check_vectors.py CLI DATA_DIR GROUP
 GROUP: snp | snp_negative | tdx | tdx_negative | tdx_collateral | expiry |
-       builtin_chain | pinning | reference | usage
+       builtin_chain | pinning | reference | usage | collateral_tamper
 Exit 0 = all vectors as expected, 1 = a mismatch, 77 = test data absent."""
 import datetime as dt
 import json
@@ -376,10 +376,58 @@ def group_usage(cli, data, exp):
         print("ok   garbage signer certificate: exit 1, signer_cert_parse named")
 
 
+
+def group_collateral_tamper(cli, data, exp):
+    """Collateral altered after Intel signed it, or signed by the wrong key, is refused."""
+    import tempfile
+    v = exp["tdx_collateral"]["trustee_quote_4@2023-07-01 (gotdx collateral, same FMSPC)"]
+    base = {"--tcb-info": v["tcb_info"], "--qe-identity": v["qe_identity"],
+            "--pck-crl": v["pck_crl"], "--root-crl": v["root_crl"],
+            "--tcb-signing-chain": v["tcb_signing_chain"]}
+    tcb = open(os.path.join(data, v["tcb_info"])).read()
+    qe = open(os.path.join(data, v["qe_identity"])).read()
+    cases = [
+        ("TCB info level status edited", {"--tcb-info": tcb.replace('"OutOfDate"', '"UpToDate"', 1)},
+         "tcbinfo_sig_valid"),
+        ("TCB info re-indented", {"--tcb-info": tcb.replace('{"tcbInfo":{', '{"tcbInfo": { ', 1)},
+         "tcbinfo_sig_valid"),
+        ("QE identity isvsvn edited", {"--qe-identity": qe.replace('"isvsvn":4', '"isvsvn":3', 1)},
+         "qeidentity_sig_valid"),
+        ("collateral with the PCK Platform CA as signer",
+         {"--tcb-signing-chain": open(os.path.join(data, "tdx/certs/pck_platform_ca_chain.pem")).read()},
+         "tcb_signing_chain_valid"),
+        ("PCK CRL given as root CRL", {"--root-crl": None}, "root_crl_sig_valid"),
+        ("TCB info for another FMSPC",
+         {"--tcb-info": open(os.path.join(data, "tdx/gotdx/sample_tcbinfo_response_v5")).read()},
+         "fmspc_match"),
+        ("TCB info with a duplicated key", {"--tcb-info": tcb.replace('{"tcbInfo":', '{"tcbInfo":{},"tcbInfo":', 1)},
+         "tcbinfo_parse"),
+    ]
+    with tempfile.TemporaryDirectory() as d:
+        for label, change, check in cases:
+            args = ["verify-tdx", "--quote", os.path.join(data, v["quote"]), "--at", v["verify_at"]]
+            for opt, rel in base.items():
+                path = os.path.join(data, rel)
+                if opt in change:
+                    if change[opt] is None:
+                        path = os.path.join(data, v["pck_crl"])
+                    else:
+                        path = os.path.join(d, opt.strip("-"))
+                        with open(path, "w") as f:
+                            f.write(change[opt])
+                args += [opt, path]
+            rc, out, err = run(cli, args)
+            ck = checks_of(out) if out else {}
+            if rc != 1 or check not in ck or ck[check]["pass"]:
+                fail(label, f"exit {rc}, {check}: {ck.get(check)} {err}")
+            else:
+                print(f"ok   {label}: rejected by {check}: {ck[check]['reason'][:100]}")
+
 GROUPS = {"snp": group_snp, "snp_negative": group_snp_negative, "tdx": group_tdx,
           "tdx_negative": group_tdx_negative, "tdx_collateral": group_tdx_collateral,
           "expiry": group_expiry, "builtin_chain": group_builtin_chain,
-          "pinning": group_pinning, "reference": group_reference, "usage": group_usage}
+          "pinning": group_pinning, "reference": group_reference, "usage": group_usage,
+          "collateral_tamper": group_collateral_tamper}
 
 
 def main():
