@@ -458,8 +458,10 @@ int main(int argc, char **argv) {
   if (!(c.loop = cf_loop_new(&err)))
     return die("%s", err.msg);
   int fd = cf_transport_connect(addr, timeout, &err);
-  if (fd < 0 || !(c.cli = ttrpc_client_new(c.loop, fd, &err)))
+  if (fd < 0 || !(c.cli = ttrpc_client_new(c.loop, fd, &err))) {
+    cf_loop_free(c.loop);
     return die("%s", err.msg);
+  }
 
   int rc = 0;
   const char *id, *eid;

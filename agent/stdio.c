@@ -55,14 +55,14 @@ static void outbuf_serve(outbuf *ob) {
     return;
   size_t n = avail < ob->reader_max ? avail : ob->reader_max;
   Coffer__Agent__V1__ReadOutputResponse resp = COFFER__AGENT__V1__READ_OUTPUT_RESPONSE__INIT;
-  resp.data.data = ob->data + ob->head;
+  resp.data.data = n ? ob->data + ob->head : NULL;
   resp.data.len = n;
   resp.eof = ob->eof && n == avail;
   ttrpc_call *call = ob->reader;
   ob->reader = NULL;
   ttrpc_call_reply(call, &resp.base);
   ob->head += n;
-  if (ob->head == ob->len) { /* empty: give the memory back */
+  if (ob->data && ob->head == ob->len) { /* empty: give the memory back */
     free(ob->data);
     ob->data = NULL;
     ob->head = ob->len = ob->cap = 0;

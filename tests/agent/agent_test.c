@@ -522,7 +522,11 @@ static void test_create_remove_cycles(void) {
   printf("200 cycles: fds %d -> %d, RssAnon %ld -> %ld kB\n", fds_before, fds_after, rss_before,
          rss_after);
   CHECK(fds_after == fds_before, "fd count grew: %d -> %d", fds_before, fds_after);
+#ifndef AGENT_UNDER_SANITIZER
   CHECK(rss_after - rss_before < 200, "RssAnon grew by %ld kB", rss_after - rss_before);
+#else
+  printf("sanitizer build: RssAnon not checked (ASan quarantines freed memory); LeakSanitizer checks the agent at exit\n");
+#endif
   char path[300];
   snprintf(path, sizeof(path), "%s/bundles", H.state);
   int left = 0;
@@ -666,7 +670,7 @@ static void test_bad_input(void) {
     snprintf(addr, sizeof(addr), "unix:%s", H.sock);
     int fd = cf_transport_connect(addr, 2000, &err);
     ttrpc_client *c2 = ttrpc_client_new(H.loop, fd, &err);
-    waiter w = {0};
+    static waiter w, w2; /* replies may come after this block */
     wait_async(c2, "dup", "", &w);
     Coffer__Agent__V1__ReadOutputRequest rr = COFFER__AGENT__V1__READ_OUTPUT_REQUEST__INIT;
     rr.container_id = "dup";
@@ -676,7 +680,6 @@ static void test_bad_input(void) {
     ttrpc_client_free(c2);
     run_ms(100);
     /* the read parked by the dead client is gone: a new one is accepted */
-    waiter w2 = {0};
     ttrpc_client_call(H.cli, "coffer.agent.v1.Agent", "ReadStdout", &rr.base, 0, on_wait, &w2, &err);
     run_ms(100);
     CHECK(!w2.done || w2.status == CF_OK, "read after a dead reader: status %d", w2.status);
@@ -842,6 +845,8 @@ int main(int argc, char **argv) {
     return 2;
   }
   CHECK(kill(H.agent_pid, 0) == 0, "the agent died during the test");
+  int st = h_stop_agent(&H);
+  CHECK(st == 0, "the agent did not exit cleanly on SIGTERM (wait status 0x%x; see its log for sanitizer reports)", st);
   h_teardown(&H);
   printf("PASS %s\n", c);
   return 0;

@@ -147,16 +147,17 @@ void h_start_agent(harness *h, const char *const *extra) {
   CHECK(h->cli, "client: %s", err.msg);
 }
 
-void h_stop_agent(harness *h) {
+int h_stop_agent(harness *h) {
+  int st = 0;
   if (h->cli)
     ttrpc_client_free(h->cli);
   h->cli = NULL;
   if (h->agent_pid > 0) {
     kill(h->agent_pid, SIGTERM);
-    int st;
-    for (int i = 0; i < 500 && waitpid(h->agent_pid, &st, WNOHANG) == 0; i++)
+    pid_t w = 0;
+    for (int i = 0; i < 1000 && (w = waitpid(h->agent_pid, &st, WNOHANG)) == 0; i++)
       h_sleep_ms(10);
-    if (kill(h->agent_pid, 0) == 0) {
+    if (w == 0) {
       kill(h->agent_pid, SIGKILL);
       waitpid(h->agent_pid, &st, 0);
     }
@@ -168,6 +169,7 @@ void h_stop_agent(harness *h) {
            "for c in $(runc --root %s/runc list -q 2>/dev/null); do runc --root %s/runc delete -f $c; done",
            h->state, h->state);
   run_quiet(cmd);
+  return st;
 }
 
 void h_setup(harness *h, const char *agent_bin, const char *const *extra) {
@@ -364,7 +366,8 @@ char *h_read_all(harness *h, const char *id, const char *eid, bool err_stream, s
       cap = (len + o->data.len + 1) * 2;
       buf = realloc(buf, cap);
     }
-    memcpy(buf + len, o->data.data, o->data.len);
+    if (o->data.len)
+      memcpy(buf + len, o->data.data, o->data.len);
     len += o->data.len;
     bool eof = o->eof;
     protobuf_c_message_free_unpacked(resp, NULL);

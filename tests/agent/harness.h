@@ -42,7 +42,9 @@ typedef struct harness {
  * starts the agent with extra_args (NULL-terminated, may be NULL). */
 void h_setup(harness *h, const char *agent_bin, const char *const *extra_args);
 void h_start_agent(harness *h, const char *const *extra_args);
-void h_stop_agent(harness *h);
+/* SIGTERM, wait; returns the agent's wait status (0: clean exit, no leaks
+ * reported under LeakSanitizer). */
+int h_stop_agent(harness *h);
 void h_teardown(harness *h);
 void h_fail(void) __attribute__((noreturn));
 void h_build_rootfs(const char *dir);
