@@ -207,6 +207,24 @@ static void eval_chain(cf_snp_verifier *v, X509 *signer, time_t at) {
   bool ok = cf_x509_signed_by(signer, inter->x, why, sizeof(why));
   bool alg = cf_x509_sig_is_pss_sha384(signer, why2, sizeof(why2));
   cf_check_add(ck, "vcek_signed_by_ask", ok && alg, "%s", ok && !alg ? why2 : why);
+  if (root) {
+    /* Roles by name: ARK-<P> issues SEV-<P> (issuing SEV-VCEK) or SEV-VLEK-<P>
+     * (issuing SEV-VLEK), P being the product of the pinned ARK. */
+    const char *p = cf_snp_product_name(root->product);
+    char ark[64], ask[64], leaf[64], want_ark[48], want_ask[48], want_vlek[48];
+    cf_x509_cn(X509_get_subject_name(root->x), ark, sizeof(ark));
+    cf_x509_cn(X509_get_subject_name(inter->x), ask, sizeof(ask));
+    cf_x509_cn(X509_get_subject_name(signer), leaf, sizeof(leaf));
+    snprintf(want_ark, sizeof(want_ark), "ARK-%s", p);
+    snprintf(want_ask, sizeof(want_ask), "SEV-%s", p);
+    snprintf(want_vlek, sizeof(want_vlek), "SEV-VLEK-%s", p);
+    bool roles = !strcmp(ark, want_ark) &&
+                 ((!strcmp(ask, want_ask) && !strcmp(leaf, "SEV-VCEK")) ||
+                  (!strcmp(ask, want_vlek) && !strcmp(leaf, "SEV-VLEK")));
+    cf_check_add(ck, "chain_roles", roles, "'%s' <- '%s' <- '%s'%s", ark, ask, leaf,
+                 roles ? "" : ": expected ARK-<product> <- SEV-<product> <- SEV-VCEK or "
+                              "ARK-<product> <- SEV-VLEK-<product> <- SEV-VLEK");
+  }
   if (v->crl) {
     /* The KDS CRL is issued by the ARK and lists revoked ASKs/ASVKs. */
     if (!root)

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <openssl/err.h>
 #include <openssl/sha.h>
+#include <openssl/x509v3.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -108,6 +109,20 @@ static void eval_chain(cf_tdx_verifier *v, time_t at) {
   link_check(ck, "CHAIN root self", root, root);
   link_check(ck, "CHAIN inter<-root", inter, root);
   link_check(ck, "CHAIN pck<-inter", pck, inter);
+
+  /* Roles: only a PCK CA (a CA certificate) may issue the PCK certificate. */
+  char lcn[64], icn[64];
+  cf_x509_cn(X509_get_subject_name(pck), lcn, sizeof(lcn));
+  cf_x509_cn(X509_get_subject_name(inter), icn, sizeof(icn));
+  bool roles = !strcmp(lcn, "Intel SGX PCK Certificate") &&
+               (!strcmp(icn, "Intel SGX PCK Platform CA") ||
+                !strcmp(icn, "Intel SGX PCK Processor CA")) &&
+               X509_check_ca(inter) > 0 && X509_check_ca(pck) == 0;
+  ERR_clear_error();
+  cf_check_add(ck, "pck_chain_roles", roles, "leaf '%s', intermediate '%s'%s", lcn, icn,
+               roles ? ": a PCK certificate issued by a PCK CA"
+                     : ": expected an Intel SGX PCK Certificate issued by the PCK Platform or "
+                       "Processor CA");
 
   /* The window in which every certificate of the chain is valid. */
   const ASN1_TIME *nb = NULL, *na = NULL;
