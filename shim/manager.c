@@ -252,18 +252,30 @@ int shim_manager_delete(shim_opts *o) {
     read_pod_file(bundle, backend, state_dir, group, sizeof(backend));
   cf_error err = {0};
 
-  /* The task's rootfs, mounted by the daemon on the bundle. */
-  char rootfs[PATH_MAX + 16];
-  snprintf(rootfs, sizeof(rootfs), "%s/rootfs", bundle);
-  if (*bundle && rootfs_unmount(rootfs, &err) < 0)
-    cf_warn("%s", err.msg);
-
-  /* The pod: only when its daemon is gone (others of the pod may live on). */
+  /* The pod: only when its daemon is gone (others of the pod may live on).
+   * containerd bounds this command (5 s by default): socket first, then
+   * the task's rootfs, then the slower backend cleanup. */
   char address[300];
   const char *gid = *group ? group : o->id;
   bool have_addr = *o->address && shim_valid_id(gid) &&
                    shim_socket_address(o->address, o->ns, gid, address, sizeof(address), &err) == 0;
+  /* containerd runs us as soon as the shim's connection drops, which can be
+   * before a killed shim's listening socket is gone: look again briefly. */
   bool alive = have_addr && socket_alive(shim_address_path(address));
+  for (int i = 0; alive && i < 10; i++) {
+    struct timespec ts = {0, 50 * 1000000L};
+    nanosleep(&ts, NULL);
+    alive = socket_alive(shim_address_path(address));
+  }
+  if (!alive && have_addr)
+    unlink(shim_address_path(address));
+
+  char rootfs[PATH_MAX + 16];
+  snprintf(rootfs, sizeof(rootfs), "%s/rootfs", bundle);
+  cf_error_clear(&err);
+  if (*bundle && rootfs_unmount(rootfs, &err) < 0)
+    cf_warn("%s", err.msg);
+
   if (!alive) {
     const cf_vmm_ops *ops = cf_vmm_lookup(backend);
     if (ops && *state_dir) {
@@ -271,8 +283,6 @@ int shim_manager_delete(shim_opts *o) {
       if (ops->cleanup(gid, state_dir, &err) < 0)
         cf_warn("cleanup of pod %s: %s", gid, err.msg);
     }
-    if (have_addr)
-      unlink(shim_address_path(address));
   }
 
   /* What runc's shim answers for a task that died with its shim. */

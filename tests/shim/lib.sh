@@ -61,8 +61,10 @@ lib_cleanup() {
   fi
   grep -q " $STATE" /proc/self/mountinfo 2>/dev/null && \
     awk -v s="$STATE" '$5 ~ "^"s {print $5}' /proc/self/mountinfo | sort -r | xargs -r -n1 umount -l
-  "$H/containerd.sh" stop "$T/c" --purge >/dev/null 2>&1
-  rm -rf "$T" "$STATE"
+  if [ -z "${KEEP:-}" ]; then  # KEEP=1: leave $T (logs) for a post-mortem
+    "$H/containerd.sh" stop "$T/c" --purge >/dev/null 2>&1
+    rm -rf "$T" "$STATE"
+  fi
   exit $rc
 }
 trap lib_cleanup EXIT

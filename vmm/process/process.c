@@ -26,7 +26,7 @@
 #include "coffer/vmm.h"
 
 #define AGENT_BINARY "coffer-agent"
-#define CLEANUP_GRACE_MS 3000
+#define CLEANUP_GRACE_MS 1500 /* containerd gives `delete` 5 s in all */
 
 struct cf_vm {
   pid_t pid;
@@ -50,7 +50,7 @@ static unsigned long long start_time_of(pid_t pid) {
     return 0;
   /* fields after comm: state(3) ... starttime(22) */
   int field = 2;
-  for (p++; *p && field < 21; p++)
+  for (p++; *p && field < 22; p++)
     if (*p == ' ')
       field++;
   return strtoull(p, NULL, 10);

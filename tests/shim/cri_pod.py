@@ -1,0 +1,78 @@
+#!/usr/bin/python3
+"""CRI as the kubelet drives it, against the containerd in CRI_ADDRESS:
+a host-network pod with runtime_handler "coffer", two containers, ExecSync,
+ContainerStatus, and the proof that one shim process served the whole pod.
+Usage: cri_pod.py HARNESS_DIR SHIM_BINARY"""
+import os
+import sys
+import time
+
+sys.path.insert(0, sys.argv[1])
+import cri  # noqa: E402
+
+SHIM = os.path.realpath(sys.argv[2])
+
+
+def fail(msg):
+    print("FAIL: " + msg, file=sys.stderr)
+    sys.exit(1)
+
+
+def shims_of(address):
+    pids = []
+    for p in os.listdir("/proc"):
+        if not p.isdigit():
+            continue
+        try:
+            exe = os.readlink("/proc/%s/exe" % p)
+            cmd = open("/proc/%s/cmdline" % p, "rb").read().split(b"\0")
+        except OSError:
+            continue
+        if exe == SHIM and address.encode() in cmd and b"start" not in cmd:
+            pids.append(int(p))
+    return pids
+
+
+def main():
+    address = os.environ["CRI_ADDRESS"]
+    c = cri.Client(address, timeout=30)
+    pod = c.run_pod("p1", handler="coffer")
+    a = c.create_container(pod, "c1", "localhost/busybox:latest", ["sleep", "1000"])
+    c.start_container(a)
+    b = c.create_container(pod, "c2", "localhost/busybox:latest",
+                           ["sh", "-c", "echo started; exec sleep 1000"])
+    c.start_container(b)
+
+    shims = shims_of(address)
+    if len(shims) != 1:
+        fail("expected one shim process for the pod, found %s" % shims)
+    r = c.exec_sync(a, ["sh", "-c", "echo out; echo err >&2; exit 3"])
+    if r.stdout != b"out\n" or r.stderr != b"err\n" or r.exit_code != 3:
+        fail("ExecSync gave %r %r %d" % (r.stdout, r.stderr, r.exit_code))
+    r = c.exec_sync(b, ["hostname"])
+    if r.exit_code != 0:
+        fail("ExecSync in the second container: %d %r" % (r.exit_code, r.stderr))
+
+    for ctr in (a, b):
+        st = c.container_status(ctr).status
+        if st.state != cri.pb.CONTAINER_RUNNING:
+            fail("container %s state %s" % (ctr, st.state))
+
+    c.stop_container(b, timeout=2)
+    st = c.container_status(b).status
+    if st.state != cri.pb.CONTAINER_EXITED:
+        fail("stopped container state %s" % st.state)
+    if shims_of(address) != shims:
+        fail("the pod's shim changed: %s -> %s" % (shims, shims_of(address)))
+
+    c.stop_pod(pod)
+    c.remove_pod(pod)
+    deadline = time.time() + 10
+    while shims_of(address) and time.time() < deadline:
+        time.sleep(0.1)
+    if shims_of(address):
+        fail("shim still running after RemovePodSandbox: %s" % shims_of(address))
+    print("PASS")
+
+
+main()
