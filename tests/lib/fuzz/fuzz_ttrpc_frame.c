@@ -1,7 +1,9 @@
 /* libFuzzer target: arbitrary bytes as the input stream of one server
  * connection (frame parser, Request decoder, dispatch, replies) and of one
- * client connection with calls pending (Response decoder). Each input must
- * end with the connection closed, without crash, leak or hang. */
+ * client connection with calls pending (Response decoder). The feeding peer
+ * either half-closes and reads the replies, or (odd last byte) vanishes
+ * right after writing, so replies hit a dead socket. Each input must end
+ * with both connections closed, without crash, leak or hang. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdbool.h>
@@ -20,8 +22,8 @@ typedef struct feeder {
   size_t size, off, chunk;
   int fd;
   cf_watch *watch;
+  bool vanish; /* close instead of half-close once everything is written */
   bool eof_sent;
-  bool done;
 } feeder;
 
 static cf_loop *loop;
@@ -49,7 +51,6 @@ static void feeder_event(cf_loop *l, int fd, uint32_t events, void *data) {
     uint8_t buf[65536];
     ssize_t n = read(fd, buf, sizeof(buf));
     if (n == 0 || (n < 0 && errno != EAGAIN)) {
-      f->done = true;
       cf_loop_unwatch(f->watch);
       f->watch = NULL;
       return;
@@ -67,12 +68,23 @@ static void feeder_event(cf_loop *l, int fd, uint32_t events, void *data) {
         f->off = f->size; /* peer closed: stop feeding */
     }
     if (f->off == f->size) {
-      shutdown(fd, SHUT_WR);
       f->eof_sent = true;
+      if (f->vanish) {
+        cf_loop_unwatch(f->watch);
+        f->watch = NULL;
+        close(f->fd);
+        f->fd = -1;
+        return;
+      }
+      shutdown(fd, SHUT_WR);
       cf_loop_watch_modify(f->watch, EPOLLIN, NULL);
     }
   }
 }
+
+static bool server_closed, client_closed;
+static void on_server_close(void *conn, void *data) { server_closed = true; }
+static void on_client_close(ttrpc_client *c, void *data) { client_closed = true; }
 
 static void init(void) {
   cf_error err = {0};
@@ -83,6 +95,7 @@ static void init(void) {
   ttrpc_server_register(srv, "test.S", "Echo", echo, NULL, &err);
   ttrpc_server_register(srv, "test.S", "Later", later, NULL, &err);
   ttrpc_server_register(srv, "test.S", "Hold", hold, NULL, &err);
+  ttrpc_server_set_on_close(srv, on_server_close, NULL);
 }
 
 static void reply_cb(int status, const char *message, const uint8_t *payload, size_t len,
@@ -91,7 +104,22 @@ static void reply_cb(int status, const char *message, const uint8_t *payload, si
 }
 
 static void start_feeder(feeder *f, int fd, const uint8_t *data, size_t size) {
-  *f = (feeder){.data = data, .size = size, .fd = fd, .chunk = 1 + (size ? data[0] : 0) * 64u};
+  *f = (feeder){.data = data, .size = size, .fd = fd, .chunk = 1 + (size ? data[size - 1] : 0) * 64u,
+                .vanish = size && (data[size - 1] & 1)};
+  if (f->vanish) { /* write it all now and leave before the peer reads a byte */
+    while (f->off < size) {
+      ssize_t w = send(fd, data + f->off, size - f->off, MSG_NOSIGNAL);
+      if (w <= 0)
+        break;
+      f->off += (size_t)w;
+    }
+    if (f->off == size) {
+      close(fd);
+      f->fd = -1;
+      f->eof_sent = true;
+      return;
+    }
+  }
   f->watch = cf_loop_watch(loop, fd, EPOLLIN | EPOLLOUT, feeder_event, f, NULL);
   if (!f->watch)
     abort();
@@ -110,6 +138,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   ttrpc_client *c = ttrpc_client_new(loop, cv[0], &err);
   if (!c)
     abort();
+  ttrpc_client_on_close(c, on_client_close, NULL);
+  server_closed = client_closed = false;
   int replies = 0;
   for (int i = 0; i < 3; i++)
     ttrpc_client_call_bytes(c, "test.S", "Echo", NULL, 0, i == 2 ? 1 : 0, reply_cb, &replies,
@@ -118,8 +148,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   feeder fs, fc;
   start_feeder(&fs, sv[1], data, size);
   start_feeder(&fc, cv[1], data, size);
-  bool *done_s = &fs.done, *done_c = &fc.done;
-  if (cf_loop_run_until(loop, done_s, 5000) < 0 || cf_loop_run_until(loop, done_c, 5000) < 0) {
+  if (cf_loop_run_until(loop, &server_closed, 5000) < 0 ||
+      cf_loop_run_until(loop, &client_closed, 5000) < 0) {
     fprintf(stderr, "connection still open 5 s after the input ended: a hang\n");
     abort();
   }
@@ -128,7 +158,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     abort(); /* every accepted call gets exactly one callback */
   cf_loop_unwatch(fs.watch);
   cf_loop_unwatch(fc.watch);
-  close(sv[1]);
-  close(cv[1]);
+  if (fs.fd >= 0)
+    close(fs.fd);
+  if (fc.fd >= 0)
+    close(fc.fd);
   return 0;
 }
