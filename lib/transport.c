@@ -262,7 +262,8 @@ int cf_transport_connect(const char *addr, int timeout_ms, cf_error *err) {
 
   /* timeout_ms <= 0 means one attempt; a connect or handshake in progress
    * (vsock, hybrid vsock) still gets a short grace to complete. */
-  uint64_t deadline = cf_now_ms() + (uint64_t)(timeout_ms > 0 ? timeout_ms : SINGLE_ATTEMPT_GRACE_MS);
+  uint64_t budget = (uint64_t)(timeout_ms > 0 ? timeout_ms : SINGLE_ATTEMPT_GRACE_MS);
+  uint64_t deadline = cf_now_ms() + budget;
   bool single = timeout_ms <= 0;
   unsigned backoff_ms = 5;
   for (;;) {
@@ -280,7 +281,8 @@ int cf_transport_connect(const char *addr, int timeout_ms, cf_error *err) {
     int left = remaining_ms(deadline);
     if (!retry || left == 0 || single)
       return cf_err(err, -fd, "cannot connect to %s", addr);
-    struct timespec ts = {.tv_nsec = (long)(backoff_ms < (unsigned)left ? backoff_ms : (unsigned)left) * 1000000L};
+    unsigned sleep_ms = backoff_ms < (unsigned)left ? backoff_ms : (unsigned)left;
+    struct timespec ts = {.tv_nsec = (long)sleep_ms * 1000000L};
     nanosleep(&ts, NULL);
     if (backoff_ms < 100)
       backoff_ms *= 2;

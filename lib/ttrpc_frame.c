@@ -77,9 +77,10 @@ int ttrpc_reader_feed(ttrpc_reader *r, const uint8_t *data, size_t len,
         ttrpc_header_decode(data, &h);
         size_t rest = len - TTRPC_HEADER_SIZE;
         if (h.length <= TTRPC_MAX_MESSAGE && h.length <= rest) { /* zero-copy */
+          const uint8_t *payload = h.length ? data + TTRPC_HEADER_SIZE : NULL;
           data += TTRPC_HEADER_SIZE + h.length;
           len -= TTRPC_HEADER_SIZE + h.length;
-          ret = cb(ctx, &h, h.length ? data - h.length : NULL, h.length, false);
+          ret = cb(ctx, &h, payload, h.length, false);
           break;
         }
       }

@@ -342,7 +342,8 @@ static void serial_disconnect(ttrpc_conn *conn, const char *why) {
     conn->srv->on_close(conn, conn->srv->on_close_data);
   if (!conn->retry) {
     cf_error err = {0};
-    conn->retry = cf_loop_timer(conn->srv->loop, (uint64_t)conn->retry_ms, serial_retry, conn, &err);
+    conn->retry =
+        cf_loop_timer(conn->srv->loop, (uint64_t)conn->retry_ms, serial_retry, conn, &err);
     if (!conn->retry)
       conn_close(conn, err.msg);
   }
