@@ -3,6 +3,7 @@
  * methods. */
 #include <errno.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include "coffer/transport.h"
@@ -93,7 +94,6 @@ static void over_unix_socket(void) {
   int lfd = cf_transport_listen(addr, &err);
   CHECK_OK(lfd, &err);
   CHECK_OK(ttrpc_server_listen_fd(srv, lfd, &err), &err);
-  /* listening twice on the same path replaces the stale socket */
   int fd = cf_transport_connect(addr, 1000, &err);
   CHECK_OK(fd, &err);
   ttrpc_client *c = ttrpc_client_new(loop, fd, &err);
@@ -108,9 +108,46 @@ static void over_unix_socket(void) {
   rmdir(dir);
 }
 
+/* The shim inherits its listening socket from containerd as a blocking fd:
+ * the server must still never block in accept. */
+static void over_inherited_blocking_listener(void) {
+  cf_error err = {0};
+  char dir[] = "/tmp/coffer-ttrpc-XXXXXX";
+  CHECK(mkdtemp(dir));
+  struct sockaddr_un sa = {.sun_family = AF_UNIX};
+  snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/s.sock", dir);
+  int lfd = socket(AF_UNIX, SOCK_STREAM, 0); /* blocking, as inherited */
+  CHECK(lfd >= 0);
+  CHECK(bind(lfd, (struct sockaddr *)&sa, sizeof(sa)) == 0 && listen(lfd, 16) == 0);
+
+  cf_loop *loop = cf_loop_new(&err);
+  ttrpc_server *srv = ttrpc_server_new(loop, &err);
+  CHECK(loop && srv);
+  CHECK_OK(ttrpc_server_register(srv, "test.Echo", "Echo", echo, NULL, &err), &err);
+  CHECK_OK(ttrpc_server_listen_fd(srv, lfd, &err), &err);
+  char addr[160];
+  snprintf(addr, sizeof(addr), "unix:%s", sa.sun_path);
+  ttrpc_client *c[3];
+  for (int i = 0; i < 3; i++) {
+    int fd = cf_transport_connect(addr, 1000, &err);
+    CHECK_OK(fd, &err);
+    CHECK((c[i] = ttrpc_client_new(loop, fd, &err)));
+  }
+  for (int i = 0; i < 3; i++)
+    exercise(loop, c[i]);
+  for (int i = 0; i < 3; i++)
+    ttrpc_client_free(c[i]);
+  ttrpc_server_free(srv);
+  close(lfd);
+  cf_loop_free(loop);
+  unlink(sa.sun_path);
+  rmdir(dir);
+}
+
 int main(void) {
   over_socketpair();
   over_unix_socket();
+  over_inherited_blocking_listener();
   printf("ok\n");
   return 0;
 }
