@@ -2,7 +2,8 @@
  *
  * The reader takes whatever the socket returned and emits whole frames.
  * A frame that sits entirely in the caller's buffer is passed through without
- * a copy; a split one is assembled in a buffer of exactly its length. An
+ * a copy; a split one is assembled in a buffer that grows with the bytes
+ * that actually arrived (a header alone cannot make us allocate 4 MiB). An
  * oversized frame is never buffered: its bytes are counted off as they
  * arrive and only then reported, so the stream stays in sync. */
 #include "ttrpc_internal.h"
@@ -10,6 +11,8 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+
+#define PAYLOAD_FIRST_ALLOC (64u * 1024u)
 
 static uint32_t get_be32(const uint8_t *p) {
   return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
@@ -58,11 +61,27 @@ static int begin_payload(ttrpc_reader *r, ttrpc_frame_cb cb, void *ctx) {
     ttrpc_frame_header h = r->h;
     return cb(ctx, &h, NULL, 0, false);
   }
-  r->payload = malloc(r->h.length);
-  if (!r->payload)
-    return -ENOMEM;
-  r->have = 0;
+  r->payload = NULL;
+  r->have = r->cap = 0;
   r->state = TTRPC_RD_PAYLOAD;
+  return 0;
+}
+
+/* Make room for n more payload bytes, doubling up to the frame's length. */
+static int grow_payload(ttrpc_reader *r, size_t n) {
+  size_t need = r->have + n;
+  if (need <= r->cap)
+    return 0;
+  size_t cap = r->cap ? r->cap : PAYLOAD_FIRST_ALLOC;
+  while (cap < need)
+    cap *= 2;
+  if (cap > r->h.length)
+    cap = r->h.length;
+  uint8_t *p = realloc(r->payload, cap);
+  if (!p)
+    return -ENOMEM;
+  r->payload = p;
+  r->cap = cap;
   return 0;
 }
 
@@ -101,6 +120,9 @@ int ttrpc_reader_feed(ttrpc_reader *r, const uint8_t *data, size_t len,
       size_t n = r->h.length - r->have;
       if (n > len)
         n = len;
+      ret = grow_payload(r, n);
+      if (ret < 0)
+        return ret;
       memcpy(r->payload + r->have, data, n);
       r->have += n;
       data += n;
@@ -109,7 +131,7 @@ int ttrpc_reader_feed(ttrpc_reader *r, const uint8_t *data, size_t len,
         uint8_t *payload = r->payload;
         ttrpc_frame_header h = r->h;
         r->payload = NULL;
-        r->have = 0;
+        r->have = r->cap = 0;
         r->state = TTRPC_RD_HEADER;
         ret = cb(ctx, &h, payload, h.length, false);
         free(payload);

@@ -24,8 +24,8 @@ typedef struct ttrpc_reader {
   uint8_t hdr[TTRPC_HEADER_SIZE];
   size_t hdr_len;
   ttrpc_frame_header h;
-  uint8_t *payload; /* TTRPC_RD_PAYLOAD: h.length bytes, `have` filled */
-  size_t have;
+  uint8_t *payload; /* TTRPC_RD_PAYLOAD: `cap` bytes, `have` filled */
+  size_t have, cap;
   uint32_t discard_left; /* TTRPC_RD_DISCARD: bytes of an oversized frame */
 } ttrpc_reader;
 

@@ -27,6 +27,9 @@
 #define MAX_PENDING_CALLS 4096
 #define MAX_ACCEPTS_PER_EVENT 64
 #define ACCEPT_PAUSE_MS 100
+/* Accepted connections beyond this are closed at once: each one may hold
+ * buffers, and a peer must not be able to exhaust our memory or fds. */
+#define MAX_ACCEPTED_CONNECTIONS 1024
 
 typedef struct ttrpc_conn ttrpc_conn;
 
@@ -78,6 +81,7 @@ struct ttrpc_server {
   method_entry *methods[METHOD_BUCKETS];
   listener *listeners;
   ttrpc_conn *conns;
+  size_t n_conns;
   uint8_t *rbuf;
   void (*on_close)(void *conn, void *data);
   void *on_close_data;
@@ -309,6 +313,7 @@ static void conn_destroy(ttrpc_conn *conn) {
     srv->conns = conn->next;
   if (conn->next)
     conn->next->prev = conn->prev;
+  srv->n_conns--;
   conn->closing = true; /* replies from cancel callbacks queue nothing */
   conn_cancel_calls(conn);
   ttrpc_reader_reset(&conn->rd);
@@ -564,6 +569,7 @@ static void conn_link(ttrpc_conn *conn) {
   if (srv->conns)
     srv->conns->prev = conn;
   srv->conns = conn;
+  srv->n_conns++;
 }
 
 int ttrpc_server_add_conn(ttrpc_server *srv, int fd, cf_error *err) {
@@ -620,6 +626,11 @@ static void listener_event(cf_loop *loop, int fd, uint32_t events, void *data) {
       if (!l->pause && cf_loop_watch_modify(l->watch, 0, NULL) == 0)
         l->pause = cf_loop_timer(loop, ACCEPT_PAUSE_MS, listener_resume, l, NULL);
       return;
+    }
+    if (l->srv->n_conns >= MAX_ACCEPTED_CONNECTIONS) {
+      cf_warn("ttrpc: refusing a connection on fd %d: %d connections already open", fd,
+              MAX_ACCEPTED_CONNECTIONS);
+      continue;
     }
     cf_error err = {0};
     if (cf_transport_check_peer(cfd, &err) < 0) {

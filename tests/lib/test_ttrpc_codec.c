@@ -176,6 +176,26 @@ static void reader_any_split(void) {
   ttrpc_outbuf_clear(&o);
 }
 
+/* A header announcing 4 MiB does not make the reader allocate 4 MiB: the
+ * buffer follows the bytes that arrived. */
+static void reader_allocates_what_arrives(void) {
+  uint8_t buf[TTRPC_HEADER_SIZE + 100] = {0};
+  ttrpc_frame_header h = {.length = TTRPC_MAX_MESSAGE, .stream_id = 1, .type = 1};
+  ttrpc_header_encode(&h, buf);
+  ttrpc_reader r;
+  memset(&r, 0, sizeof(r));
+  ttrpc_reader_reset(&r);
+  seen s = {0};
+  CHECK(ttrpc_reader_feed(&r, buf, sizeof(buf), on_frame, &s) == 0);
+  CHECK(r.state == TTRPC_RD_PAYLOAD && r.have == 100 && r.cap <= 64 * 1024);
+  uint8_t *chunk = calloc(1, TTRPC_MAX_MESSAGE);
+  CHECK(chunk);
+  CHECK(ttrpc_reader_feed(&r, chunk, TTRPC_MAX_MESSAGE - 100, on_frame, &s) == 0);
+  CHECK(s.frames == 1 && s.lens[0] == TTRPC_MAX_MESSAGE && ttrpc_reader_idle(&r));
+  free(chunk);
+  ttrpc_reader_reset(&r);
+}
+
 static int stop_cb(void *ctx, const ttrpc_frame_header *h, const uint8_t *p, size_t len,
                    bool oversized) {
   (*(int *)ctx)++;
@@ -201,6 +221,7 @@ int main(void) {
   response_round_trip();
   reader_any_split();
   reader_stops_on_callback_error();
+  reader_allocates_what_arrives();
   printf("ok\n");
   return 0;
 }
