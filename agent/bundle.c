@@ -147,14 +147,29 @@ static int adjust_namespaces(json_object *linux_, const bundle_opts *o, cf_error
   return 0;
 }
 
+static json_object *bind_mount(const char *dst, const char *src) {
+  json_object *m = json_object_new_object(), *opts = json_object_new_array();
+  json_object_object_add(m, "destination", json_object_new_string(dst));
+  json_object_object_add(m, "type", json_object_new_string("bind"));
+  json_object_object_add(m, "source", json_object_new_string(src));
+  json_object_array_add(opts, json_object_new_string("rbind"));
+  json_object_array_add(opts, json_object_new_string("rw"));
+  json_object_object_add(m, "options", opts);
+  return m;
+}
+
+/* SharedMounts replace the source of the spec mount with their destination,
+ * or are added as bind mounts when the spec has none there. */
 static int adjust_mounts(json_object *spec, const bundle_opts *o, cf_error *err) {
-  json_object *mounts;
-  if (!json_object_object_get_ex(spec, "mounts", &mounts))
-    return 0;
-  if (!json_object_is_type(mounts, json_type_array))
+  json_object *mounts = NULL;
+  if (json_object_object_get_ex(spec, "mounts", &mounts) &&
+      !json_object_is_type(mounts, json_type_array))
     return cf_err_status(err, CF_INVALID_ARGUMENT, "mounts must be an array");
+  _cleanup_free_ bool *used = calloc(o->n_mounts + 1, sizeof(bool));
+  if (!used)
+    return cf_err(err, ENOMEM, "mounts");
   json_object *out = json_object_new_array();
-  for (size_t i = 0; i < json_object_array_length(mounts); i++) {
+  for (size_t i = 0; mounts && i < json_object_array_length(mounts); i++) {
     json_object *m = json_object_array_get_idx(mounts, i);
     const char *dst = str_field(m, "destination");
     if (!dst || dst[0] != '/' || path_has_dotdot(dst)) {
@@ -164,8 +179,10 @@ static int adjust_mounts(json_object *spec, const bundle_opts *o, cf_error *err)
     }
     const char *replaced = NULL;
     for (size_t k = 0; k < o->n_mounts; k++)
-      if (!strcmp(o->mount_dst[k], dst))
+      if (!strcmp(o->mount_dst[k], dst)) {
         replaced = o->mount_src[k];
+        used[k] = true;
+      }
     if (replaced) {
       json_object_object_add(m, "source", json_object_new_string(replaced));
       json_object_object_add(m, "type", json_object_new_string("bind"));
@@ -190,6 +207,9 @@ static int adjust_mounts(json_object *spec, const bundle_opts *o, cf_error *err)
     }
     json_object_array_add(out, json_object_get(m));
   }
+  for (size_t k = 0; k < o->n_mounts; k++)
+    if (!used[k])
+      json_object_array_add(out, bind_mount(o->mount_dst[k], o->mount_src[k]));
   json_object_object_add(spec, "mounts", out);
   return 0;
 }

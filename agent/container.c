@@ -97,6 +97,9 @@ int container_create(agent *a, const Coffer__Agent__V1__CreateContainerRequest *
                          id, req->spec.len, AGENT_MAX_SPEC);
   if (!req->rootfs)
     return cf_err_status(err, CF_INVALID_ARGUMENT, "container %s: no rootfs given", id);
+  if (req->n_mounts > 256)
+    return cf_err_status(err, CF_INVALID_ARGUMENT, "container %s: %zu shared mounts, at most 256",
+                         id, req->n_mounts);
   for (size_t i = 0; i < req->n_mounts; i++) {
     const Coffer__Agent__V1__SharedMount *m = req->mounts[i];
     if (!m->source || m->destination[0] != '/' || path_has_dotdot(m->destination))

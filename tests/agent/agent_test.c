@@ -1,7 +1,10 @@
 /* coffer-agent against real runc and a busybox rootfs, as a host process.
  * Usage: agent_test AGENT_BIN CASE   (one ctest per case). */
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
+#include <termios.h>
+#include <time.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,6 +37,30 @@ static void test_output(void) {
   free(out);
   free(err);
   CHECK(h_remove(&H, "out", false) == CF_OK, "remove");
+
+  /* 588895 bytes, more than a pipe holds: waiting first, then reading,
+   * still gets every byte (the exit is reported after the output drained) */
+  CHECK(h_create(&H, "big", ARGS("seq", "1", "100000"), NULL, NULL, msg, sizeof(msg)) == CF_OK,
+        "%s", msg);
+  CHECK(h_start(&H, "big", msg, sizeof(msg)) == CF_OK, "%s", msg);
+  Coffer__Agent__V1__ProcessRequest pr = COFFER__AGENT__V1__PROCESS_REQUEST__INIT;
+  pr.container_id = "big";
+  pr.exec_id = "";
+  ProtobufCMessage *resp = NULL;
+  CHECK(h_call(&H, "WaitProcess", &pr.base, &coffer__agent__v1__wait_process_response__descriptor,
+               &resp, msg, sizeof(msg)) == CF_OK, "wait: %s", msg);
+  Coffer__Agent__V1__WaitProcessResponse *w = (Coffer__Agent__V1__WaitProcessResponse *)resp;
+  time_t now = time(NULL);
+  CHECK(w->exit_status == 0 && w->exited_at && w->exited_at->seconds > now - 60 &&
+        w->exited_at->seconds <= now && w->pid > 0, "wait reply: status %u, exited_at %ld, pid %u",
+        w->exit_status, w->exited_at ? (long)w->exited_at->seconds : 0L, w->pid);
+  protobuf_c_message_free_unpacked(resp, NULL);
+  size_t n;
+  out = h_read_all(&H, "big", "", false, &n);
+  CHECK(n == 588895, "seq 1 100000 gave %zu bytes", n);
+  CHECK(!strncmp(out, "1\n2\n", 4) && !strcmp(out + n - 7, "100000\n"), "content");
+  free(out);
+  CHECK(h_remove(&H, "big", false) == CF_OK, "remove");
 }
 
 static void test_exit_codes(void) {
@@ -518,6 +545,14 @@ static void test_create_remove_cycles(void) {
     CHECK(h_remove(&H, id, false) == CF_OK, "%s remove", id);
   }
   int fds_after = h_fd_count(H.agent_pid);
+  /* no zombie children left behind either */
+  char cmd[200], zombies[64] = "";
+  snprintf(cmd, sizeof(cmd), "ps -o ppid=,stat= --ppid %d | grep -c Z", (int)H.agent_pid);
+  FILE *zf = popen(cmd, "r");
+  if (zf && fgets(zombies, sizeof(zombies), zf))
+    CHECK(atoi(zombies) == 0, "%d zombie children of the agent", atoi(zombies));
+  if (zf)
+    pclose(zf);
   long rss_after = h_proc_status_kb(H.agent_pid, "RssAnon");
   printf("200 cycles: fds %d -> %d, RssAnon %ld -> %ld kB\n", fds_before, fds_after, rss_before,
          rss_after);
@@ -691,12 +726,62 @@ static void test_bad_input(void) {
   free(good);
 }
 
-/* A guest-mode agent never takes host paths. */
+/* A guest-mode agent never takes host paths: HOST_PATH rootfs refused, bind
+ * mounts of host paths dropped, hooks dropped, shared mounts from the share. */
 static void test_guest_rejects_host_paths(void) {
   char *good = h_spec(&H, ARGS("true"), NULL);
   expect(create_raw("g1", good, strlen(good), 0, H.rootfs), CF_INVALID_ARGUMENT,
          "HOST_PATH in guest mode");
   free(good);
+  char path[400];
+  snprintf(path, sizeof(path), "cp -a %s %s/share/c1 && mkdir -p %s/share/vol && echo shared-data > %s/share/vol/f",
+           H.rootfs, H.dir, H.dir, H.dir);
+  CHECK(system(path) == 0, "prepare share");
+  char *spec_txt = h_spec(&H, ARGS("sh", "-c", "cat /data/f; ls /hostbind 2>&1 | head -1"), NULL);
+  json_object *s = json_tokener_parse(spec_txt);
+  free(spec_txt);
+  json_object *mounts, *m = json_object_new_object(), *opts = json_object_new_array(),
+              *hooks = json_object_new_object(), *pre = json_object_new_array(),
+              *hook = json_object_new_object();
+  json_object_object_get_ex(s, "mounts", &mounts);
+  json_object_object_add(m, "destination", json_object_new_string("/hostbind"));
+  json_object_object_add(m, "type", json_object_new_string("bind"));
+  json_object_object_add(m, "source", json_object_new_string("/nonexistent/host/dir"));
+  json_object_array_add(opts, json_object_new_string("rbind"));
+  json_object_object_add(m, "options", opts);
+  json_object_array_add(mounts, m);
+  json_object_object_add(hook, "path", json_object_new_string("/nonexistent/hook"));
+  json_object_array_add(pre, hook);
+  json_object_object_add(hooks, "prestart", pre);
+  json_object_object_add(s, "hooks", hooks);
+  const char *txt = json_object_to_json_string(s);
+  Coffer__Agent__V1__CreateContainerRequest req = COFFER__AGENT__V1__CREATE_CONTAINER_REQUEST__INIT;
+  Coffer__Agent__V1__Rootfs rf = COFFER__AGENT__V1__ROOTFS__INIT, vol = COFFER__AGENT__V1__ROOTFS__INIT;
+  Coffer__Agent__V1__SharedMount sm = COFFER__AGENT__V1__SHARED_MOUNT__INIT, *smp = &sm;
+  Coffer__Agent__V1__Stdio st = COFFER__AGENT__V1__STDIO__INIT;
+  rf.kind = vol.kind = COFFER__AGENT__V1__ROOTFS__KIND__VIRTIOFS;
+  rf.source = "c1";
+  vol.source = "vol";
+  sm.destination = "/data";
+  sm.source = &vol;
+  st.stdout = st.stderr = true;
+  req.container_id = "g2";
+  req.spec.data = (uint8_t *)txt;
+  req.spec.len = strlen(txt);
+  req.rootfs = &rf;
+  req.stdio = &st;
+  req.mounts = &smp;
+  req.n_mounts = 1;
+  CHECK(h_call(&H, "CreateContainer", &req.base, &coffer__agent__v1__create_container_response__descriptor,
+               NULL, msg, sizeof(msg)) == CF_OK, "create in guest mode: %s", msg);
+  json_object_put(s);
+  CHECK(h_start(&H, "g2", msg, sizeof(msg)) == CF_OK, "%s", msg);
+  CHECK(h_wait(&H, "g2", "") == 0, "exit");
+  char *out = h_read_all(&H, "g2", "", false, NULL);
+  CHECK(!strncmp(out, "shared-data\n", 12), "shared mount content \"%s\"", out);
+  CHECK(strstr(out, "No such file"), "the host bind mount was not dropped: \"%s\"", out);
+  free(out);
+  CHECK(h_remove(&H, "g2", false) == CF_OK, "remove");
 }
 
 /* VIRTIOFS rootfs: a path inside the share (a plain directory here). */
@@ -799,6 +884,21 @@ static void test_ctl(const char *ctl_bin) {
   CHECK(!strcmp(out, "in-exec\nrc=0\n1\n137\nrm=0\n"), "ctl printed \"%s\"", out);
 }
 
+/* A virtio-serial port, simulated by a pty: the agent serves the slave
+ * (a character device it opens by path), the test talks on the master. */
+static void test_serial_transport(void) {
+  CHECK(h_call(&H, "Check", NULL, &coffer__agent__v1__check_response__descriptor, NULL, msg,
+               sizeof(msg)) == CF_OK, "health over serial: %s", msg);
+  CHECK(h_create(&H, "ser", ARGS("sh", "-c", "seq 1 20000"), NULL, NULL, msg, sizeof(msg)) == CF_OK,
+        "%s", msg);
+  CHECK(h_start(&H, "ser", msg, sizeof(msg)) == CF_OK, "%s", msg);
+  CHECK(h_wait(&H, "ser", "") == 0, "exit");
+  size_t n;
+  free(h_read_all(&H, "ser", "", false, &n));
+  CHECK(n == 108894, "output over serial: %zu bytes", n);
+  CHECK(h_remove(&H, "ser", false) == CF_OK, "remove");
+}
+
 int main(int argc, char **argv) {
   if (argc < 3) {
     fprintf(stderr, "usage: %s AGENT_BIN CASE [CTL_BIN]\n", argv[0]);
@@ -807,7 +907,17 @@ int main(int argc, char **argv) {
   const char *c = argv[2];
   char share[256];
   if (!strcmp(c, "guest_rejects_host_paths")) {
-    h_setup(&H, argv[1], ARGS("--guest"));
+    h_setup(&H, argv[1], NULL);
+    h_stop_agent(&H);
+    snprintf(share, sizeof(share), "%s/share", H.dir);
+    mkdir(share, 0755);
+    const char *extra[] = {"--guest", "--shared-dir", share, NULL};
+    h_start_agent(&H, extra);
+    Coffer__Agent__V1__CreateSandboxRequest r = COFFER__AGENT__V1__CREATE_SANDBOX_REQUEST__INIT;
+    r.sandbox_id = H.sandbox;
+    r.cgroup_parent = H.cgroup_parent;
+    CHECK(h_call(&H, "CreateSandbox", &r.base, &google__protobuf__empty__descriptor, NULL, msg,
+                 sizeof(msg)) == CF_OK, "%s", msg);
   } else if (!strcmp(c, "rootfs_virtiofs")) {
     /* the share dir must exist before the agent resolves paths in it */
     h_setup(&H, argv[1], NULL);
@@ -816,6 +926,26 @@ int main(int argc, char **argv) {
     mkdir(share, 0755);
     const char *extra[] = {"--shared-dir", share, NULL};
     h_start_agent(&H, extra);
+    Coffer__Agent__V1__CreateSandboxRequest r = COFFER__AGENT__V1__CREATE_SANDBOX_REQUEST__INIT;
+    r.sandbox_id = H.sandbox;
+    r.cgroup_parent = H.cgroup_parent;
+    CHECK(h_call(&H, "CreateSandbox", &r.base, &google__protobuf__empty__descriptor, NULL, msg,
+                 sizeof(msg)) == CF_OK, "%s", msg);
+  } else if (!strcmp(c, "serial_transport")) {
+    h_setup(&H, argv[1], NULL);
+    h_stop_agent(&H);
+    int master = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
+    CHECK(master >= 0 && grantpt(master) == 0 && unlockpt(master) == 0, "pty");
+    struct termios t;
+    int slave = open(ptsname(master), O_RDWR | O_NOCTTY);
+    CHECK(slave >= 0 && tcgetattr(slave, &t) == 0, "pty slave");
+    cfmakeraw(&t);
+    CHECK(tcsetattr(slave, TCSANOW, &t) == 0, "raw");
+    char addr[128];
+    snprintf(addr, sizeof(addr), "serial:%s", ptsname(master));
+    fcntl(master, F_SETFL, O_NONBLOCK);
+    h_start_agent_at(&H, addr, master, NULL);
+    close(slave);
     Coffer__Agent__V1__CreateSandboxRequest r = COFFER__AGENT__V1__CREATE_SANDBOX_REQUEST__INIT;
     r.sandbox_id = H.sandbox;
     r.cgroup_parent = H.cgroup_parent;
@@ -839,6 +969,7 @@ int main(int argc, char **argv) {
   else if (!strcmp(c, "rootfs_virtiofs")) test_rootfs_virtiofs();
   else if (!strcmp(c, "destroy_sandbox")) test_destroy_sandbox();
   else if (!strcmp(c, "ctl") && argc > 3) test_ctl(argv[3]);
+  else if (!strcmp(c, "serial_transport")) test_serial_transport();
   else {
     fprintf(stderr, "unknown case %s\n", c);
     h_teardown(&H);

@@ -114,12 +114,16 @@ void h_build_rootfs(const char *dir) {
 }
 
 void h_start_agent(harness *h, const char *const *extra) {
+  char addr[220];
+  snprintf(addr, sizeof(addr), "unix:%s", h->sock);
+  h_start_agent_at(h, addr, -1, extra);
+}
+
+void h_start_agent_at(harness *h, const char *addr, int client_fd, const char *const *extra) {
   const char *argv[24];
   size_t n = 0;
   argv[n++] = h->agent_bin;
   argv[n++] = "--listen";
-  char addr[220];
-  snprintf(addr, sizeof(addr), "unix:%s", h->sock);
   argv[n++] = addr;
   argv[n++] = "--state";
   argv[n++] = h->state;
@@ -141,7 +145,7 @@ void h_start_agent(harness *h, const char *const *extra) {
   cf_error err = {0};
   if (!h->loop)
     h->loop = cf_loop_new(&err);
-  int cfd = cf_transport_connect(addr, 5000, &err);
+  int cfd = client_fd >= 0 ? client_fd : cf_transport_connect(addr, 5000, &err);
   CHECK(cfd >= 0, "connect to the agent: %s", err.msg);
   h->cli = ttrpc_client_new(h->loop, cfd, &err);
   CHECK(h->cli, "client: %s", err.msg);

@@ -42,6 +42,8 @@ typedef struct harness {
  * starts the agent with extra_args (NULL-terminated, may be NULL). */
 void h_setup(harness *h, const char *agent_bin, const char *const *extra_args);
 void h_start_agent(harness *h, const char *const *extra_args);
+/* Listen on addr; client_fd >= 0: talk over that fd instead of connecting. */
+void h_start_agent_at(harness *h, const char *addr, int client_fd, const char *const *extra_args);
 /* SIGTERM, wait; returns the agent's wait status (0: clean exit, no leaks
  * reported under LeakSanitizer). */
 int h_stop_agent(harness *h);
