@@ -92,12 +92,12 @@ int main(void) {
   test_reply_clear(&held);
 
   /* a host that leaves in the middle of a frame */
-  usleep(100000);
+  usleep(300000); /* the server notices the hang-up (it polls every 20 ms) */
   int raw = open_host();
   CHECK(write(raw, "\x00\x00\x00\x40\x00\x00", 6) == 6);
   usleep(50000);
   close(raw);
-  usleep(100000);
+  usleep(300000); /* the server notices the hang-up (it polls every 20 ms) */
 
   /* the next host starts again at stream 1 and is served from a clean parser */
   c = host_client(loop);
