@@ -60,23 +60,25 @@ static int copy_path(parsed_addr *a, const char *addr, const char *p, size_t len
   return 0;
 }
 
+/* Also accept the URL spelling (vsock://3:1024, hvsock:///run/x.sock:1024). */
+static const char *skip_slashes(const char *p) { return strncmp(p, "//", 2) == 0 ? p + 2 : p; }
+
 static int parse_addr(const char *addr, parsed_addr *a, cf_error *err) {
   memset(a, 0, sizeof(*a));
   if (!addr)
     return cf_err(err, EINVAL, "no transport address given");
   if (strncmp(addr, "unix:", 5) == 0 || addr[0] == '/') {
-    const char *p = addr[0] == '/' ? addr : addr + 5;
-    if (strncmp(p, "//", 2) == 0) /* unix:///path as containerd prints it */
-      p += 2;
+    const char *p = addr[0] == '/' ? addr : skip_slashes(addr + 5); /* unix:///path */
     a->kind = ADDR_UNIX;
     return copy_path(a, addr, p, strlen(p), err);
   }
   if (strncmp(addr, "serial:", 7) == 0) {
+    const char *p = skip_slashes(addr + 7);
     a->kind = ADDR_SERIAL;
-    return copy_path(a, addr, addr + 7, strlen(addr + 7), err);
+    return copy_path(a, addr, p, strlen(p), err);
   }
   if (strncmp(addr, "vsock:", 6) == 0) {
-    const char *p = addr + 6;
+    const char *p = skip_slashes(addr + 6);
     const char *colon = strchr(p, ':');
     a->kind = ADDR_VSOCK;
     if (colon) {
@@ -96,7 +98,7 @@ static int parse_addr(const char *addr, parsed_addr *a, cf_error *err) {
     return 0;
   }
   if (strncmp(addr, "hvsock:", 7) == 0) {
-    const char *p = addr + 7;
+    const char *p = skip_slashes(addr + 7);
     const char *colon = strrchr(p, ':');
     a->kind = ADDR_HVSOCK;
     if (!colon || parse_uint(colon + 1, &a->port) < 0)

@@ -49,7 +49,9 @@ static void unix_connect_waits_then_times_out(void) {
   close(a);
   int b = cf_transport_listen(dir.sock, &err); /* bare path form */
   CHECK_OK(b, &err);
-  int c = cf_transport_connect(dir.addr, 100, &err);
+  char url[200];
+  snprintf(url, sizeof(url), "unix://%s", dir.sock);
+  int c = cf_transport_connect(url, 100, &err);
   CHECK_OK(c, &err);
   CHECK(fcntl(c, F_GETFL) & O_NONBLOCK);
   CHECK(fcntl(c, F_GETFD) & FD_CLOEXEC);
@@ -93,11 +95,12 @@ static void hybrid_vsock_handshake(void) {
   int lfd = cf_transport_listen(dir.addr, &err);
   CHECK_OK(lfd, &err);
   char addr[200];
-  snprintf(addr, sizeof(addr), "hvsock:%s:1024", dir.sock);
+  snprintf(addr, sizeof(addr), "hvsock://%s:1024", dir.sock); /* URL spelling */
 
   pid_t pid = fake_vmm(lfd, "OK 1073741824\n");
   int fd = cf_transport_connect(addr, 2000, &err);
   CHECK_OK(fd, &err);
+  snprintf(addr, sizeof(addr), "hvsock:%s:1024", dir.sock);
   cf_loop *loop = cf_loop_new(&err);
   ttrpc_client *c = ttrpc_client_new(loop, fd, &err);
   CHECK(c);

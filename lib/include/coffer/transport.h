@@ -4,6 +4,7 @@
  *   vsock:CID:PORT             connect to AF_VSOCK CID:PORT
  *   hvsock:/path:PORT          hybrid vsock: unix socket + "CONNECT PORT\n" → "OK ...\n"
  *   serial:/dev/vport0p1       a character device byte stream (virtio-serial port)
+ * The URL spellings unix:///path, vsock://CID:PORT, hvsock:///path:PORT work too.
  * All returned fds are O_CLOEXEC and non-blocking. */
 #ifndef COFFER_TRANSPORT_H
 #define COFFER_TRANSPORT_H
