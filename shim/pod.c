@@ -190,7 +190,8 @@ static void on_oom(int status, const char *message, const uint8_t *payload, size
     return;
   }
   Coffer__Agent__V1__OOMEvent *ev = coffer__agent__v1__oomevent__unpack(NULL, len, payload);
-  if (ev && ev->container_id && task_find(s, ev->container_id)) {
+  /* published even when the task is gone already: the kill explains its exit */
+  if (ev && ev->container_id && *ev->container_id) {
     Containerd__Events__TaskOOM oom = CONTAINERD__EVENTS__TASK_OOM__INIT;
     oom.container_id = ev->container_id;
     events_publish(s, "/tasks/oom", "containerd.events.TaskOOM", &oom.base);
