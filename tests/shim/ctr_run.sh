@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# `ctr run --runtime io.containerd.coffer.v2` with the process backend:
+# `ctr run --runtime io.containerd.coffer.v2` with the process backend: file:// and binary:// logs,
 # output, stderr, exit codes, stdin, a tty, a container that exits at once,
 # a command that does not exist (clear error), and --rm leaving nothing.
 . "$(dirname "$0")/lib.sh"
@@ -42,6 +42,27 @@ set -e
 [ $rc != 0 ] || fail "a missing command succeeded"
 echo "$err" | grep -q "no/such/cmd" || fail "error does not name the command: '$err'"
 c c rm t1 2>/dev/null || true
+
+log "file:// log URI"
+c run -d --log-uri "file://$T/file.log" "${RT[@]}" $IMG t2 sh -c 'echo to-file; echo err-file >&2'
+wait_for 10 bash -c "[ \"\$(ctr task ls | awk '\$1 == \"t2\" {print \$3}')\" = STOPPED ]" || fail "t2 did not finish"
+grep -q to-file "$T/file.log" && grep -q err-file "$T/file.log" || fail "file log: $(cat "$T/file.log" 2>&1)"
+c task rm t2 && c c rm t2
+
+log "binary:// log driver (fds 3/4, ready on 5)"
+cat >"$T/logger.sh" <<'EOS'
+#!/bin/sh
+exec 5>&-
+cat <&3 >"$1.out" &
+cat <&4 >"$1.err" &
+wait
+EOS
+chmod +x "$T/logger.sh"
+c run -d --log-uri "binary://$T/logger.sh?$T/bin" "${RT[@]}" $IMG t3 sh -c 'echo to-bin; echo err-bin >&2'
+wait_for 10 bash -c "[ \"\$(ctr task ls | awk '\$1 == \"t3\" {print \$3}')\" = STOPPED ]" || fail "t3 did not finish"
+wait_for 5 grep -q to-bin "$T/bin.out" || fail "binary log stdout: $(cat "$T/bin.out" 2>&1)"
+wait_for 5 grep -q err-bin "$T/bin.err" || fail "binary log stderr: $(cat "$T/bin.err" 2>&1)"
+c task rm t3 && c c rm t3
 
 log "--rm leaves nothing behind"
 wait_for 10 bash -c "[ -z \"\$(ctr task ls -q)\" ]" || fail "tasks left: $(ctr task ls)"
