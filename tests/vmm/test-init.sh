@@ -26,7 +26,8 @@ for p in /sys/class/virtio-ports/*; do
   [ "$(cat $p/name 2>/dev/null)" = agent.0 ] || continue
   dev=/dev/$(basename $p)
   echo "COFFER-TEST-CHANNEL $dev"
-  echo "COFFER-TEST-HELLO-FROM-GUEST" >$dev
+  # in the background: a write blocks while no host end is connected
+  (echo "COFFER-TEST-HELLO-FROM-GUEST" >$dev) &
 done
 # virtiofs share tagged "coffer".
 mkdir -p /run/coffer/shared

@@ -330,6 +330,16 @@ char *domain_xml_build(const vm_spec *s, cf_error *err) {
   empty1(&x, "acpi", NULL, NULL);
   if (!strcmp(s->profile, "tdx"))
     empty1(&x, "ioapic", "driver", "qemu");
+  if (!strcmp(s->accel, "tcg")) {
+    /* QEMU's default 1 GiB translation cache costs ~40 MB RSS per VM;
+     * 32 MiB boots the guest as fast and saves ~25 MB (DESIGN.md §4). */
+    start(&x, "tcg");
+    start(&x, "tb-cache");
+    attr(&x, "unit", "MiB");
+    text(&x, "32");
+    end(&x);
+    end(&x);
+  }
   end(&x);
   /* TCG: every feature QEMU can emulate; KVM: the host's CPU. */
   empty1(&x, "cpu", "mode", !strcmp(s->accel, "kvm") ? "host-passthrough" : "maximum");
