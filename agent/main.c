@@ -60,6 +60,36 @@ static int mkdir_p(const char *path) {
   return mkdir(tmp, 0700) < 0 && errno != EEXIST ? -errno : 0;
 }
 
+/* fds 0..2 must be open before anything else is: a PID 1 started without
+ * /dev/console would otherwise log into whatever fd the loop opened first. */
+static void ensure_stdio(const char *dev) {
+  for (int fd = 0; fd < 3; fd++) {
+    if (fcntl(fd, F_GETFD) >= 0)
+      continue;
+    int n = open(fd == 0 ? "/dev/null" : dev, fd == 0 ? O_RDONLY : O_WRONLY | O_NOCTTY);
+    if (n >= 0 && n != fd) {
+      dup2(n, fd);
+      close(n);
+    }
+  }
+}
+
+/* Guest PID 1: settings from the kernel command line (coffer.listen=ADDR,
+ * coffer.log=LEVEL), since the host passes nothing else. */
+static void read_cmdline(char *listen, size_t cap, int *level) {
+  _cleanup_fclose_ FILE *f = fopen("/proc/cmdline", "re");
+  char buf[4096];
+  if (!f || !fgets(buf, sizeof(buf), f))
+    return;
+  char *save = NULL;
+  for (char *t = strtok_r(buf, " \n", &save); t; t = strtok_r(NULL, " \n", &save)) {
+    if (!strncmp(t, "coffer.listen=", 14))
+      snprintf(listen, cap, "%s", t + 14);
+    else if (!strncmp(t, "coffer.log=", 11) && cf_log_level_parse(t + 11) >= 0)
+      *level = cf_log_level_parse(t + 11);
+  }
+}
+
 static void on_signal(cf_loop *loop, int fd, uint32_t events, void *data) {
   agent *a = data;
   struct signalfd_siginfo si;
@@ -141,15 +171,22 @@ int main(int argc, char **argv) {
   }
   agent a = {.sigchld_fd = -1, .runc_timeout_ms = 30000};
   a.pid1 = getpid() == 1;
+  ensure_stdio("/dev/null");
   a.guest = guest || a.pid1;
   a.shared_dir = shared;
   a.block_dir = "/sys/block";
   cf_log_init("agent", (enum cf_log_level)level, STDERR_FILENO);
   cf_error err = {0};
 
+  char cmdline_listen[256] = "";
   if (a.pid1) {
     if (init_mounts(&err) < 0)
       cf_error_log("%s", err.msg); /* carry on: the host learns more from a live agent */
+    ensure_stdio("/dev/console");
+    read_cmdline(cmdline_listen, sizeof(cmdline_listen), &level);
+    cf_log_init("agent", (enum cf_log_level)level, STDERR_FILENO);
+    if (!listen_addr && cmdline_listen[0])
+      listen_addr = cmdline_listen;
     init_load_modules(modules);
   }
   if (prctl(PR_SET_CHILD_SUBREAPER, 1) < 0)

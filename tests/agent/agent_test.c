@@ -5,6 +5,7 @@
 #include <limits.h>
 #include <termios.h>
 #include <time.h>
+#include <sys/wait.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -899,6 +900,56 @@ static void test_serial_transport(void) {
   CHECK(h_remove(&H, "ser", false) == CF_OK, "remove");
 }
 
+/* PID 1 mode, in a new pid/mount/uts namespace (unshare): the agent mounts
+ * the guest file systems (privately), sets the hostname, and "powers off"
+ * on DestroySandbox (reboot() in a pid namespace ends its init). */
+static void test_pid1_mode(void) {
+  ProtobufCMessage *resp = NULL;
+  CHECK(h_call(&H, "GetGuestDetails", NULL, &coffer__agent__v1__guest_details__descriptor, &resp,
+               msg, sizeof(msg)) == CF_OK, "details: %s", msg);
+  CHECK(((Coffer__Agent__V1__GuestDetails *)resp)->pid1, "the agent does not run as PID 1");
+  protobuf_c_message_free_unpacked(resp, NULL);
+  Coffer__Agent__V1__CreateSandboxRequest r = COFFER__AGENT__V1__CREATE_SANDBOX_REQUEST__INIT;
+  r.sandbox_id = H.sandbox;
+  r.cgroup_parent = H.cgroup_parent;
+  r.hostname = "coffer-pid1-test";
+  CHECK(h_call(&H, "CreateSandbox", &r.base, &google__protobuf__empty__descriptor, NULL, msg,
+               sizeof(msg)) == CF_OK, "%s", msg);
+  char cmd[400], out[1024] = "";
+  /* mounts the agent made: lines of its mount table that ours lacks */
+  snprintf(cmd, sizeof(cmd),
+           "P=$(cut -d' ' -f1 /proc/%d/task/%d/children); nsenter -t $P -u hostname; "
+           "grep -vxFf /proc/self/mounts /proc/$P/mounts | awk '{print $2\":\"$3}' | tr '\\n' ' '",
+           (int)H.agent_pid, (int)H.agent_pid);
+  FILE *f = popen(cmd, "r");
+  size_t n = f ? fread(out, 1, sizeof(out) - 1, f) : 0;
+  out[n] = '\0';
+  if (f)
+    pclose(f);
+  printf("in the agent's namespaces: %s\n", out);
+  CHECK(!strncmp(out, "coffer-pid1-test\n", 17), "hostname not set: \"%s\"", out);
+  const char *want[] = {"/proc:proc", "/dev/pts:devpts", "/dev/shm:tmpfs", "/run:tmpfs",
+                        "/tmp:tmpfs", "/sys/fs/cgroup:cgroup2"};
+  for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++)
+    CHECK(strstr(out, want[i]), "PID 1 agent did not mount %s", want[i]);
+  char host[256];
+  gethostname(host, sizeof(host));
+  CHECK(strcmp(host, "coffer-pid1-test"), "the host's hostname changed");
+  Coffer__Agent__V1__DestroySandboxRequest d = COFFER__AGENT__V1__DESTROY_SANDBOX_REQUEST__INIT;
+  CHECK(h_call(&H, "DestroySandbox", &d.base, &google__protobuf__empty__descriptor, NULL, msg,
+               sizeof(msg)) == CF_OK, "destroy: %s", msg);
+  int st = 0;
+  pid_t w = 0;
+  for (int i = 0; i < 300 && (w = waitpid(H.agent_pid, &st, WNOHANG)) == 0; i++)
+    h_sleep_ms(10);
+  CHECK(w == H.agent_pid, "the PID 1 agent did not power off after DestroySandbox");
+  printf("PID 1 agent ended after DestroySandbox (unshare wait status 0x%x)\n", st);
+  H.agent_pid = 0;
+  h_teardown(&H);
+  printf("PASS pid1_mode\n");
+  exit(0);
+}
+
 int main(int argc, char **argv) {
   if (argc < 3) {
     fprintf(stderr, "usage: %s AGENT_BIN CASE [CTL_BIN]\n", argv[0]);
@@ -931,6 +982,18 @@ int main(int argc, char **argv) {
     r.cgroup_parent = H.cgroup_parent;
     CHECK(h_call(&H, "CreateSandbox", &r.base, &google__protobuf__empty__descriptor, NULL, msg,
                  sizeof(msg)) == CF_OK, "%s", msg);
+  } else if (!strcmp(c, "pid1_mode")) {
+    if (system("unshare --help >/dev/null 2>&1 && nsenter --help >/dev/null 2>&1") != 0) {
+      printf("SKIP: needs unshare and nsenter (util-linux)\n");
+      return SKIP;
+    }
+    /* the PID 1 agent mounts tmpfs on /tmp and /run: keep its state elsewhere */
+    h_tmp_base = "/var/tmp";
+    h_no_sandbox = true;
+    static const char *const wrap[] = {"unshare", "--pid", "--fork", "--kill-child", "--mount",
+                                       "--uts", "--propagation", "private", NULL};
+    h_wrapper = wrap;
+    h_setup(&H, argv[1], NULL);
   } else if (!strcmp(c, "serial_transport")) {
     h_setup(&H, argv[1], NULL);
     h_stop_agent(&H);
@@ -970,6 +1033,7 @@ int main(int argc, char **argv) {
   else if (!strcmp(c, "destroy_sandbox")) test_destroy_sandbox();
   else if (!strcmp(c, "ctl") && argc > 3) test_ctl(argv[3]);
   else if (!strcmp(c, "serial_transport")) test_serial_transport();
+  else if (!strcmp(c, "pid1_mode")) test_pid1_mode();
   else {
     fprintf(stderr, "unknown case %s\n", c);
     h_teardown(&H);

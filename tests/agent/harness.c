@@ -18,6 +18,9 @@
 #define SVC "coffer.agent.v1.Agent"
 
 static harness *current; /* for cleanup on failure */
+const char *h_tmp_base = "/tmp";
+const char *const *h_wrapper;
+bool h_no_sandbox;
 
 void h_sleep_ms(int ms) {
   struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
@@ -120,8 +123,10 @@ void h_start_agent(harness *h, const char *const *extra) {
 }
 
 void h_start_agent_at(harness *h, const char *addr, int client_fd, const char *const *extra) {
-  const char *argv[24];
+  const char *argv[40];
   size_t n = 0;
+  for (size_t i = 0; h_wrapper && h_wrapper[i] && n < 12; i++)
+    argv[n++] = h_wrapper[i];
   argv[n++] = h->agent_bin;
   argv[n++] = "--listen";
   argv[n++] = addr;
@@ -129,7 +134,7 @@ void h_start_agent_at(harness *h, const char *addr, int client_fd, const char *c
   argv[n++] = h->state;
   argv[n++] = "--log-level";
   argv[n++] = "debug";
-  for (size_t i = 0; extra && extra[i] && n < 22; i++)
+  for (size_t i = 0; extra && extra[i] && n < 38; i++)
     argv[n++] = extra[i];
   argv[n] = NULL;
   pid_t pid = fork();
@@ -138,7 +143,7 @@ void h_start_agent_at(harness *h, const char *addr, int client_fd, const char *c
     int fd = open(h->log, O_WRONLY | O_CREAT | O_APPEND, 0644);
     dup2(fd, 2);
     dup2(fd, 1);
-    execv(h->agent_bin, (char *const *)argv);
+    execvp(argv[0], (char *const *)argv);
     _exit(127);
   }
   h->agent_pid = pid;
@@ -157,7 +162,7 @@ int h_stop_agent(harness *h) {
     ttrpc_client_free(h->cli);
   h->cli = NULL;
   if (h->agent_pid > 0) {
-    kill(h->agent_pid, SIGTERM);
+    kill(h->agent_pid, h_wrapper ? SIGKILL : SIGTERM); /* unshare ignores SIGTERM */
     pid_t w = 0;
     for (int i = 0; i < 1000 && (w = waitpid(h->agent_pid, &st, WNOHANG)) == 0; i++)
       h_sleep_ms(10);
@@ -188,7 +193,7 @@ void h_setup(harness *h, const char *agent_bin, const char *const *extra) {
     exit(SKIP);
   }
   h->agent_bin = agent_bin;
-  snprintf(h->dir, sizeof(h->dir), "/tmp/coffer-agent-test-XXXXXX");
+  snprintf(h->dir, sizeof(h->dir), "%s/coffer-agent-test-XXXXXX", h_tmp_base);
   CHECK(mkdtemp(h->dir), "mkdtemp");
   current = h;
   snprintf(h->sock, sizeof(h->sock), "%s/agent.sock", h->dir);
@@ -208,6 +213,8 @@ void h_setup(harness *h, const char *agent_bin, const char *const *extra) {
   CHECK(h->spec_template, "parse runc spec");
 
   h_start_agent(h, extra);
+  if (h_no_sandbox)
+    return;
   Coffer__Agent__V1__CreateSandboxRequest r = COFFER__AGENT__V1__CREATE_SANDBOX_REQUEST__INIT;
   r.sandbox_id = h->sandbox;
   r.cgroup_parent = h->cgroup_parent;

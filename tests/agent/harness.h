@@ -38,6 +38,13 @@ typedef struct harness {
     }                                                                                 \
   } while (0)
 
+/* Optional knobs set before h_setup: where the temp dir goes (default
+ * /tmp), argv words run before the agent (e.g. unshare ...), and whether
+ * h_setup sends CreateSandbox. */
+extern const char *h_tmp_base;
+extern const char *const *h_wrapper;
+extern bool h_no_sandbox;
+
 /* Skips (77) unless root with runc and /bin/busybox; builds the rootfs,
  * starts the agent with extra_args (NULL-terminated, may be NULL). */
 void h_setup(harness *h, const char *agent_bin, const char *const *extra_args);
