@@ -178,7 +178,7 @@ int main(int argc, char **argv) {
 
   cf_vm_config cfg = {.pod_id = pod, .state_dir = state, .profile = "plain", .kernel = kernel,
                       .initrd = initrd, .vcpus = 1, .memory_mib = 256,
-                      .kernel_params = "tsc_early_khz=2300000", .agent_timeout_ms = 30000};
+                      .agent_timeout_ms = 30000};
   cf_error err = {0};
   cf_vm *vm = NULL;
   int failed = 0, pidfd = -1, agent = -1;
