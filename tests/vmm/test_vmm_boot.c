@@ -7,6 +7,7 @@
  *             (a slot is refilled after remove_rootfs)
  *   kill9     kill -9 of QEMU is noticed (pidfd, domain gone), cleanup
  *             leaves nothing and is idempotent
+ *   badkernel QEMU refusing to start is a clear error and leaves nothing
  * Prints timings. Exit 77 when a prerequisite is missing. */
 #include <dirent.h>
 #include <errno.h>
@@ -184,6 +185,21 @@ int main(int argc, char **argv) {
   int failed = 0, pidfd = -1, agent = -1;
   const char *console = NULL;
   pid_t pid = 0;
+  char qemu_log[400];
+  snprintf(qemu_log, sizeof(qemu_log), "/var/log/libvirt/qemu/%s.log", name);
+  if (!strcmp(mode, "badkernel")) {
+    /* QEMU refuses the kernel: start fails with QEMU's reason, and leaves nothing */
+    cfg.kernel = initrd; /* not a kernel */
+    int r = ops->start(&cfg, &vm, &err);
+    CHECK(r < 0, "start with a bogus kernel succeeded");
+    printf("start failed as expected: %s\n", err.msg);
+    CHECK(strstr(err.msg, pod) && strstr(err.msg, "QEMU log"), "error lacks the pod or QEMU's reason");
+    CHECK(domain_listed(name) == 0, "domain %s exists after a failed start", name);
+    CHECK(access(vmdir, F_OK) != 0, "%s left after a failed start", vmdir);
+    CHECK(!process_with_arg(vmdir), "a process still refers to %s", vmdir);
+    printf("PASS badkernel\n");
+    goto out;
+  }
   long long t0 = now_ms();
   int r = ops->start(&cfg, &vm, &err);
   long long t_start = now_ms() - t0;
@@ -275,6 +291,7 @@ int main(int argc, char **argv) {
   CHECK(domain_listed(name) == 0, "domain %s still exists", name);
   CHECK(!process_with_arg(vmdir), "a process still refers to %s", vmdir);
   CHECK(access(vmdir, F_OK) != 0, "%s still exists", vmdir);
+  CHECK(access(qemu_log, F_OK) != 0, "libvirt's %s still exists", qemu_log);
   snprintf(path, sizeof(path), "%s/coffer-test-marker", src);
   CHECK(access(path, F_OK) == 0, "the host rootfs %s was damaged", src);
   printf("PASS %s: nothing left (domain, processes, %s)\n", mode, vmdir);

@@ -9,6 +9,7 @@
 #include <libxml/xpath.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "coffer/cleanup.h"
 #include "domain_xml.h"
@@ -88,6 +89,24 @@ static long long live_vsock_cid(virDomainPtr dom) {
   return cid;
 }
 
+/* libvirt's per-domain QEMU log (privileged driver). */
+static void qemu_log_path(const char *name, char *out, size_t cap) {
+  snprintf(out, cap, "/var/log/libvirt/qemu/%s.log", name);
+}
+
+/* The last non-empty line of the domain's QEMU log: why QEMU refused. */
+static void qemu_log_tail(const char *name, char *out, size_t cap) {
+  char path[512], line[1024];
+  out[0] = 0;
+  qemu_log_path(name, path, sizeof(path));
+  _cleanup_fclose_ FILE *f = fopen(path, "re");
+  while (f && fgets(line, sizeof(line), f)) {
+    line[strcspn(line, "\n")] = 0;
+    if (line[0] && line[0] != '-' && strncmp(line, "LC_ALL", 6) != 0)
+      snprintf(out, cap, "%s", line);
+  }
+}
+
 int vmm_create(const char *uri, const char *name, const char *xml, vmm_created *out, cf_error *err) {
   _cleanup_conn_ virConnectPtr c = open_conn(uri, err);
   if (!c)
@@ -98,8 +117,14 @@ int vmm_create(const char *uri, const char *name, const char *xml, vmm_created *
                          "domain %s already exists (a previous VM of this pod; `coffer-vmm destroy --name %s`)",
                          name, name);
   _cleanup_dom_ virDomainPtr dom = virDomainCreateXML(c, xml, VIR_DOMAIN_NONE);
-  if (!dom)
-    return cf_err_status(err, CF_INTERNAL, "create domain %s: %s", name, lv_msg());
+  if (!dom) {
+    char msg[600];
+    snprintf(msg, sizeof(msg), "%s", lv_msg());
+    char tail[300];
+    qemu_log_tail(name, tail, sizeof(tail));
+    return cf_err_status(err, CF_INTERNAL, "create domain %s: %s%s%s", name, msg,
+                         tail[0] ? "; QEMU log: " : "", tail);
+  }
   out->pid = qemu_pid(name);
   out->vsock_cid = live_vsock_cid(dom);
   if (out->pid <= 0) {
@@ -110,22 +135,31 @@ int vmm_create(const char *uri, const char *name, const char *xml, vmm_created *
   return 0;
 }
 
+/* The domain is gone: its QEMU log would otherwise pile up, one per pod. */
+static void remove_qemu_log(const char *name) {
+  char path[512];
+  qemu_log_path(name, path, sizeof(path));
+  unlink(path);
+}
+
 int vmm_destroy(const char *uri, const char *name, int *existed, cf_error *err) {
   *existed = 0;
   _cleanup_conn_ virConnectPtr c = open_conn(uri, err);
   if (!c)
     return -ENOTCONN;
   _cleanup_dom_ virDomainPtr dom = virDomainLookupByName(c, name);
-  if (!dom)
+  if (!dom) {
+    remove_qemu_log(name);
     return 0;
+  }
   *existed = 1;
   if (virDomainDestroy(dom) < 0) {
     virErrorPtr e = virGetLastError();
     /* Gone meanwhile (it powered off or QEMU died): that is success. */
-    if (e && (e->code == VIR_ERR_NO_DOMAIN || e->code == VIR_ERR_OPERATION_INVALID))
-      return 0;
-    return cf_err_status(err, CF_INTERNAL, "destroy domain %s: %s", name, lv_msg());
+    if (!e || (e->code != VIR_ERR_NO_DOMAIN && e->code != VIR_ERR_OPERATION_INVALID))
+      return cf_err_status(err, CF_INTERNAL, "destroy domain %s: %s", name, lv_msg());
   }
+  remove_qemu_log(name);
   return 0;
 }
 
