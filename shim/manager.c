@@ -69,6 +69,31 @@ static bool socket_alive(const char *path) {
   return ok;
 }
 
+/* True when a shim daemon serves the socket: it answers Connect. */
+static bool shim_answers(const char *path, const char *id) {
+  if (!socket_alive(path))
+    return false;
+  cf_error err = {0};
+  cf_loop *loop = cf_loop_new(&err);
+  if (!loop)
+    return true; /* cannot tell: assume alive, clean nothing */
+  char addr[300];
+  snprintf(addr, sizeof(addr), "unix:%s", path);
+  bool alive = false;
+  int fd = cf_transport_connect(addr, 0, &err);
+  ttrpc_client *c = fd >= 0 ? ttrpc_client_new(loop, fd, &err) : NULL;
+  if (c) {
+    Containerd__Task__V2__ConnectRequest req = CONTAINERD__TASK__V2__CONNECT_REQUEST__INIT;
+    req.id = (char *)id;
+    alive = ttrpc_client_call_sync(c, TASK_SERVICE, "Connect", &req.base,
+                                   &containerd__task__v2__connect_response__descriptor, NULL,
+                                   2000, &err) == 0;
+    ttrpc_client_free(c);
+  }
+  cf_loop_free(loop);
+  return alive;
+}
+
 static int write_file(const char *dir, const char *name, const char *text, cf_error *err) {
   char path[PATH_MAX], tmp[PATH_MAX];
   snprintf(path, sizeof(path), "%s/%s", dir, name);
@@ -260,13 +285,9 @@ int shim_manager_delete(shim_opts *o) {
   bool have_addr = *o->address && shim_valid_id(gid) &&
                    shim_socket_address(o->address, o->ns, gid, address, sizeof(address), &err) == 0;
   /* containerd runs us as soon as the shim's connection drops, which can be
-   * before a killed shim's listening socket is gone: look again briefly. */
-  bool alive = have_addr && socket_alive(shim_address_path(address));
-  for (int i = 0; alive && i < 10; i++) {
-    struct timespec ts = {0, 50 * 1000000L};
-    nanosleep(&ts, NULL);
-    alive = socket_alive(shim_address_path(address));
-  }
+   * before a killed shim's listening socket is gone: a shim is alive only
+   * when it answers. */
+  bool alive = have_addr && shim_answers(shim_address_path(address), o->id);
   if (!alive && have_addr)
     unlink(shim_address_path(address));
 
