@@ -161,6 +161,9 @@ typedef struct bundle_opts {
   const char *const *mount_dst;  /* SharedMount replacements */
   const char *const *mount_src;
   size_t n_mounts;
+  const pid_t *known_pids;       /* guest: the only pids a namespace path may name */
+  size_t n_known_pids;
+  const char *guest_files_dir;   /* guest: resolv.conf / hosts / hostname for containers */
 } bundle_opts;
 /* Returns malloc'd JSON text; *is_sandbox set from the CRI annotation. */
 char *bundle_make_config(const uint8_t *spec, size_t len, const bundle_opts *o,
@@ -245,9 +248,8 @@ int service_register(agent *a, cf_error *err);
 int init_mounts(cf_error *err);
 void init_load_modules(const char *list_file);
 void init_power_off(void);
-int init_write_dns(const char *const *servers, size_t ns, const char *const *search,
-                   size_t nsearch, const char *const *opts, size_t nopts,
-                   cf_error *err);
+int sandbox_write_files(const char *dir, const Coffer__Agent__V1__CreateSandboxRequest *req,
+                        cf_error *err);
 int init_find_listen_addr(char *buf, size_t cap, bool *serial, cf_error *err);
 
 /* guest.c */

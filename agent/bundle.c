@@ -131,12 +131,20 @@ static int adjust_namespaces(json_object *linux_, const bundle_opts *o, cf_error
     } else if (path && !o->guest) {
       json_object_object_add(ne, "path", json_object_new_string(path));
     } else if (path && o->guest && strcmp(type, "network")) {
-      /* a guest never trusts a namespace path from the host */
-      if (strncmp(path, "/proc/", 6) != 0 || path_has_dotdot(path)) {
+      /* a guest never trusts a namespace path from the host: only another
+       * container of this pod, named exactly /proc/<its pid>/ns/<type> */
+      int pid = 0, end = 0;
+      char t[32] = "";
+      bool ok = sscanf(path, "/proc/%d/ns/%31[a-z]%n", &pid, t, &end) == 2 &&
+                path[end] == '\0' && !strcmp(t, type);
+      bool known = false;
+      for (size_t k = 0; ok && k < o->n_known_pids; k++)
+        known |= o->known_pids[k] == pid;
+      if (!ok || !known) {
         json_object_put(ne);
         json_object_put(out);
         return cf_err_status(err, CF_INVALID_ARGUMENT,
-                             "linux.namespaces: %s path \"%s\" is not a /proc/<pid>/ns path",
+                             "linux.namespaces: %s path \"%.128s\" is not the namespace of a container of this pod",
                              type, path);
       }
       json_object_object_add(ne, "path", json_object_new_string(path));
@@ -156,6 +164,34 @@ static json_object *bind_mount(const char *dst, const char *src) {
   json_object_array_add(opts, json_object_new_string("rw"));
   json_object_object_add(m, "options", opts);
   return m;
+}
+
+/* A mount whose source we replaced must be a bind mount for runc. */
+static void make_bind(json_object *m, const char *src) {
+  json_object_object_add(m, "source", json_object_new_string(src));
+  json_object_object_add(m, "type", json_object_new_string("bind"));
+  json_object *opts;
+  if (!json_object_object_get_ex(m, "options", &opts) || !json_object_is_type(opts, json_type_array)) {
+    opts = json_object_new_array();
+    json_object_object_add(m, "options", opts);
+  }
+  for (size_t k = 0; k < json_object_array_length(opts); k++) {
+    const char *s = json_object_get_string(json_object_array_get_idx(opts, k));
+    if (s && (!strcmp(s, "bind") || !strcmp(s, "rbind")))
+      return;
+  }
+  json_object_array_add(opts, json_object_new_string("rbind"));
+}
+
+/* Files a CRI spec bind-mounts from the host that the guest provides. */
+static const char *guest_file(const char *dst) {
+  if (!strcmp(dst, "/etc/resolv.conf"))
+    return "resolv.conf";
+  if (!strcmp(dst, "/etc/hosts"))
+    return "hosts";
+  if (!strcmp(dst, "/etc/hostname"))
+    return "hostname";
+  return NULL;
 }
 
 /* SharedMounts replace the source of the spec mount with their destination,
@@ -184,8 +220,17 @@ static int adjust_mounts(json_object *spec, const bundle_opts *o, cf_error *err)
         used[k] = true;
       }
     if (replaced) {
-      json_object_object_add(m, "source", json_object_new_string(replaced));
-      json_object_object_add(m, "type", json_object_new_string("bind"));
+      make_bind(m, replaced);
+    } else if (o->guest && o->guest_files_dir && guest_file(dst)) {
+      /* the pod's DNS/hosts/hostname files live in the guest */
+      char src[4200];
+      struct stat st;
+      snprintf(src, sizeof(src), "%s/%s", o->guest_files_dir, guest_file(dst));
+      if (stat(src, &st) < 0) {
+        cf_debug("container %s: no guest %s: dropping its mount", o->id, dst);
+        continue;
+      }
+      make_bind(m, src);
     } else if (o->guest) {
       const char *type = str_field(m, "type");
       const char *src = str_field(m, "source");

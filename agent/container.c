@@ -155,11 +155,19 @@ int container_create(agent *a, const Coffer__Agent__V1__CreateContainerRequest *
     }
   }
   container *sb = sandbox_container(a);
+  pid_t known[64];
+  size_t n_known = 0;
+  for (container *k = a->containers; k && n_known < 64; k = k->next)
+    if (k->procs && !k->procs->exited)
+      known[n_known++] = k->procs->pid;
+  char files_dir[PATH_MAX];
+  snprintf(files_dir, sizeof(files_dir), "%s/sandbox", a->state_dir);
   bundle_opts o = {.id = id, .root_path = root, .terminal = st->terminal,
                    .cgroup_path = c->cgroup_path, .sandbox_pid = sb ? sb->procs->pid : 0,
                    .share_pid = a->share_pid, .guest = a->guest,
                    .mount_dst = mdst, .mount_src = (const char *const *)msrc,
-                   .n_mounts = req->n_mounts};
+                   .n_mounts = req->n_mounts, .known_pids = known, .n_known_pids = n_known,
+                   .guest_files_dir = files_dir};
   bool is_sandbox = false;
   if (!(config = bundle_make_config(req->spec.data, req->spec.len, &o, &is_sandbox, err))) {
     cf_error_prefix(err, "container %s", id);

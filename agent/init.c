@@ -104,38 +104,60 @@ void init_power_off(void) {
   _exit(0); /* not PID 1 of a VM: nothing to power off */
 }
 
-static int write_text(const char *path, const char *text, cf_error *err) {
-  return write_file_atomic(path, text, strlen(text), err);
-}
-
-int init_write_dns(const char *const *servers, size_t ns, const char *const *search,
-                   size_t nsearch, const char *const *opts, size_t nopts, cf_error *err) {
-  if (!ns && !nsearch && !nopts)
-    return 0;
+/* The pod's resolv.conf, hosts and hostname, under <state>/sandbox/, for
+ * the containers whose spec bind-mounts those files from the host. */
+int sandbox_write_files(const char *dir, const Coffer__Agent__V1__CreateSandboxRequest *req,
+                        cf_error *err) {
+  char path[PATH_MAX];
+  if (mkdir(dir, 0755) < 0 && errno != EEXIST)
+    return cf_err(err, errno, "mkdir %s", dir);
   char *buf = NULL;
   size_t len = 0;
   FILE *m = open_memstream(&buf, &len);
   if (!m)
     return cf_err(err, errno, "resolv.conf");
-  for (size_t i = 0; i < ns; i++)
-    fprintf(m, "nameserver %s\n", servers[i]);
-  if (nsearch) {
+  for (size_t i = 0; i < req->n_dns_servers; i++)
+    fprintf(m, "nameserver %s\n", req->dns_servers[i]);
+  if (req->n_dns_searches) {
     fputs("search", m);
-    for (size_t i = 0; i < nsearch; i++)
-      fprintf(m, " %s", search[i]);
+    for (size_t i = 0; i < req->n_dns_searches; i++)
+      fprintf(m, " %s", req->dns_searches[i]);
     fputc('\n', m);
   }
-  if (nopts) {
+  if (req->n_dns_options) {
     fputs("options", m);
-    for (size_t i = 0; i < nopts; i++)
-      fprintf(m, " %s", opts[i]);
+    for (size_t i = 0; i < req->n_dns_options; i++)
+      fprintf(m, " %s", req->dns_options[i]);
     fputc('\n', m);
   }
   fclose(m);
-  mkdir("/etc", 0755);
-  int rc = write_text("/etc/resolv.conf", buf, err);
+  snprintf(path, sizeof(path), "%s/resolv.conf", dir);
+  int rc = write_file_atomic(path, buf, len, err);
   free(buf);
-  return rc;
+  if (rc < 0)
+    return rc;
+
+  buf = NULL;
+  len = 0;
+  if (!(m = open_memstream(&buf, &len)))
+    return cf_err(err, errno, "hosts");
+  fputs("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n", m);
+  for (size_t i = 0; i < req->n_hosts; i++) {
+    fputs(req->hosts[i]->ip, m);
+    for (size_t k = 0; k < req->hosts[i]->n_names; k++)
+      fprintf(m, "\t%s", req->hosts[i]->names[k]);
+    fputc('\n', m);
+  }
+  fclose(m);
+  snprintf(path, sizeof(path), "%s/hosts", dir);
+  rc = write_file_atomic(path, buf, len, err);
+  free(buf);
+  if (rc < 0 || !req->hostname[0])
+    return rc;
+  snprintf(path, sizeof(path), "%s/hostname", dir);
+  char line[128];
+  int n = snprintf(line, sizeof(line), "%s\n", req->hostname);
+  return write_file_atomic(path, line, (size_t)n, err);
 }
 
 static bool vsock_usable(void) {

@@ -100,6 +100,17 @@ static bool valid_hostname(const char *h) {
   return true;
 }
 
+/* One token of a resolv.conf / hosts line: printable, no spaces. */
+static bool valid_word(const char *w) {
+  size_t n = strlen(w);
+  if (n == 0 || n > 253)
+    return false;
+  for (size_t i = 0; i < n; i++)
+    if (w[i] <= ' ' || w[i] == 0x7f || w[i] == '#')
+      return false;
+  return true;
+}
+
 static void h_create_sandbox(ttrpc_call *call, const uint8_t *payload, size_t len, void *data) {
   agent *a = data;
   DECODE(Coffer__Agent__V1__CreateSandboxRequest, coffer__agent__v1__create_sandbox_request, req);
@@ -119,15 +130,29 @@ static void h_create_sandbox(ttrpc_call *call, const uint8_t *payload, size_t le
   if (lvl == -1)
     return ttrpc_call_reply_status(call, CF_INVALID_ARGUMENT, "log level \"%.32s\" is unknown",
                                    req->guest_log_level);
-  cf_error err = {0};
-  if (a->pid1) {
-    if (req->hostname[0] && sethostname(req->hostname, strlen(req->hostname)) < 0)
-      cf_warn("sethostname %s: %s", req->hostname, strerror(errno));
-    if (init_write_dns((const char *const *)req->dns_servers, req->n_dns_servers,
-                       (const char *const *)req->dns_searches, req->n_dns_searches,
-                       (const char *const *)req->dns_options, req->n_dns_options, &err) < 0)
-      cf_warn("%s", err.msg);
+  /* names and addresses end up in files: no line breaks or other controls */
+  for (size_t i = 0; i < req->n_dns_servers + req->n_dns_searches + req->n_dns_options; i++) {
+    const char *v = i < req->n_dns_servers ? req->dns_servers[i]
+                    : i < req->n_dns_servers + req->n_dns_searches
+                        ? req->dns_searches[i - req->n_dns_servers]
+                        : req->dns_options[i - req->n_dns_servers - req->n_dns_searches];
+    if (!valid_word(v))
+      return ttrpc_call_reply_status(call, CF_INVALID_ARGUMENT, "DNS entry \"%.64s\" is not valid", v);
   }
+  for (size_t i = 0; i < req->n_hosts; i++) {
+    bool ok = valid_word(req->hosts[i]->ip) && req->hosts[i]->n_names > 0;
+    for (size_t k = 0; ok && k < req->hosts[i]->n_names; k++)
+      ok = valid_word(req->hosts[i]->names[k]);
+    if (!ok)
+      return ttrpc_call_reply_status(call, CF_INVALID_ARGUMENT, "hosts entry %zu is not valid", i);
+  }
+  cf_error err = {0};
+  if (a->pid1 && req->hostname[0] && sethostname(req->hostname, strlen(req->hostname)) < 0)
+    cf_warn("sethostname %s: %s", req->hostname, strerror(errno));
+  char dir[PATH_MAX];
+  snprintf(dir, sizeof(dir), "%s/sandbox", a->state_dir);
+  if (sandbox_write_files(dir, req, &err) < 0)
+    return reply_err(call, &err);
   if (lvl >= 0)
     cf_log_init("agent", (enum cf_log_level)lvl, STDERR_FILENO);
   a->sandbox_id = strdup(req->sandbox_id);

@@ -738,7 +738,7 @@ static void test_guest_rejects_host_paths(void) {
   snprintf(path, sizeof(path), "cp -a %s %s/share/c1 && mkdir -p %s/share/vol && echo shared-data > %s/share/vol/f",
            H.rootfs, H.dir, H.dir, H.dir);
   CHECK(system(path) == 0, "prepare share");
-  char *spec_txt = h_spec(&H, ARGS("sh", "-c", "cat /data/f; ls /hostbind 2>&1 | head -1"), NULL);
+  char *spec_txt = h_spec(&H, ARGS("sh", "-c", "cat /data/f; ls /hostbind 2>&1 | head -1; cat /etc/resolv.conf /etc/hosts"), NULL);
   json_object *s = json_tokener_parse(spec_txt);
   free(spec_txt);
   json_object *mounts, *m = json_object_new_object(), *opts = json_object_new_array(),
@@ -751,6 +751,19 @@ static void test_guest_rejects_host_paths(void) {
   json_object_array_add(opts, json_object_new_string("rbind"));
   json_object_object_add(m, "options", opts);
   json_object_array_add(mounts, m);
+  /* CRI's resolv.conf bind from a host path: the guest's file replaces it */
+  json_object *rm = json_object_new_object(), *ropts = json_object_new_array();
+  json_object_object_add(rm, "destination", json_object_new_string("/etc/resolv.conf"));
+  json_object_object_add(rm, "type", json_object_new_string("bind"));
+  json_object_object_add(rm, "source", json_object_new_string("/var/lib/containerd/nope/resolv.conf"));
+  json_object_array_add(ropts, json_object_new_string("rbind"));
+  json_object_object_add(rm, "options", ropts);
+  json_object_array_add(mounts, rm);
+  json_object *hm = json_object_new_object();
+  json_object_object_add(hm, "destination", json_object_new_string("/etc/hosts"));
+  json_object_object_add(hm, "type", json_object_new_string("bind"));
+  json_object_object_add(hm, "source", json_object_new_string("/var/lib/containerd/nope/hosts"));
+  json_object_array_add(mounts, hm);
   json_object_object_add(hook, "path", json_object_new_string("/nonexistent/hook"));
   json_object_array_add(pre, hook);
   json_object_object_add(hooks, "prestart", pre);
@@ -781,8 +794,24 @@ static void test_guest_rejects_host_paths(void) {
   char *out = h_read_all(&H, "g2", "", false, NULL);
   CHECK(!strncmp(out, "shared-data\n", 12), "shared mount content \"%s\"", out);
   CHECK(strstr(out, "No such file"), "the host bind mount was not dropped: \"%s\"", out);
+  CHECK(strstr(out, "nameserver 10.9.8.7\n"), "pod resolv.conf not in the container: \"%s\"", out);
+  CHECK(strstr(out, "10.1.2.3\tdb.pod\tdb\n"), "pod hosts not in the container: \"%s\"", out);
   free(out);
   CHECK(h_remove(&H, "g2", false) == CF_OK, "remove");
+
+  /* a namespace path not belonging to a container of this pod */
+  char *sp = h_spec(&H, ARGS("true"), NULL);
+  json_object *o = json_tokener_parse(sp), *lx, *nss, *ne = json_object_new_object();
+  free(sp);
+  json_object_object_get_ex(o, "linux", &lx);
+  json_object_object_get_ex(lx, "namespaces", &nss);
+  json_object_object_add(ne, "type", json_object_new_string("cgroup"));
+  json_object_object_add(ne, "path", json_object_new_string("/proc/1/ns/cgroup"));
+  json_object_array_add(nss, ne);
+  const char *t2 = json_object_to_json_string(o);
+  expect(create_raw("g3", t2, strlen(t2), 1, "c1"), CF_INVALID_ARGUMENT,
+         "namespace path of a process outside the pod");
+  json_object_put(o);
 }
 
 /* VIRTIOFS rootfs: a path inside the share (a plain directory here). */
@@ -913,6 +942,16 @@ static void test_pid1_mode(void) {
   r.sandbox_id = H.sandbox;
   r.cgroup_parent = H.cgroup_parent;
   r.hostname = "coffer-pid1-test";
+  char *evil[] = {"1.1.1.1\nnameserver 6.6.6.6"};
+  r.dns_servers = evil;
+  r.n_dns_servers = 1;
+  expect(h_call(&H, "CreateSandbox", &r.base, &google__protobuf__empty__descriptor, NULL, msg,
+                sizeof(msg)), CF_INVALID_ARGUMENT, "DNS server with a line break");
+  r.hostname = "bad host";
+  r.n_dns_servers = 0;
+  expect(h_call(&H, "CreateSandbox", &r.base, &google__protobuf__empty__descriptor, NULL, msg,
+                sizeof(msg)), CF_INVALID_ARGUMENT, "hostname with a space");
+  r.hostname = "coffer-pid1-test";
   CHECK(h_call(&H, "CreateSandbox", &r.base, &google__protobuf__empty__descriptor, NULL, msg,
                sizeof(msg)) == CF_OK, "%s", msg);
   char cmd[400], out[1024] = "";
@@ -967,6 +1006,15 @@ int main(int argc, char **argv) {
     Coffer__Agent__V1__CreateSandboxRequest r = COFFER__AGENT__V1__CREATE_SANDBOX_REQUEST__INIT;
     r.sandbox_id = H.sandbox;
     r.cgroup_parent = H.cgroup_parent;
+    char *dns[] = {"10.9.8.7"}, *names[] = {"db.pod", "db"};
+    Coffer__Agent__V1__HostEntry he = COFFER__AGENT__V1__HOST_ENTRY__INIT, *hep = &he;
+    he.ip = "10.1.2.3";
+    he.names = names;
+    he.n_names = 2;
+    r.dns_servers = dns;
+    r.n_dns_servers = 1;
+    r.hosts = &hep;
+    r.n_hosts = 1;
     CHECK(h_call(&H, "CreateSandbox", &r.base, &google__protobuf__empty__descriptor, NULL, msg,
                  sizeof(msg)) == CF_OK, "%s", msg);
   } else if (!strcmp(c, "rootfs_virtiofs")) {
