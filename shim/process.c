@@ -252,6 +252,9 @@ static void on_wait(int status, const char *message, const uint8_t *payload, siz
 }
 
 void proc_watch_exit(shim *s, shim_proc *p) {
+  if (p->wait_issued || p->exited)
+    return;
+  p->wait_issued = true;
   proc_ref *r = ref_new(s, p);
   if (!r)
     return;

@@ -605,6 +605,10 @@ static void h_resume(ttrpc_call *call, const uint8_t *payload, size_t len, void 
 static void on_killed(int status, const char *message, const uint8_t *payload, size_t len,
                       void *data) {
   op *o = data;
+  shim_proc *p = proc_find(o->s, o->id, o->exec_id);
+  /* a created, never started init can be killed too: learn its exit */
+  if (status == CF_OK && p)
+    proc_watch_exit(o->s, p);
   if (status == CF_OK)
     ttrpc_call_reply(o->call, NULL);
   else

@@ -79,6 +79,7 @@ struct shim_proc {
   size_t spec_len;
   int status;
   uint32_t pid;
+  bool wait_issued;   /* WaitProcess sent to the agent */
   bool exited;        /* the agent's WaitProcess answered */
   bool reported;      /* exit published and waiters answered */
   uint32_t exit_status;
