@@ -7,6 +7,8 @@
  *             (a slot is refilled after remove_rootfs)
  *   kill9     kill -9 of QEMU is noticed (pidfd, domain gone), cleanup
  *             leaves nothing and is idempotent
+ *   agent     the guest image (guest/build.sh) with the real coffer-agent as
+ *             /init answers Health over agent.0; its logs reach the console
  *   badkernel QEMU refusing to start is a clear error and leaves nothing
  * Prints timings. Exit 77 when a prerequisite is missing. */
 #include <dirent.h>
@@ -137,6 +139,10 @@ int main(int argc, char **argv) {
     printf("SKIP: no test guest kernel/initrd (COFFER_TEST_KERNEL/INITRD)\n");
     return 77;
   }
+  if (!strcmp(mode, "agent") && !getenv("COFFER_TEST_AGENT_CTL")) {
+    printf("SKIP: COFFER_TEST_AGENT_CTL not set\n");
+    return 77;
+  }
   if (!getenv("COFFER_VMM_HELPER")) {
     printf("SKIP: COFFER_VMM_HELPER not set\n");
     return 77;
@@ -213,6 +219,26 @@ int main(int argc, char **argv) {
   pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
   CHECK(pidfd >= 0, "pidfd_open: %s", strerror(errno));
   CHECK(strncmp(addr, "unix:", 5) == 0, "agent address %s", addr);
+  if (!strcmp(mode, "agent")) {
+    /* the real coffer-agent as the guest's /init answers Health.Check */
+    const char *ctl = getenv("COFFER_TEST_AGENT_CTL");
+    char cmd[1200];
+    snprintf(cmd, sizeof(cmd), "\"%s\" --addr '%s' --timeout 1000 health 2>/dev/null | grep -q SERVING",
+             ctl, addr);
+    long long end = now_ms() + 45000;
+    int serving = 0;
+    while (!serving && now_ms() < end)
+      serving = system(cmd) == 0;
+    CHECK(serving, "coffer-agent did not answer Health on %s", addr);
+    printf("coffer-agent answered Health after %lld ms (from start)\n", now_ms() - t0);
+    CHECK(wait_console(console, "coffer-agent", 5000) == 0, "the agent's log lines are not on the console");
+    r = ops->stop(vm, 1000, &err);
+    vm = NULL;
+    CHECK(r == 0, "stop: %s", err.msg);
+    struct pollfd p = {.fd = pidfd, .events = POLLIN};
+    CHECK(poll(&p, 1, 5000) == 1, "QEMU still alive after stop");
+    goto check_nothing_left;
+  }
   agent = cf_transport_connect(addr, 10000, &err);
   CHECK(agent >= 0, "connect agent channel: %s", err.msg);
 
@@ -287,6 +313,7 @@ int main(int argc, char **argv) {
     struct pollfd p = {.fd = pidfd, .events = POLLIN};
     CHECK(poll(&p, 1, 5000) == 1, "QEMU still alive after stop");
   }
+check_nothing_left:
   /* Nothing left behind. */
   CHECK(domain_listed(name) == 0, "domain %s still exists", name);
   CHECK(!process_with_arg(vmdir), "a process still refers to %s", vmdir);
