@@ -22,7 +22,8 @@
 #define AGENT_STDIN_MAX (1u << 20)    /* queued stdin bytes per process */
 #define AGENT_READ_DEFAULT (64u << 10)
 #define AGENT_OOM_QUEUE 64
-#define AGENT_DRAIN_TIMEOUT_MS 3000   /* exit reported even if a grandchild keeps stdout open */
+#define AGENT_DRAIN_TIMEOUT_MS 3000
+#define AGENT_MAX_DONE_EXECS 128      /* finished execs kept without RemoveProcess */   /* exit reported even if a grandchild keeps stdout open */
 
 struct agent;
 struct container;
@@ -224,6 +225,8 @@ int container_remove(agent *a, container *c, bool force, cf_error *err);
 int container_exec(agent *a, container *c, const Coffer__Agent__V1__ExecProcessRequest *req,
                    proc **out, cf_error *err);
 int process_remove(agent *a, container *c, proc *p, cf_error *err);
+bool proc_reusable(const proc *p);
+void exec_prune(agent *a, container *c);
 int container_signal(agent *a, container *c, proc *p, int sig, bool all, cf_error *err);
 void container_free(agent *a, container *c);
 void agent_reap(agent *a);

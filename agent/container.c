@@ -273,7 +273,8 @@ int container_exec(agent *a, container *c, const Coffer__Agent__V1__ExecProcessR
   const char *eid = req->exec_id;
   if (!agent_valid_id(eid))
     return cf_err_status(err, CF_INVALID_ARGUMENT, "exec id \"%.64s\" is not valid", eid);
-  if (proc_find(c, eid))
+  proc *old = proc_find(c, eid);
+  if (old && !proc_reusable(old))
     return cf_err_status(err, CF_ALREADY_EXISTS, "exec %s already exists in container %s", eid, c->id);
   if (!c->procs->started || c->procs->exited)
     return cf_err_status(err, CF_FAILED_PRECONDITION, "container %s is not running", c->id);
@@ -288,6 +289,13 @@ int container_exec(agent *a, container *c, const Coffer__Agent__V1__ExecProcessR
   snprintf(pidfile, sizeof(pidfile), "%s/exec-%s.pid", c->bundle, eid);
   if (write_file_atomic(path, json, strlen(json), err) < 0)
     return -EIO;
+  /* containerd reuses an exec id once the old exec was deleted: a finished,
+   * fully read exec of the same id makes way */
+  if (old) {
+    cf_error e2 = {0};
+    process_remove(a, c, old, &e2);
+  }
+  exec_prune(a, c);
   proc *p = proc_new(c, eid);
   if (!p) {
     unlink(path);
@@ -334,6 +342,34 @@ int container_exec(agent *a, container *c, const Coffer__Agent__V1__ExecProcessR
   c->procs->next = p;
   *out = p;
   return 0;
+}
+
+/* Finished, waited-for-or-not, output fully read: nothing the shim can
+ * still want from it but its status. */
+bool proc_reusable(const proc *p) {
+  return p->done && !p->n_waiters && !p->out.reader && !p->err.reader && p->out.eof &&
+         p->err.eof && p->out.len == p->out.head && p->err.len == p->err.head;
+}
+
+/* A shim that never calls RemoveProcess (exec probes every few seconds)
+ * must not grow the agent without bound: beyond AGENT_MAX_DONE_EXECS
+ * finished and drained execs, the oldest go. */
+void exec_prune(agent *a, container *c) {
+  size_t done = 0;
+  for (proc *p = c->procs->next; p; p = p->next)
+    done += proc_reusable(p);
+  while (done > AGENT_MAX_DONE_EXECS) {
+    proc *victim = NULL; /* the oldest is last in the list */
+    for (proc *p = c->procs->next; p; p = p->next)
+      if (proc_reusable(p))
+        victim = p;
+    if (!victim)
+      break;
+    cf_error e = {0};
+    cf_debug("container %s: forgetting finished exec %s", c->id, victim->exec_id);
+    process_remove(a, c, victim, &e);
+    done--;
+  }
 }
 
 int process_remove(agent *a, container *c, proc *p, cf_error *err) {

@@ -288,11 +288,16 @@ static void test_exec(void) {
   CHECK(!strcmp(err, "e\n"), "exec stderr \"%s\"", err);
   free(out);
   free(err);
-  CHECK(h_exec(&H, "box", "e1", ARGS("true"), false, false, msg, sizeof(msg)) == CF_ALREADY_EXISTS,
-        "duplicate exec id: %s", msg);
+  /* containerd reuses an exec id after deleting the exec: a finished,
+   * fully read exec makes way */
+  CHECK(h_exec(&H, "box", "e1", ARGS("sh", "-c", "exit 4"), false, false, msg, sizeof(msg)) == CF_OK,
+        "reusing the id of a finished exec: %s", msg);
+  CHECK(h_wait(&H, "box", "e1") == 4, "reused exec id status");
 
   CHECK(h_exec(&H, "box", "e2", ARGS("sleep", "100"), false, false, msg, sizeof(msg)) == CF_OK,
         "%s", msg);
+  CHECK(h_exec(&H, "box", "e2", ARGS("true"), false, false, msg, sizeof(msg)) == CF_ALREADY_EXISTS,
+        "duplicate id of a running exec: %s", msg);
   Coffer__Agent__V1__ContainerRequest cr = COFFER__AGENT__V1__CONTAINER_REQUEST__INIT;
   cr.container_id = "box";
   ProtobufCMessage *resp = NULL;
@@ -331,6 +336,23 @@ static void test_exec(void) {
         "init wait: done %d status %d exit %u", init_wait.done, init_wait.status,
         init_wait.exit_status);
   CHECK(h_remove(&H, "box", false) == CF_OK, "remove");
+}
+
+/* A shim that never calls RemoveProcess: finished execs are bounded (128). */
+static void test_finished_execs_are_bounded(void) {
+  CHECK(h_create(&H, "probe", ARGS("sleep", "100"), NULL, NULL, msg, sizeof(msg)) == CF_OK, "%s", msg);
+  CHECK(h_start(&H, "probe", msg, sizeof(msg)) == CF_OK, "%s", msg);
+  int fds = h_fd_count(H.agent_pid);
+  char id[32];
+  for (int i = 0; i < 140; i++) {
+    snprintf(id, sizeof(id), "x%d", i);
+    CHECK(h_exec(&H, "probe", id, ARGS("true"), false, false, msg, sizeof(msg)) == CF_OK, "%s: %s", id, msg);
+    CHECK(h_wait(&H, "probe", id) == 0, "%s", id);
+  }
+  CHECK(h_wait(&H, "probe", "x0") == -CF_NOT_FOUND, "the oldest finished exec is still kept");
+  CHECK(h_wait(&H, "probe", "x139") == 0, "the newest exec was forgotten");
+  CHECK(h_fd_count(H.agent_pid) == fds, "fds grew: %d -> %d", fds, h_fd_count(H.agent_pid));
+  CHECK(h_remove(&H, "probe", true) == CF_OK, "remove");
 }
 
 /* --------------------------------------------------------- pause/resume */
@@ -1082,6 +1104,7 @@ int main(int argc, char **argv) {
   else if (!strcmp(c, "ctl") && argc > 3) test_ctl(argv[3]);
   else if (!strcmp(c, "serial_transport")) test_serial_transport();
   else if (!strcmp(c, "pid1_mode")) test_pid1_mode();
+  else if (!strcmp(c, "finished_execs_are_bounded")) test_finished_execs_are_bounded();
   else {
     fprintf(stderr, "unknown case %s\n", c);
     h_teardown(&H);
