@@ -145,6 +145,11 @@ int shim_daemon_main(shim_opts *o) {
   unlink(s->socket_path);
   events_flush(s, 2000);
   rmdir(s->state_dir);
+  char *slash = strrchr(s->state_dir, '/'); /* and <state_dir>/<ns> once empty */
+  if (slash && slash != s->state_dir) {
+    *slash = '\0';
+    rmdir(s->state_dir);
+  }
   cf_info("shim daemon for pod %s exits", s->group_id);
   ttrpc_server_free(s->srv);
   events_free(s);

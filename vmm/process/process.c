@@ -73,6 +73,10 @@ static int find_agent(const char *configured, char *out, size_t cap, cf_error *e
       snprintf(out, cap, "%s/%s", self, AGENT_BINARY);
       if (access(out, X_OK) == 0)
         return 0;
+      /* the build tree: build/shim/<shim> next to build/agent/coffer-agent */
+      snprintf(out, cap, "%s/../agent/%s", self, AGENT_BINARY);
+      if (access(out, X_OK) == 0)
+        return 0;
     }
   }
   const char *path = getenv("PATH");
@@ -84,7 +88,8 @@ static int find_agent(const char *configured, char *out, size_t cap, cf_error *e
       return 0;
   }
   return cf_err_status(err, CF_FAILED_PRECONDITION,
-                       "%s not found next to the shim nor on PATH (set agent_path in the config)",
+                       "%s not found next to the shim, in ../agent/ nor on PATH "
+                       "(set agent_path in the config)",
                        AGENT_BINARY);
 }
 
