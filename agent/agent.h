@@ -104,6 +104,7 @@ typedef struct agent {
   bool guest;            /* guest mode: host paths are not trusted */
   int cgroup_version;
   int runc_timeout_ms;
+  bool no_pivot;         /* / is the initramfs: runc cannot pivot_root away from it */
 
   bool sandbox_created;
   char *sandbox_id;
@@ -259,5 +260,7 @@ int init_find_listen_addr(char *buf, size_t cap, bool *serial, cf_error *err);
 void guest_details(agent *a, Coffer__Agent__V1__GuestDetails *d,
                    char *kernel, size_t kcap);
 int cgroup_detect_version(void);
+/* True when / is the initial ramfs ("rootfs"), where pivot_root fails. */
+bool root_is_initramfs(void);
 
 #endif

@@ -192,6 +192,8 @@ int container_create(agent *a, const Coffer__Agent__V1__CreateContainerRequest *
   const char *args[12];
   size_t n = 0;
   args[n++] = "create";
+  if (a->no_pivot)
+    args[n++] = "--no-pivot";
   args[n++] = "--bundle";
   args[n++] = c->bundle;
   args[n++] = "--pid-file";

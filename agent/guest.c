@@ -20,6 +20,21 @@ int cgroup_detect_version(void) {
   return 2;
 }
 
+bool root_is_initramfs(void) {
+  FILE *f = fopen("/proc/self/mounts", "re");
+  char line[512];
+  bool r = false;
+  while (f && fgets(line, sizeof(line), f)) {
+    char src[128], dst[256], type[64];
+    if (sscanf(line, "%127s %255s %63s", src, dst, type) == 3 && !strcmp(dst, "/")) {
+      r = !strcmp(type, "rootfs"); /* the last mount on / wins */
+    }
+  }
+  if (f)
+    fclose(f);
+  return r;
+}
+
 /* The TEE this guest runs in, from the devices its kernel exposes. */
 static Coffer__Agent__V1__TeeType detect_tee(void) {
   if (exists("/dev/sev-guest"))

@@ -30,7 +30,8 @@ static void usage(FILE *f) {
           "  --runtime PATH  OCI runtime (default: runc on PATH)\n"
           "  --shared-dir    where VIRTIOFS rootfs paths are found (default /run/coffer/shared)\n"
           "  --modules FILE  kernel modules to load as PID 1 (default /etc/coffer/modules)\n"
-          "  --guest         treat the host as untrusted (implied as PID 1)\n");
+          "  --guest         treat the host as untrusted (implied as PID 1)\n"
+          "  --no-pivot      runc create --no-pivot (automatic when / is the initramfs)\n");
 }
 
 static char *find_in_path(const char *name) {
@@ -146,12 +147,13 @@ int main(int argc, char **argv) {
       {"runtime", required_argument, NULL, 'r'}, {"shared-dir", required_argument, NULL, 'd'},
       {"modules", required_argument, NULL, 'm'}, {"log-level", required_argument, NULL, 'v'},
       {"guest", no_argument, NULL, 'g'},         {"help", no_argument, NULL, 'h'},
+      {"no-pivot", no_argument, NULL, 'p'},
       {NULL, 0, NULL, 0}};
   const char *listen_addr = NULL, *state = "/run/coffer", *runtime = NULL;
   const char *shared = "/run/coffer/shared", *modules = "/etc/coffer/modules";
   int level = CF_LOG_INFO, c;
-  bool guest = false;
-  while ((c = getopt_long(argc, argv, "l:s:r:d:m:v:gh", opts, NULL)) != -1) {
+  bool guest = false, no_pivot = false;
+  while ((c = getopt_long(argc, argv, "l:s:r:d:m:v:ghp", opts, NULL)) != -1) {
     switch (c) {
     case 'l': listen_addr = optarg; break;
     case 's': state = optarg; break;
@@ -159,6 +161,7 @@ int main(int argc, char **argv) {
     case 'd': shared = optarg; break;
     case 'm': modules = optarg; break;
     case 'g': guest = true; break;
+    case 'p': no_pivot = true; break;
     case 'v':
       if ((level = cf_log_level_parse(optarg)) < 0) {
         fprintf(stderr, "coffer-agent: unknown log level %s\n", optarg);
@@ -214,6 +217,7 @@ int main(int argc, char **argv) {
   mkdir_p(bundles);
   mkdir_p(a.runc_root);
   a.cgroup_version = cgroup_detect_version();
+  a.no_pivot = no_pivot || (a.pid1 && root_is_initramfs());
 
   sigset_t mask;
   sigemptyset(&mask);
@@ -234,9 +238,9 @@ int main(int argc, char **argv) {
       init_power_off();
     return 1;
   }
-  cf_info("coffer-agent %s ready (%s, runtime %s, state %s, cgroup v%d)", AGENT_VERSION,
+  cf_info("coffer-agent %s ready (%s, runtime %s, state %s, cgroup v%d%s)", AGENT_VERSION,
           a.pid1 ? "guest PID 1" : (a.guest ? "guest mode" : "host process"), a.runtime,
-          a.state_dir, a.cgroup_version);
+          a.state_dir, a.cgroup_version, a.no_pivot ? ", no pivot_root" : "");
   int rc = cf_loop_run(a.loop);
 
   while (a.containers)

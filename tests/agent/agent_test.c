@@ -1045,7 +1045,8 @@ int main(int argc, char **argv) {
     h_stop_agent(&H);
     snprintf(share, sizeof(share), "%s/share", H.dir);
     mkdir(share, 0755);
-    const char *extra[] = {"--shared-dir", share, NULL};
+    /* and runc create --no-pivot, as from an initramfs root */
+    const char *extra[] = {"--shared-dir", share, "--no-pivot", NULL};
     h_start_agent(&H, extra);
     Coffer__Agent__V1__CreateSandboxRequest r = COFFER__AGENT__V1__CREATE_SANDBOX_REQUEST__INIT;
     r.sandbox_id = H.sandbox;
