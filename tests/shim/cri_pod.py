@@ -2,7 +2,8 @@
 """CRI as the kubelet drives it, against the containerd in CRI_ADDRESS:
 a host-network pod with runtime_handler "coffer", two containers, ExecSync,
 ContainerStatus, and the proof that one shim process served the whole pod.
-Usage: cri_pod.py HARNESS_DIR SHIM_BINARY"""
+Then the agent of a second pod dies: both its containers are reported exited.
+Usage: cri_pod.py HARNESS_DIR SHIM_BINARY STATE_ROOT"""
 import os
 import sys
 import time
@@ -11,6 +12,7 @@ sys.path.insert(0, sys.argv[1])
 import cri  # noqa: E402
 
 SHIM = os.path.realpath(sys.argv[2])
+STATE_ROOT = sys.argv[3]
 
 
 def fail(msg):
@@ -33,7 +35,7 @@ def shims_of(address):
     return pids
 
 
-def main():
+def main():  # noqa: C901
     address = os.environ["CRI_ADDRESS"]
     c = cri.Client(address, timeout=30)
     pod = c.run_pod("p1", handler="coffer")
@@ -67,12 +69,55 @@ def main():
 
     c.stop_pod(pod)
     c.remove_pod(pod)
+    wait_no_shim(address)
+
+    # The agent of a pod dies: both containers are reported exited (each got
+    # its TaskExit), and the pod is stopped and removed cleanly.
+    pod = c.run_pod("p2", handler="coffer")
+    ids = []
+    for name in ("c1", "c2"):
+        ctr = c.create_container(pod, name, "localhost/busybox:latest", ["sleep", "1000"])
+        c.start_container(ctr)
+        ids.append(ctr)
+    agents = agents_of(STATE_ROOT)
+    if len(agents) != 1:
+        fail("expected one agent for the pod, found %s" % agents)
+    os.kill(agents[0], 9)
+    deadline = time.time() + 10
+    states = []
+    while time.time() < deadline:
+        states = [c.container_status(i).status for i in ids]
+        if all(st.state == cri.pb.CONTAINER_EXITED for st in states):
+            break
+        time.sleep(0.1)
+    if not all(st.state == cri.pb.CONTAINER_EXITED for st in states):
+        fail("after the agent died: states %s" % [st.state for st in states])
+    if any(st.exit_code != 255 for st in states):
+        fail("lost containers should exit 255: %s" % [st.exit_code for st in states])
+    c.stop_pod(pod)
+    c.remove_pod(pod)
+    wait_no_shim(address)
+    print("PASS")
+
+
+def agents_of(state_root):
+    pids = []
+    for p in os.listdir("/proc"):
+        try:
+            cmd = open("/proc/%s/cmdline" % p, "rb").read().split(b"\0")
+        except OSError:
+            continue
+        if b"--state" in cmd and any(a.startswith(state_root.encode() + b"/") for a in cmd):
+            pids.append(int(p))
+    return pids
+
+
+def wait_no_shim(address):
     deadline = time.time() + 10
     while shims_of(address) and time.time() < deadline:
         time.sleep(0.1)
     if shims_of(address):
         fail("shim still running after RemovePodSandbox: %s" % shims_of(address))
-    print("PASS")
 
 
 main()

@@ -30,6 +30,18 @@ set -e
 [ $rc != 0 ] && echo "$err" | grep -qi "already exists" || fail "duplicate exec id: '$err'"
 wait
 
+log "exec with a tty"
+if command -v script >/dev/null; then
+  out=$( (timeout 30 script -qec "ctr task exec -t --exec-id e4 t1 tty" /dev/null || true) | tr -d '\r\0')
+  echo "$out" | grep -q '/dev/pts/' || fail "exec -t: no tty: '$out'"
+fi
+
+log "checkpoint is unimplemented"
+set +e
+err=$(c task checkpoint t1 2>&1); rc=$?
+set -e
+[ $rc != 0 ] && echo "$err" | grep -qi "not supported\|not implemented\|unimplemented" || fail "checkpoint: '$err'"
+
 log "ps"
 c task ps t1 | awk 'NR > 1 {print $1}' | grep -qE '^[0-9]+$' || fail "ps shows no pid: $(ctr task ps t1)"
 
