@@ -126,11 +126,12 @@ find_kernel_deb() {
 # --- inputs and cache --------------------------------------------------------
 
 # Shared libraries (resolved paths as the loader finds them) of the given ELF
-# programs; nothing for static ones.
+# programs; nothing for static ones (or scripts: ldd fails on them, which must
+# not end the loop under set -e/pipefail before runc is looked at).
 shared_libs() {
   local prog
   for prog in "$@"; do
-    ldd "$prog" 2>/dev/null | awk '
+    { ldd "$prog" 2>/dev/null || true; } | awk '
       $2 == "=>" && $3 ~ /^\// { print $3 }
       $1 ~ /^\// { print $1 }'
   done | LC_ALL=C sort -u
