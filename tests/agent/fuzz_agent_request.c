@@ -7,6 +7,7 @@
  * valid requests. `--write-seeds DIR` writes the valid requests as seeds. */
 #include <dirent.h>
 #include <errno.h>
+#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,12 +32,22 @@ static struct fuzz_ctx {
   char dir[64], share[96], block[96], state[96];
 } F;
 
+static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
+  return flag == FTW_DP ? rmdir(path) : unlink(path);
+}
+
+static void cleanup(void) {
+  if (F.dir[0])
+    nftw(F.dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
 static void setup(void) {
   cf_error err = {0};
   cf_log_init("agent", CF_LOG_ERROR, -1);
   snprintf(F.dir, sizeof(F.dir), "/tmp/coffer-fuzz-XXXXXX");
   if (!mkdtemp(F.dir))
     abort();
+  atexit(cleanup);
   snprintf(F.share, sizeof(F.share), "%s/share", F.dir);
   snprintf(F.block, sizeof(F.block), "%s/block", F.dir);
   snprintf(F.state, sizeof(F.state), "%s/state", F.dir);
@@ -225,10 +236,6 @@ int main(int argc, char **argv) {
   }
   printf("replayed %d corpus files and %u mutated requests; the agent answered every one\n",
          files, runs + (unsigned)(N_METHODS * 3));
-  char cmd[128];
-  snprintf(cmd, sizeof(cmd), "rm -rf %s", F.dir);
-  if (system(cmd) != 0)
-    return 1;
   return 0;
 }
 #endif
