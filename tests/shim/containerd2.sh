@@ -26,6 +26,7 @@ PATH=$BUILD/shim:$PATH setsid "$BIN/containerd" --config "$T/c2/config.toml" \
   >"$T/c2/containerd.log" 2>&1 </dev/null &
 c2pid=$!
 c2_cleanup() {
+  set +e
   kill -TERM $c2pid 2>/dev/null; sleep 0.3; kill -KILL $c2pid 2>/dev/null
   for p in $(our_pids); do kill -9 "$p" 2>/dev/null; done
   awk -v d="$T/c2/" 'index($5, d) == 1 {print $5}' /proc/self/mountinfo | sort -r | xargs -r -n1 umount -l
