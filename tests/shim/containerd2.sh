@@ -35,7 +35,7 @@ c2_cleanup() {
   done
   return 0
 }
-trap 'c2_cleanup; lib_cleanup' EXIT
+trap 'st=$?; c2_cleanup; (exit $st); lib_cleanup' EXIT
 C2=("$BIN/ctr" --address "$T/c2/c.sock" -n coffer2)
 wait_for 20 "${C2[@]}" version >/dev/null 2>&1 || fail "containerd 2 did not start: $(tail -5 "$T/c2/containerd.log")"
 "${C2[@]}" images import "$BUILD/test-images/images.tar" >/dev/null 2>&1 ||
@@ -43,7 +43,7 @@ wait_for 20 "${C2[@]}" version >/dev/null 2>&1 || fail "containerd 2 did not sta
 
 log "ctr (2.x) run --rm echo"
 out=$(timeout 30 "${C2[@]}" run --rm "${RT[@]}" $IMG t1 echo hello-2x)
-[ "$out" = hello-2x ] || fail "got '$out'"
+[ "$out" = hello-2x ] || fail "got $out"
 log "stdin and exit code"
 set +e
 out=$(echo in | timeout 30 "${C2[@]}" run --rm "${RT[@]}" $IMG t1 sh -c 'cat; exit 3'); rc=$?
