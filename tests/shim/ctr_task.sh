@@ -42,6 +42,18 @@ err=$(c task checkpoint t1 2>&1); rc=$?
 set -e
 [ $rc != 0 ] && echo "$err" | grep -qi "not supported\|not implemented\|unimplemented" || fail "checkpoint: '$err'"
 
+log "40 execs leave the shim's fds and memory as they were"
+shim=$(shim_pids)
+for i in 1 2 3 4 5; do c task exec --exec-id w$i t1 true; done
+fds0=$(ls /proc/$shim/fd | wc -l)
+rss0=$(awk '/^VmRSS:/ {print $2}' /proc/$shim/status)
+for i in $(seq 1 40); do echo x | c task exec --exec-id x$i t1 cat >/dev/null; done
+fds1=$(ls /proc/$shim/fd | wc -l)
+rss1=$(awk '/^VmRSS:/ {print $2}' /proc/$shim/status)
+echo "shim fds $fds0 -> $fds1, VmRSS $rss0 -> $rss1 kB"
+[ "$fds1" -le "$fds0" ] || fail "shim fds grew: $fds0 -> $fds1"
+[ "$rss1" -le $((rss0 + 256)) ] || fail "shim RSS grew: $rss0 -> $rss1 kB"
+
 log "ps"
 c task ps t1 | awk 'NR > 1 {print $1}' | grep -qE '^[0-9]+$' || fail "ps shows no pid: $(ctr task ps t1)"
 
