@@ -262,5 +262,6 @@ void guest_details(agent *a, Coffer__Agent__V1__GuestDetails *d,
 int cgroup_detect_version(void);
 /* True when / is the initial ramfs ("rootfs"), where pivot_root fails. */
 bool root_is_initramfs(void);
+void cgroup_remove_pod(const agent *a);
 
 #endif

@@ -1,6 +1,7 @@
 /* What the guest is: GetGuestDetails and the cgroup layout. */
 #include "agent.h"
 
+#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +19,26 @@ int cgroup_detect_version(void) {
   if (exists("/sys/fs/cgroup/memory/memory.limit_in_bytes"))
     return 1;
   return 2;
+}
+
+/* Remove the pod's (now empty) cgroup in every hierarchy: v1 has one per
+ * controller under /sys/fs/cgroup, v2 one tree. Only empty ones go. */
+void cgroup_remove_pod(const agent *a) {
+  if (!a->cgroup_parent || !a->cgroup_parent[0] || !strcmp(a->cgroup_parent, "/"))
+    return;
+  char p[4200];
+  snprintf(p, sizeof(p), "/sys/fs/cgroup%s", a->cgroup_parent);
+  rmdir(p);
+  DIR *d = opendir("/sys/fs/cgroup");
+  struct dirent *e;
+  while (d && (e = readdir(d))) {
+    if (e->d_name[0] == '.')
+      continue;
+    snprintf(p, sizeof(p), "/sys/fs/cgroup/%s%s", e->d_name, a->cgroup_parent);
+    rmdir(p);
+  }
+  if (d)
+    closedir(d);
 }
 
 bool root_is_initramfs(void) {

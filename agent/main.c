@@ -245,6 +245,7 @@ int main(int argc, char **argv) {
 
   while (a.containers)
     container_remove(&a, a.containers, true, &err);
+  cgroup_remove_pod(&a);
   for (size_t i = 0; i < a.n_oom_waiters; i++)
     ttrpc_call_reply_status(a.oom_waiters[i], CF_UNAVAILABLE, "agent exiting");
   for (size_t i = 0; i < AGENT_OOM_QUEUE; i++)

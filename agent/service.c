@@ -200,6 +200,7 @@ static void destroy_finish(cf_loop *loop, void *data) {
   cf_error err = {0};
   while (a->containers)
     container_remove(a, a->containers, true, &err);
+  cgroup_remove_pod(a);
   cf_info("sandbox %s destroyed", a->sandbox_id ? a->sandbox_id : "(none)");
   ttrpc_call_reply(op->call, NULL);
   free(op);

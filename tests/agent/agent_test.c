@@ -893,6 +893,12 @@ static void test_destroy_sandbox(void) {
   expect(-h_wait(&H, "d2", ""), CF_NOT_FOUND, "container after destroy");
   expect(h_create(&H, "d3", ARGS("true"), NULL, NULL, msg, sizeof(msg)), CF_FAILED_PRECONDITION,
          "create after destroy");
+  char cg[256];
+  struct stat cst;
+  snprintf(cg, sizeof(cg), "/sys/fs/cgroup/memory%s", H.cgroup_parent);
+  if (stat("/sys/fs/cgroup/memory", &cst) != 0)
+    snprintf(cg, sizeof(cg), "/sys/fs/cgroup%s", H.cgroup_parent);
+  CHECK(stat(cg, &cst) != 0, "the pod cgroup %s is left after destroy", cg);
   char out[4096] = "";
   snprintf(msg, sizeof(msg), "runc --root %s/runc list -q", H.state);
   FILE *f = popen(msg, "r");
