@@ -330,7 +330,20 @@ static void test_exec(void) {
   free(out);
 
   CHECK(!init_wait.done, "init wait answered while running");
-  CHECK(h_signal(&H, "box", "", SIGKILL) == CF_OK, "kill");
+  /* all=true reaches every process of the container */
+  CHECK(h_exec(&H, "box", "e3", ARGS("sleep", "100"), false, false, msg, sizeof(msg)) == CF_OK,
+        "%s", msg);
+  Coffer__Agent__V1__SignalProcessRequest sa = COFFER__AGENT__V1__SIGNAL_PROCESS_REQUEST__INIT;
+  sa.container_id = "box";
+  sa.exec_id = "e3";
+  sa.signal = SIGKILL;
+  sa.all = true;
+  CHECK(h_call(&H, "SignalProcess", &sa.base, &google__protobuf__empty__descriptor, NULL, msg,
+               sizeof(msg)) == CF_INVALID_ARGUMENT, "all=true on an exec: %s", msg);
+  sa.exec_id = "";
+  CHECK(h_call(&H, "SignalProcess", &sa.base, &google__protobuf__empty__descriptor, NULL, msg,
+               sizeof(msg)) == CF_OK, "kill --all: %s", msg);
+  CHECK(h_wait(&H, "box", "e3") == 137, "the exec survived kill --all");
   cf_loop_run_until(H.loop, &init_wait.done, 10000);
   CHECK(init_wait.done && init_wait.status == CF_OK && init_wait.exit_status == 137,
         "init wait: done %d status %d exit %u", init_wait.done, init_wait.status,
