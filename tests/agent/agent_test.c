@@ -351,6 +351,32 @@ static void test_exec(void) {
   CHECK(h_remove(&H, "box", false) == CF_OK, "remove");
 }
 
+/* An exec whose background child keeps stdout open: the exit is still
+ * reported (after the drain timeout), and the output so far is readable. */
+static void test_exit_with_output_held_open(void) {
+  CHECK(h_create(&H, "hold", ARGS("sleep", "100"), NULL, NULL, msg, sizeof(msg)) == CF_OK, "%s", msg);
+  CHECK(h_start(&H, "hold", msg, sizeof(msg)) == CF_OK, "%s", msg);
+  CHECK(h_exec(&H, "hold", "bg", ARGS("sh", "-c", "sleep 60 & echo parent-done; exit 2"), false,
+               false, msg, sizeof(msg)) == CF_OK, "%s", msg);
+  uint64_t t0 = cf_now_ms();
+  int st = h_wait(&H, "hold", "bg");
+  uint64_t took = cf_now_ms() - t0;
+  CHECK(st == 2, "exit status %d", st);
+  CHECK(took >= 2000 && took < 6000, "exit reported after %lu ms (drain timeout 3 s)", (unsigned long)took);
+  Coffer__Agent__V1__ReadOutputRequest r = COFFER__AGENT__V1__READ_OUTPUT_REQUEST__INIT;
+  r.container_id = "hold";
+  r.exec_id = "bg";
+  ProtobufCMessage *resp = NULL;
+  CHECK(h_call(&H, "ReadStdout", &r.base, &coffer__agent__v1__read_output_response__descriptor,
+               &resp, msg, sizeof(msg)) == CF_OK, "read: %s", msg);
+  Coffer__Agent__V1__ReadOutputResponse *o = (Coffer__Agent__V1__ReadOutputResponse *)resp;
+  CHECK(o->data.len == 12 && !memcmp(o->data.data, "parent-done\n", 12) && !o->eof,
+        "output %zu bytes, eof %d", o->data.len, o->eof);
+  protobuf_c_message_free_unpacked(resp, NULL);
+  printf("exit reported %lu ms after the exec was waited for\n", (unsigned long)took);
+  CHECK(h_remove(&H, "hold", true) == CF_OK, "remove");
+}
+
 /* A shim that never calls RemoveProcess: finished execs are bounded (128). */
 static void test_finished_execs_are_bounded(void) {
   CHECK(h_create(&H, "probe", ARGS("sleep", "100"), NULL, NULL, msg, sizeof(msg)) == CF_OK, "%s", msg);
@@ -1125,6 +1151,7 @@ int main(int argc, char **argv) {
   else if (!strcmp(c, "serial_transport")) test_serial_transport();
   else if (!strcmp(c, "pid1_mode")) test_pid1_mode();
   else if (!strcmp(c, "finished_execs_are_bounded")) test_finished_execs_are_bounded();
+  else if (!strcmp(c, "exit_reported_while_a_child_holds_stdout")) test_exit_with_output_held_open();
   else {
     fprintf(stderr, "unknown case %s\n", c);
     h_teardown(&H);
