@@ -1,0 +1,106 @@
+# Sourced by the end-to-end tests of the libvirt backend:
+#   e2e_*.sh SRC_DIR BUILD_DIR
+# Real everything: libvirtd (libvirtd.sh), the guest image (guest/build.sh
+# with this build's coffer-agent as /init), a private containerd
+# (tests/harness/containerd.sh) running this build's shim with a config that
+# selects the libvirt backend. On exit: stops containerd, checks and removes
+# what is left. Helpers: c (ctr with a deadline), assert_no_leftovers.
+set -euo pipefail
+
+SRC=$(cd "${1:?source dir}" && pwd)
+BUILD=$(cd "${2:?build dir}" && pwd)
+H=$SRC/tests/harness
+V=$SRC/tests/vmm
+SHIM_BIN=$BUILD/shim/containerd-shim-coffer-v2
+AGENT_BIN=$BUILD/agent/coffer-agent
+VMM=$BUILD/vmm/libvirt/coffer-vmm
+GUEST=$BUILD/vmm-agent-guest
+
+skip() { echo "SKIP: $*"; exit 77; }
+fail() { echo "FAIL: $*" >&2; exit 1; }
+log() { echo "--- $*"; }
+
+[ "$(id -u)" = 0 ] || skip "needs root (libvirtd, mounts)"
+for b in containerd ctr qemu-system-x86_64; do
+  command -v "$b" >/dev/null || skip "$b is not installed"
+done
+for f in "$SHIM_BIN" "$AGENT_BIN" "$VMM"; do [ -x "$f" ] || skip "$f not built"; done
+[ -x "$H/containerd.sh" ] || skip "tests/harness/containerd.sh missing"
+[ -x "$SRC/guest/build.sh" ] || skip "guest/build.sh missing"
+
+out=$("$V/libvirtd.sh" start 2>&1) || { rc=$?; echo "$out"; [ $rc = 77 ] && exit 77; fail "libvirtd did not start"; }
+rc=0; "$SRC/guest/build.sh" "$GUEST" --init "$AGENT_BIN" --cache "$GUEST/cache" >/dev/null || rc=$?
+[ $rc = 77 ] && skip "no guest kernel package"
+[ $rc = 0 ] || fail "guest/build.sh failed ($rc)"
+GUEST_RELEASE=$(cat "$GUEST/kernel-release")
+
+T=$(mktemp -d /tmp/cfvm.XXXXXX)
+STATE=/run/cfvm-${T##*.}
+CONFIG=$T/coffer.json
+cat >"$CONFIG" <<J
+{"backend": "libvirt", "kernel": "$GUEST/vmlinux", "initrd": "$GUEST/initramfs.img",
+ "state_dir": "$STATE", "log_level": "debug", "agent_timeout_ms": 45000}
+J
+export COFFER_VMM_HELPER=$VMM
+
+# coffer domains of this test's pods (their metadata names our state dir)
+our_domains() { "$VMM" list --json 2>/dev/null | tr -d ' \n' | grep -o "\"name\":\"coffer-[^\"]*\",[^}]*\"state_dir\":\"$STATE/" | sed -E 's/"name":"([^"]*)".*/\1/' || true; }
+our_pids() {
+  local p
+  for p in /proc/[0-9]*; do
+    [ "${p#/proc/}" = $$ ] && continue
+    tr '\0' ' ' 2>/dev/null <"$p/cmdline" | grep -q -- "$STATE/" && echo "${p#/proc/}"
+  done
+  return 0
+}
+
+assert_no_leftovers() {
+  local what=$1 n
+  n=$(our_domains | wc -w)
+  [ "$n" = 0 ] || fail "$what: domain(s) left: $(our_domains)"
+  n=$(our_pids | wc -l)
+  [ "$n" = 0 ] || fail "$what: process(es) left: $(for p in $(our_pids); do tr '\0' ' ' <"/proc/$p/cmdline" | cut -c1-120; echo; done)"
+  n=$(find "$STATE" \( -type f -o -type s \) 2>/dev/null | wc -l)
+  [ "$n" = 0 ] || fail "$what: files left: $(find "$STATE" \( -type f -o -type s \))"
+  n=$(awk -v s="$STATE" '$5 ~ "^"s {print $5}' /proc/self/mountinfo | wc -l)
+  [ "$n" = 0 ] || fail "$what: $n mount(s) left under $STATE"
+  return 0
+}
+
+e2e_cleanup() {
+  local rc=$?
+  set +e
+  [ -f "$T/c/env" ] && "$H/containerd.sh" stop "$T/c" >/dev/null 2>&1
+  for d in $(our_domains); do "$VMM" destroy --name "$d" >/dev/null 2>&1; done
+  for p in $(our_pids); do kill -9 "$p" 2>/dev/null; done
+  awk -v s="$STATE" '$5 ~ "^"s {print $5}' /proc/self/mountinfo | sort -r | xargs -r -n1 umount -l
+  if [ $rc != 0 ] && [ $rc != 77 ] && [ -f "$T/c/containerd.log" ]; then
+    echo "--- last lines of containerd's log:" >&2
+    grep -v ImageCreate "$T/c/containerd.log" | tail -40 | cut -c1-400 >&2
+  fi
+  if [ -z "${KEEP:-}" ]; then
+    "$H/containerd.sh" stop "$T/c" --purge >/dev/null 2>&1
+    rm -rf "$T" "$STATE"
+  fi
+  exit $rc
+}
+trap e2e_cleanup EXIT
+
+"$H/containerd.sh" start "$T/c" --shim-dir "$BUILD/shim" --coffer-config "$CONFIG" \
+  --images-dir "$BUILD/test-images" >"$T/harness.log" 2>&1 || { cat "$T/harness.log" >&2; fail "could not start a private containerd"; }
+# shellcheck disable=SC1091
+. "$T/c/env"
+export CONTAINERD_ADDRESS CONTAINERD_NAMESPACE
+
+RT=(--runtime io.containerd.coffer.v2 --runtime-config-path "$CONFIG")
+IMG=localhost/busybox:latest
+c() { timeout 90 ctr "$@"; }
+
+wait_for() {
+  local secs=$1; shift
+  local end=$((SECONDS + secs))
+  until ( "$@" ); do   # a subshell: a failing assert_* must not end the test
+    [ $SECONDS -lt $end ] || return 1
+    sleep 0.2
+  done
+}
