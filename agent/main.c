@@ -31,7 +31,8 @@ static void usage(FILE *f) {
           "  --shared-dir    where VIRTIOFS rootfs paths are found (default /run/coffer/shared)\n"
           "  --modules FILE  kernel modules to load as PID 1 (default /etc/coffer/modules)\n"
           "  --guest         treat the host as untrusted (implied as PID 1)\n"
-          "  --no-pivot      runc create --no-pivot (automatic when / is the initramfs)\n");
+          "  --no-pivot      runc create --no-pivot (automatic when / is the initramfs)\n"
+          "  --block-dir DIR where BLOCK serials are looked up: DIR/<dev>/serial (default /sys/block)\n");
 }
 
 static char *find_in_path(const char *name) {
@@ -147,13 +148,14 @@ int main(int argc, char **argv) {
       {"runtime", required_argument, NULL, 'r'}, {"shared-dir", required_argument, NULL, 'd'},
       {"modules", required_argument, NULL, 'm'}, {"log-level", required_argument, NULL, 'v'},
       {"guest", no_argument, NULL, 'g'},         {"help", no_argument, NULL, 'h'},
-      {"no-pivot", no_argument, NULL, 'p'},
+      {"no-pivot", no_argument, NULL, 'p'},      {"block-dir", required_argument, NULL, 'b'},
       {NULL, 0, NULL, 0}};
   const char *listen_addr = NULL, *state = "/run/coffer", *runtime = NULL;
   const char *shared = "/run/coffer/shared", *modules = "/etc/coffer/modules";
+  const char *block_dir = "/sys/block";
   int level = CF_LOG_INFO, c;
   bool guest = false, no_pivot = false;
-  while ((c = getopt_long(argc, argv, "l:s:r:d:m:v:ghp", opts, NULL)) != -1) {
+  while ((c = getopt_long(argc, argv, "l:s:r:d:m:v:ghpb:", opts, NULL)) != -1) {
     switch (c) {
     case 'l': listen_addr = optarg; break;
     case 's': state = optarg; break;
@@ -162,6 +164,7 @@ int main(int argc, char **argv) {
     case 'm': modules = optarg; break;
     case 'g': guest = true; break;
     case 'p': no_pivot = true; break;
+    case 'b': block_dir = optarg; break;
     case 'v':
       if ((level = cf_log_level_parse(optarg)) < 0) {
         fprintf(stderr, "coffer-agent: unknown log level %s\n", optarg);
@@ -177,7 +180,7 @@ int main(int argc, char **argv) {
   ensure_stdio("/dev/null");
   a.guest = guest || a.pid1;
   a.shared_dir = shared;
-  a.block_dir = "/sys/block";
+  a.block_dir = block_dir;
   cf_log_init("agent", (enum cf_log_level)level, STDERR_FILENO);
   cf_error err = {0};
 

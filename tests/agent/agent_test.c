@@ -912,6 +912,72 @@ static void test_rootfs_virtiofs(void) {
   free(spec);
 }
 
+/* BLOCK rootfs, found by its serial: a read-only erofs image gets a
+ * writable overlay (tmpfs upper), an ext4 image is mounted as is. Loop
+ * devices stand in for virtio-blk disks; --block-dir maps their serials. */
+static char loops[2][64];
+
+static void block_cleanup(void) {
+  char cmd[128];
+  for (int i = 0; i < 2; i++)
+    if (loops[i][0]) {
+      snprintf(cmd, sizeof(cmd), "losetup -d %s 2>/dev/null", loops[i]);
+      if (system(cmd) != 0)
+        fprintf(stderr, "losetup -d %s failed\n", loops[i]);
+    }
+}
+
+static void test_rootfs_block(void) {
+  char *spec0 = h_spec(&H, ARGS("sh", "-c", "echo written > /new && cat /new && test -x /bin/busybox && echo ok"), NULL);
+  json_object *so = json_tokener_parse(spec0), *root;
+  free(spec0);
+  json_object_object_get_ex(so, "root", &root);
+  json_object_object_add(root, "readonly", json_object_new_boolean(0)); /* runc spec says true */
+  char *spec = strdup(json_object_to_json_string(so));
+  json_object_put(so);
+  const char *kinds[2] = {"erofs", "ext4"};
+  for (int i = 0; i < 2; i++) {
+    char id[16], serial[32];
+    snprintf(id, sizeof(id), "blk-%s", kinds[i]);
+    snprintf(serial, sizeof(serial), "serial-%s", kinds[i]);
+    Coffer__Agent__V1__CreateContainerRequest req = COFFER__AGENT__V1__CREATE_CONTAINER_REQUEST__INIT;
+    Coffer__Agent__V1__Rootfs rf = COFFER__AGENT__V1__ROOTFS__INIT;
+    Coffer__Agent__V1__Stdio st = COFFER__AGENT__V1__STDIO__INIT;
+    st.stdout = st.stderr = true;
+    rf.kind = COFFER__AGENT__V1__ROOTFS__KIND__BLOCK;
+    rf.source = serial;
+    rf.fstype = (char *)kinds[i];
+    rf.readonly = i == 0;
+    req.container_id = id;
+    req.spec.data = (uint8_t *)spec;
+    req.spec.len = strlen(spec);
+    req.rootfs = &rf;
+    req.stdio = &st;
+    CHECK(h_call(&H, "CreateContainer", &req.base,
+                 &coffer__agent__v1__create_container_response__descriptor, NULL, msg,
+                 sizeof(msg)) == CF_OK, "create on %s: %s", kinds[i], msg);
+    CHECK(h_start(&H, id, msg, sizeof(msg)) == CF_OK, "%s", msg);
+    CHECK(h_wait(&H, id, "") == 0, "%s exit", id);
+    char *out = h_read_all(&H, id, "", false, NULL);
+    CHECK(!strcmp(out, "written\nok\n"), "%s output \"%s\"", id, out);
+    free(out);
+    CHECK(h_remove(&H, id, false) == CF_OK, "remove");
+  }
+  free(spec);
+  /* nothing stays mounted under the test dir */
+  char line[512];
+  FILE *f = fopen("/proc/self/mounts", "re");
+  int left = 0;
+  while (f && fgets(line, sizeof(line), f))
+    left += strstr(line, H.dir) != NULL;
+  if (f)
+    fclose(f);
+  CHECK(left == 0, "%d mounts left under %s", left, H.dir);
+  char *good = h_spec(&H, ARGS("true"), NULL);
+  expect(create_raw("blk-x", good, strlen(good), 2, "serial-missing"), CF_NOT_FOUND, "BLOCK serial not present");
+  free(good);
+}
+
 /* DestroySandbox removes every container (and the agent exits when asked). */
 static void test_destroy_sandbox(void) {
   CHECK(h_create(&H, "d1", ARGS("sleep", "100"), NULL, NULL, msg, sizeof(msg)) == CF_OK, "%s", msg);
@@ -1110,6 +1176,49 @@ int main(int argc, char **argv) {
                                        "--uts", "--propagation", "private", NULL};
     h_wrapper = wrap;
     h_setup(&H, argv[1], NULL);
+  } else if (!strcmp(c, "rootfs_block")) {
+    h_setup(&H, argv[1], NULL);
+    h_stop_agent(&H);
+    char cmd[1024], blockdir[256];
+    snprintf(blockdir, sizeof(blockdir), "%s/block", H.dir);
+    mkdir(blockdir, 0755);
+    atexit(block_cleanup);
+    const char *mk[2] = {"mkfs.erofs --quiet %s/img.erofs %s",
+                         "truncate -s 32M %s/img.ext4 && mkfs.ext4 -q -d %s %s/img.ext4"};
+    for (int i = 0; i < 2; i++) {
+      if (i == 0)
+        snprintf(cmd, sizeof(cmd), mk[0], H.dir, H.rootfs);
+      else
+        snprintf(cmd, sizeof(cmd), mk[1], H.dir, H.rootfs, H.dir);
+      if (system(cmd) != 0) {
+        printf("SKIP: cannot build the %s image (erofs-utils, e2fsprogs)\n", i ? "ext4" : "erofs");
+        h_teardown(&H);
+        return SKIP;
+      }
+      snprintf(cmd, sizeof(cmd), "losetup -f --show %s %s/img.%s", i ? "" : "-r", H.dir,
+               i ? "ext4" : "erofs");
+      FILE *f = popen(cmd, "r");
+      if (!f || !fgets(loops[i], sizeof(loops[i]), f) || strncmp(loops[i], "/dev/loop", 9)) {
+        if (f)
+          pclose(f);
+        loops[i][0] = '\0';
+        printf("SKIP: no loop device to stand in for a virtio-blk disk\n");
+        h_teardown(&H);
+        return SKIP;
+      }
+      pclose(f);
+      loops[i][strcspn(loops[i], "\n")] = '\0';
+      snprintf(cmd, sizeof(cmd), "mkdir -p %s/%s && echo serial-%s > %s/%s/serial", blockdir,
+               loops[i] + 5, i ? "ext4" : "erofs", blockdir, loops[i] + 5);
+      CHECK(system(cmd) == 0, "fake block dir");
+    }
+    const char *extra[] = {"--block-dir", blockdir, NULL};
+    h_start_agent(&H, extra);
+    Coffer__Agent__V1__CreateSandboxRequest r = COFFER__AGENT__V1__CREATE_SANDBOX_REQUEST__INIT;
+    r.sandbox_id = H.sandbox;
+    r.cgroup_parent = H.cgroup_parent;
+    CHECK(h_call(&H, "CreateSandbox", &r.base, &google__protobuf__empty__descriptor, NULL, msg,
+                 sizeof(msg)) == CF_OK, "%s", msg);
   } else if (!strcmp(c, "serial_transport")) {
     h_setup(&H, argv[1], NULL);
     h_stop_agent(&H);
@@ -1152,6 +1261,7 @@ int main(int argc, char **argv) {
   else if (!strcmp(c, "pid1_mode")) test_pid1_mode();
   else if (!strcmp(c, "finished_execs_are_bounded")) test_finished_execs_are_bounded();
   else if (!strcmp(c, "exit_reported_while_a_child_holds_stdout")) test_exit_with_output_held_open();
+  else if (!strcmp(c, "rootfs_block")) test_rootfs_block();
   else {
     fprintf(stderr, "unknown case %s\n", c);
     h_teardown(&H);
