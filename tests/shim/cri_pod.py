@@ -1,6 +1,7 @@
 #!/usr/bin/python3
 """CRI as the kubelet drives it, against the containerd in CRI_ADDRESS:
 a host-network pod with runtime_handler "coffer", two containers, ExecSync,
+UpdateContainerResources (memory limit seen in the cgroup),
 ContainerStatus, and the proof that one shim process served the whole pod.
 Then the agent of a second pod dies: both its containers are reported exited.
 Usage: cri_pod.py HARNESS_DIR SHIM_BINARY STATE_ROOT"""
@@ -54,6 +55,23 @@ def main():  # noqa: C901
     r = c.exec_sync(b, ["hostname"])
     if r.exit_code != 0:
         fail("ExecSync in the second container: %d %r" % (r.exit_code, r.stderr))
+
+    # UpdateContainerResources (not in the harness's CRI subset: sent raw,
+    # field numbers as in cri-api): the new memory limit reaches the cgroup.
+    limit = 64 << 20
+    res = cri.pb.LinuxContainerResources(memory_limit_in_bytes=limit).SerializeToString()
+    req = b"\x0a" + bytes([len(a)]) + a.encode() + b"\x12" + bytes([len(res)]) + res
+    update = c.channel.unary_unary("/runtime.v1.RuntimeService/UpdateContainerResources",
+                                   request_serializer=lambda x: x,
+                                   response_deserializer=lambda x: x)
+    update(req, timeout=30)
+    r = c.exec_sync(a, ["cat", "/sys/fs/cgroup/memory/memory.limit_in_bytes"])
+    if r.exit_code == 0 and int(r.stdout) != limit:
+        fail("memory limit after UpdateContainerResources: %r" % r.stdout)
+    if r.exit_code != 0:  # cgroup v2 guest/host
+        r = c.exec_sync(a, ["cat", "/sys/fs/cgroup/memory.max"])
+        if r.exit_code != 0 or int(r.stdout) != limit:
+            fail("memory limit after UpdateContainerResources: %r %r" % (r.stdout, r.stderr))
 
     for ctr in (a, b):
         st = c.container_status(ctr).status
