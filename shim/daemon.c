@@ -2,6 +2,7 @@
  * socket as fd 3. Serves the Task API on one event loop until Shutdown. */
 #include <errno.h>
 #include <fcntl.h>
+#include <json-c/json.h>
 #include <limits.h>
 #include <malloc.h>
 #include <signal.h>
@@ -63,6 +64,17 @@ static int setup_signals(shim *s, cf_error *err) {
   return s->signal_watch ? 0 : -EIO;
 }
 
+/* spec.hostname of the pod's first task (CRI sandboxes carry the pod's). */
+static void spec_hostname(const char *spec, char *out, size_t cap) {
+  out[0] = '\0';
+  json_object *root = json_tokener_parse(spec);
+  json_object *h = NULL;
+  if (root && json_object_object_get_ex(root, "hostname", &h) &&
+      json_object_is_type(h, json_type_string) && json_object_get_string_len(h) < (int)cap)
+    snprintf(out, cap, "%s", json_object_get_string(h));
+  json_object_put(root);
+}
+
 static int setup(shim *s, cf_error *err) {
   const char *cfg_path = getenv("COFFER_SHIM_CONFIG_PATH");
   const char *cfg_body = getenv("COFFER_SHIM_CONFIG_BODY");
@@ -82,6 +94,7 @@ static int setup(shim *s, cf_error *err) {
   if (read_small_file(path, 1u << 20, &spec, &len, err) < 0)
     return -EINVAL;
   int r = shim_group_id(spec, s->opts.id, s->group_id, sizeof(s->group_id), err);
+  spec_hostname(spec, s->hostname, sizeof(s->hostname));
   free(spec);
   if (r < 0)
     return r;

@@ -252,6 +252,7 @@ static void on_health(int status, const char *message, const uint8_t *payload, s
   ttrpc_client_on_close(pd->agent, on_agent_closed, s);
   Coffer__Agent__V1__CreateSandboxRequest req = COFFER__AGENT__V1__CREATE_SANDBOX_REQUEST__INIT;
   req.sandbox_id = s->group_id;
+  req.hostname = s->hostname; /* a host-process agent ignores it */
   req.guest_log_level = s->cfg.log_level;
   req.exit_on_destroy = true;
   pod_agent_call(s, "CreateSandbox", &req.base, s->cfg.agent_timeout_ms, on_sandbox, s);

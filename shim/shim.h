@@ -155,6 +155,7 @@ struct shim {
   shim_opts opts;
   shim_config cfg;
   char group_id[160];
+  char hostname[256];     /* the pod's (the first task's spec), for the guest */
   char bundle[4096];
   char socket_path[256];
   char state_dir[4096];   /* per pod: cfg.state_dir/<ns>/<group_id> */
