@@ -77,6 +77,11 @@ pr=$(pid_of containerd-shim-runc-v2 idle-runc)
 rss_c=$(kb "$pc" VmRSS); anon_c=$(kb "$pc" RssAnon)
 rss_r=$(kb "$pr" VmRSS); anon_r=$(kb "$pr" RssAnon)
 libs=$(awk '$6 ~ /\.so/ {print $6}' "/proc/$pc/maps" | sort -u | xargs -n1 basename | tr '\n' ' ')
+# per-library share of the shim's memory (smaps), to see who costs what
+per_lib=$(awk '/^[0-9a-f]+-[0-9a-f]+ / {n = ($6 == "") ? "[anon]" : $6; sub(".*/", "", n)}
+               /^Rss:/ {rss[n] += $2} /^Anonymous:/ {anon[n] += $2}
+               END {for (k in rss) if (rss[k] >= 64 || anon[k] >= 16) printf "%s %d/%d\n", k, rss[k], anon[k]}' \
+          "/proc/$pc/smaps" | sort -t' ' -k2 -rn | tr '\n' ';' | sed 's/;/  /g')
 for t in idle-coffer idle-runc; do
   ctr task kill -s KILL $t >/dev/null 2>&1 || true
 done
@@ -95,3 +100,4 @@ printf '%-34s %9s kB %9s kB %7sx  (target <= 2560 kB)\n' "shim VmRSS, one idle c
 printf '%-34s %9s kB %9s kB %7sx  (target <= 410 kB)\n' "shim RssAnon, one idle container" \
   "$anon_c" "$anon_r" "$(ratio "$anon_c" "$anon_r")"
 echo "shared libraries mapped by the coffer shim: $libs"
+echo "coffer shim memory by mapping (RSS/anon kB): $per_lib"
