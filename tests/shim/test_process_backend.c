@@ -108,6 +108,8 @@ int main(void) {
   waitpid(pid, NULL, 0);
   CHECK(!alive(pid));
   CHECK(ops->cleanup("p1", state, &err) == 0);
+  /* the shim that started it would still stop (and free) its handle */
+  CHECK(ops->stop(vm, 100, &err) == 0);
 
   /* stop: a fresh agent ends, its state goes */
   mkdir(state, 0700);
