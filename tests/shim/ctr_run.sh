@@ -28,10 +28,11 @@ log "large output is delivered in full (back-pressure, no loss)"
 n=$(c run --rm "${RT[@]}" $IMG t1 sh -c 'seq 1 200000' | wc -l)
 [ "$n" = 200000 ] || fail "expected 200000 lines, got $n"
 
-log "tty"
+log "tty, and the window size reaches it (ResizePty)"
 if command -v script >/dev/null; then
-  out=$( (timeout 30 script -qec "ctr run --rm -t ${RT[*]} $IMG t1 sh -c 'tty; exit 5'" /dev/null || true) | tr -d '\r\0')
+  out=$( (timeout 30 script -qec "stty cols 101 rows 31; ctr run --rm -t ${RT[*]} $IMG t1 sh -c 'tty; sleep 0.3; stty size </dev/tty; exit 5'" /dev/null || true) | tr -d '\r\0')
   echo "$out" | grep -q '/dev/pts/' || fail "no tty in the container: '$out'"
+  echo "$out" | grep -q '^31 101$' || fail "window size not 31 101: '$out'"
 fi
 
 log "a command that does not exist"
