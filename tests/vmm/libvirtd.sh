@@ -54,25 +54,35 @@ ensure_qemu_conf() {
   done
 }
 
-pid_alive() { [ -n "${1:-}" ] && kill -0 "$1" 2>/dev/null; }
+# pid_alive PID NAME: the pid runs and is that daemon (pid files go stale).
+pid_alive() { [ -n "${1:-}" ] && kill -0 "$1" 2>/dev/null && [ "$(cat /proc/"$1"/comm 2>/dev/null)" = "$2" ]; }
+
+# virtlogd must run whenever libvirtd does (QEMU's logs go through it), even
+# when someone else started libvirtd.
+ensure_virtlogd() {
+  pid_alive "$(cat /run/virtlogd.pid 2>/dev/null)" virtlogd && return 0
+  rm -f /run/virtlogd.pid
+  mkdir -p "$MARK" /var/log/libvirt/qemu
+  virtlogd -d 9>&-   # not our lock fd: the daemon would hold the lock forever
+  for _ in $(seq 50); do pid_alive "$(cat /run/virtlogd.pid 2>/dev/null)" virtlogd && break; sleep 0.1; done
+  cat /run/virtlogd.pid >"$MARK/virtlogd.pid"
+}
 
 start() {
   need
   if answers; then
+    ensure_virtlogd
     echo "libvirtd already answers on $URI"
     return 0
   fi
   ensure_qemu_user
   ensure_qemu_conf
   mkdir -p "$MARK" /var/log/libvirt/qemu /var/lib/libvirt/qemu /var/cache/libvirt/qemu
-  if ! pid_alive "$(cat /run/virtlogd.pid 2>/dev/null)"; then
-    virtlogd -d
-    for _ in $(seq 50); do pid_alive "$(cat /run/virtlogd.pid 2>/dev/null)" && break; sleep 0.1; done
-    cat /run/virtlogd.pid >"$MARK/virtlogd.pid"
-  fi
-  if ! pid_alive "$(cat /run/libvirtd.pid 2>/dev/null)"; then
-    libvirtd -d
-    for _ in $(seq 50); do pid_alive "$(cat /run/libvirtd.pid 2>/dev/null)" && break; sleep 0.1; done
+  ensure_virtlogd
+  if ! pid_alive "$(cat /run/libvirtd.pid 2>/dev/null)" libvirtd; then
+    rm -f /run/libvirtd.pid
+    libvirtd -d 9>&-
+    for _ in $(seq 50); do pid_alive "$(cat /run/libvirtd.pid 2>/dev/null)" libvirtd && break; sleep 0.1; done
     cat /run/libvirtd.pid >"$MARK/libvirtd.pid"
   fi
   local t0=$SECONDS
@@ -90,23 +100,28 @@ stop_one() { # name
   local f=$MARK/$1.pid pid
   [ -f "$f" ] || return 0
   pid=$(cat "$f")
-  if pid_alive "$pid" && [ "$(cat /proc/"$pid"/comm 2>/dev/null)" = "$1" ]; then
+  if pid_alive "$pid" "$1"; then
     kill "$pid"
-    for _ in $(seq 100); do pid_alive "$pid" || break; sleep 0.1; done
+    for _ in $(seq 100); do pid_alive "$pid" "$1" || break; sleep 0.1; done
   fi
   rm -f "$f"
 }
 
 stop() {
-  [ -d "$MARK" ] || { echo "libvirtd was not started by this script: left running"; return 0; }
+  [ -f "$MARK/libvirtd.pid" ] || { echo "libvirtd was not started by this script: left running"; return 0; }
   if answers && virsh -c "$URI" list --name 2>/dev/null | grep -q '^coffer-'; then
     echo "coffer domains still run: libvirtd left running"
     return 0
   fi
   stop_one libvirtd
   stop_one virtlogd
-  rmdir "$MARK" 2>/dev/null || true
+  rm -rf "$MARK"
 }
+
+# One caller at a time (tests, quickstart and operators share the daemons).
+mkdir -p "$(dirname "$MARK")"
+exec 9>"$MARK.lock"
+flock 9
 
 case "${1:-}" in
   start) start ;;
