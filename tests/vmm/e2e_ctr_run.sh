@@ -13,7 +13,7 @@ export COFFER_VMM_ROOTFS=$ROOTFS_MODE  # containerd → shim → backend
 log "ctr run: uname -r, stdin, exit code 3"
 t0=$(date +%s%N)
 rc=0
-out=$(printf 'hello-from-stdin\n' | c run --rm "${RT[@]}" $IMG t1 sh -c 'uname -r; cat; echo written >/tmp/w && cat /tmp/w; grep -E " / " /proc/mounts | head -1 >&2; exit 3') || rc=$?
+out=$(printf 'hello-from-stdin\n' | c run --rm "${RT[@]}" $IMG t1 sh -c 'uname -r; cat; echo written >/tmp/w && cat /tmp/w; echo "root: $(grep -E " / " /proc/mounts | tail -1)"; exit 3') || rc=$?
 t1=$(date +%s%N)
 echo "$out"
 echo "ctr run took $(( (t1 - t0) / 1000000 )) ms"
@@ -22,6 +22,10 @@ echo "ctr run took $(( (t1 - t0) / 1000000 )) ms"
 echo "$out" | grep -qx hello-from-stdin || fail "stdin did not reach the container"
 [ $rc = 3 ] || fail "exit code $rc, want 3"
 echo "$out" | grep -qx written || fail "the container's rootfs is not writable ($ROOTFS_MODE)"
+case $ROOTFS_MODE in  # the rootfs came the intended way
+  virtiofs) echo "$out" | grep -q '^root: .* virtiofs ' || fail "container root is not on virtiofs" ;;
+  block) echo "$out" | grep -q '^root: overlay .*lowerdir=[^,]*rootfs.lower' || fail "container root is not the erofs+overlay" ;;
+esac
 
 if [ "$ROOTFS_MODE" = virtiofs ]; then
   log "ctr run -t: a terminal in the VM, with the window size (ResizePty)"
