@@ -74,6 +74,12 @@ e2e_cleanup() {
   for d in $(our_domains); do "$VMM" destroy --name "$d" >/dev/null 2>&1; done
   for p in $(our_pids); do kill -9 "$p" 2>/dev/null; done
   awk -v s="$STATE" '$5 ~ "^"s {print $5}' /proc/self/mountinfo | sort -r | xargs -r -n1 umount -l
+  # the shim and coffer-vmm log to containerd: a sanitizer report there fails the test
+  if grep -qE "ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:" "$T/c/containerd.log" 2>/dev/null; then
+    echo "FAIL: sanitizer report in containerd's log (shim / coffer-vmm):" >&2
+    grep -hE -A25 "ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:" "$T/c/containerd.log" | head -60 >&2
+    [ $rc = 0 ] && rc=1
+  fi
   if [ $rc != 0 ] && [ $rc != 77 ] && [ -f "$T/c/containerd.log" ]; then
     echo "--- last lines of containerd's log:" >&2
     grep -v ImageCreate "$T/c/containerd.log" | tail -40 | cut -c1-400 >&2
