@@ -5,6 +5,7 @@
  *             no domain, no QEMU/virtiofsd, no files
  *   block     same with the TEE path: erofs images in pre-attached slots
  *             (a slot is refilled after remove_rootfs)
+ *   q35       the virtiofs case on machine q35 (virtio-pci)
  *   kill9     kill -9 of QEMU is noticed (pidfd, domain gone), cleanup
  *             leaves nothing and is idempotent
  *   agent     the guest image (guest/build.sh) with the real coffer-agent as
@@ -148,6 +149,7 @@ int main(int argc, char **argv) {
     return 77;
   }
   int block = !strcmp(mode, "block");
+  int q35 = !strcmp(mode, "q35"); /* the virtiofs case on q35 (virtio-pci) */
   setenv("COFFER_VMM_ROOTFS", block ? "block" : "virtiofs", 1);
   setenv("COFFER_VMM_BLOCK_SLOTS", "2", 1);
   setenv("COFFER_VMM_BLOCK_SLOT_MIB", "64", 1);
@@ -185,7 +187,7 @@ int main(int argc, char **argv) {
 
   cf_vm_config cfg = {.pod_id = pod, .state_dir = state, .profile = "plain", .kernel = kernel,
                       .initrd = initrd, .vcpus = 1, .memory_mib = 256,
-                      .agent_timeout_ms = 30000};
+                      .agent_timeout_ms = 30000, .machine = q35 ? "q35" : NULL};
   cf_error err = {0};
   cf_vm *vm = NULL;
   int failed = 0, pidfd = -1, agent = -1;
