@@ -161,9 +161,19 @@ int main(int argc, char **argv) {
     return 1;
   }
   char tmpl[] = "/tmp/coffer-vmmtest.XXXXXX";
-  char *state = mkdtemp(tmpl);
-  if (!state) {
+  char *top = mkdtemp(tmpl);
+  if (!top) {
     perror("mkdtemp");
+    return 1;
+  }
+  /* kill9 also proves the short socket path used when <state>/vm/agent.sock
+   * would not fit in a unix socket address (108 bytes) */
+  char state[400];
+  int longpath = !strcmp(mode, "kill9");
+  snprintf(state, sizeof(state), "%s%s", top,
+           longpath ? "/a-state-directory-path-long-enough-that-vm-agent-sock-exceeds-sun-path" : "");
+  if (longpath && mkdir(state, 0700) < 0) {
+    perror("mkdir");
     return 1;
   }
   char pod[128], name[160], src[512], src2[512], vmdir[600];
@@ -221,6 +231,12 @@ int main(int argc, char **argv) {
   pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
   CHECK(pidfd >= 0, "pidfd_open: %s", strerror(errno));
   CHECK(strncmp(addr, "unix:", 5) == 0, "agent address %s", addr);
+  char short_sock[300] = "";
+  if (longpath) {
+    CHECK(strncmp(addr, "unix:/run/coffer/vmm-sock/", 26) == 0 && strlen(addr) - 5 < 108,
+          "long state dir: agent socket %s is not the short fallback", addr);
+    snprintf(short_sock, sizeof(short_sock), "%s", addr + 5);
+  }
   if (!strcmp(mode, "agent")) {
     /* the real coffer-agent as the guest's /init answers Health.Check */
     const char *ctl = getenv("COFFER_TEST_AGENT_CTL");
@@ -321,6 +337,7 @@ check_nothing_left:
   CHECK(!process_with_arg(vmdir), "a process still refers to %s", vmdir);
   CHECK(access(vmdir, F_OK) != 0, "%s still exists", vmdir);
   CHECK(access(qemu_log, F_OK) != 0, "libvirt's %s still exists", qemu_log);
+  CHECK(!short_sock[0] || access(short_sock, F_OK) != 0, "socket %s still exists", short_sock);
   snprintf(path, sizeof(path), "%s/coffer-test-marker", src);
   CHECK(access(path, F_OK) == 0, "the host rootfs %s was damaged", src);
   printf("PASS %s: nothing left (domain, processes, %s)\n", mode, vmdir);
@@ -333,6 +350,7 @@ out:
     ops->stop(vm, 0, &err);
   ops->cleanup(pod, state, &err);
   rmdir(state);
+  rmdir(top);
   char cmd[700];
   snprintf(cmd, sizeof(cmd), "rm -rf '%s'", srcroot);
   if (system(cmd) != 0)
