@@ -54,6 +54,26 @@ J
   echo "virtiofsd VmRSS kB (both procs):    $(awk '{print $3}' "$W/mem.txt" | med)"
 done
 
+# The floor: the same guest under bare QEMU (no libvirt), same flags.
+: >"$W/boot.txt"; : >"$W/mem.txt"
+for i in $(seq "$N"); do
+  t0=$(date +%s%N)
+  qemu-system-x86_64 -M microvm,acpi=on -accel tcg,tb-size=32 -cpu max -m 256 -smp 1 -no-reboot \
+    -nodefaults -display none -serial "file:$W/bare.log" -kernel "$K" -initrd "$I" \
+    -append "console=ttyS0 quiet panic=-1 tsc_early_khz=2300000" & qp=$!
+  until grep -q COFFER-TEST-GUEST-READY "$W/bare.log" 2>/dev/null; do sleep 0.02; done
+  t1=$(date +%s%N)
+  echo $(((t1 - t0) / 1000000)) >>"$W/boot.txt"
+  sleep 1
+  echo "$(kb $qp VmRSS) $(kb $qp RssAnon)" >>"$W/mem.txt"
+  kill $qp; wait $qp 2>/dev/null || true
+  rm -f "$W/bare.log"
+done
+echo "== bare QEMU (no libvirt), same guest, no virtiofs, N=$N"
+echo "start → guest /init ready (ms):     $(med <"$W/boot.txt")"
+echo "QEMU VmRSS kB (median):             $(awk '{print $1}' "$W/mem.txt" | med)"
+echo "QEMU RssAnon kB (median):           $(awk '{print $2}' "$W/mem.txt" | med)"
+
 # What libvirt would cost inside every shim.
 cat >"$W/with.c" <<'C'
 #include <libvirt/libvirt.h>
