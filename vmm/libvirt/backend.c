@@ -108,7 +108,7 @@ static int fill_spec(const cf_vm_config *cfg, struct cf_vm *vm, bool tee, vm_spe
   set_str(&s->firmware, cfg->firmware);
   char cmdline[4096];
   snprintf(cmdline, sizeof(cmdline), "console=ttyS0 quiet panic=-1%s%s%s%s",
-           cfg->log_level && *cfg->log_level ? " coffer.log_level=" : "",
+           cfg->log_level && *cfg->log_level ? " coffer.log=" : "",
            cfg->log_level && *cfg->log_level ? cfg->log_level : "",
            cfg->kernel_params && *cfg->kernel_params ? " " : "",
            cfg->kernel_params ? cfg->kernel_params : "");
