@@ -19,6 +19,14 @@ for t in "${targets[@]}"; do
   seeds=()  # committed seed corpora: tests/<room>/fuzz/corpus/<target>/
   for d in tests/*/fuzz/corpus/"$name"; do [ -d "$d" ] && seeds+=("$d"); done
   echo "--- $name for ${per}s"
-  "$t" -max_total_time="$per" -rss_limit_mb=2048 -timeout=10 \
-       -artifact_prefix=build-fuzz/crashes/"$name"- "$corpus" "${seeds[@]}" 2>&1 | tail -3
+  log=build-fuzz/$name.log
+  if "$t" -max_total_time="$per" -rss_limit_mb=2048 -timeout=10 \
+       -artifact_prefix=build-fuzz/crashes/"$name"- "$corpus" "${seeds[@]}" >"$log" 2>&1; then
+    tail -1 "$log"
+  else
+    tail -60 "$log"
+    echo "$name FAILED: reproducer in build-fuzz/crashes/$name-*" >&2
+    failed=1
+  fi
 done
+exit "${failed:-0}"
