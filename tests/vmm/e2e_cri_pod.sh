@@ -2,6 +2,9 @@
 # A CRI pod (runtime handler coffer) with two containers runs in one VM: one
 # libvirt domain, one QEMU; ExecSync in each container sees the guest kernel;
 # StopPodSandbox + RemovePodSandbox leave no domain, process, file or mount.
+#   e2e_cri_pod.sh SRC BUILD [kill9]   kill9: kill -9 the pod's QEMU first;
+#   both containers must be reported exited (ContainerStatus) before removal.
+MODE=${3:-}
 . "$(dirname "$0")/e2e_lib.sh"
 /usr/bin/python3 -c 'import grpc, grpc_tools' 2>/dev/null || skip "python3-grpcio / python3-grpc-tools missing"
 cri() { timeout 120 /usr/bin/python3 "$H/cri.py" "$@"; }
@@ -34,6 +37,17 @@ qemus() {
 nq=$(qemus | wc -l)
 [ "$nq" = 1 ] || fail "want one QEMU for the pod, found $nq"
 log "one domain ($doms), one QEMU, both containers answer"
+
+if [ "$MODE" = kill9 ]; then
+  q=$(qemus)
+  log "kill -9 the pod's QEMU ($q)"
+  kill -KILL $q
+  exited() { cri status "$1" 2>/dev/null | grep -q CONTAINER_EXITED; }
+  for ctr in "$c1" "$c2"; do
+    wait_for 30 exited "$ctr" || fail "container $ctr not reported exited after QEMU died: $(cri status "$ctr" 2>&1 | grep -E 'state|reason' | head -3)"
+  done
+  log "both containers reported exited"
+fi
 
 log "StopPodSandbox + RemovePodSandbox"
 cri stop-pod "$pod" >/dev/null || fail "StopPodSandbox"
