@@ -154,6 +154,8 @@ static void write_devices(xw *x, const vm_spec *s) {
     start(x, "controller");
     attr(x, "type", "virtio-serial");
     attr(x, "index", "0");
+    /* one port (agent.0) instead of QEMU's 31: ~2.5 MB less guest RAM */
+    attr(x, "ports", "2");
     iommu_driver(x, s);
     mmio_address(x, s);
     end(x);
