@@ -91,8 +91,10 @@ void proc_reaped(agent *a, proc *p, int wstatus) {
                    : WIFSIGNALED(wstatus) ? 128 + WTERMSIG(wstatus)
                                           : 255;
   clock_gettime(CLOCK_REALTIME, &p->exited_at);
-  if (p == p->c->procs && p->c->oom_fd >= 0)
-    oom_check(a, p->c); /* an OOM-killed init: report it before its exit */
+  /* An OOM kill is counted before its SIGKILL is sent, so the counter is
+   * final here: report it before this exit (init or exec), whether or not
+   * the early v1 notification or its rechecks got to it yet. */
+  oom_check(a, p->c);
   proc_check_done(a, p);
   if (!p->done && !p->drain_timer) {
     cf_error err = {0};

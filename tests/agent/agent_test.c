@@ -509,39 +509,109 @@ static void test_stats(void) {
   CHECK(h_remove(&H, "st", true) == CF_OK, "remove");
 }
 
+/* Replies are numbered in arrival order, so a test can prove an OOM event
+ * came before the exit of the process it killed. Static: a GetOOMEvent
+ * still pending at teardown is answered (cancelled) after the test. */
+static int reply_seq;
+
 typedef struct oom_wait {
   bool done;
-  int status;
+  int status, seq;
   char id[160];
 } oom_wait;
 
 static void on_oom(int status, const char *m, const uint8_t *payload, size_t len, void *d) {
   oom_wait *o = d;
   o->status = status;
+  o->seq = ++reply_seq;
   if (status == CF_OK) {
     Coffer__Agent__V1__OOMEvent *e = coffer__agent__v1__oomevent__unpack(NULL, len, payload);
-    snprintf(o->id, sizeof(o->id), "%s", e->container_id);
-    coffer__agent__v1__oomevent__free_unpacked(e, NULL);
+    snprintf(o->id, sizeof(o->id), "%s", e ? e->container_id : "(undecodable)");
+    if (e)
+      coffer__agent__v1__oomevent__free_unpacked(e, NULL);
   }
   o->done = true;
 }
 
-static void test_oom(void) {
-  oom_wait o = {0};
+typedef struct exit_wait {
+  bool done;
+  int status, seq, code;
+} exit_wait;
+
+static void on_exit_reply(int status, const char *m, const uint8_t *payload, size_t len, void *d) {
+  exit_wait *w = d;
+  w->status = status;
+  w->seq = ++reply_seq;
+  if (status == CF_OK) {
+    Coffer__Agent__V1__WaitProcessResponse *r =
+        coffer__agent__v1__wait_process_response__unpack(NULL, len, payload);
+    w->code = r ? (int)r->exit_status : -1;
+    if (r)
+      coffer__agent__v1__wait_process_response__free_unpacked(r, NULL);
+  }
+  w->done = true;
+}
+
+static void oom_call(oom_wait *o) {
   cf_error err = {0};
-  CHECK(ttrpc_client_call(H.cli, "coffer.agent.v1.Agent", "GetOOMEvent", NULL, 0, on_oom, &o,
+  memset(o, 0, sizeof(*o));
+  CHECK(ttrpc_client_call(H.cli, "coffer.agent.v1.Agent", "GetOOMEvent", NULL, 0, on_oom, o,
                           &err) == 0, "%s", err.msg);
+}
+
+static void wait_call(const char *id, const char *eid, exit_wait *w) {
+  cf_error err = {0};
+  Coffer__Agent__V1__ProcessRequest r = COFFER__AGENT__V1__PROCESS_REQUEST__INIT;
+  r.container_id = (char *)id;
+  r.exec_id = (char *)eid;
+  memset(w, 0, sizeof(*w));
+  CHECK(ttrpc_client_call(H.cli, "coffer.agent.v1.Agent", "WaitProcess", &r.base, 0,
+                          on_exit_reply, w, &err) == 0, "%s", err.msg);
+}
+
+/* Exactly one OOM event per OOM kill, always before the killed process's
+ * exit: for a container's init and for an exec (whose exit v1's early
+ * notification used to beat). */
+static void test_oom(void) {
+  static oom_wait o, extra;
+  static exit_wait w;
+  oom_call(&o);
   spec_opts so = {.memory_limit = 16 << 20};
   /* doubling a shell string: ~16 MiB within a few doublings */
   CHECK(h_create(&H, "hog", ARGS("sh", "-c", "x=0123456789abcdef; while true; do x=$x$x; done"),
                  &so, NULL, msg, sizeof(msg)) == CF_OK, "%s", msg);
+  wait_call("hog", "", &w);
   CHECK(h_start(&H, "hog", msg, sizeof(msg)) == CF_OK, "%s", msg);
-  cf_loop_run_until(H.loop, &o.done, 15000);
-  CHECK(o.done && o.status == CF_OK, "no OOM event (status %d)", o.status);
+  cf_loop_run_until(H.loop, &w.done, 15000);
+  CHECK(w.done && w.status == CF_OK && w.code == 137, "init: wait status %d, exit %d", w.status,
+        w.code);
+  CHECK(o.done && o.status == CF_OK, "init: no OOM event before its exit (status %d)", o.status);
   CHECK(!strcmp(o.id, "hog"), "OOM event for \"%s\"", o.id);
-  int st = h_wait(&H, "hog", "");
-  CHECK(st == 137, "OOM-killed exit status %d", st);
+  CHECK(o.seq < w.seq, "init: OOM event (#%d) after the exit (#%d)", o.seq, w.seq);
   CHECK(h_remove(&H, "hog", false) == CF_OK, "remove");
+
+  CHECK(h_create(&H, "hog2", ARGS("sleep", "100"), &so, NULL, msg, sizeof(msg)) == CF_OK, "%s", msg);
+  CHECK(h_start(&H, "hog2", msg, sizeof(msg)) == CF_OK, "%s", msg);
+  for (int i = 0; i < 3; i++) {
+    char eid[16];
+    snprintf(eid, sizeof(eid), "e%d", i);
+    oom_call(&o);
+    CHECK(h_exec(&H, "hog2", eid,
+                 ARGS("sh", "-c", "x=0123456789abcdef; while true; do x=$x$x; done"), false,
+                 false, msg, sizeof(msg)) == CF_OK, "%s", msg);
+    wait_call("hog2", eid, &w);
+    cf_loop_run_until(H.loop, &w.done, 15000);
+    CHECK(w.done && w.status == CF_OK && w.code == 137, "exec %s: wait status %d, exit %d", eid,
+          w.status, w.code);
+    CHECK(o.done && o.status == CF_OK && !strcmp(o.id, "hog2"),
+          "exec %s: no OOM event before its exit (status %d, id \"%s\")", eid, o.status, o.id);
+    CHECK(o.seq < w.seq, "exec %s: OOM event (#%d) after the exit (#%d)", eid, o.seq, w.seq);
+  }
+  /* exactly one per kill: nothing more comes (v1 rechecks run ~1.2 s) */
+  oom_call(&extra);
+  run_ms(1500);
+  CHECK(!extra.done, "a second OOM event for \"%s\" after a single kill", extra.id);
+  CHECK(h_remove(&H, "hog2", true) == CF_OK, "remove");
 }
 
 /* ------------------------------------------------------- pod namespaces */
