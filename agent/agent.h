@@ -23,7 +23,7 @@
 #define AGENT_READ_DEFAULT (64u << 10)
 #define AGENT_OOM_QUEUE 64
 #define AGENT_DRAIN_TIMEOUT_MS 3000
-#define AGENT_MAX_DONE_EXECS 128      /* finished execs kept without RemoveProcess */   /* exit reported even if a grandchild keeps stdout open */
+#define AGENT_MAX_DONE_EXECS 128      /* finished execs kept without RemoveProcess */
 
 struct agent;
 struct container;
@@ -104,6 +104,7 @@ typedef struct agent {
   bool guest;            /* guest mode: host paths are not trusted */
   int cgroup_version;
   int runc_timeout_ms;
+  size_t max_done_execs; /* AGENT_MAX_DONE_EXECS, or COFFER_AGENT_MAX_DONE_EXECS (tests) */
   bool no_pivot;         /* / is the initramfs: runc cannot pivot_root away from it */
 
   bool sandbox_created;

@@ -354,13 +354,13 @@ bool proc_reusable(const proc *p) {
 }
 
 /* A shim that never calls RemoveProcess (exec probes every few seconds)
- * must not grow the agent without bound: beyond AGENT_MAX_DONE_EXECS
+ * must not grow the agent without bound: beyond max_done_execs
  * finished and drained execs, the oldest go. */
 void exec_prune(agent *a, container *c) {
   size_t done = 0;
   for (proc *p = c->procs->next; p; p = p->next)
     done += proc_reusable(p);
-  while (done > AGENT_MAX_DONE_EXECS) {
+  while (done > a->max_done_execs) {
     proc *victim = NULL; /* the oldest is last in the list */
     for (proc *p = c->procs->next; p; p = p->next)
       if (proc_reusable(p))

@@ -175,7 +175,11 @@ int main(int argc, char **argv) {
     default: usage(stderr); return 2;
     }
   }
-  agent a = {.sigchld_fd = -1, .runc_timeout_ms = 30000};
+  agent a = {.sigchld_fd = -1, .runc_timeout_ms = 30000, .max_done_execs = AGENT_MAX_DONE_EXECS};
+  /* tests lower the cap to prove a shim frees its execs (RemoveProcess) */
+  const char *cap = getenv("COFFER_AGENT_MAX_DONE_EXECS");
+  if (cap && atoi(cap) > 0)
+    a.max_done_execs = (size_t)atoi(cap);
   a.pid1 = getpid() == 1;
   ensure_stdio("/dev/null");
   a.guest = guest || a.pid1;

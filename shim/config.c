@@ -248,3 +248,23 @@ int shim_config_load(shim_config *c, const char *path, const char *body, cf_erro
     return -EINVAL;
   return shim_config_parse(c, path, text, err);
 }
+
+void shim_config_vm(const shim_config *c, const char *pod_id, const char *state_dir,
+                    cf_vm_config *out) {
+  *out = (cf_vm_config){
+      .pod_id = pod_id,
+      .state_dir = state_dir,
+      .agent_path = c->agent_path,
+      .profile = c->profile,
+      .kernel = c->kernel,
+      .initrd = c->initrd,
+      .firmware = c->firmware,
+      .kernel_params = c->kernel_params,
+      .machine = c->machine && *c->machine ? c->machine : NULL,
+      .vcpus = c->vcpus,
+      .memory_mib = c->memory_mib,
+      .agent_timeout_ms = c->agent_timeout_ms,
+      .log_level = c->log_level,
+      .agent_transport = c->agent_transport,
+  };
+}

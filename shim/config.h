@@ -23,6 +23,7 @@
 
 #include <stdint.h>
 #include "coffer/error.h"
+#include "coffer/vmm.h"
 
 #define SHIM_DEFAULT_CONFIG "/etc/coffer/config.json"
 
@@ -54,5 +55,9 @@ int shim_config_parse(shim_config *c, const char *source, const char *json,
 int shim_config_load(shim_config *c, const char *path, const char *body,
                      cf_error *err);
 void shim_config_free(shim_config *c);
+/* What the VM backend gets from the config for one pod (strings borrowed
+ * from c, pod_id and state_dir). */
+void shim_config_vm(const shim_config *c, const char *pod_id, const char *state_dir,
+                    cf_vm_config *out);
 
 #endif

@@ -316,21 +316,8 @@ void pod_start(shim *s) {
     pod_failed(s, POD_FAILED);
     return;
   }
-  cf_vm_config vc = {
-      .pod_id = s->group_id,
-      .state_dir = s->state_dir,
-      .agent_path = s->cfg.agent_path,
-      .profile = s->cfg.profile,
-      .kernel = s->cfg.kernel,
-      .initrd = s->cfg.initrd,
-      .firmware = s->cfg.firmware,
-      .kernel_params = s->cfg.kernel_params,
-      .machine = *s->cfg.machine ? s->cfg.machine : NULL,
-      .vcpus = s->cfg.vcpus,
-      .memory_mib = s->cfg.memory_mib,
-      .agent_timeout_ms = s->cfg.agent_timeout_ms,
-      .log_level = s->cfg.log_level,
-  };
+  cf_vm_config vc;
+  shim_config_vm(&s->cfg, s->group_id, s->state_dir, &vc);
   if (pd->ops->start(&vc, &pd->vm, &pd->failure) < 0) {
     cf_error_prefix(&pd->failure, "starting the pod's %s backend", pd->ops->name);
     pod_failed(s, POD_FAILED);

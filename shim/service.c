@@ -372,6 +372,30 @@ static void on_removed(int status, const char *message, const uint8_t *payload, 
   free(o);
 }
 
+static void finish_exec_delete(shim *s, shim_proc *p, ttrpc_call *call) {
+  if (!p->exited_sec)
+    shim_now(&p->exited_sec, &p->exited_nsec);
+  reply_delete(call, p);
+  exec_free(s, p);
+}
+
+/* The agent keeps a finished exec (its status, its unread output) until
+ * RemoveProcess: free it there before containerd's Delete is answered, so
+ * the exec id can be used again and the agent never has to prune. */
+static void on_exec_removed(int status, const char *message, const uint8_t *payload, size_t len,
+                            void *data) {
+  op *o = data;
+  if (status != CF_OK && status != CF_NOT_FOUND)
+    cf_warn("agent RemoveProcess %s/%s: %s", o->id, o->exec_id, message);
+  shim_proc *p = proc_find(o->s, o->id, o->exec_id);
+  if (p)
+    finish_exec_delete(o->s, p, o->call);
+  else
+    ttrpc_call_reply_status(o->call, CF_NOT_FOUND, "exec %s of task %s: not found", o->exec_id,
+                            o->id);
+  free(o);
+}
+
 static void h_delete(ttrpc_call *call, const uint8_t *payload, size_t len, void *data) {
   shim *s = data;
   UNPACK(Containerd__Task__V2__DeleteRequest, containerd__task__v2__delete_request, req);
@@ -386,10 +410,17 @@ static void h_delete(ttrpc_call *call, const uint8_t *payload, size_t len, void 
     goto out;
   }
   if (*p->exec_id) {
-    if (!p->exited_sec)
-      shim_now(&p->exited_sec, &p->exited_nsec);
-    reply_delete(call, p);
-    exec_free(s, p);
+    if (!pod_alive(s)) {
+      finish_exec_delete(s, p, call);
+      goto out;
+    }
+    op *o = op_new(s, call, req->id, req->exec_id);
+    if (!o)
+      goto out;
+    Coffer__Agent__V1__ProcessRequest rreq = COFFER__AGENT__V1__PROCESS_REQUEST__INIT;
+    rreq.container_id = req->id;
+    rreq.exec_id = req->exec_id;
+    pod_agent_call(s, "RemoveProcess", &rreq.base, s->cfg.agent_timeout_ms, on_exec_removed, o);
     goto out;
   }
   shim_task *t = p->task;

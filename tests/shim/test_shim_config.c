@@ -100,8 +100,32 @@ static void test_load(void) {
   rmdir(dir);
 }
 
+/* Every key the backend needs reaches cf_vm_config, agent_transport too. */
+static void test_vm_config(void) {
+  shim_config c = {0};
+  cf_error err = {0};
+  CHECK(shim_config_defaults(&c, &err) == 0);
+  cf_vm_config vc;
+  shim_config_vm(&c, "pod1", "/run/x/pod1", &vc);
+  CHECK(vc.agent_transport && strcmp(vc.agent_transport, "auto") == 0);
+  CHECK(vc.machine == NULL && strcmp(vc.pod_id, "pod1") == 0 &&
+        strcmp(vc.state_dir, "/run/x/pod1") == 0);
+  CHECK(shim_config_parse(&c, "/etc/x.json",
+                          "{\"agent_transport\": \"serial\", \"machine\": \"q35\", "
+                          "\"vcpus\": 3, \"memory_mib\": 512, \"kernel\": \"/k\", "
+                          "\"log_level\": \"debug\", \"agent_timeout_ms\": 1234}",
+                          &err) == 0);
+  shim_config_vm(&c, "pod1", "/run/x/pod1", &vc);
+  CHECK(vc.agent_transport && strcmp(vc.agent_transport, "serial") == 0);
+  CHECK(vc.machine && strcmp(vc.machine, "q35") == 0 && vc.vcpus == 3 && vc.memory_mib == 512);
+  CHECK(strcmp(vc.kernel, "/k") == 0 && strcmp(vc.log_level, "debug") == 0 &&
+        vc.agent_timeout_ms == 1234);
+  shim_config_free(&c);
+}
+
 int main(void) {
   test_defaults();
+  test_vm_config();
   test_all_keys();
   test_errors();
   test_load();

@@ -4,7 +4,13 @@
  * state_dir/agent.sock    the agent's socket
  * state_dir/agent/        the agent's --state (bundles, runc root)
  * state_dir/agent.pid     "PID STARTTIME": cleanup() kills exactly that
- *                         process, never a later one that reused the pid */
+ *                         process, never a later one that reused the pid
+ *
+ * The agent's containers live in the cgroup /coffer/<pod_id>/<container>
+ * (the agent's default parent; the shim sends none): stop() and cleanup()
+ * remove what is left of it in every hierarchy.
+ * cf_vm_config.agent_transport is ignored: the agent always listens on the
+ * unix socket above. */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -23,6 +29,7 @@
 #include <unistd.h>
 
 #include "coffer/cleanup.h"
+#include "coffer/log.h"
 #include "coffer/vmm.h"
 
 #define AGENT_BINARY "coffer-agent"
@@ -31,6 +38,7 @@
 struct cf_vm {
   pid_t pid;
   int pidfd;
+  char pod_id[256];
   char state_dir[PATH_MAX];
   char address[PATH_MAX + 8];
 };
@@ -118,6 +126,7 @@ static int process_start(const cf_vm_config *cfg, cf_vm **out, cf_error *err) {
     return cf_err(err, ENOMEM, "process backend");
   vm->pidfd = -1;
   snprintf(vm->state_dir, sizeof(vm->state_dir), "%s", cfg->state_dir);
+  snprintf(vm->pod_id, sizeof(vm->pod_id), "%s", cfg->pod_id ? cfg->pod_id : "");
   snprintf(vm->address, sizeof(vm->address), "unix:%s/agent.sock", cfg->state_dir);
   char agent_state[PATH_MAX + 8];
   snprintf(agent_state, sizeof(agent_state), "%s/agent", cfg->state_dir);
@@ -302,6 +311,48 @@ static int remove_tree(const char *path) {
   return unlink(path) < 0 && errno != ENOENT ? -errno : 0;
 }
 
+/* rmdir dir's cgroup subtree, deepest first. A cgroup directory holds only
+ * kernel files: rmdir removes it once it has no child and no task. */
+static void remove_cgroup_tree(const char *dir) {
+  _cleanup_closedir_ DIR *d = opendir(dir);
+  if (!d)
+    return; /* ENOENT: never created in this hierarchy, or removed already */
+  struct dirent *e;
+  while ((e = readdir(d))) {
+    if (e->d_type != DT_DIR || !strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+      continue;
+    char child[PATH_MAX];
+    if ((size_t)snprintf(child, sizeof(child), "%s/%s", dir, e->d_name) < sizeof(child))
+      remove_cgroup_tree(child);
+  }
+  if (rmdir(dir) < 0 && errno != ENOENT)
+    cf_warn("cgroup %s not removed: %s%s", dir, strerror(errno),
+            errno == EBUSY ? " (a process still runs in it)" : "");
+}
+
+/* The pod's cgroup in every mounted hierarchy (each v1 controller, named
+ * ones like name=systemd, and v2), found through mountinfo. */
+static void remove_pod_cgroups(const char *pod_id) {
+  if (!pod_id || !*pod_id || strchr(pod_id, '/') || !strcmp(pod_id, ".") || !strcmp(pod_id, ".."))
+    return;
+  _cleanup_fclose_ FILE *f = fopen("/proc/self/mountinfo", "re");
+  if (!f)
+    return;
+  char line[8192];
+  while (fgets(line, sizeof(line), f)) {
+    char mp[PATH_MAX], fstype[32];
+    const char *sep = strstr(line, " - ");
+    if (!sep || sscanf(line, "%*s %*s %*s %*s %4095s", mp) != 1 ||
+        sscanf(sep + 3, "%31s", fstype) != 1)
+      continue;
+    if (strcmp(fstype, "cgroup") && strcmp(fstype, "cgroup2"))
+      continue;
+    char dir[PATH_MAX];
+    if ((size_t)snprintf(dir, sizeof(dir), "%s/coffer/%s", mp, pod_id) < sizeof(dir))
+      remove_cgroup_tree(dir);
+  }
+}
+
 static int remove_state(const char *state_dir, cf_error *err) {
   kill_leftover_containers(state_dir);
   unmount_under(state_dir);
@@ -316,6 +367,7 @@ static int process_stop(cf_vm *vm, int grace_ms, cf_error *err) {
   if (vm->pidfd >= 0)
     close(vm->pidfd);
   int r = remove_state(vm->state_dir, err);
+  remove_pod_cgroups(vm->pod_id);
   free(vm);
   return r;
 }
@@ -338,7 +390,9 @@ static int process_cleanup(const char *pod_id, const char *state_dir, cf_error *
     }
     fclose(f);
   }
-  return remove_state(state_dir, err);
+  int r = remove_state(state_dir, err); /* runc delete: the containers' cgroups go */
+  remove_pod_cgroups(pod_id);
+  return r;
 }
 
 const cf_vmm_ops cf_vmm_process_ops = {

@@ -31,6 +31,9 @@ typedef struct cf_vm_config {
   size_t init_data_len;        /* its sha256/sha384 goes to HOST_DATA / MRCONFIGID */
   int agent_timeout_ms;        /* bound on waiting for the agent to answer */
   const char *log_level;       /* passed to the agent */
+  const char *agent_transport; /* config agent_transport: "auto" | "vsock" |
+                                  "serial"; NULL = "auto". The process backend
+                                  ignores it (always a unix socket) */
 } cf_vm_config;
 
 /* How the agent is to mount a container's rootfs (mirrors agent.proto's
