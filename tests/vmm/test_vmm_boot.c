@@ -205,6 +205,18 @@ int main(int argc, char **argv) {
   pid_t pid = 0;
   char qemu_log[400];
   snprintf(qemu_log, sizeof(qemu_log), "/var/log/libvirt/qemu/%s.log", name);
+  if (!strcmp(mode, "badkernel") && access("/dev/vhost-vsock", F_OK) != 0) {
+    /* a transport the host cannot give is a clear error, not a hang */
+    cfg.agent_transport = "vsock";
+    CHECK(ops->start(&cfg, &vm, &err) < 0 && strstr(err.msg, "vhost-vsock"),
+          "vsock without /dev/vhost-vsock: %s", err.msg);
+    printf("vsock refused as expected: %s\n", err.msg);
+    cfg.agent_transport = "carrier-pigeon";
+    CHECK(ops->start(&cfg, &vm, &err) < 0 && strstr(err.msg, "carrier-pigeon"),
+          "unknown transport: %s", err.msg);
+    CHECK(access(vmdir, F_OK) != 0, "%s left after a refused start", vmdir);
+    cfg.agent_transport = NULL;
+  }
   if (!strcmp(mode, "badkernel")) {
     /* QEMU refuses the kernel: start fails with QEMU's reason, and leaves nothing */
     cfg.kernel = initrd; /* not a kernel */

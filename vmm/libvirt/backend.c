@@ -14,7 +14,8 @@
  *   COFFER_VMM_BLOCK_SLOT_MIB  size of each (sparse)    [4096]
  *   COFFER_VMM_EMULATOR      QEMU binary                [libvirt's default]
  *   COFFER_VMM_VIRTIOFSD     virtiofsd                  [/usr/lib/qemu/virtiofsd]
- *   COFFER_AGENT_TRANSPORT   auto | vsock | serial      [auto: vsock iff /dev/vhost-vsock]
+ *   COFFER_AGENT_TRANSPORT   auto | vsock | serial      [auto: vsock iff /dev/vhost-vsock];
+ *                            the config's agent_transport wins when not "auto"
  *   COFFER_SNP_CBITPOS / COFFER_SNP_REDUCED_PHYS_BITS / COFFER_SNP_POLICY   [51 / 1 / 0x30000]
  *   COFFER_TDX_POLICY / COFFER_TDX_QGS_SOCKET   [0x10000000 / /var/run/tdx-qgs/qgs.socket] */
 #include "backend.h"
@@ -157,13 +158,22 @@ static int parse_created(struct cf_vm *vm, const char *out, cf_error *err) {
   return vm->pid > 0 ? 0 : cf_err_status(err, CF_INTERNAL, "coffer-vmm create: bad pid");
 }
 
-static bool want_vsock(void) {
-  const char *t = env_or("COFFER_AGENT_TRANSPORT", "auto");
-  if (!strcmp(t, "vsock"))
-    return true;
-  if (!strcmp(t, "serial"))
-    return false;
-  return access("/dev/vhost-vsock", R_OK | W_OK) == 0;
+/* The config's agent_transport, else $COFFER_AGENT_TRANSPORT; "auto" picks
+ * vsock exactly when the host can give the VM one. */
+static int want_vsock(const cf_vm_config *cfg, bool *vsock, cf_error *err) {
+  const char *t = cfg->agent_transport && *cfg->agent_transport ? cfg->agent_transport : NULL;
+  if (!t || !strcmp(t, "auto"))
+    t = env_or("COFFER_AGENT_TRANSPORT", "auto");
+  if (!strcmp(t, "vsock") || !strcmp(t, "serial")) {
+    *vsock = !strcmp(t, "vsock");
+    if (*vsock && access("/dev/vhost-vsock", R_OK | W_OK) != 0)
+      return cf_err(err, errno, "agent transport vsock: /dev/vhost-vsock");
+    return 0;
+  }
+  if (strcmp(t, "auto") != 0)
+    return cf_err_status(err, CF_INVALID_ARGUMENT, "agent transport \"%s\" unknown (auto, vsock, serial)", t);
+  *vsock = access("/dev/vhost-vsock", R_OK | W_OK) == 0;
+  return 0;
 }
 
 static int lv_cleanup(const char *pod_id, const char *state_dir, cf_error *err);
@@ -192,7 +202,10 @@ static int lv_start(const cf_vm_config *cfg, cf_vm **out, cf_error *err) {
     return cf_err(err, errno, "create %s", vm->dir);
   snprintf(vm->console, sizeof(vm->console), "%s/console.log", vm->dir);
   int r;
-  if (!want_vsock()) {
+  bool vsock = false;
+  if ((r = want_vsock(cfg, &vsock, err)) < 0)
+    goto fail;
+  if (!vsock) {
     if (strlen(vm->dir) + sizeof("/agent.sock") <= SUN_PATH_MAX)
       snprintf(vm->agent_sock, sizeof(vm->agent_sock), "%s/agent.sock", vm->dir);
     else if ((r = short_sock_path(cfg->pod_id, vm->agent_sock, sizeof(vm->agent_sock), err)) < 0)

@@ -102,7 +102,8 @@ static void qemu_log_tail(const char *name, char *out, size_t cap) {
   _cleanup_fclose_ FILE *f = fopen(path, "re");
   while (f && fgets(line, sizeof(line), f)) {
     line[strcspn(line, "\n")] = 0;
-    if (line[0] && line[0] != '-' && strncmp(line, "LC_ALL", 6) != 0)
+    if (line[0] && line[0] != '-' && strncmp(line, "LC_ALL", 6) != 0 && !strstr(line, ": shutting down,") &&
+        !strstr(line, "is tainted"))
       snprintf(out, cap, "%s", line);
   }
 }
