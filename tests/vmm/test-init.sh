@@ -41,9 +41,15 @@ for b in /sys/block/vd*; do
 done
 echo "COFFER-TEST-GUEST-READY"
 # Rootfs delivered after boot (add_rootfs): watch the share and the block
-# slots, report each container's marker file once.
+# slots, report each container's marker file once. A file "poweroff" in the
+# share makes the guest power itself off 2 s later (a clean stop).
 mkdir -p /tmp/seen
 while :; do
+  if [ -f /run/coffer/shared/poweroff ]; then
+    echo "COFFER-TEST-POWEROFF-IN-2S"
+    sleep 2
+    poweroff -f
+  fi
   for d in /run/coffer/shared/*/rootfs; do
     [ -f "$d/coffer-test-marker" ] || continue
     k=$(echo "$d" | tr / _)

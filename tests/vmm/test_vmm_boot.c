@@ -11,6 +11,10 @@
  *   agent     the guest image (guest/build.sh) with the real coffer-agent as
  *             /init answers Health over agent.0; its logs reach the console
  *   badkernel QEMU refusing to start is a clear error and leaves nothing
+ *   poweroff  stop() with a grace period lets a guest that powers itself off
+ *             (2 s after asked) end without destroy: stop returns after
+ *             ~2 s, well before the grace period; the hung guests of the
+ *             other modes are destroyed once their grace period is over
  * Prints timings. Exit 77 when a prerequisite is missing. */
 #include <dirent.h>
 #include <errno.h>
@@ -150,6 +154,7 @@ int main(int argc, char **argv) {
   }
   int block = !strcmp(mode, "block");
   int q35 = !strcmp(mode, "q35"); /* the virtiofs case on q35 (virtio-pci) */
+  int poweroff = !strcmp(mode, "poweroff");
   setenv("COFFER_VMM_ROOTFS", block ? "block" : "virtiofs", 1);
   setenv("COFFER_VMM_BLOCK_SLOTS", "2", 1);
   setenv("COFFER_VMM_BLOCK_SLOT_MIB", "64", 1);
@@ -306,6 +311,20 @@ int main(int argc, char **argv) {
     vm = NULL;
     CHECK(ops->cleanup(pod, state, &err) == 0, "cleanup: %s", err.msg);
     CHECK(ops->cleanup(pod, state, &err) == 0, "second cleanup: %s", err.msg);
+  } else if (poweroff) {
+    snprintf(path, sizeof(path), "%s/share/poweroff", vmdir);
+    write_file(path, "now");
+    CHECK(wait_console(console, "COFFER-TEST-POWEROFF-IN-2S", 10000) == 0, "guest did not see the request");
+    long long ts = now_ms();
+    r = ops->stop(vm, 30000, &err);
+    vm = NULL;
+    long long took = now_ms() - ts;
+    CHECK(r == 0, "stop: %s", err.msg);
+    printf("stop (grace 30000 ms) of a guest powering off in ~2 s took %lld ms\n", took);
+    /* < 1 s would mean destroyed at once; ~30 s the exit went unnoticed */
+    CHECK(took >= 1000 && took < 20000, "stop took %lld ms: no clean power-off", took);
+    struct pollfd p = {.fd = pidfd, .events = POLLIN};
+    CHECK(poll(&p, 1, 5000) == 1, "QEMU still alive after stop");
   } else {
     cf_rootfs rf;
     CHECK(ops->add_rootfs(vm, "ctr1", src, &rf, &err) == 0, "add_rootfs: %s", err.msg);
@@ -339,7 +358,9 @@ int main(int argc, char **argv) {
     r = ops->stop(vm, 1000, &err);
     vm = NULL;
     CHECK(r == 0, "stop: %s", err.msg);
-    printf("stop took %lld ms\n", now_ms() - ts);
+    long long took = now_ms() - ts;
+    printf("stop (grace 1000 ms) of a guest that does not power off took %lld ms\n", took);
+    CHECK(took >= 1000 && took < 15000, "stop took %lld ms, not grace then destroy", took);
     struct pollfd p = {.fd = pidfd, .events = POLLIN};
     CHECK(poll(&p, 1, 5000) == 1, "QEMU still alive after stop");
   }

@@ -81,6 +81,7 @@ int main(void) {
       "\"snp_policy\":\"0x30000\",\"share_dir\":\"/x\",\"virtiofsd\":\"/v\"}",
       "no shared filesystem");
   bad(GOOD ",\"init_data_sha256\":\"abc\"}", "init_data_sha256");
+  bad(GOOD ",\"init_data_path\":\"relative\"}", "init_data_path");
   bad(GOOD ",\"disks\":[{\"path\":\"/d\",\"serial\":\"012345678901234567890\"}]}", "serial");
   bad(GOOD ",\"disks\":{}}", "array");
   bad(GOOD ",\"pod_id\":\"x/y\"}", "pod id");

@@ -23,12 +23,13 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <json-c/json.h>
-#include <openssl/evp.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -50,32 +51,44 @@ static void set_str(char **dst, const char *v) {
   *dst = strdup(v ? v : "");
 }
 
-static int hex_digest(const EVP_MD *md, const uint8_t *data, size_t len, char **out,
-                      cf_error *err) {
-  unsigned char d[EVP_MAX_MD_SIZE];
-  unsigned int n = 0;
-  if (!EVP_Digest(data, len, d, &n, md, NULL))
-    return cf_err_status(err, CF_INTERNAL, "init-data digest failed");
-  char hex[2 * EVP_MAX_MD_SIZE + 1];
-  for (unsigned i = 0; i < n; i++)
-    snprintf(hex + 2 * i, 3, "%02x", d[i]);
-  set_str(out, hex);
-  return 0;
+/* FNV-1a, 64 bit: a name, not a security boundary (the directory is 0700). */
+static uint64_t fnv1a64(const char *p, uint64_t h) {
+  for (; *p; p++)
+    h = (h ^ (unsigned char)*p) * 0x100000001b3ULL;
+  return h;
 }
 
 /* A short, stable socket path when <state_dir>/vm/agent.sock is too long. */
 static int short_sock_path(const char *pod_id, char *out, size_t cap, cf_error *err) {
-  unsigned char d[EVP_MAX_MD_SIZE];
-  unsigned int n = 0;
-  if (!EVP_Digest(pod_id, strlen(pod_id), d, &n, EVP_sha256(), NULL))
-    return cf_err_status(err, CF_INTERNAL, "socket path digest failed");
   mkdir("/run/coffer", 0711);
   if (mkdir(VM_SHORT_SOCK_DIR, 0700) < 0 && errno != EEXIST)
     return cf_err(err, errno, "create %s", VM_SHORT_SOCK_DIR);
-  char hex[33];
-  for (int i = 0; i < 16; i++)
-    snprintf(hex + 2 * i, 3, "%02x", d[i]);
-  snprintf(out, cap, "%s/%s.sock", VM_SHORT_SOCK_DIR, hex);
+  uint64_t a = fnv1a64(pod_id, 0xcbf29ce484222325ULL);
+  uint64_t b = fnv1a64(pod_id, a ^ 0x9e3779b97f4a7c15ULL);
+  snprintf(out, cap, "%s/%016llx%016llx.sock", VM_SHORT_SOCK_DIR, (unsigned long long)a,
+           (unsigned long long)b);
+  return 0;
+}
+
+/* The init-data goes to coffer-vmm as a file: it computes the launch
+ * digests, so the shim never maps libcrypto. Empty file = no init-data. */
+static int write_init_data(const cf_vm_config *cfg, const char *dir, char *path, size_t cap,
+                           cf_error *err) {
+  snprintf(path, cap, "%s/init-data", dir);
+  _cleanup_close_ int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+  if (fd < 0)
+    return cf_err(err, errno, "create %s", path);
+  size_t n = cfg->init_data ? cfg->init_data_len : 0;
+  const uint8_t *p = cfg->init_data;
+  while (n > 0) {
+    ssize_t w = write(fd, p, n);
+    if (w < 0 && errno == EINTR)
+      continue;
+    if (w <= 0)
+      return cf_err(err, w < 0 ? errno : EIO, "write %s", path);
+    p += w;
+    n -= (size_t)w;
+  }
   return 0;
 }
 
@@ -130,12 +143,13 @@ static int fill_spec(const cf_vm_config *cfg, struct cf_vm *vm, bool tee, vm_spe
     s->disks[i].readonly = true;
     s->ndisks++;
   }
-  static const uint8_t none[1];
-  const uint8_t *id = cfg->init_data ? cfg->init_data : none;
-  size_t idlen = cfg->init_data ? cfg->init_data_len : 0;
-  if (tee && (hex_digest(EVP_sha256(), id, idlen, &s->init_data_sha256, err) < 0 ||
-              hex_digest(EVP_sha384(), id, idlen, &s->init_data_sha384, err) < 0))
-    return -EIO;
+  if (tee) {
+    char idp[PATH_MAX + 16];
+    int r = write_init_data(cfg, vm->dir, idp, sizeof(idp), err);
+    if (r < 0)
+      return r;
+    set_str(&s->init_data_path, idp);
+  }
   s->snp_cbitpos = (unsigned)atoi(env_or("COFFER_SNP_CBITPOS", "51"));
   s->snp_reduced_phys_bits = (unsigned)atoi(env_or("COFFER_SNP_REDUCED_PHYS_BITS", "1"));
   set_str(&s->snp_policy, env_or("COFFER_SNP_POLICY", "0x30000"));
@@ -384,18 +398,43 @@ static int lv_cleanup(const char *pod_id, const char *state_dir, cf_error *err) 
   return rc;
 }
 
+/* Waits up to grace_ms for QEMU (pid) to exit by itself; true if it did. */
+static bool wait_qemu_exit(pid_t pid, const char *name, int grace_ms) {
+  if (!is_our_qemu(pid, name))
+    return true;
+  _cleanup_close_ int fd = (int)syscall(SYS_pidfd_open, pid, 0);
+  if (fd < 0)
+    return !is_our_qemu(pid, name);
+  /* re-check: the pid may have been reused between the check and the open */
+  if (!is_our_qemu(pid, name))
+    return true;
+  struct pollfd p = {.fd = fd, .events = POLLIN};
+  int r;
+  while ((r = poll(&p, 1, grace_ms)) < 0 && errno == EINTR)
+    ;
+  return r == 1;
+}
+
 static int lv_stop(cf_vm *vm, int grace_ms, cf_error *err) {
-  /* A pod VM holds no state worth a clean power-off: the agent has already
-   * stopped the containers when stop is called, so destroy at once. */
-  (void)grace_ms;
+  /* The shim has asked the agent to power the guest off (DestroySandbox):
+   * a transient domain whose guest powers off ends by itself. Give it
+   * grace_ms, then destroy whatever is left (idempotent either way). */
+  struct timespec t0, t1;
+  clock_gettime(CLOCK_MONOTONIC, &t0);
+  bool clean = grace_ms > 0 && wait_qemu_exit(vm->pid, vm->name, grace_ms);
+  clock_gettime(CLOCK_MONOTONIC, &t1);
+  long waited = (long)((t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000);
   char state_dir[PATH_MAX];
   snprintf(state_dir, sizeof(state_dir), "%s", vm->dir);
   char *slash = strrchr(state_dir, '/');
   if (slash)
     *slash = 0;
   int r = lv_cleanup(vm->pod_id, state_dir, err);
-  if (r == 0)
-    cf_info("pod %s: VM %s destroyed", vm->pod_id, vm->name);
+  if (r == 0 && clean)
+    cf_info("pod %s: VM %s powered off by itself after %ld ms", vm->pod_id, vm->name, waited);
+  else if (r == 0)
+    cf_info("pod %s: VM %s destroyed (%s after %ld ms)", vm->pod_id, vm->name,
+            grace_ms > 0 ? "still running" : "no grace period", waited);
   free(vm);
   return r;
 }

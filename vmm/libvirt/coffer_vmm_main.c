@@ -22,6 +22,7 @@
 #include "coffer/cleanup.h"
 #include "coffer/log.h"
 #include "domain_xml.h"
+#include "init_data.h"
 #include "spec.h"
 #include "vmm_libvirt.h"
 
@@ -80,7 +81,8 @@ static int add_tsc_hint(vm_spec *s, cf_error *err) {
 /* Reads and validates the spec, resolving accel "auto" by probing. */
 static int load_spec(vm_spec *s, const char *path, cf_error *err) {
   spec_init(s);
-  if (spec_read_file(s, path, err) < 0 || spec_validate(s, err) < 0)
+  if (spec_read_file(s, path, err) < 0 || spec_validate(s, err) < 0 ||
+      init_data_fill_digests(s, err) < 0)
     return -EINVAL;
   char accel[8], why[512];
   if (accel_resolve(s->accel, emulator_of(s), accel_cache(), accel, sizeof(accel), why,

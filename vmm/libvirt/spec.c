@@ -17,7 +17,8 @@
 #define SPEC_STRINGS(X)                                                        \
   X(pod_id) X(profile) X(machine) X(accel) X(emulator) X(kernel) X(initrd)     \
   X(firmware) X(cmdline) X(state_dir) X(console_log) X(agent_socket)           \
-  X(share_dir) X(virtiofsd) X(init_data_sha256) X(init_data_sha384)            \
+  X(share_dir) X(virtiofsd) X(init_data_path) X(init_data_sha256)             \
+  X(init_data_sha384)                                                          \
   X(snp_policy) X(tdx_policy) X(tdx_qgs_socket)
 
 bool spec_is_tee(const vm_spec *s) {
@@ -154,6 +155,11 @@ int spec_validate(const vm_spec *s, cf_error *err) {
                            "spec: disk serial \"%s\" invalid ([A-Za-z0-9_.-], <= 20 chars)",
                            s->disks[i].serial);
   }
+  if (s->init_data_path[0] && (r = need_abs("init_data_path", s->init_data_path, err)) < 0)
+    return r;
+  if (s->init_data_path[0] && (s->init_data_sha256[0] || s->init_data_sha384[0]))
+    return cf_err_status(err, CF_INVALID_ARGUMENT,
+                         "spec: give init_data_path or the init-data digests, not both");
   if (s->init_data_sha256[0] && !is_hex_len(s->init_data_sha256, 64))
     return cf_err_status(err, CF_INVALID_ARGUMENT, "spec: init_data_sha256 is not 64 hex digits");
   if (s->init_data_sha384[0] && !is_hex_len(s->init_data_sha384, 96))

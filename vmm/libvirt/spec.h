@@ -38,6 +38,10 @@ typedef struct vm_spec {
   char *virtiofsd;     /* virtiofsd binary */
   unsigned ndisks;
   vm_disk disks[SPEC_MAX_DISKS];
+  /* The pod's init-data file ("" = none). coffer-vmm hashes it into the two
+   * digests below (the shim must not map libcrypto); a spec gives either the
+   * path or the digests. */
+  char *init_data_path;
   char *init_data_sha256; /* hex; SNP hostData (base64 of the 32 bytes) */
   char *init_data_sha384; /* hex; TDX mrConfigId (base64 of the 48 bytes) */
   /* SEV-SNP launch parameters */
