@@ -26,6 +26,11 @@
 # stop: kills containerd, every shim it started (and their process trees),
 # unmounts everything under DIR, removes the instance's shim sockets, runc
 # state and empty cgroups. Safe to run twice. --purge also removes DIR.
+# It also destroys the instance's coffer VMs (QEMU is libvirtd's child, not
+# the shim's): domains whose state_dir lies under DIR or is the VM dir of one
+# of the instance's tasks (<coffer state_dir>/<namespace>/<id>/vm), listed
+# by `coffer-vmm list --json` ($COFFER_VMM_HELPER, else coffer-vmm on PATH;
+# skipped silently when there is none).
 set -euo pipefail
 
 HARNESS=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -250,6 +255,35 @@ instance_processes() { # dir
   done
 }
 
+# coffer VMs of this instance (see the header); needs python3 for the JSON.
+# The shim keeps a pod's VM state in <state_dir>/<namespace>/<pod id>/vm;
+# ctr namespaces are per instance and CRI pod ids random, so namespace + pod
+# id name the instance's pods (a pod id alone, like "t1", does not).
+destroy_instance_vms() { # dir
+  local dir=$1 helper=${COFFER_VMM_HELPER:-}
+  [ -n "$helper" ] && [ -x "$helper" ] || helper=$(command -v coffer-vmm 2>/dev/null) || return 0
+  command -v python3 >/dev/null || return 0
+  local pods="" f name
+  for f in "$dir"/state/io.containerd.runtime.v2.task/*/*; do
+    [ -d "$f" ] && pods="$pods ${f#"$dir"/state/io.containerd.runtime.v2.task/}"
+  done
+  timeout 30 "$helper" list --json 2>/dev/null | python3 -c '
+import json, sys
+d, pods = sys.argv[1] + "/", sys.argv[2].split()
+try:
+    doms = json.load(sys.stdin)
+except ValueError:
+    doms = []
+for x in doms:
+    sd = x.get("state_dir") or ""
+    if (sd + "/").startswith(d) or any(sd.endswith("/" + p + "/vm") and p.endswith("/" + str(x.get("pod_id")))
+                                      for p in pods):
+        print(x["name"])
+' "$dir" "$pods" | while read -r name; do
+    timeout 60 "$helper" destroy --name "$name" >/dev/null 2>&1 || true
+  done
+}
+
 stop() {
   local dir=${1:?usage: containerd.sh stop DIR [--purge]} purge=""
   [ "${2:-}" = --purge ] && purge=1
@@ -280,6 +314,7 @@ stop() {
     # shellcheck disable=SC2086
     wait_gone 50 $victims
   fi
+  destroy_instance_vms "$dir"
 
   # Shim sockets: each task's bundle records its shim's address. CRI tasks'
   # cgroups (k8s.io/<id>) would outlive a killed shim too.

@@ -2,8 +2,10 @@
 # Start or stop the machine's libvirtd + virtlogd for tests (no systemd here).
 #
 #   tests/vmm/libvirtd.sh start   idempotent; returns once `virsh version` answers
+#                                 and virtlogd runs with its socket
 #   tests/vmm/libvirtd.sh stop    stops the daemons only if `start` launched them
-#                                 and no coffer domain is still running
+#                                 and no coffer domain is still running; virtlogd
+#                                 only when no libvirtd is left
 #   tests/vmm/libvirtd.sh status
 #
 # libvirtd is one per machine (its state under /run/libvirt is global), so a
@@ -57,14 +59,24 @@ ensure_qemu_conf() {
 # pid_alive PID NAME: the pid runs and is that daemon (pid files go stale).
 pid_alive() { [ -n "${1:-}" ] && kill -0 "$1" 2>/dev/null && [ "$(cat /proc/"$1"/comm 2>/dev/null)" = "$2" ]; }
 
-# virtlogd must run whenever libvirtd does (QEMU's logs go through it), even
-# when someone else started libvirtd.
+# virtlogd must run whenever libvirtd does (QEMU's logs go through it; without
+# it every create fails with "Failed to connect socket to
+# '/run/libvirt/virtlogd-sock'"), even when someone else started libvirtd.
+VIRTLOGD_SOCK=/run/libvirt/virtlogd-sock
+virtlogd_ok() { pid_alive "$(cat /run/virtlogd.pid 2>/dev/null)" virtlogd && [ -S "$VIRTLOGD_SOCK" ]; }
 ensure_virtlogd() {
-  pid_alive "$(cat /run/virtlogd.pid 2>/dev/null)" virtlogd && return 0
+  virtlogd_ok && return 0
+  local pid
+  pid=$(cat /run/virtlogd.pid 2>/dev/null || true)
+  if pid_alive "$pid" virtlogd; then   # alive but its socket is gone: useless
+    kill "$pid"
+    for _ in $(seq 50); do pid_alive "$pid" virtlogd || break; sleep 0.1; done
+  fi
   rm -f /run/virtlogd.pid
   mkdir -p "$MARK" /var/log/libvirt/qemu
   virtlogd -d 9>&-   # not our lock fd: the daemon would hold the lock forever
-  for _ in $(seq 50); do pid_alive "$(cat /run/virtlogd.pid 2>/dev/null)" virtlogd && break; sleep 0.1; done
+  for _ in $(seq 50); do virtlogd_ok && break; sleep 0.1; done
+  virtlogd_ok || { echo "virtlogd did not start ($VIRTLOGD_SOCK missing)" >&2; exit 1; }
   cat /run/virtlogd.pid >"$MARK/virtlogd.pid"
 }
 
@@ -114,6 +126,11 @@ stop() {
     return 0
   fi
   stop_one libvirtd
+  # never leave a libvirtd (ours, if it would not die, or anyone's) without virtlogd
+  if pgrep -x libvirtd >/dev/null; then
+    echo "a libvirtd still runs: virtlogd left running"
+    return 0
+  fi
   stop_one virtlogd
   rm -rf "$MARK"
 }
