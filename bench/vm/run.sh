@@ -13,7 +13,9 @@
 #       PSS is split between QEMU and virtiofsd: compare the sums.
 # Prints a table with ratios. Targets: (a)/(b) <= 1.25x; (c) overhead <= 10 MB.
 # Not a test: nothing is asserted.
-# Usage: bench/vm/run.sh [BUILD_DIR]   (root; env RUNS, default 5)
+# Usage: bench/vm/run.sh [BUILD_DIR]   (root; env RUNS, default 5; LOG_LEVEL of
+# the shim, default info: the last pod's shim/coffer-vmm log lines are printed
+# with their time since the shim started, as a breakdown of (a))
 set -euo pipefail
 SRC=$(cd "$(dirname "$0")/../.." && pwd)
 BUILD=$(cd "${1:-$SRC/build}" && pwd)
@@ -35,7 +37,7 @@ STATE=/run/cfvmbench-${T##*.}
 CONFIG=$T/coffer.json
 cat >"$CONFIG" <<J
 {"backend": "libvirt", "kernel": "$GUEST/vmlinux", "initrd": "$GUEST/initramfs.img",
- "vcpus": 1, "memory_mib": 256, "state_dir": "$STATE", "log_level": "warning",
+ "vcpus": 1, "memory_mib": 256, "state_dir": "$STATE", "log_level": "${LOG_LEVEL:-info}",
  "agent_timeout_ms": 60000}
 J
 export COFFER_VMM_HELPER=$VMM
@@ -166,3 +168,24 @@ printf '%-46s %12s %12s %8s  %s\n' "per-pod host memory, PSS" "$(mb $pod_pss)" "
 echo "  of which: QEMU RSS $(mb "$pod_qemu_rss") PSS $(mb "$pod_qemu_pss"); shim RSS $(mb "$pod_shim_rss") PSS $(mb "$pod_shim_pss");" \
      "virtiofsd ($(wc -w <<<"$vfs") procs) RSS $(mb $pod_vfs_rss) PSS $(mb $pod_vfs_pss)"
 echo "  all runs (ms): coffer $(tr '\n' ' ' <"$T/a.txt")| bare $(tr '\n' ' ' <"$T/b.txt")"
+echo "timeline of pod r$RUNS (ms since its shim started; shim, coffer-vmm and guest lines):"
+python3 - "$CONTAINERD_LOG" "r$RUNS" <<'PY'
+import re, sys, datetime
+pod, t0 = sys.argv[2], None
+for line in open(sys.argv[1], errors="replace"):
+    if "component=" not in line or ("pod " + pod not in line and "coffer-" + pod not in line and "source=guest" not in line):
+        continue
+    m = re.match(r'time="([0-9T:.\-]+)Z?"', line)
+    msg = re.search(r'msg="((?:[^"\\]|\\.)*)"', line)
+    if not m or not msg:
+        continue
+    ts = datetime.datetime.fromisoformat(m.group(1)[:26])
+    if t0 is None:
+        if "shim daemon for pod " + pod not in line:
+            continue
+        t0 = ts
+    if ts < t0:
+        continue
+    print("  %6d  %s" % ((ts - t0).total_seconds() * 1000, msg.group(1)[:110]))
+PY
+
