@@ -1,10 +1,12 @@
 #include "address.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <json-c/json.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "sha256.h"
 
@@ -128,4 +130,17 @@ int shim_pod_dir(const char *state_root, const char *ns, const char *group_id,
                          "state directory %s/%s/%s is too long for a unix socket path "
                          "(shorten the config key state_dir)", state_root, ns, group_id);
   return 0;
+}
+
+void shim_pod_dir_remove(const char *pod_dir) {
+  char ns_dir[PATH_MAX];
+  if (!pod_dir || !*pod_dir || (size_t)snprintf(ns_dir, sizeof(ns_dir), "%s", pod_dir) >= sizeof(ns_dir))
+    return;
+  if (rmdir(pod_dir) < 0 && errno != ENOENT)
+    return; /* not empty: a backend left something (it logged why) */
+  char *slash = strrchr(ns_dir, '/');
+  if (!slash || slash == ns_dir)
+    return;
+  *slash = '\0';
+  (void)rmdir(ns_dir); /* ENOTEMPTY: other pods of the namespace live on */
 }

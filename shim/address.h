@@ -23,6 +23,10 @@ int shim_group_id(const char *config_json, const char *id, char *out, size_t cap
  * when the agent socket under it would not fit a unix socket path. */
 int shim_pod_dir(const char *state_root, const char *ns, const char *group_id,
                  char *out, size_t cap, cf_error *err);
+/* Remove the pod's state directory and then <state_root>/<ns> if they are
+ * empty; another pod of the namespace may be creating its own at the same
+ * time, so a plain rmdir whose ENOTEMPTY/ENOENT is ignored, never a check. */
+void shim_pod_dir_remove(const char *pod_dir);
 /* Container ids / group ids we accept: [A-Za-z0-9][A-Za-z0-9_.-]{0,127}. */
 int shim_valid_id(const char *id);
 

@@ -95,6 +95,9 @@ static int setup(shim *s, cf_error *err) {
     return -EINVAL;
   int r = shim_group_id(spec, s->opts.id, s->group_id, sizeof(s->group_id), err);
   spec_hostname(spec, s->hostname, sizeof(s->hostname));
+  /* a malformed annotation fails the pod (pod_start), so Create says why */
+  if (shim_pod_size(&s->cfg, spec, &s->size, &s->size_err) < 0)
+    cf_error_prefix(&s->size_err, "pod sizing from %s", path);
   free(spec);
   if (r < 0)
     return r;
@@ -157,12 +160,7 @@ int shim_daemon_main(shim_opts *o) {
   }
   unlink(s->socket_path);
   events_flush(s, 2000);
-  rmdir(s->state_dir);
-  char *slash = strrchr(s->state_dir, '/'); /* and <state_dir>/<ns> once empty */
-  if (slash && slash != s->state_dir) {
-    *slash = '\0';
-    rmdir(s->state_dir);
-  }
+  shim_pod_dir_remove(s->state_dir);
   cf_info("shim daemon for pod %s exits", s->group_id);
   ttrpc_server_free(s->srv);
   events_free(s);

@@ -303,6 +303,8 @@ int shim_manager_delete(shim_opts *o) {
       cf_error_clear(&err);
       if (ops->cleanup(gid, state_dir, &err) < 0)
         cf_warn("cleanup of pod %s: %s", gid, err.msg);
+      else
+        shim_pod_dir_remove(state_dir);
     }
   }
 

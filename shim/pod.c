@@ -20,8 +20,19 @@
 #include "containerd/events/task.pb-c.h"
 #include "shim.h"
 
-#define CONNECT_RETRY_MS 10
-#define HEALTH_TIMEOUT_MS 2000
+/* Waiting for the agent: connects back off from 10 ms to 200 ms (doubling
+ * every 4 tries). On a
+ * virtio-serial channel the connect succeeds at once (the socket is QEMU's)
+ * and a Health sent before the guest listens may be lost, so it is resent
+ * on the same connection every HEALTH_RESEND_MS: the guest answers the
+ * queued ones once it listens (measured: ~10 ms after its agent starts),
+ * the first answer counts. A connection that never answers is replaced
+ * after HEALTH_RECONNECT_MS (a fallback: it resets the guest's parser). */
+#define RETRY_MIN_MS 10
+#define RETRY_MAX_MS 200
+#define HEALTH_RESEND_MS 100
+#define HEALTH_RECONNECT_MS 10000
+#define CONSOLE_ERROR_LINES 8
 #define STOP_GRACE_MS 3000
 
 static void try_connect(cf_loop *loop, void *data);
@@ -85,6 +96,10 @@ static void pod_failed(shim *s, enum pod_state state) {
     cf_loop_timer_cancel(pd->timer);
     pd->timer = NULL;
   }
+  if (pd->resend) {
+    cf_loop_timer_cancel(pd->resend);
+    pd->resend = NULL;
+  }
   cf_error_log("pod %s: %s", s->group_id, pd->failure.msg);
   fail_waiting(s);
 }
@@ -138,10 +153,14 @@ static void pod_lost(shim *s, const char *why) {
   pod *pd = &s->pod;
   if (pd->state == POD_DEAD || pd->state == POD_STOPPED)
     return;
-  cf_err_status(&pd->failure, CF_UNAVAILABLE, "the pod's VM/agent is gone: %s", why);
-  bool was_starting = pd->state == POD_STARTING;
+  /* the guest's last words (a panic, the agent's error) say why */
+  const char *console = pd->ops->console_log && pd->vm ? pd->ops->console_log(pd->vm) : NULL;
+  char tail[640] = "";
+  guest_log_last_lines(console, CONSOLE_ERROR_LINES, tail, sizeof(tail));
+  cf_err_status(&pd->failure, CF_UNAVAILABLE, "the pod's VM/agent is gone: %s%s%s%s%s", why,
+                console ? "; guest console " : "", console ? console : "",
+                console ? " ends: " : "", console ? (*tail ? tail : "(empty)") : "");
   pod_failed(s, POD_DEAD);
-  (void)was_starting;
   if (pd->pid_watch) {
     cf_loop_unwatch(pd->pid_watch);
     pd->pid_watch = NULL;
@@ -219,36 +238,77 @@ static void on_sandbox(int status, const char *message, const uint8_t *payload, 
   replay_waiting(s);
 }
 
-static void retry_connect(shim *s, const char *why) {
-  pod *pd = &s->pod;
+static void drop_agent(pod *pd) {
+  if (pd->resend) {
+    cf_loop_timer_cancel(pd->resend);
+    pd->resend = NULL;
+  }
   if (pd->agent) {
     ttrpc_client *c = pd->agent;
-    pd->agent = NULL;
+    pd->agent = NULL; /* its pending Health calls fail now: on_health ignores them */
     ttrpc_client_free(c);
   }
+}
+
+/* An attempt failed: try again after a back-off, or give up at the
+ * deadline quoting the guest console's last lines. Never frees the client
+ * (we may be inside its callback): the next try_connect does. */
+static void agent_wait_next(shim *s, const char *why) {
+  pod *pd = &s->pod;
+  if (pd->timer)
+    return; /* already scheduled */
+  snprintf(pd->last_why, sizeof(pd->last_why), "%s", why);
   if (cf_now_ms() >= pd->deadline_ms) {
     const char *console = pd->ops->console_log ? pd->ops->console_log(pd->vm) : NULL;
+    char tail[640] = "";
+    guest_log_last_lines(console, CONSOLE_ERROR_LINES, tail, sizeof(tail));
     cf_err_status(&pd->failure, CF_UNAVAILABLE,
-                  "agent at %s did not answer within %d ms (config %s, key agent_timeout_ms)%s%s: %s",
+                  "agent at %s did not answer within %d ms (config %s, key agent_timeout_ms; %u "
+                  "connects): %s%s%s%s%s",
                   pd->ops->agent_address(pd->vm), s->cfg.agent_timeout_ms, s->cfg.source,
-                  console ? "; guest console log: " : "", console ? console : "", why);
+                  pd->attempts, pd->last_why, console ? "; guest console " : "",
+                  console ? console : "", console ? " ends: " : "",
+                  console ? (*tail ? tail : "(empty)") : "");
+    drop_agent(pd);
     pod_failed(s, POD_FAILED);
     return;
   }
+  /* 4 tries at each step: a host-process agent listens within ~10 ms */
+  unsigned shift = pd->attempts / 4 < 5 ? pd->attempts / 4 : 5;
+  uint64_t delay = (uint64_t)RETRY_MIN_MS << shift;
+  if (delay > RETRY_MAX_MS)
+    delay = RETRY_MAX_MS;
   cf_error err = {0};
-  pd->timer = cf_loop_timer(s->loop, CONNECT_RETRY_MS, try_connect, s, &err);
+  pd->timer = cf_loop_timer(s->loop, delay, try_connect, s, &err);
+  if (!pd->timer) {
+    pd->failure = err;
+    drop_agent(pd);
+    pod_failed(s, POD_FAILED);
+  }
 }
 
 static void on_health(int status, const char *message, const uint8_t *payload, size_t len,
                       void *data) {
   shim *s = data;
   pod *pd = &s->pod;
-  if (pd->state != POD_STARTING)
-    return;
+  if (pd->state != POD_STARTING || !pd->agent || pd->answered)
+    return; /* answered already, or the connection is being replaced */
   if (status != CF_OK) {
-    retry_connect(s, message);
+    agent_wait_next(s, message);
     return;
   }
+  if (pd->timer) { /* a reconnect was due: this connection works after all */
+    cf_loop_timer_cancel(pd->timer);
+    pd->timer = NULL;
+  }
+  if (pd->resend) {
+    cf_loop_timer_cancel(pd->resend);
+    pd->resend = NULL;
+  }
+  pd->answered = true;
+  cf_info("pod %s: agent answered after %u connect(s), %llu ms after the VM started",
+          s->group_id, pd->attempts,
+          (unsigned long long)(cf_now_ms() + (uint64_t)s->cfg.agent_timeout_ms - pd->deadline_ms));
   ttrpc_client_on_close(pd->agent, on_agent_closed, s);
   Coffer__Agent__V1__CreateSandboxRequest req = COFFER__AGENT__V1__CREATE_SANDBOX_REQUEST__INIT;
   req.sandbox_id = s->group_id;
@@ -258,27 +318,104 @@ static void on_health(int status, const char *message, const uint8_t *payload, s
   pod_agent_call(s, "CreateSandbox", &req.base, s->cfg.agent_timeout_ms, on_sandbox, s);
 }
 
+static void on_resend(cf_loop *loop, void *data);
+
+static void send_health(shim *s) {
+  pod *pd = &s->pod;
+  uint64_t now = cf_now_ms();
+  int left = now < pd->deadline_ms ? (int)(pd->deadline_ms - now) : 1;
+  cf_error err = {0};
+  if (ttrpc_client_call(pd->agent, HEALTH_SERVICE, "Check", NULL, left, on_health, s, &err) < 0) {
+    agent_wait_next(s, err.msg);
+    return;
+  }
+  if (pd->state == POD_STARTING && !pd->timer)
+    pd->resend = cf_loop_timer(s->loop, HEALTH_RESEND_MS, on_resend, s, &err);
+}
+
+static void on_resend(cf_loop *loop, void *data) {
+  shim *s = data;
+  pod *pd = &s->pod;
+  pd->resend = NULL;
+  if (pd->state != POD_STARTING || !pd->agent || pd->timer)
+    return;
+  uint64_t now = cf_now_ms();
+  if (now >= pd->deadline_ms || now - pd->conn_ms >= HEALTH_RECONNECT_MS) {
+    agent_wait_next(s, "no answer to Health");
+    return;
+  }
+  send_health(s);
+}
+
 static void try_connect(cf_loop *loop, void *data) {
   shim *s = data;
   pod *pd = &s->pod;
   pd->timer = NULL;
   if (pd->state != POD_STARTING)
     return;
+  drop_agent(pd);
+  pd->attempts++;
   cf_error err = {0};
   int fd = cf_transport_connect(pd->ops->agent_address(pd->vm), 0, &err);
   if (fd < 0) {
-    retry_connect(s, err.msg);
+    agent_wait_next(s, err.msg);
     return;
   }
   pd->agent = ttrpc_client_new(s->loop, fd, &err);
   if (!pd->agent) {
-    retry_connect(s, err.msg);
+    agent_wait_next(s, err.msg);
     return;
   }
-  cf_error e2 = {0};
-  if (ttrpc_client_call(pd->agent, HEALTH_SERVICE, "Check", NULL, HEALTH_TIMEOUT_MS, on_health, s,
-                        &e2) < 0)
-    retry_connect(s, e2.msg);
+  pd->conn_ms = cf_now_ms();
+  send_health(s);
+}
+
+/* ------------------------------------------------------------- console */
+
+static void on_console_line(void *data, const char *line, size_t len) {
+  shim *s = data;
+  guest_log_line(&s->pod.glog, line, len, cf_now_ms());
+}
+
+static void on_console(cf_loop *loop, int fd, uint32_t events, void *data) {
+  shim *s = data;
+  cf_error err = {0};
+  if (cf_console_tail_read(s->pod.console, on_console_line, s, &err) < 0) {
+    cf_warn("pod %s: guest console: %s; no longer followed", s->group_id, err.msg);
+    cf_loop_unwatch(s->pod.console_watch);
+    s->pod.console_watch = NULL;
+  }
+}
+
+/* Follow the backend's console log (if it has one) into our log. */
+static void console_follow(shim *s) {
+  pod *pd = &s->pod;
+  const char *path = pd->ops->console_log ? pd->ops->console_log(pd->vm) : NULL;
+  if (!path)
+    return;
+  cf_error err = {0};
+  pd->console = cf_console_tail_new(path, 1, &err);
+  if (pd->console)
+    pd->console_watch =
+        cf_loop_watch(s->loop, cf_console_tail_fd(pd->console), EPOLLIN, on_console, s, &err);
+  if (!pd->console_watch)
+    cf_warn("pod %s: guest console %s not followed: %s", s->group_id, path, err.msg);
+}
+
+static void console_stop(shim *s) {
+  pod *pd = &s->pod;
+  if (!pd->console)
+    return;
+  if (pd->console_watch) {
+    /* the last lines (e.g. the guest's power-off) */
+    cf_error err = {0};
+    cf_console_tail_read(pd->console, on_console_line, s, &err);
+    cf_loop_unwatch(pd->console_watch);
+    pd->console_watch = NULL;
+  }
+  cf_console_tail_free(pd->console, on_console_line, s);
+  pd->console = NULL;
+  guest_log_flush(&pd->glog);
 }
 
 static int mkdir_p(const char *path) {
@@ -316,8 +453,19 @@ void pod_start(shim *s) {
     pod_failed(s, POD_FAILED);
     return;
   }
+  if (s->size_err.status) {
+    pd->failure = s->size_err;
+    pod_failed(s, POD_FAILED);
+    return;
+  }
   cf_vm_config vc;
   shim_config_vm(&s->cfg, s->group_id, s->state_dir, &vc);
+  vc.vcpus = s->size.vcpus;
+  vc.memory_mib = s->size.memory_mib;
+  cf_info("pod %s: vcpus=%u memory_mib=%llu%s (config vcpus %u, memory_mib %llu, plus the "
+          "sandbox's annotations)", s->group_id, vc.vcpus, (unsigned long long)vc.memory_mib,
+          s->size.clamped ? " (clamped)" : "", s->cfg.vcpus,
+          (unsigned long long)s->cfg.memory_mib);
   if (pd->ops->start(&vc, &pd->vm, &pd->failure) < 0) {
     cf_error_prefix(&pd->failure, "starting the pod's %s backend", pd->ops->name);
     pod_failed(s, POD_FAILED);
@@ -333,6 +481,7 @@ void pod_start(shim *s) {
     cf_warn("pidfd_open(%d): %s; VM death is noticed through the agent connection only", pid,
             strerror(errno));
   }
+  console_follow(s);
   pd->deadline_ms = cf_now_ms() + (uint64_t)s->cfg.agent_timeout_ms;
   try_connect(s->loop, s);
 }
@@ -353,13 +502,10 @@ void pod_stop(shim *s) {
     close(pd->pidfd);
     pd->pidfd = -1;
   }
-  if (pd->agent) {
-    ttrpc_client *c = pd->agent;
-    pd->agent = NULL;
-    ttrpc_client_free(c);
-  }
+  drop_agent(pd);
   cf_err_status(&pd->failure, CF_FAILED_PRECONDITION, "the pod is shut down");
   fail_waiting(s);
+  console_stop(s);
   if (pd->vm) {
     cf_error err = {0};
     if (pd->ops->stop(pd->vm, STOP_GRACE_MS, &err) < 0)

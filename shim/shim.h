@@ -22,6 +22,9 @@
 #include "coffer/ttrpc.h"
 #include "coffer/vmm.h"
 #include "config.h"
+#include "podsize.h"
+#include "guest_log.h"
+#include "coffer/vmm_console.h"
 
 #define SHIM_VERSION "0.1.0"
 #define TASK_SERVICE "containerd.task.v2.Task"
@@ -123,8 +126,16 @@ typedef struct pod {
   ttrpc_client *agent;
   int pidfd;
   cf_watch *pid_watch;
-  cf_timer *timer;
+  cf_timer *timer;     /* the next connect attempt */
+  cf_timer *resend;    /* the next Health on the current connection */
   uint64_t deadline_ms;
+  unsigned attempts;   /* connects so far: the back-off between them */
+  uint64_t conn_ms;    /* when the current connection was made */
+  bool answered;       /* a Health was answered: CreateSandbox is under way */
+  char last_why[256];  /* why the last attempt failed */
+  cf_console_tail *console; /* the guest console -> our log */
+  cf_watch *console_watch;
+  guest_log glog;
   cf_error failure;   /* why the pod is FAILED / DEAD */
   deferred *waiting, **waiting_tail;
   cf_timer *oom_timer;
@@ -159,6 +170,8 @@ struct shim {
   char bundle[4096];
   char socket_path[256];
   char state_dir[4096];   /* per pod: cfg.state_dir/<ns>/<group_id> */
+  cf_pod_size size;       /* the VM's, from the first task's annotations */
+  cf_error size_err;      /* set (status != 0) when they were malformed */
   ttrpc_server *srv;
   pod pod;
   events ev;

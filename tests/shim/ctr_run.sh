@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # `ctr run --runtime io.containerd.coffer.v2` with the process backend: file:// and binary:// logs,
 # output, stderr, exit codes, stdin, a tty, a container that exits at once,
-# a command that does not exist (clear error), and --rm leaving nothing.
+# a command that does not exist (clear error), pod sizing from annotations,
+# and --rm leaving nothing (not even the namespace's state directory).
 . "$(dirname "$0")/lib.sh"
 start_containerd
 
@@ -16,6 +17,22 @@ rc=$?
 set -e
 [ $rc = 7 ] || fail "expected exit 7, got $rc"
 echo "$err" | grep -q to-stderr || fail "stderr not delivered: '$err'"
+
+log "pod sizing: the sandbox's CRI annotations over the config's vcpus/memory_mib reach the backend"
+a=io.kubernetes.cri.sandbox
+out=$(c run --rm "${RT[@]}" --annotation $a-cpu-quota=250000 --annotation $a-cpu-period=100000 \
+  --annotation $a-memory=134217728 $IMG t1 echo sized)
+[ "$out" = sized ] || fail "sized pod: got '$out'"
+# config vcpus 1 + ceil(2.5) = 4; memory_mib 256 + 128 = 384
+wait_for 5 grep -q "pod t1: vcpus=4 memory_mib=384 " "$T/c/containerd.log" ||
+  fail "computed size not in the shim's log: $(grep -o 'pod t1: vcpus=[^(]*' "$T/c/containerd.log")"
+set +e
+err=$(c run --rm "${RT[@]}" --annotation $a-memory=lots $IMG t1 echo x 2>&1)
+rc=$?
+set -e
+[ $rc != 0 ] || fail "a malformed sizing annotation was accepted"
+echo "$err" | grep -q "$a-memory" || fail "error does not name the annotation: '$err'"
+c c rm t1 2>/dev/null || true
 
 log "a container that exits immediately"
 c run --rm "${RT[@]}" $IMG t1 true || fail "true failed"

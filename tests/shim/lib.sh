@@ -110,18 +110,20 @@ assert_no_leftovers() {
   [ "$n" = 0 ] || fail "$what: $n agent process(es) left: $(agent_pids | tr '\n' ' ')"
   n=$(shim_pids | wc -l)
   [ "$n" = 0 ] || fail "$what: $n shim process(es) left"
-  n=$(find "$STATE" -mindepth 2 -maxdepth 2 2>/dev/null | wc -l)
-  [ "$n" = 0 ] || fail "$what: pod state left: $(find "$STATE" -mindepth 2 -maxdepth 2)"
+  # not even the namespace's directory (<state_dir>/<ns>) once its last pod is gone
+  n=$(find "$STATE" -mindepth 1 -maxdepth 2 2>/dev/null | wc -l)
+  [ "$n" = 0 ] || fail "$what: pod state left: $(find "$STATE" -mindepth 1 -maxdepth 2)"
   n=$(awk -v s="$STATE" -v r="$CONTAINERD_STATE" '$5 ~ "^"s || ($5 ~ "^"r && $5 ~ "/rootfs$") {print $5}' /proc/self/mountinfo | wc -l)
   [ "$n" = 0 ] || fail "$what: $n mount(s) left"
   return 0
 }
 
-# Poll until a command succeeds (up to $1 seconds).
+# Poll until a command succeeds (up to $1 seconds). A subshell: a failing
+# assert_* (fail -> exit) must mean "not yet", not end the test.
 wait_for() {
   local secs=$1; shift
   local end=$((SECONDS + secs))
-  until "$@"; do
+  until ( "$@" ); do
     [ $SECONDS -lt $end ] || return 1
     sleep 0.1
   done

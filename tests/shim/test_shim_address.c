@@ -1,8 +1,11 @@
 /* The shim's socket address (containerd's hashing), pod grouping from
  * annotations, SHA-256 vectors and start's stdin decoding. */
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "address.h"
 #include "containerd/bootstrap/v1/bootstrap.pb-c.h"
@@ -134,7 +137,46 @@ static void test_start_input(void) {
         !path);
 }
 
+static bool exists(const char *p) {
+  struct stat st;
+  return stat(p, &st) == 0;
+}
+
+/* The pod dir goes, then <root>/<ns> once no other pod's dir is in it. */
+static void test_pod_dir_remove(void) {
+  char root[] = "/tmp/cfpoddir.XXXXXX", ns[64], a[96], b[96];
+  if (!mkdtemp(root)) {
+    CHECK(!"mkdtemp");
+    return;
+  }
+  snprintf(ns, sizeof(ns), "%s/k8s.io", root);
+  snprintf(a, sizeof(a), "%s/pod-a", ns);
+  snprintf(b, sizeof(b), "%s/pod-b", ns);
+  CHECK(mkdir(ns, 0700) == 0 && mkdir(a, 0700) == 0 && mkdir(b, 0700) == 0);
+  shim_pod_dir_remove(a); /* pod-b lives on: the namespace dir stays */
+  CHECK(!exists(a) && exists(b) && exists(ns));
+  shim_pod_dir_remove(a); /* twice (delete after the daemon): harmless */
+  CHECK(exists(b) && exists(ns));
+  CHECK(mkdir(a, 0700) == 0);
+  char f[128];
+  snprintf(f, sizeof(f), "%s/left", a);
+  FILE *fp = fopen(f, "w");
+  CHECK(fp != NULL);
+  if (fp)
+    fclose(fp);
+  shim_pod_dir_remove(a); /* not empty: kept, nothing above touched */
+  CHECK(exists(f) && exists(ns));
+  unlink(f);
+  shim_pod_dir_remove(a);
+  shim_pod_dir_remove(b); /* the last pod of the namespace */
+  CHECK(!exists(a) && !exists(b) && !exists(ns) && exists(root));
+  shim_pod_dir_remove(b); /* all gone already: ENOENT ignored */
+  CHECK(exists(root));
+  rmdir(root);
+}
+
 int main(void) {
+  test_pod_dir_remove();
   test_sha256();
   test_address();
   test_group();
