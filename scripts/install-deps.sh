@@ -7,9 +7,9 @@ PACKAGES=(
   # build
   build-essential cmake pkg-config clang libclang-rt-14-dev
   protobuf-c-compiler libprotobuf-c-dev protobuf-compiler libprotobuf-dev
-  libjson-c-dev uuid-dev libssl-dev libvirt-dev libxml2-dev libxml2-utils
+  libjson-c-dev libssl-dev libvirt-dev libxml2-dev libxml2-utils
   # runtime peers and test harness
-  containerd runc busybox-static umoci erofs-utils cpio zstd
+  containerd runc busybox-static umoci erofs-utils cpio zstd procps e2fsprogs kmod util-linux
   lz4 # guest/build.sh: the cloud kernel's bzImage payload is LZ4
   qemu-system-x86 qemu-utils libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients
   python3-grpcio python3-grpc-tools
@@ -27,4 +27,5 @@ fi
 echo "installing: ${missing[*]}" >&2
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -q
-apt-get install -y -q --no-install-recommends "${missing[@]}"
+# with recommends: the set the test suite has been proven against
+apt-get install -y -q "${missing[@]}"
