@@ -374,7 +374,8 @@ static int lv_cleanup(const char *pod_id, const char *state_dir, cf_error *err) 
   cf_error herr = {0};
   /* Without a record we never started a VM for this pod here: no libvirt call. */
   if (have_record && helper[0]) {
-    char *argv[] = {"coffer-vmm", "destroy", "--name", name, "--uri", uri, NULL};
+    /* --state-dir: a same-named VM of another namespace's pod is not ours */
+    char *argv[] = {"coffer-vmm", "destroy", "--name", name, "--state-dir", dir, "--uri", uri, NULL};
     char out[256];
     if (backend_run_helper(helper, argv, out, sizeof(out), HELPER_DESTROY_TIMEOUT_MS, &herr) < 0)
       cf_warn("pod %s: %s; killing its processes directly", pod_id, herr.msg);

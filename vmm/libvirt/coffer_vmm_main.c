@@ -2,7 +2,8 @@
  *
  *   coffer-vmm create  --spec FILE [--uri URI]   start the pod's VM; prints
  *        {"name","pid","agent_address","accel","create_ms"} as JSON
- *   coffer-vmm destroy --name NAME | --pod ID [--uri URI]   idempotent
+ *   coffer-vmm destroy --name NAME | --pod ID [--state-dir DIR] [--uri URI]   idempotent;
+ *                      with --state-dir, only the domain started from DIR
  *   coffer-vmm list [--json] [--uri URI]          coffer's domains and pods
  *   coffer-vmm xml --spec FILE                    print the domain XML
  *   coffer-vmm accel                              print the accelerator choice
@@ -30,7 +31,7 @@
 
 static void usage(FILE *f) {
   fprintf(f, "usage: coffer-vmm create --spec FILE [--uri URI]\n"
-             "       coffer-vmm destroy (--name NAME | --pod ID) [--uri URI]\n"
+             "       coffer-vmm destroy (--name NAME | --pod ID) [--state-dir DIR] [--uri URI]\n"
              "       coffer-vmm list [--json] [--uri URI]\n"
              "       coffer-vmm xml --spec FILE\n"
              "       coffer-vmm accel\n");
@@ -147,7 +148,8 @@ static int cmd_create(const char *uri, const char *spec_path, cf_error *err) {
   return 0;
 }
 
-static int cmd_destroy(const char *uri, const char *name, const char *pod, cf_error *err) {
+static int cmd_destroy(const char *uri, const char *name, const char *pod, const char *owner_dir,
+                       cf_error *err) {
   char buf[160];
   if (pod) {
     if (spec_domain_name(pod, buf, sizeof(buf), err) < 0)
@@ -157,7 +159,7 @@ static int cmd_destroy(const char *uri, const char *name, const char *pod, cf_er
   if (strncmp(name, "coffer-", 7) != 0)
     return cf_err_status(err, CF_INVALID_ARGUMENT, "refusing to destroy %s: not a coffer domain", name);
   int existed;
-  int r = vmm_destroy(uri, name, &existed, err);
+  int r = vmm_destroy(uri, name, owner_dir, &existed, err);
   if (r == 0)
     cf_info("domain %s %s", name, existed ? "destroyed" : "was already gone");
   return r;
@@ -173,12 +175,13 @@ int main(int argc, char **argv) {
   }
   const char *cmd = argv[1];
   const char *uri = getenv("COFFER_LIBVIRT_URI");
-  const char *spec = NULL, *name = NULL, *pod = NULL;
+  const char *spec = NULL, *name = NULL, *pod = NULL, *state_dir = NULL;
   int json = 0;
   static const struct option opts[] = {{"spec", required_argument, NULL, 's'},
                                        {"uri", required_argument, NULL, 'u'},
                                        {"name", required_argument, NULL, 'n'},
                                        {"pod", required_argument, NULL, 'p'},
+                                       {"state-dir", required_argument, NULL, 'd'},
                                        {"json", no_argument, NULL, 'j'},
                                        {"help", no_argument, NULL, 'h'},
                                        {0, 0, 0, 0}};
@@ -190,6 +193,7 @@ int main(int argc, char **argv) {
     case 'u': uri = optarg; break;
     case 'n': name = optarg; break;
     case 'p': pod = optarg; break;
+    case 'd': state_dir = optarg; break;
     case 'j': json = 1; break;
     case 'h': usage(stdout); return 0;
     default: usage(stderr); return 2;
@@ -208,7 +212,7 @@ int main(int argc, char **argv) {
   else if (!strcmp(cmd, "xml") && spec)
     r = cmd_xml(spec, &err);
   else if (!strcmp(cmd, "destroy") && (!!name ^ !!pod))
-    r = cmd_destroy(uri, name, pod, &err);
+    r = cmd_destroy(uri, name, pod, state_dir, &err);
   else if (!strcmp(cmd, "list"))
     r = vmm_list(uri, stdout, json, &err);
   else if (!strcmp(cmd, "accel")) {

@@ -11,6 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "coffer/log.h"
 #include "coffer/cleanup.h"
 #include "domain_xml.h"
 
@@ -143,15 +144,30 @@ static void remove_qemu_log(const char *name) {
   unlink(path);
 }
 
-int vmm_destroy(const char *uri, const char *name, int *existed, cf_error *err) {
+static void pod_metadata(virDomainPtr dom, char **pod, char **state_dir);
+
+int vmm_destroy(const char *uri, const char *name, const char *owner_dir, int *existed,
+                cf_error *err) {
   *existed = 0;
   _cleanup_conn_ virConnectPtr c = open_conn(uri, err);
   if (!c)
     return -ENOTCONN;
   _cleanup_dom_ virDomainPtr dom = virDomainLookupByName(c, name);
   if (!dom) {
-    remove_qemu_log(name);
+    if (!owner_dir)
+      remove_qemu_log(name);
     return 0;
+  }
+  if (owner_dir) {
+    /* Pod ids are unique per containerd namespace only: a same-named domain
+     * started from another state dir is another pod's VM, never ours to kill. */
+    _cleanup_free_ char *pod = NULL, *sd = NULL;
+    pod_metadata(dom, &pod, &sd);
+    if (!sd || strcmp(sd, owner_dir) != 0) {
+      cf_warn("domain %s belongs to state dir %s, not %s: left alone", name, sd ? sd : "(none)",
+              owner_dir);
+      return 0;
+    }
   }
   *existed = 1;
   if (virDomainDestroy(dom) < 0) {
