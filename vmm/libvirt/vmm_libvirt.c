@@ -154,18 +154,17 @@ int vmm_destroy(const char *uri, const char *name, const char *owner_dir, int *e
     return -ENOTCONN;
   _cleanup_dom_ virDomainPtr dom = virDomainLookupByName(c, name);
   if (!dom) {
-    if (!owner_dir)
-      remove_qemu_log(name);
+    remove_qemu_log(name);
     return 0;
   }
   if (owner_dir) {
     /* Pod ids are unique per containerd namespace only: a same-named domain
-     * started from another state dir is another pod's VM, never ours to kill. */
+     * started from another state dir is another pod's VM, never ours to kill.
+     * (No readable metadata: a domain on its way out; destroying it is fine.) */
     _cleanup_free_ char *pod = NULL, *sd = NULL;
     pod_metadata(dom, &pod, &sd);
-    if (!sd || strcmp(sd, owner_dir) != 0) {
-      cf_warn("domain %s belongs to state dir %s, not %s: left alone", name, sd ? sd : "(none)",
-              owner_dir);
+    if (sd && strcmp(sd, owner_dir) != 0) {
+      cf_warn("domain %s belongs to state dir %s, not %s: left alone", name, sd, owner_dir);
       return 0;
     }
   }
