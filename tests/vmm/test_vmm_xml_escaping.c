@@ -113,7 +113,10 @@ int main(void) {
     spec_free(&s);
   }
   /* control characters and invalid UTF-8 are refused, not passed on */
-  const char *bad_paths[] = {"/a\x01b", "/a\x1b[31m", "/a\xff\xfe", "/a\x7f"};
+  const char *bad_paths[] = {"/a\x01b", "/a\x1b[31m", "/a\xff\xfe", "/a\x7f",
+                             "/a\xf6\x8a\x9a\x8c" /* past U+10FFFF (found by fuzz_vmm_spec) */,
+                             "/a\xed\xa0\x80" /* surrogate */, "/a\xef\xbf\xbe" /* U+FFFE */,
+                             "/a\xc0\xaf" /* overlong '/' */, "/a\xe2\x82" /* truncated */};
   for (size_t i = 0; i < sizeof(bad_paths) / sizeof(bad_paths[0]); i++) {
     base(&s);
     set(&s.kernel, bad_paths[i]);
@@ -124,6 +127,14 @@ int main(void) {
     free(x);
     spec_free(&s);
   }
+  /* any XML character is passed on: non-ASCII paths are legitimate */
+  base(&s);
+  set(&s.kernel, "/k\xc3\xbc/\xe6\x97\xa5/\xf0\x9f\x98\x80/\xf4\x8f\xbf\xbd");
+  char *ok = domain_xml_build(&s, &err);
+  EXPECT(ok && strstr(ok, "/k\xc3\xbc/\xe6\x97\xa5/\xf0\x9f\x98\x80/\xf4\x8f\xbf\xbd"),
+         "non-ASCII kernel path refused or altered: %s", err.msg);
+  free(ok);
+  spec_free(&s);
   /* disk serials are ids too */
   base(&s);
   s.disks[0].path = strdup("/d.img");
