@@ -179,6 +179,7 @@ int container_create(agent *a, const Coffer__Agent__V1__CreateContainerRequest *
   snprintf(pidfile, sizeof(pidfile), "%s/init.pid", c->bundle);
   if (write_file_atomic(path, config, strlen(config), err) < 0)
     goto fail;
+  cf_debug("container %s: rootfs and bundle ready, running the OCI runtime", id);
 
   proc *p = proc_new(c, "");
   if (!p) {
