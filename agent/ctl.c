@@ -18,6 +18,7 @@
 
 #include "agent.pb-c.h"
 #include "coffer/cleanup.h"
+#include "coffer/file.h"
 #include "coffer/loop.h"
 #include "coffer/transport.h"
 #include "coffer/ttrpc.h"
@@ -46,28 +47,6 @@ static int call(ctl *c, const char *method, const ProtobufCMessage *req,
     return 1;
   }
   return 0;
-}
-
-static char *read_file(const char *path, size_t *len) {
-  _cleanup_fclose_ FILE *f = fopen(path, "re");
-  if (!f)
-    return NULL;
-  char *buf = NULL;
-  size_t cap = 0, n = 0, r;
-  do {
-    if (n + 65536 > cap) {
-      char *nb = realloc(buf, cap = cap ? cap * 2 : 65536 * 2);
-      if (!nb) {
-        free(buf);
-        return NULL;
-      }
-      buf = nb;
-    }
-    r = fread(buf + n, 1, 65536, f);
-    n += r;
-  } while (r > 0);
-  *len = n;
-  return buf;
 }
 
 /* ------------------------------------------------------------------ attach */
@@ -261,9 +240,10 @@ static int cmd_create(ctl *c, int argc, char **argv, bool run) {
   char path[PATH_MAX], rootabs[PATH_MAX];
   snprintf(path, sizeof(path), "%s/config.json", bundle);
   size_t len;
-  _cleanup_free_ char *spec = read_file(path, &len);
-  if (!spec)
-    return die("cannot read %s", path);
+  _cleanup_free_ char *spec = NULL;
+  cf_error ferr = {0};
+  if (cf_read_file(path, 1u << 20 /* the agent takes no larger spec */, &spec, &len, &ferr) < 0)
+    return die("%s", ferr.msg);
   snprintf(path, sizeof(path), "%s/rootfs", bundle);
   if (!realpath(rootfs ? rootfs : path, rootabs))
     return die("rootfs %s not found", rootfs ? rootfs : path);

@@ -11,6 +11,7 @@
 #include "cli_json.h"
 #include "coffer/attest.h"
 #include "coffer/cleanup.h"
+#include "coffer/file.h"
 
 #define EXIT_REJECT 1
 #define EXIT_USAGE 2
@@ -37,22 +38,10 @@ static void blob_free(blob *b) { free(b->data); }
 
 /* Reads a whole file (NUL-terminated for JSON parsers). */
 static int read_file(const char *path, blob *out, cf_error *err) {
-  _cleanup_fclose_ FILE *f = fopen(path, "rb");
-  if (!f)
-    return cf_err(err, errno, "cannot open %s", path);
-  struct stat st;
-  if (fstat(fileno(f), &st) < 0)
-    return cf_err(err, errno, "cannot stat %s", path);
-  if (!S_ISREG(st.st_mode) || (uint64_t)st.st_size > CF_MAX_INPUT)
-    return cf_err_status(err, CF_INVALID_ARGUMENT, "%s is not a regular file of at most %u bytes",
-                         path, CF_MAX_INPUT);
-  out->len = (size_t)st.st_size;
-  out->data = malloc(out->len + 1);
-  if (!out->data)
-    return cf_err(err, ENOMEM, "reading %s", path);
-  if (out->len && fread(out->data, 1, out->len, f) != out->len)
-    return cf_err(err, EIO, "short read on %s", path);
-  out->data[out->len] = '\0';
+  char *data = NULL;
+  if (cf_read_file(path, CF_MAX_INPUT, &data, &out->len, err) < 0)
+    return -EINVAL;
+  out->data = (uint8_t *)data;
   return 0;
 }
 

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "coffer/cleanup.h"
+#include "coffer/file.h"
 
 #define CONFIG_MAX_BYTES (64 * 1024)
 
@@ -203,36 +204,6 @@ int shim_config_parse(shim_config *c, const char *source, const char *json, cf_e
   return r;
 }
 
-static int read_file(const char *path, char **out, cf_error *err) {
-  _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0)
-    return cf_err(err, errno, "config %s", path);
-  struct stat st;
-  if (fstat(fd, &st) < 0)
-    return cf_err(err, errno, "config %s", path);
-  if (!S_ISREG(st.st_mode) || st.st_size > CONFIG_MAX_BYTES)
-    return cf_err_status(err, CF_INVALID_ARGUMENT,
-                         "config %s: not a regular file of at most %d bytes", path,
-                         CONFIG_MAX_BYTES);
-  _cleanup_free_ char *buf = malloc((size_t)st.st_size + 1);
-  if (!buf)
-    return cf_err(err, ENOMEM, "config %s", path);
-  size_t got = 0;
-  while (got < (size_t)st.st_size) {
-    ssize_t n = read(fd, buf + got, (size_t)st.st_size - got);
-    if (n < 0 && errno == EINTR)
-      continue;
-    if (n < 0)
-      return cf_err(err, errno, "config %s", path);
-    if (n == 0)
-      break;
-    got += (size_t)n;
-  }
-  buf[got] = '\0';
-  *out = cf_steal_ptr(buf);
-  return 0;
-}
-
 int shim_config_load(shim_config *c, const char *path, const char *body, cf_error *err) {
   if (shim_config_defaults(c, err) < 0)
     return -ENOMEM;
@@ -244,8 +215,8 @@ int shim_config_load(shim_config *c, const char *path, const char *body, cf_erro
     path = SHIM_DEFAULT_CONFIG;
   }
   _cleanup_free_ char *text = NULL;
-  if (read_file(path, &text, err) < 0)
-    return -EINVAL;
+  if (cf_read_file(path, CONFIG_MAX_BYTES, &text, NULL, err) < 0)
+    return cf_error_prefix(err, "config");
   return shim_config_parse(c, path, text, err);
 }
 

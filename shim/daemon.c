@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "address.h"
+#include "coffer/file.h"
 #include "coffer/log.h"
 #include "shim.h"
 
@@ -91,7 +92,7 @@ static int setup(shim *s, cf_error *err) {
   snprintf(path, sizeof(path), "%s/config.json", s->bundle);
   char *spec = NULL;
   size_t len = 0;
-  if (read_small_file(path, 1u << 20, &spec, &len, err) < 0)
+  if (cf_read_file(path, 1u << 20, &spec, &len, err) < 0)
     return -EINVAL;
   int r = shim_group_id(spec, s->opts.id, s->group_id, sizeof(s->group_id), err);
   spec_hostname(spec, s->hostname, sizeof(s->hostname));

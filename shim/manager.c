@@ -18,6 +18,7 @@
 
 #include "address.h"
 #include "coffer/cleanup.h"
+#include "coffer/file.h"
 #include "coffer/log.h"
 #include "coffer/transport.h"
 #include "containerd/task/v2/shim.pb-c.h"
@@ -131,7 +132,7 @@ static int bundle_group(const char *bundle, const char *id, char *group, size_t 
   snprintf(path, sizeof(path), "%s/config.json", bundle);
   _cleanup_free_ char *spec = NULL;
   size_t len;
-  if (read_small_file(path, 1u << 20, &spec, &len, err) < 0)
+  if (cf_read_file(path, 1u << 20, &spec, &len, err) < 0)
     return -EINVAL;
   return shim_group_id(spec, id, group, cap, err);
 }

@@ -24,35 +24,6 @@ void shim_now(int64_t *sec, int32_t *nsec) {
   *nsec = (int32_t)ts.tv_nsec;
 }
 
-int read_small_file(const char *path, size_t max, char **out, size_t *len, cf_error *err) {
-  _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0)
-    return cf_err(err, errno, "open %s", path);
-  struct stat st;
-  if (fstat(fd, &st) < 0)
-    return cf_err(err, errno, "stat %s", path);
-  if ((size_t)st.st_size > max)
-    return cf_err_status(err, CF_INVALID_ARGUMENT, "%s: larger than %zu bytes", path, max);
-  _cleanup_free_ char *buf = malloc((size_t)st.st_size + 1);
-  if (!buf)
-    return cf_err(err, ENOMEM, "read %s", path);
-  size_t got = 0;
-  while (got < (size_t)st.st_size) {
-    ssize_t n = read(fd, buf + got, (size_t)st.st_size - got);
-    if (n < 0 && errno == EINTR)
-      continue;
-    if (n < 0)
-      return cf_err(err, errno, "read %s", path);
-    if (n == 0)
-      break;
-    got += (size_t)n;
-  }
-  buf[got] = '\0';
-  *len = got;
-  *out = cf_steal_ptr(buf);
-  return 0;
-}
-
 shim_task *task_find(shim *s, const char *id) {
   for (shim_task *t = s->tasks; t; t = t->next)
     if (strcmp(t->id, id) == 0)

@@ -10,6 +10,7 @@
 
 #include "address.h"
 #include "coffer/cleanup.h"
+#include "coffer/file.h"
 #include "coffer/log.h"
 #include "agent.pb-c.h"
 #include "containerd/events/task.pb-c.h"
@@ -163,7 +164,7 @@ static void h_create(ttrpc_call *call, const uint8_t *payload, size_t len, void 
   char path[PATH_MAX];
   snprintf(path, sizeof(path), "%s/config.json", bundle);
   size_t spec_len = 0;
-  if (read_small_file(path, SPEC_MAX, &spec, &spec_len, &err) < 0)
+  if (cf_read_file(path, SPEC_MAX, &spec, &spec_len, &err) < 0)
     goto fail;
   if (req->n_rootfs > 0) {
     if (rootfs_mount(t->rootfs, req->rootfs, req->n_rootfs, &err) < 0)

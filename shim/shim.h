@@ -253,6 +253,5 @@ const char *metrics_pack(const struct Coffer__Agent__V1__StatsContainerResponse 
 
 /* small helpers (process.c) */
 void shim_now(int64_t *sec, int32_t *nsec);
-int read_small_file(const char *path, size_t max, char **out, size_t *len, cf_error *err);
 
 #endif

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "coffer/cleanup.h"
+#include "coffer/file.h"
 
 #define SPEC_MAX_BYTES (1 << 20)
 
@@ -303,19 +304,10 @@ int spec_parse_json(vm_spec *s, const char *json, cf_error *err) {
 }
 
 int spec_read_file(vm_spec *s, const char *path, cf_error *err) {
-  _cleanup_fclose_ FILE *f = fopen(path, "re");
-  if (!f)
-    return cf_err(err, errno, "open spec %s", path);
-  _cleanup_free_ char *buf = malloc(SPEC_MAX_BYTES + 1);
-  if (!buf)
-    return cf_err(err, ENOMEM, "read spec %s", path);
-  size_t n = fread(buf, 1, SPEC_MAX_BYTES + 1, f);
-  if (ferror(f))
-    return cf_err(err, EIO, "read spec %s", path);
-  if (n > SPEC_MAX_BYTES)
-    return cf_err_status(err, CF_INVALID_ARGUMENT, "spec %s larger than %d bytes", path,
-                         SPEC_MAX_BYTES);
-  buf[n] = 0;
+  _cleanup_free_ char *buf = NULL;
+  size_t n;
+  if (cf_read_file(path, SPEC_MAX_BYTES, &buf, &n, err) < 0)
+    return cf_error_prefix(err, "spec");
   if (memchr(buf, 0, n))
     return cf_err_status(err, CF_INVALID_ARGUMENT, "spec %s contains NUL bytes", path);
   int r = spec_parse_json(s, buf, err);
