@@ -153,13 +153,7 @@ void proc_set_stdio(shim_proc *p, const char *in, const char *out, const char *e
 
 /* ------------------------------------------------------------------ exits */
 
-typedef struct proc_ref {
-  shim *s;
-  char *id;
-  char *exec_id;
-} proc_ref;
-
-static proc_ref *ref_new(shim *s, shim_proc *p) {
+proc_ref *proc_ref_new(shim *s, const shim_proc *p) {
   proc_ref *r = calloc(1, sizeof(*r));
   if (!r)
     return NULL;
@@ -167,15 +161,13 @@ static proc_ref *ref_new(shim *s, shim_proc *p) {
   r->id = strdup(p->task->id);
   r->exec_id = strdup(p->exec_id);
   if (!r->id || !r->exec_id) {
-    free(r->id);
-    free(r->exec_id);
-    free(r);
+    proc_ref_free(r);
     return NULL;
   }
   return r;
 }
 
-static void ref_free(proc_ref *r) {
+void proc_ref_free(proc_ref *r) {
   free(r->id);
   free(r->exec_id);
   free(r);
@@ -187,7 +179,7 @@ static void on_wait(int status, const char *message, const uint8_t *payload, siz
   shim *s = r->s;
   shim_proc *p = proc_find(s, r->id, r->exec_id);
   if (!p) {
-    ref_free(r);
+    proc_ref_free(r);
     return;
   }
   if (status != CF_OK) {
@@ -201,7 +193,7 @@ static void on_wait(int status, const char *message, const uint8_t *payload, siz
       stdio_abandon(s, p);
       proc_exited(s, p, SHIM_LOST_EXIT_STATUS, sec, nsec);
     }
-    ref_free(r);
+    proc_ref_free(r);
     return;
   }
   Coffer__Agent__V1__WaitProcessResponse *w =
@@ -219,14 +211,14 @@ static void on_wait(int status, const char *message, const uint8_t *payload, siz
     coffer__agent__v1__wait_process_response__free_unpacked(w, NULL);
   }
   proc_exited(s, p, code, sec, nsec);
-  ref_free(r);
+  proc_ref_free(r);
 }
 
 void proc_watch_exit(shim *s, shim_proc *p) {
   if (p->wait_issued || p->exited)
     return;
   p->wait_issued = true;
-  proc_ref *r = ref_new(s, p);
+  proc_ref *r = proc_ref_new(s, p);
   if (!r)
     return;
   Coffer__Agent__V1__ProcessRequest req = COFFER__AGENT__V1__PROCESS_REQUEST__INIT;

@@ -203,6 +203,17 @@ bool pod_alive(shim *s);
 /* process.c */
 shim_task *task_find(shim *s, const char *id);
 shim_proc *proc_find(shim *s, const char *id, const char *exec_id);
+
+/* A process named by its ids, for callbacks that may outlive it: they look it
+ * up again (proc_find) instead of holding a pointer. */
+typedef struct proc_ref {
+  shim *s;
+  char *id;
+  char *exec_id;
+  bool is_err; /* stdio pumps: the stderr stream */
+} proc_ref;
+proc_ref *proc_ref_new(shim *s, const shim_proc *p);
+void proc_ref_free(proc_ref *r);
 shim_task *task_new(shim *s, const char *id, const char *bundle, cf_error *err);
 void task_free(shim *s, shim_task *t);
 shim_proc *exec_new(shim_task *t, const char *exec_id, cf_error *err);

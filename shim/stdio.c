@@ -26,34 +26,11 @@
 #define IN_CHUNK (8 * 1024)
 #define LOGGER_READY_MS 10000
 
-typedef struct pump_ref {
-  shim *s;
-  char *id;
-  char *exec_id;
-  bool is_err;
-} pump_ref;
-
-static pump_ref *pref_new(shim *s, shim_proc *p, bool is_err) {
-  pump_ref *r = calloc(1, sizeof(*r));
-  if (!r)
-    return NULL;
-  r->s = s;
-  r->is_err = is_err;
-  r->id = strdup(p->task->id);
-  r->exec_id = strdup(p->exec_id);
-  if (!r->id || !r->exec_id) {
-    free(r->id);
-    free(r->exec_id);
-    free(r);
-    return NULL;
-  }
+static proc_ref *pref_new(shim *s, shim_proc *p, bool is_err) {
+  proc_ref *r = proc_ref_new(s, p);
+  if (r)
+    r->is_err = is_err;
   return r;
-}
-
-static void pref_free(pump_ref *r) {
-  free(r->id);
-  free(r->exec_id);
-  free(r);
 }
 
 /* --------------------------------------------------------------- opening */
@@ -266,7 +243,7 @@ static bool flush_output(out_pump *o) {
 }
 
 static void on_writable(cf_loop *loop, int fd, uint32_t events, void *data) {
-  pump_ref *r = data;
+  proc_ref *r = data;
   shim_proc *p = proc_find(r->s, r->id, r->exec_id);
   if (!p)
     return;
@@ -278,7 +255,7 @@ static void on_writable(cf_loop *loop, int fd, uint32_t events, void *data) {
   cf_loop_unwatch(o->w);
   o->w = NULL;
   o->ref = NULL;
-  pref_free(r);
+  proc_ref_free(r);
   if (o->done)
     return;
   read_more(s, p, is_err);
@@ -286,24 +263,24 @@ static void on_writable(cf_loop *loop, int fd, uint32_t events, void *data) {
 
 static void on_output(int status, const char *message, const uint8_t *payload, size_t len,
                       void *data) {
-  pump_ref *r = data;
+  proc_ref *r = data;
   shim *s = r->s;
   shim_proc *p = proc_find(s, r->id, r->exec_id);
   if (!p) {
-    pref_free(r);
+    proc_ref_free(r);
     return;
   }
   out_pump *o = r->is_err ? &p->err : &p->out;
   o->reading = false;
   if (o->done) {
-    pref_free(r);
+    proc_ref_free(r);
     return;
   }
   if (status != CF_OK) {
     if (status != CF_UNAVAILABLE && status != CF_NOT_FOUND)
       cf_warn("reading %s of %s/%s: %s", r->is_err ? "stderr" : "stdout", r->id,
               *r->exec_id ? r->exec_id : "init", message);
-    pref_free(r);
+    proc_ref_free(r);
     if (status != CF_UNAVAILABLE) /* pod death abandons every pump itself */
       finish_output(s, p, o);
     return;
@@ -311,7 +288,7 @@ static void on_output(int status, const char *message, const uint8_t *payload, s
   Coffer__Agent__V1__ReadOutputResponse *resp =
       coffer__agent__v1__read_output_response__unpack(NULL, len, payload);
   if (!resp) {
-    pref_free(r);
+    proc_ref_free(r);
     finish_output(s, p, o);
     return;
   }
@@ -353,7 +330,7 @@ static void on_output(int status, const char *message, const uint8_t *payload, s
       fcntl(o->fd, F_SETFL, 0);
       flush_output(o);
     }
-    pref_free(r);
+    proc_ref_free(r);
     finish_output(s, p, o);
     return;
   }
@@ -367,7 +344,7 @@ static void on_output(int status, const char *message, const uint8_t *payload, s
     }
     flush_output(o);
   }
-  pref_free(r);
+  proc_ref_free(r);
   read_more(s, p, is_err);
 }
 
@@ -375,7 +352,7 @@ static void read_more(shim *s, shim_proc *p, bool is_err) {
   out_pump *o = is_err ? &p->err : &p->out;
   if (o->done || o->reading || o->len)
     return;
-  pump_ref *r = pref_new(s, p, is_err);
+  proc_ref *r = pref_new(s, p, is_err);
   if (!r)
     return;
   Coffer__Agent__V1__ReadOutputRequest req = COFFER__AGENT__V1__READ_OUTPUT_REQUEST__INIT;
@@ -401,10 +378,10 @@ static void drive_input(shim *s, shim_proc *p);
 
 static void on_stdin_written(int status, const char *message, const uint8_t *payload,
                              size_t len, void *data) {
-  pump_ref *r = data;
+  proc_ref *r = data;
   shim *s = r->s;
   shim_proc *p = proc_find(s, r->id, r->exec_id);
-  pref_free(r);
+  proc_ref_free(r);
   if (!p)
     return;
   p->in.writing = false;
@@ -418,15 +395,15 @@ static void on_stdin_written(int status, const char *message, const uint8_t *pay
 
 static void on_stdin_closed(int status, const char *message, const uint8_t *payload,
                             size_t len, void *data) {
-  pump_ref *r = data;
-  pref_free(r);
+  proc_ref *r = data;
+  proc_ref_free(r);
 }
 
 static void send_close_stdin(shim *s, shim_proc *p) {
   if (p->in.close_sent)
     return;
   p->in.close_sent = true;
-  pump_ref *r = pref_new(s, p, false);
+  proc_ref *r = pref_new(s, p, false);
   if (!r)
     return;
   Coffer__Agent__V1__ProcessRequest req = COFFER__AGENT__V1__PROCESS_REQUEST__INIT;
@@ -436,7 +413,7 @@ static void send_close_stdin(shim *s, shim_proc *p) {
 }
 
 static void on_stdin_readable(cf_loop *loop, int fd, uint32_t events, void *data) {
-  pump_ref *r = data;
+  proc_ref *r = data;
   shim_proc *p = proc_find(r->s, r->id, r->exec_id);
   if (p)
     drive_input(r->s, p);
@@ -448,7 +425,7 @@ static void stop_input_watch(shim_proc *p) {
     p->in.w = NULL;
   }
   if (p->in.ref) {
-    pref_free(p->in.ref);
+    proc_ref_free(p->in.ref);
     p->in.ref = NULL;
   }
 }
@@ -461,7 +438,7 @@ static void drive_input(shim *s, shim_proc *p) {
     uint8_t buf[IN_CHUNK];
     ssize_t n = read(in->fd, buf, sizeof(buf));
     if (n > 0) {
-      pump_ref *r = pref_new(s, p, false);
+      proc_ref *r = pref_new(s, p, false);
       if (!r)
         return;
       Coffer__Agent__V1__WriteStdinRequest req = COFFER__AGENT__V1__WRITE_STDIN_REQUEST__INIT;
@@ -497,14 +474,14 @@ static void drive_input(shim *s, shim_proc *p) {
 void stdio_start_input(shim *s, shim_proc *p) {
   if (p->in.fd < 0 || p->in.w)
     return;
-  pump_ref *r = pref_new(s, p, false);
+  proc_ref *r = pref_new(s, p, false);
   if (!r)
     return;
   cf_error err = {0};
   p->in.w = cf_loop_watch(s->loop, p->in.fd, EPOLLIN, on_stdin_readable, r, &err);
   if (!p->in.w) {
     cf_warn("stdin of %s: %s", p->task->id, err.msg);
-    pref_free(r);
+    proc_ref_free(r);
     return;
   }
   p->in.ref = r;
@@ -525,7 +502,7 @@ static void close_output(out_pump *o) {
     o->w = NULL;
   }
   if (o->ref) {
-    pref_free(o->ref);
+    proc_ref_free(o->ref);
     o->ref = NULL;
   }
   free(o->buf);

@@ -9,16 +9,7 @@
 
 #include "coffer/vmm_console.h"
 
-static int failed;
-#define EXPECT(c, ...)                                       \
-  do {                                                       \
-    if (!(c)) {                                              \
-      fprintf(stderr, "FAIL line %d: %s: ", __LINE__, #c);   \
-      fprintf(stderr, __VA_ARGS__);                          \
-      fprintf(stderr, "\n");                                 \
-      failed = 1;                                            \
-    }                                                        \
-  } while (0)
+#include "expect.h"
 
 static char got[64][CF_CONSOLE_LINE_MAX + 1];
 static int ngot;

@@ -4,16 +4,7 @@
 
 #include "coffer/vmm_sizing.h"
 
-static int failed;
-#define EXPECT(c, ...)                                       \
-  do {                                                       \
-    if (!(c)) {                                              \
-      fprintf(stderr, "FAIL line %d: %s: ", __LINE__, #c);   \
-      fprintf(stderr, __VA_ARGS__);                          \
-      fprintf(stderr, "\n");                                 \
-      failed = 1;                                            \
-    }                                                        \
-  } while (0)
+#include "expect.h"
 
 static const cf_pod_size_limits defaults = {.default_vcpus = 1, .default_memory_mib = 256,
                                             .max_vcpus = 8, .max_memory_mib = 16384};

@@ -6,16 +6,7 @@
 
 #include "spec.h"
 
-static int failed;
-#define EXPECT(c, ...)                                       \
-  do {                                                       \
-    if (!(c)) {                                              \
-      fprintf(stderr, "FAIL line %d: %s: ", __LINE__, #c);   \
-      fprintf(stderr, __VA_ARGS__);                          \
-      fprintf(stderr, "\n");                                 \
-      failed = 1;                                            \
-    }                                                        \
-  } while (0)
+#include "expect.h"
 
 #define GOOD                                                                                  \
   "{\"pod_id\":\"p1\",\"profile\":\"plain\",\"machine\":\"microvm\",\"accel\":\"tcg\","     \

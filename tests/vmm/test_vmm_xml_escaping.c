@@ -9,16 +9,7 @@
 #include "domain_xml.h"
 #include "spec.h"
 
-static int failed;
-#define EXPECT(c, ...)                                       \
-  do {                                                       \
-    if (!(c)) {                                              \
-      fprintf(stderr, "FAIL line %d: %s: ", __LINE__, #c);   \
-      fprintf(stderr, __VA_ARGS__);                          \
-      fprintf(stderr, "\n");                                 \
-      failed = 1;                                            \
-    }                                                        \
-  } while (0)
+#include "expect.h"
 
 static void set(char **f, const char *v) {
   free(*f);
