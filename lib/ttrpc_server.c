@@ -3,7 +3,8 @@
  *
  * The peer may be hostile (the host, seen from the guest agent): every frame
  * is bounded (TTRPC_MAX_MESSAGE, oversized ones are read and dropped), the
- * number of pending calls per connection is capped, and a connection whose
+ * number of pending calls per connection and the request bytes they keep
+ * alive (metadata, names) are capped, and a connection whose
  * replies pile up is not read until they drain. A connection is only ever
  * freed outside its own dispatch (conn->busy), so handlers, replies and
  * cancel callbacks may run in any order without touching freed memory. */
@@ -25,6 +26,10 @@
 
 #define METHOD_BUCKETS 64
 #define MAX_PENDING_CALLS 4096
+/* What pending calls of one connection may keep alive besides their payloads
+ * (which handlers only borrow): without it 4096 parked calls with 4 MiB of
+ * metadata each would hold 16 GiB. */
+#define MAX_PENDING_BYTES (16u << 20)
 #define MAX_ACCEPTS_PER_EVENT 64
 #define ACCEPT_PAUSE_MS 100
 /* Accepted connections beyond this are closed at once: each one may hold
@@ -52,6 +57,7 @@ struct ttrpc_call {
   ttrpc_conn *conn; /* NULL once the connection is gone */
   uint32_t stream_id;
   Ttrpc__Request *req;
+  size_t held; /* request bytes kept until the call is freed */
   void (*cancel_cb)(ttrpc_call *, void *);
   void *cancel_data;
   bool cancelled;
@@ -71,6 +77,7 @@ struct ttrpc_conn {
   uint32_t last_stream_id;
   ttrpc_call *calls;
   size_t n_calls;
+  size_t held_bytes; /* sum of the pending calls' held */
   int busy;     /* > 0 while a dispatch for this connection runs */
   bool closing; /* close once busy drops to 0 */
   ttrpc_conn *prev, *next;
@@ -226,6 +233,7 @@ static void call_unlink(ttrpc_call *call) {
     call->next->prev = call->prev;
   call->prev = call->next = NULL;
   conn->n_calls--;
+  conn->held_bytes -= call->held;
 }
 
 static void call_free(ttrpc_call *call) {
@@ -509,6 +517,15 @@ static int conn_on_frame(void *ctx, const ttrpc_frame_header *h, const uint8_t *
     ttrpc__request__free_unpacked(req, NULL);
     return 0;
   }
+  size_t held = len - req->payload.len;
+  if (conn->held_bytes + held > MAX_PENDING_BYTES) {
+    send_error(conn, h->stream_id, CF_RESOURCE_EXHAUSTED,
+               "pending calls on this connection hold %zu bytes of requests; %zu more "
+               "would pass the %u allowed",
+               conn->held_bytes, held, MAX_PENDING_BYTES);
+    ttrpc__request__free_unpacked(req, NULL);
+    return 0;
+  }
   ttrpc_call *call = calloc(1, sizeof(*call));
   if (!call) {
     ttrpc__request__free_unpacked(req, NULL);
@@ -522,6 +539,8 @@ static int conn_on_frame(void *ctx, const ttrpc_frame_header *h, const uint8_t *
     conn->calls->prev = call;
   conn->calls = call;
   conn->n_calls++;
+  call->held = held;
+  conn->held_bytes += held;
 
   /* The payload is only lent to the handler: a call that waits long (Wait)
    * must not keep a large request alive. */

@@ -177,6 +177,53 @@ static void hostile_streams_close_only_their_connection(void) {
   close(good);
 }
 
+/* Parked calls (Hold never replies) with 1 MiB of metadata each: the server
+ * keeps at most 16 MiB of such requests per connection, refuses the next
+ * with RESOURCE_EXHAUSTED naming the limit, still serves small calls, and
+ * takes big ones again once the connection's parked calls are gone. */
+static void pending_bytes_capped(void) {
+  int fd = raw_connect(dir.addr);
+  size_t vlen = 1u << 20;
+  char *v = malloc(vlen + 1);
+  CHECK(v);
+  memset(v, 'm', vlen);
+  v[vlen] = '\0';
+  ttrpc_kv md = {.key = "k", .value = v};
+  ttrpc_outbuf o = {0};
+  uint32_t id = 1;
+  for (int i = 0; i < 15; i++, id += 2)
+    CHECK(ttrpc_append_request(&o, id, "test.S", "Hold", &(ttrpc_body){0}, 0, &md, 1) == 0);
+  raw_write_all(fd, o.data, ttrpc_outbuf_pending(&o));
+  ttrpc_outbuf_clear(&o);
+  /* 15 held (~15 MiB): the 16th passes 16 MiB */
+  CHECK(ttrpc_append_request(&o, id, "test.S", "Hold", &(ttrpc_body){0}, 0, &md, 1) == 0);
+  raw_write_all(fd, o.data, ttrpc_outbuf_pending(&o));
+  ttrpc_outbuf_clear(&o);
+  raw_response r;
+  CHECK(raw_read_response(fd, &r, 10000) == 0);
+  CHECK(r.stream_id == id && r.code == CF_RESOURCE_EXHAUSTED && strstr(r.message, "16777216"));
+  raw_response_clear(&r);
+  id += 2;
+  raw_request(fd, id, "Echo", "small", 5); /* the connection still serves */
+  CHECK(raw_read_response(fd, &r, 5000) == 0);
+  CHECK(r.stream_id == id && r.code == CF_OK && r.len == 5);
+  raw_response_clear(&r);
+  close(fd); /* its parked calls are cancelled and freed */
+
+  fd = raw_connect(dir.addr); /* a new connection starts from nothing */
+  id = 1;
+  for (int i = 0; i < 15; i++, id += 2)
+    CHECK(ttrpc_append_request(&o, id, "test.S", "Hold", &(ttrpc_body){0}, 0, &md, 1) == 0);
+  raw_write_all(fd, o.data, ttrpc_outbuf_pending(&o));
+  ttrpc_outbuf_clear(&o);
+  raw_request(fd, id, "Echo", "again", 5);
+  CHECK(raw_read_response(fd, &r, 10000) == 0);
+  CHECK(r.stream_id == id && r.code == CF_OK);
+  raw_response_clear(&r);
+  close(fd);
+  free(v);
+}
+
 int main(void) {
   signal(SIGPIPE, SIG_IGN);
   test_dir_make(&dir);
@@ -191,6 +238,7 @@ int main(void) {
   size_limit();
   ignored_frame_types();
   hostile_streams_close_only_their_connection();
+  pending_bytes_capped();
 
   test_server_stop(pid);
   test_dir_remove(&dir);
