@@ -32,7 +32,9 @@ static void usage(FILE *f) {
           "  --modules FILE  kernel modules to load as PID 1 (default /etc/coffer/modules)\n"
           "  --guest         treat the host as untrusted (implied as PID 1)\n"
           "  --no-pivot      runc create --no-pivot (automatic when / is the initramfs)\n"
-          "  --block-dir DIR where BLOCK serials are looked up: DIR/<dev>/serial (default /sys/block)\n");
+          "  --block-dir DIR where BLOCK serials are looked up: DIR/<dev>/serial (default /sys/block)\n"
+          "  --busy-poll-us N  poll up to N us before sleeping, adaptive (0..1000, default 50;\n"
+          "                  as PID 1: coffer.busy_poll_us=N on the kernel command line)\n");
 }
 
 static char *find_in_path(const char *name) {
@@ -76,9 +78,20 @@ static void ensure_stdio(const char *dev) {
   }
 }
 
+/* Parses a busy-poll window: 0..1000 microseconds. */
+static bool parse_busy_poll(const char *v, unsigned *us) {
+  char *end;
+  unsigned long n = strtoul(v, &end, 10);
+  if (!*v || *end || n > 1000)
+    return false;
+  *us = (unsigned)n;
+  return true;
+}
+
 /* Guest PID 1: settings from the kernel command line (coffer.listen=ADDR,
- * coffer.log=LEVEL), since the host passes nothing else. */
-static void read_cmdline(char *listen, size_t cap, int *level) {
+ * coffer.log=LEVEL, coffer.busy_poll_us=N), since the host passes nothing
+ * else. */
+static void read_cmdline(char *listen, size_t cap, int *level, unsigned *busy_poll_us) {
   _cleanup_fclose_ FILE *f = fopen("/proc/cmdline", "re");
   char buf[4096];
   if (!f || !fgets(buf, sizeof(buf), f))
@@ -89,6 +102,8 @@ static void read_cmdline(char *listen, size_t cap, int *level) {
       snprintf(listen, cap, "%s", t + 14);
     else if (!strncmp(t, "coffer.log=", 11) && cf_log_level_parse(t + 11) >= 0)
       *level = cf_log_level_parse(t + 11);
+    else if (!strncmp(t, "coffer.busy_poll_us=", 20) && !parse_busy_poll(t + 20, busy_poll_us))
+      cf_warn("kernel command line: %s: not 0..1000, keeping %u", t, *busy_poll_us);
   }
 }
 
@@ -149,13 +164,16 @@ int main(int argc, char **argv) {
       {"modules", required_argument, NULL, 'm'}, {"log-level", required_argument, NULL, 'v'},
       {"guest", no_argument, NULL, 'g'},         {"help", no_argument, NULL, 'h'},
       {"no-pivot", no_argument, NULL, 'p'},      {"block-dir", required_argument, NULL, 'b'},
-      {NULL, 0, NULL, 0}};
+      {"busy-poll-us", required_argument, NULL, 'B'}, {NULL, 0, NULL, 0}};
   const char *listen_addr = NULL, *state = "/run/coffer", *runtime = NULL;
   const char *shared = "/run/coffer/shared", *modules = "/etc/coffer/modules";
   const char *block_dir = "/sys/block";
   int level = CF_LOG_INFO, c;
   bool guest = false, no_pivot = false;
-  while ((c = getopt_long(argc, argv, "l:s:r:d:m:v:ghpb:", opts, NULL)) != -1) {
+  /* adaptive (see cf_loop_set_busy_poll): the vCPU is the containers' as
+   * soon as calls stop coming back to back */
+  unsigned busy_poll_us = 50;
+  while ((c = getopt_long(argc, argv, "l:s:r:d:m:v:ghpb:B:", opts, NULL)) != -1) {
     switch (c) {
     case 'l': listen_addr = optarg; break;
     case 's': state = optarg; break;
@@ -165,6 +183,12 @@ int main(int argc, char **argv) {
     case 'g': guest = true; break;
     case 'p': no_pivot = true; break;
     case 'b': block_dir = optarg; break;
+    case 'B':
+      if (!parse_busy_poll(optarg, &busy_poll_us)) {
+        fprintf(stderr, "coffer-agent: --busy-poll-us %s: give 0..1000 microseconds\n", optarg);
+        return 2;
+      }
+      break;
     case 'v':
       if ((level = cf_log_level_parse(optarg)) < 0) {
         fprintf(stderr, "coffer-agent: unknown log level %s\n", optarg);
@@ -193,7 +217,7 @@ int main(int argc, char **argv) {
     if (init_mounts(&err) < 0)
       cf_error_log("%s", err.msg); /* carry on: the host learns more from a live agent */
     ensure_stdio("/dev/console");
-    read_cmdline(cmdline_listen, sizeof(cmdline_listen), &level);
+    read_cmdline(cmdline_listen, sizeof(cmdline_listen), &level, &busy_poll_us);
     cf_log_init("agent", (enum cf_log_level)level, STDERR_FILENO);
     if (!listen_addr && cmdline_listen[0])
       listen_addr = cmdline_listen;
@@ -236,7 +260,9 @@ int main(int argc, char **argv) {
   sigprocmask(SIG_BLOCK, &mask, NULL);
   a.sigchld_fd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
 
-  if (!(a.loop = cf_loop_new(&err)) || !(a.srv = ttrpc_server_new(a.loop, &err)) ||
+  if ((a.loop = cf_loop_new(&err)))
+    cf_loop_set_busy_poll(a.loop, busy_poll_us);
+  if (!a.loop || !(a.srv = ttrpc_server_new(a.loop, &err)) ||
       service_register(&a, &err) < 0 ||
       !(a.sigchld_watch = cf_loop_watch(a.loop, a.sigchld_fd, EPOLLIN, on_signal, &a, &err)) ||
       start_listening(&a, listen_addr, &err) < 0) {

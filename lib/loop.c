@@ -48,7 +48,14 @@ struct cf_loop {
   uint64_t timer_seq;
   int depth; /* nested dispatch rounds (a loop run from a callback) */
   unsigned busy_poll_us;
+  unsigned spin_misses; /* windows in a row that saw no event */
 };
+
+/* Spinning pays while events come within the window of each other (a call
+ * and its reply). After this many empty windows in a row the loop stops
+ * spinning, and starts again once an event wakes it within the window: a
+ * loop whose events come further apart burns a few windows, not a core. */
+#define SPIN_MAX_MISSES 8
 
 uint64_t cf_now_ms(void) {
   struct timespec ts;
@@ -275,7 +282,14 @@ static int next_timeout(cf_loop *loop, int cap_ms) {
 
 /* ------------------------------------------------------------------ running */
 
-void cf_loop_set_busy_poll(cf_loop *loop, unsigned us) { loop->busy_poll_us = us; }
+void cf_loop_set_busy_poll(cf_loop *loop, unsigned us) {
+  loop->busy_poll_us = us;
+  loop->spin_misses = 0;
+}
+
+bool cf_loop_busy_polling(const cf_loop *loop) {
+  return loop->busy_poll_us && loop->spin_misses < SPIN_MAX_MISSES;
+}
 
 static uint64_t now_us(void) {
   struct timespec ts;
@@ -302,13 +316,22 @@ static int loop_iterate(cf_loop *loop, int cap_ms) {
   struct epoll_event events[LOOP_MAX_EVENTS];
   int timeout = next_timeout(loop, cap_ms);
   int n = 0;
-  if (loop->busy_poll_us && timeout != 0) {
+  bool spinning = cf_loop_busy_polling(loop);
+  if (spinning && timeout != 0) {
     n = busy_poll(loop, events, timeout);
-    if (n == 0)
+    if (n > 0) {
+      loop->spin_misses = 0;
+    } else {
+      loop->spin_misses++;
       timeout = next_timeout(loop, cap_ms);
+    }
   }
-  if (n == 0)
+  if (n == 0) {
+    uint64_t slept = loop->busy_poll_us && !spinning ? now_us() : 0;
     n = epoll_wait(loop->epfd, events, LOOP_MAX_EVENTS, timeout);
+    if (slept && n > 0 && now_us() - slept <= loop->busy_poll_us)
+      loop->spin_misses = 0; /* a window would have caught it: spin again */
+  }
   if (n < 0) {
     if (errno == EINTR)
       return 0;

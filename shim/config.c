@@ -38,6 +38,7 @@ int shim_config_defaults(shim_config *c, cf_error *err) {
   c->vcpus = 1;
   c->memory_mib = 256;
   c->agent_timeout_ms = 30000;
+  c->busy_poll_us = 50;
   if (set_str(&c->source, "(built-in defaults)", err) < 0 ||
       set_str(&c->backend, "libvirt", err) < 0 || set_str(&c->kernel, "", err) < 0 ||
       set_str(&c->initrd, "", err) < 0 || set_str(&c->firmware, "", err) < 0 ||
@@ -159,6 +160,12 @@ static int apply_key(shim_config *c, const char *src, const char *key, json_obje
     if (take_int(v, src, key, 100, 600000, &n, err) < 0)
       return -EINVAL;
     c->agent_timeout_ms = (int)n;
+    return 0;
+  }
+  if (strcmp(key, "busy_poll_us") == 0) {
+    if (take_int(v, src, key, 0, 1000, &n, err) < 0)
+      return -EINVAL;
+    c->busy_poll_us = (unsigned)n;
     return 0;
   }
   return bad(err, src, key, "unknown key");

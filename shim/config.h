@@ -16,6 +16,7 @@
  *   agent_path        coffer-agent binary (process backend; default: next
  *                     to the shim binary, then PATH)
  *   agent_timeout_ms  100..600000                           (default 30000)
+ *   busy_poll_us      0..1000: event loop spin before sleeping (default 50)
  *   state_dir         per-pod state root                    (default "/run/coffer")
  * Unknown keys and wrong types are errors naming the file and the key. */
 #ifndef COFFER_SHIM_CONFIG_H
@@ -42,6 +43,7 @@ typedef struct shim_config {
   char *profile;
   char *agent_path;
   int agent_timeout_ms;
+  unsigned busy_poll_us;
   char *state_dir;
 } shim_config;
 

@@ -113,6 +113,8 @@ static int setup(shim *s, cf_error *err) {
 
   if (!(s->loop = cf_loop_new(err)))
     return -EIO;
+  /* containerd's calls and the agent's replies come in quick succession */
+  cf_loop_set_busy_poll(s->loop, s->cfg.busy_poll_us);
   if (setup_signals(s, err) < 0)
     return -EIO;
   /* Orphans of the agent (its containers, should it die) come to us. */

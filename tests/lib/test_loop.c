@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "test_util.h"
@@ -109,6 +110,61 @@ static void busy_poll_keeps_timers_and_events(cf_loop *loop) {
   cf_loop_set_busy_poll(loop, 0);
 }
 
+/* A loop woken only by timers 10 ms apart never catches anything in a 2 ms
+ * spin: it stops spinning after 8 empty windows (~16 ms of CPU, not 2 ms per
+ * wake-up), and spins again once an event wakes it within a window. The CPU
+ * bound holds on a loaded machine too (being descheduled only lowers it). */
+static int ticks_left;
+static void tick(cf_loop *loop, void *data) {
+  bool *done = data;
+  cf_error err = {0};
+  if (--ticks_left > 0)
+    CHECK(cf_loop_timer(loop, 10, tick, data, &err));
+  else
+    *done = true;
+}
+static uint64_t cpu_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+static uint64_t cpu_for_ticks(cf_loop *loop, int n) {
+  cf_error err = {0};
+  bool done = false;
+  ticks_left = n;
+  uint64_t c0 = cpu_ms();
+  CHECK(cf_loop_timer(loop, 10, tick, &done, &err));
+  CHECK(cf_loop_run_until(loop, &done, 5000) == 0);
+  return cpu_ms() - c0;
+}
+static void drain(cf_loop *loop, int fd, uint32_t events, void *data) {
+  char b[8];
+  CHECK(read(fd, b, sizeof(b)) > 0);
+  *(bool *)data = true;
+}
+static void busy_poll_gives_up_and_resumes(cf_loop *loop) {
+  cf_error err = {0};
+  cf_loop_set_busy_poll(loop, 2000);
+  uint64_t idle = cpu_for_ticks(loop, 20);
+  CHECK(idle < 28); /* without giving up: 20 windows, >= 40 ms */
+  CHECK(!cf_loop_busy_polling(loop));
+
+  int p[2];
+  CHECK(pipe(p) == 0);
+  bool got = false;
+  cf_watch *w = cf_loop_watch(loop, p[0], EPOLLIN, drain, &got, &err);
+  CHECK(w);
+  CHECK(write(p[1], "x", 1) == 1); /* wakes the sleeping loop at once */
+  CHECK(cf_loop_run_until(loop, &got, 1000) == 0);
+  cf_loop_unwatch(w);
+  close(p[0]);
+  close(p[1]);
+  CHECK(cf_loop_busy_polling(loop)); /* that event came within a window */
+  cpu_for_ticks(loop, 10);
+  CHECK(!cf_loop_busy_polling(loop)); /* and given up again */
+  cf_loop_set_busy_poll(loop, 0);
+}
+
 int main(void) {
   cf_error err = {0};
   cf_loop *loop = cf_loop_new(&err);
@@ -119,6 +175,7 @@ int main(void) {
   quit_stops_run(loop);
   bad_fd_is_reported(loop);
   busy_poll_keeps_timers_and_events(loop);
+  busy_poll_gives_up_and_resumes(loop);
   /* pending timers and watches are released by cf_loop_free */
   CHECK(cf_loop_timer(loop, 100000, mark, "z", &err));
   cf_loop_free(loop);

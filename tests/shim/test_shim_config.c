@@ -35,6 +35,7 @@ static void test_defaults(void) {
   CHECK(shim_config_defaults(&c, &err) == 0);
   CHECK(strcmp(c.backend, "libvirt") == 0);
   CHECK(c.vcpus == 1 && c.memory_mib == 256 && c.agent_timeout_ms == 30000);
+  CHECK(c.busy_poll_us == 50);
   CHECK(strcmp(c.profile, "plain") == 0 && strcmp(c.log_level, "info") == 0);
   CHECK(strcmp(c.state_dir, "/run/coffer") == 0 && strcmp(c.agent_transport, "auto") == 0);
   shim_config_free(&c);
@@ -48,12 +49,14 @@ static void test_all_keys(void) {
       "{\"backend\":\"process\",\"kernel\":\"/k\",\"initrd\":\"/i\",\"firmware\":\"/f\","
       "\"kernel_params\":\"quiet\",\"machine\":\"q35\",\"vcpus\":4,\"memory_mib\":1024,"
       "\"agent_transport\":\"serial\",\"log_level\":\"debug\",\"tee\":\"snp\","
-      "\"agent_path\":\"/a\",\"agent_timeout_ms\":5000,\"state_dir\":\"/run/cf\"}";
+      "\"agent_path\":\"/a\",\"agent_timeout_ms\":5000,\"state_dir\":\"/run/cf\","
+      "\"busy_poll_us\":0}";
   CHECK(shim_config_parse(&c, "t", json, &err) == 0);
   CHECK(strcmp(c.backend, "process") == 0 && strcmp(c.kernel, "/k") == 0);
   CHECK(strcmp(c.initrd, "/i") == 0 && strcmp(c.firmware, "/f") == 0);
   CHECK(strcmp(c.kernel_params, "quiet") == 0 && strcmp(c.machine, "q35") == 0);
   CHECK(c.vcpus == 4 && c.memory_mib == 1024 && c.agent_timeout_ms == 5000);
+  CHECK(c.busy_poll_us == 0);
   CHECK(strcmp(c.agent_transport, "serial") == 0 && strcmp(c.log_level, "debug") == 0);
   CHECK(strcmp(c.profile, "sev-snp") == 0); /* tee snp -> profile sev-snp */
   CHECK(strcmp(c.agent_path, "/a") == 0 && strcmp(c.state_dir, "/run/cf") == 0);
@@ -65,6 +68,7 @@ static void test_errors(void) {
   expect_error("{\"vcpus\":\"two\"}", "/etc/x.json", "\"vcpus\"");
   expect_error("{\"vcpus\":0}", "\"vcpus\"", "between");
   expect_error("{\"memory_mib\":1}", "\"memory_mib\"", NULL);
+  expect_error("{\"busy_poll_us\":5000}", "\"busy_poll_us\"", "between");
   expect_error("{\"backend\":\"qemu\"}", "\"backend\"", "libvirt | process");
   expect_error("{\"bogus\":1}", "\"bogus\"", "unknown key");
   expect_error("{\"state_dir\":\"relative\"}", "\"state_dir\"", "absolute");

@@ -41,8 +41,12 @@ void cf_loop_quit(cf_loop *loop);
 
 /* Before sleeping in epoll_wait, keep polling for up to us microseconds
  * (0, the default: never). Trades that much CPU per wake-up for round-trip
- * latency: on a VM a sleep and wake-up costs tens of microseconds. */
+ * latency: on a VM a sleep and wake-up costs tens of microseconds. Adaptive:
+ * after 8 windows in a row without an event the loop sleeps at once, until
+ * an event comes within a window of it going to sleep. */
 void cf_loop_set_busy_poll(cf_loop *loop, unsigned us);
+/* Whether the loop spins before its next sleep (set, and not given up). */
+bool cf_loop_busy_polling(const cf_loop *loop);
 
 uint64_t cf_now_ms(void); /* CLOCK_MONOTONIC */
 
