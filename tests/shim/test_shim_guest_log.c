@@ -12,14 +12,7 @@
 #include "coffer/vmm_console.h"
 #include "guest_log.h"
 
-static int failures;
-#define CHECK(cond)                                                             \
-  do {                                                                          \
-    if (!(cond)) {                                                              \
-      fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond);  \
-      failures++;                                                               \
-    }                                                                           \
-  } while (0)
+#include "check.h"
 
 static char dir[] = "/tmp/cfglog.XXXXXX";
 static char console[128], logfile[128];

@@ -7,14 +7,7 @@
 #include "config.h"
 #include "podsize.h"
 
-static int failures;
-#define CHECK(cond)                                                             \
-  do {                                                                          \
-    if (!(cond)) {                                                              \
-      fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond);  \
-      failures++;                                                               \
-    }                                                                           \
-  } while (0)
+#include "check.h"
 
 static shim_config cfg(unsigned vcpus, unsigned long long mem) {
   shim_config c = {0};
