@@ -83,6 +83,7 @@ typedef struct container {
   size_t n_mounts;
   proc *procs;           /* init first */
   bool sandbox;          /* the pod's first (pause) container */
+  struct oci_container *oci; /* run by the built-in runtime; NULL: by runc */
   bool paused;
   int oom_fd;            /* eventfd (v1) / inotify (v2) watching OOM kills */
   cf_watch *oom_watch;
@@ -94,7 +95,8 @@ typedef struct container {
 typedef struct agent {
   cf_loop *loop;
   ttrpc_server *srv;
-  const char *runtime;   /* runc binary */
+  const char *runtime;   /* runc binary; NULL when builtin and runc is absent */
+  bool builtin;          /* containers run by the built-in runtime (oci/) */
   char *state_dir;
   char *runc_root;
   char *runc_log;
@@ -211,7 +213,7 @@ typedef struct proc_stdio {
   char *console_path;
 } proc_stdio;
 int proc_stdio_prepare(agent *a, proc *p, bool terminal, bool in, bool out,
-                       bool err_, proc_stdio *ps, cf_error *err);
+                       bool err_, bool console_socket, proc_stdio *ps, cf_error *err);
 int proc_stdio_finish(agent *a, proc *p, proc_stdio *ps, cf_error *err);
 void proc_stdio_cleanup(proc_stdio *ps);
 int read_pid_file(const char *path, pid_t *pid, cf_error *err);

@@ -16,6 +16,7 @@
 
 #include "coffer/cleanup.h"
 #include "coffer/log.h"
+#include "oci/launch.h"
 
 container *container_find(agent *a, const char *id) {
   for (container *c = a->containers; c; c = c->next)
@@ -80,6 +81,78 @@ int sandbox_ensure(agent *a, const char *fallback_id, cf_error *err) {
     return cf_err(err, ENOMEM, "sandbox");
   a->sandbox_created = true;
   return 0;
+}
+
+/* Whether the built-in runtime implements everything the spec asks for;
+ * when not, runc runs the container and the log says why. */
+static bool builtin_supports(agent *a, const char *id, const char *config) {
+  oci_spec s;
+  cf_error e = {0};
+  int rc = oci_spec_parse(config, strlen(config), &s, &e);
+  oci_spec_free(&s);
+  if (rc == 0 || e.status != CF_UNIMPLEMENTED)
+    return true; /* a bad spec gets its error from the built-in runtime */
+  if (!a->runtime) {
+    cf_warn("container %s: %s, and runc is not there to run it instead", id, e.msg);
+    return true;
+  }
+  cf_info("container %s: runc runs it (%s)", id, e.msg);
+  return false;
+}
+
+static int create_builtin(agent *a, container *c, const char *config, bool terminal,
+                          proc_stdio *ps, cf_error *err) {
+  c->oci = calloc(1, sizeof(*c->oci));
+  if (!c->oci)
+    return cf_err(err, ENOMEM, "container %s", c->id);
+  oci_options o = {.cgroup_root = "/sys/fs/cgroup", .cgroup_path = c->cgroup_path,
+                   .cgroup_version = a->cgroup_version, .no_pivot = a->no_pivot,
+                   .timeout_ms = a->runc_timeout_ms};
+  oci_stdio io = {.in = ps->child_in, .out = ps->child_out, .err = ps->child_err,
+                  .terminal = terminal, .pty_master = &ps->console_fd};
+  if (oci_create(c->oci, c->id, config, strlen(config), &o, &io, err) < 0) {
+    free(c->oci);
+    c->oci = NULL;
+    return cf_error_prefix(err, "container %s", c->id);
+  }
+  c->procs->pid = c->oci->pid;
+  return 0;
+}
+
+static int create_runc(agent *a, container *c, bool terminal, proc_stdio *ps, cf_error *err) {
+  char pidfile[PATH_MAX];
+  snprintf(pidfile, sizeof(pidfile), "%s/init.pid", c->bundle);
+  const char *args[12];
+  size_t n = 0;
+  args[n++] = "create";
+  if (a->no_pivot)
+    args[n++] = "--no-pivot";
+  args[n++] = "--bundle";
+  args[n++] = c->bundle;
+  args[n++] = "--pid-file";
+  args[n++] = pidfile;
+  if (terminal) {
+    args[n++] = "--console-socket";
+    args[n++] = ps->console_path;
+  }
+  args[n++] = c->id;
+  args[n] = NULL;
+  runc_io io = {.in = ps->child_in, .out = ps->child_out, .err = ps->child_err,
+                .console_listen = ps->console_listen, .console_out = &ps->console_fd};
+  if (runc_run(a, args, &io, a->runc_timeout_ms, err) < 0)
+    return cf_error_prefix(err, "container %s", c->id);
+  return read_pid_file(pidfile, &c->procs->pid, err);
+}
+
+/* The runtime's side of removing: runc delete, or the built-in runtime
+ * killing what is left and removing the cgroup. */
+static int runtime_delete(agent *a, container *c, cf_error *err) {
+  if (!c->oci)
+    return runc_simple(a, err, "delete", "--force", c->id, NULL);
+  int rc = oci_delete(c->oci, c->id, err);
+  free(c->oci);
+  c->oci = NULL;
+  return rc;
 }
 
 int container_create(agent *a, const Coffer__Agent__V1__CreateContainerRequest *req,
@@ -174,13 +247,13 @@ int container_create(agent *a, const Coffer__Agent__V1__CreateContainerRequest *
     goto fail;
   }
   c->sandbox = is_sandbox || !sb;
-  char path[PATH_MAX], pidfile[PATH_MAX];
+  char path[PATH_MAX];
   snprintf(path, sizeof(path), "%s/config.json", c->bundle);
-  snprintf(pidfile, sizeof(pidfile), "%s/init.pid", c->bundle);
   if (write_file_atomic(path, config, strlen(config), err) < 0)
     goto fail;
   cf_debug("container %s: rootfs and bundle ready, running the OCI runtime", id);
 
+  bool builtin = a->builtin && builtin_supports(a, id, config);
   proc *p = proc_new(c, "");
   if (!p) {
     cf_err(err, ENOMEM, "container %s", id);
@@ -188,34 +261,14 @@ int container_create(agent *a, const Coffer__Agent__V1__CreateContainerRequest *
   }
   c->procs = p;
   if (proc_stdio_prepare(a, p, st->terminal, st->stdin, st->stdout, st->stderr && !st->terminal,
-                         &ps, err) < 0)
+                         !builtin, &ps, err) < 0)
     goto fail;
-  const char *args[12];
-  size_t n = 0;
-  args[n++] = "create";
-  if (a->no_pivot)
-    args[n++] = "--no-pivot";
-  args[n++] = "--bundle";
-  args[n++] = c->bundle;
-  args[n++] = "--pid-file";
-  args[n++] = pidfile;
-  if (st->terminal) {
-    args[n++] = "--console-socket";
-    args[n++] = ps.console_path;
-  }
-  args[n++] = id;
-  args[n] = NULL;
-  runc_io io = {.in = ps.child_in, .out = ps.child_out, .err = ps.child_err,
-                .console_listen = ps.console_listen, .console_out = &ps.console_fd};
-  if (runc_run(a, args, &io, a->runc_timeout_ms, err) < 0) {
-    cf_error_prefix(err, "container %s", id);
+  if ((builtin ? create_builtin(a, c, config, st->terminal, &ps, err)
+               : create_runc(a, c, st->terminal, &ps, err)) < 0 ||
+      proc_stdio_finish(a, p, &ps, err) < 0) {
     cf_error e2 = {0};
-    runc_simple(a, &e2, "delete", "--force", id, NULL);
-    goto fail;
-  }
-  if (read_pid_file(pidfile, &p->pid, err) < 0 || proc_stdio_finish(a, p, &ps, err) < 0) {
-    cf_error e2 = {0};
-    runc_simple(a, &e2, "delete", "--force", id, NULL);
+    if (!builtin || c->oci) /* a failed built-in create cleaned up already */
+      runtime_delete(a, c, &e2);
     goto fail;
   }
   proc_stdio_cleanup(&ps);
@@ -246,7 +299,8 @@ int container_start(agent *a, container *c, cf_error *err) {
     return cf_err_status(err, CF_FAILED_PRECONDITION, "container %s was already started", c->id);
   if (init->exited)
     return cf_err_status(err, CF_FAILED_PRECONDITION, "container %s has already exited", c->id);
-  if (runc_simple(a, err, "start", c->id, NULL) < 0)
+  if ((c->oci ? oci_start(c->oci, c->id, a->runc_timeout_ms, err)
+              : runc_simple(a, err, "start", c->id, NULL)) < 0)
     return cf_error_prefix(err, "container %s", c->id);
   init->started = true;
   return 0;
@@ -260,7 +314,7 @@ int container_remove(agent *a, container *c, bool force, cf_error *err) {
   if (c->procs->started && !c->procs->exited && !force)
     return cf_err_status(err, CF_FAILED_PRECONDITION,
                          "container %s is running: kill it first or remove with force", c->id);
-  if (runc_simple(a, err, "delete", "--force", c->id, NULL) < 0 && err->status != CF_NOT_FOUND) {
+  if (runtime_delete(a, c, err) < 0 && err->status != CF_NOT_FOUND) {
     cf_error_prefix(err, "container %s", c->id);
     cf_warn("%s", err->msg); /* removed from the agent anyway: nothing else can */
   }
@@ -269,6 +323,37 @@ int container_remove(agent *a, container *c, bool force, cf_error *err) {
   cf_info("container %s removed", c->id);
   container_free(a, c);
   return 0;
+}
+
+static int exec_runc(agent *a, container *c, const char *eid, const char *json, bool terminal,
+                     proc_stdio *ps, pid_t *pid, cf_error *err) {
+  char path[PATH_MAX], pidfile[PATH_MAX];
+  snprintf(path, sizeof(path), "%s/exec-%s.json", c->bundle, eid);
+  snprintf(pidfile, sizeof(pidfile), "%s/exec-%s.pid", c->bundle, eid);
+  if (write_file_atomic(path, json, strlen(json), err) < 0)
+    return -EIO;
+  const char *args[14];
+  size_t n = 0;
+  args[n++] = "exec";
+  args[n++] = "--detach";
+  args[n++] = "--pid-file";
+  args[n++] = pidfile;
+  args[n++] = "--process";
+  args[n++] = path;
+  if (terminal) {
+    args[n++] = "--console-socket";
+    args[n++] = ps->console_path;
+  }
+  args[n++] = c->id;
+  args[n] = NULL;
+  runc_io io = {.in = ps->child_in, .out = ps->child_out, .err = ps->child_err,
+                .console_listen = ps->console_listen, .console_out = &ps->console_fd};
+  int rc = runc_run(a, args, &io, a->runc_timeout_ms, err);
+  if (rc == 0)
+    rc = read_pid_file(pidfile, pid, err);
+  unlink(path);
+  unlink(pidfile);
+  return rc;
 }
 
 int container_exec(agent *a, container *c, const Coffer__Agent__V1__ExecProcessRequest *req,
@@ -281,17 +366,16 @@ int container_exec(agent *a, container *c, const Coffer__Agent__V1__ExecProcessR
     return cf_err_status(err, CF_ALREADY_EXISTS, "exec %s already exists in container %s", eid, c->id);
   if (!c->procs->started || c->procs->exited)
     return cf_err_status(err, CF_FAILED_PRECONDITION, "container %s is not running", c->id);
+  /* a process joining a frozen cgroup would freeze with it */
+  if (c->paused)
+    return cf_err_status(err, CF_FAILED_PRECONDITION, "container %s is paused: resume it first",
+                         c->id);
   Coffer__Agent__V1__Stdio nostdio = COFFER__AGENT__V1__STDIO__INIT;
   const Coffer__Agent__V1__Stdio *st = req->stdio ? req->stdio : &nostdio;
   _cleanup_free_ char *json = bundle_make_process(req->process.data, req->process.len,
                                                   st->terminal, err);
   if (!json)
     return cf_error_prefix(err, "exec %s in %s", eid, c->id);
-  char path[PATH_MAX], pidfile[PATH_MAX];
-  snprintf(path, sizeof(path), "%s/exec-%s.json", c->bundle, eid);
-  snprintf(pidfile, sizeof(pidfile), "%s/exec-%s.pid", c->bundle, eid);
-  if (write_file_atomic(path, json, strlen(json), err) < 0)
-    return -EIO;
   /* containerd reuses an exec id once the old exec was deleted: a finished,
    * fully read exec of the same id makes way */
   if (old) {
@@ -300,41 +384,23 @@ int container_exec(agent *a, container *c, const Coffer__Agent__V1__ExecProcessR
   }
   exec_prune(a, c);
   proc *p = proc_new(c, eid);
-  if (!p) {
-    unlink(path);
+  if (!p)
     return cf_err(err, ENOMEM, "exec %s", eid);
-  }
   proc_stdio ps;
   int rc = proc_stdio_prepare(a, p, st->terminal, st->stdin, st->stdout,
-                              st->stderr && !st->terminal, &ps, err);
-  if (rc == 0) {
-    const char *args[14];
-    size_t n = 0;
-    args[n++] = "exec";
-    args[n++] = "--detach";
-    args[n++] = "--pid-file";
-    args[n++] = pidfile;
-    args[n++] = "--process";
-    args[n++] = path;
-    if (st->terminal) {
-      args[n++] = "--console-socket";
-      args[n++] = ps.console_path;
-    }
-    args[n++] = c->id;
-    args[n] = NULL;
-    runc_io io = {.in = ps.child_in, .out = ps.child_out, .err = ps.child_err,
-                  .console_listen = ps.console_listen, .console_out = &ps.console_fd};
-    rc = runc_run(a, args, &io, a->runc_timeout_ms, err);
-    if (rc < 0)
-      cf_error_prefix(err, "exec %s in %s", eid, c->id);
+                              st->stderr && !st->terminal, !c->oci, &ps, err);
+  if (rc == 0 && c->oci) {
+    oci_stdio io = {.in = ps.child_in, .out = ps.child_out, .err = ps.child_err,
+                    .terminal = st->terminal, .pty_master = &ps.console_fd};
+    rc = oci_exec(c->oci, c->id, json, strlen(json), &io, a->runc_timeout_ms, &p->pid, err);
+  } else if (rc == 0) {
+    rc = exec_runc(a, c, eid, json, st->terminal, &ps, &p->pid, err);
   }
-  if (rc == 0)
-    rc = read_pid_file(pidfile, &p->pid, err);
+  if (rc < 0)
+    cf_error_prefix(err, "exec %s in %s", eid, c->id);
   if (rc == 0)
     rc = proc_stdio_finish(a, p, &ps, err);
   proc_stdio_cleanup(&ps);
-  unlink(path);
-  unlink(pidfile);
   if (rc < 0) {
     proc_free(a, p, "failed");
     return rc;
@@ -422,7 +488,8 @@ int container_signal(agent *a, container *c, proc *p, int sig, bool all, cf_erro
       return cf_err_status(err, CF_INVALID_ARGUMENT, "\"all\" applies to a container's init only");
     char s[16];
     snprintf(s, sizeof(s), "%d", sig);
-    if (runc_simple(a, err, "kill", "--all", c->id, s, NULL) < 0)
+    if ((c->oci ? oci_cgroup_signal_all(&c->oci->cg, sig, err)
+                : runc_simple(a, err, "kill", "--all", c->id, s, NULL)) < 0)
       return cf_error_prefix(err, "container %s", c->id);
     return 0;
   }

@@ -79,7 +79,9 @@ void guest_details(agent *a, Coffer__Agent__V1__GuestDetails *d, char *kernel, s
   long n = sysconf(_SC_NPROCESSORS_ONLN);
   d->cpus = n > 0 ? (uint32_t)n : 0;
   d->pid1 = a->pid1;
-  if (!a->runc_version) {
+  if (!a->runc_version && a->builtin) {
+    a->runc_version = strdup("coffer-agent built-in runtime " AGENT_VERSION);
+  } else if (!a->runc_version) {
     const char *args[] = {"--version", NULL};
     runc_io io = {.in = -1, .out = -1, .err = -1, .console_listen = -1, .capture_stdout = true};
     cf_error err = {0};

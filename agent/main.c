@@ -27,7 +27,8 @@ static void usage(FILE *f) {
           "  --listen ADDR   unix:PATH | vsock:PORT | serial:/dev/vportNpM\n"
           "                  (PID 1 default: vsock:1024, else the virtio port agent.0)\n"
           "  --state DIR     bundles and runc state (default /run/coffer)\n"
-          "  --runtime PATH  OCI runtime (default: runc on PATH)\n"
+          "  --runtime RT    builtin, or the path of runc (default: builtin as PID 1, else\n"
+          "                  runc on PATH; as PID 1 also coffer.runtime=RT on the kernel command line)\n"
           "  --shared-dir    where VIRTIOFS rootfs paths are found (default /run/coffer/shared)\n"
           "  --modules FILE  kernel modules to load as PID 1 (default /etc/coffer/modules)\n"
           "  --guest         treat the host as untrusted (implied as PID 1)\n"
@@ -89,9 +90,10 @@ static bool parse_busy_poll(const char *v, unsigned *us) {
 }
 
 /* Guest PID 1: settings from the kernel command line (coffer.listen=ADDR,
- * coffer.log=LEVEL, coffer.busy_poll_us=N), since the host passes nothing
- * else. */
-static void read_cmdline(char *listen, size_t cap, int *level, unsigned *busy_poll_us) {
+ * coffer.log=LEVEL, coffer.busy_poll_us=N, coffer.runtime=RT), since the
+ * host passes nothing else. */
+static void read_cmdline(char *listen, size_t cap, int *level, unsigned *busy_poll_us,
+                         char *runtime, size_t rcap) {
   _cleanup_fclose_ FILE *f = fopen("/proc/cmdline", "re");
   char buf[4096];
   if (!f || !fgets(buf, sizeof(buf), f))
@@ -100,6 +102,8 @@ static void read_cmdline(char *listen, size_t cap, int *level, unsigned *busy_po
   for (char *t = strtok_r(buf, " \n", &save); t; t = strtok_r(NULL, " \n", &save)) {
     if (!strncmp(t, "coffer.listen=", 14))
       snprintf(listen, cap, "%s", t + 14);
+    else if (!strncmp(t, "coffer.runtime=", 15))
+      snprintf(runtime, rcap, "%s", t + 15);
     else if (!strncmp(t, "coffer.log=", 11) && cf_log_level_parse(t + 11) >= 0)
       *level = cf_log_level_parse(t + 11);
     else if (!strncmp(t, "coffer.busy_poll_us=", 20) && !parse_busy_poll(t + 20, busy_poll_us))
@@ -212,12 +216,15 @@ int main(int argc, char **argv) {
   cf_log_init("agent", (enum cf_log_level)level, STDERR_FILENO);
   cf_error err = {0};
 
-  char cmdline_listen[256] = "";
+  char cmdline_listen[256] = "", cmdline_runtime[256] = "";
   if (a.pid1) {
     if (init_mounts(&err) < 0)
       cf_error_log("%s", err.msg); /* carry on: the host learns more from a live agent */
     ensure_stdio("/dev/console");
-    read_cmdline(cmdline_listen, sizeof(cmdline_listen), &level, &busy_poll_us);
+    read_cmdline(cmdline_listen, sizeof(cmdline_listen), &level, &busy_poll_us, cmdline_runtime,
+                 sizeof(cmdline_runtime));
+    if (!runtime && cmdline_runtime[0])
+      runtime = cmdline_runtime;
     cf_log_init("agent", (enum cf_log_level)level, STDERR_FILENO);
     if (!listen_addr && cmdline_listen[0])
       listen_addr = cmdline_listen;
@@ -227,8 +234,11 @@ int main(int argc, char **argv) {
     cf_warn("PR_SET_CHILD_SUBREAPER: %s", strerror(errno));
   signal(SIGPIPE, SIG_IGN);
 
-  char *rt = runtime ? strdup(runtime) : find_in_path("runc");
-  if (!rt) {
+  /* builtin: the agent runs containers itself (as PID 1 by default); runc
+   * stays the runtime for specs the built-in one does not implement */
+  a.builtin = runtime ? !strcmp(runtime, "builtin") : a.pid1;
+  char *rt = runtime && !a.builtin ? strdup(runtime) : find_in_path("runc");
+  if (!rt && !a.builtin) {
     cf_error_log("no OCI runtime: runc is not on PATH and --runtime was not given");
     rt = strdup("/usr/sbin/runc"); /* answer calls anyway; runc failures say why */
   }
@@ -249,6 +259,11 @@ int main(int argc, char **argv) {
   mkdir_p(a.runc_root);
   a.cgroup_version = cgroup_detect_version();
   a.no_pivot = no_pivot || (a.pid1 && root_is_initramfs());
+  if (a.builtin && a.cgroup_version != 2) {
+    cf_warn("the built-in runtime needs cgroup v2, this system has v1: using %s",
+            a.runtime ? a.runtime : "runc (not found)");
+    a.builtin = false;
+  }
 
   sigset_t mask;
   sigemptyset(&mask);
@@ -271,8 +286,10 @@ int main(int argc, char **argv) {
       init_power_off();
     return 1;
   }
-  cf_info("coffer-agent %s ready (%s, runtime %s, state %s, cgroup v%d%s)", AGENT_VERSION,
-          a.pid1 ? "guest PID 1" : (a.guest ? "guest mode" : "host process"), a.runtime,
+  cf_info("coffer-agent %s ready (%s, runtime %s%s%s, state %s, cgroup v%d%s)", AGENT_VERSION,
+          a.pid1 ? "guest PID 1" : (a.guest ? "guest mode" : "host process"),
+          a.builtin ? "builtin" : "", a.builtin && a.runtime ? ", fallback " : "",
+          a.runtime ? a.runtime : "",
           a.state_dir, a.cgroup_version, a.no_pivot ? ", no pivot_root" : "");
   int rc = cf_loop_run(a.loop);
 

@@ -163,12 +163,12 @@ static int console_listener(agent *a, proc_stdio *ps, cf_error *err) {
 }
 
 int proc_stdio_prepare(agent *a, proc *p, bool terminal, bool in, bool out, bool err_,
-                       proc_stdio *ps, cf_error *err) {
+                       bool console_socket, proc_stdio *ps, cf_error *err) {
   *ps = (proc_stdio){.child_in = -1, .child_out = -1, .child_err = -1,
                      .console_listen = -1, .console_fd = -1, .want_stdin = in};
   p->terminal = terminal;
-  if (terminal)
-    return console_listener(a, ps, err);
+  if (terminal) /* the built-in runtime hands the pty master over directly */
+    return console_socket ? console_listener(a, ps, err) : 0;
   int fds[2];
   if (in) {
     if (pipe2(fds, O_CLOEXEC) < 0)
@@ -217,7 +217,7 @@ int proc_stdio_finish(agent *a, proc *p, proc_stdio *ps, cf_error *err) {
   close_fd(&ps->child_err);
   if (p->terminal) {
     if (ps->console_fd < 0)
-      return cf_err_status(err, CF_INTERNAL, "runc sent no terminal for %s/%s", p->c->id,
+      return cf_err_status(err, CF_INTERNAL, "the runtime sent no terminal for %s/%s", p->c->id,
                            p->exec_id);
     p->pty_fd = fcntl(ps->console_fd, F_DUPFD_CLOEXEC, 3);
     if (ps->want_stdin) /* terminal stdin is the pty itself */

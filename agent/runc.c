@@ -106,6 +106,9 @@ int runc_run(agent *a, const char *const *args, runc_io *io, int timeout_ms,
              cf_error *err) {
   const char *argv[RUNC_MAX_ARGS];
   size_t n = 0;
+  if (!a->runtime)
+    return cf_err_status(err, CF_FAILED_PRECONDITION,
+                         "runc %s: this needs runc, and runc is not on PATH", args[0]);
   argv[n++] = a->runtime;
   argv[n++] = "--root";
   argv[n++] = a->runc_root;

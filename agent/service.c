@@ -14,6 +14,7 @@
 
 #include "coffer/cleanup.h"
 #include "coffer/log.h"
+#include "oci/launch.h"
 
 #define SERVICE "coffer.agent.v1.Agent"
 #define HEALTH "coffer.agent.v1.Health"
@@ -382,7 +383,13 @@ static void pause_resume(ttrpc_call *call, const uint8_t *payload, size_t len, a
   if (!c)
     return;
   cf_error err = {0};
-  if (runc_simple(a, &err, pause ? "pause" : "resume", c->id, NULL) < 0) {
+  if (c->oci && (!c->procs->started || c->procs->exited || c->paused == pause))
+    return ttrpc_call_reply_status(call, CF_FAILED_PRECONDITION, "container %s is %s", c->id,
+                                   c->paused ? "paused already"
+                                   : c->procs->started && !c->procs->exited ? "not paused"
+                                                                            : "not running");
+  if ((c->oci ? oci_cgroup_freeze(&c->oci->cg, pause, &err)
+              : runc_simple(a, &err, pause ? "pause" : "resume", c->id, NULL)) < 0) {
     cf_error_prefix(&err, "container %s", c->id);
     return reply_err(call, &err);
   }
@@ -416,11 +423,23 @@ static void h_update(ttrpc_call *call, const uint8_t *payload, size_t len, void 
             json_object_is_type(o, json_type_object);
   if (tok)
     json_tokener_free(tok);
-  if (o)
-    json_object_put(o);
-  if (!ok)
+  if (!ok) {
+    if (o)
+      json_object_put(o);
     return ttrpc_call_reply_status(call, CF_INVALID_ARGUMENT,
                                    "container %s: resources are not a JSON object", c->id);
+  }
+  if (c->oci) {
+    cf_error err = {0};
+    int rc = oci_cgroup_apply(&c->oci->cg, o, &err);
+    json_object_put(o);
+    if (rc < 0) {
+      cf_error_prefix(&err, "container %s", c->id);
+      return reply_err(call, &err);
+    }
+    return ttrpc_call_reply(call, NULL);
+  }
+  json_object_put(o);
   char path[PATH_MAX];
   snprintf(path, sizeof(path), "%s/update.json", c->bundle);
   cf_error err = {0};
@@ -444,8 +463,9 @@ static void h_stats(ttrpc_call *call, const uint8_t *payload, size_t len, void *
   runc_io io = {.in = -1, .out = -1, .err = -1, .console_listen = -1, .capture_stdout = true};
   cf_error err = {0};
   Coffer__Agent__V1__StatsContainerResponse *r = NULL;
-  if (runc_run(a, args, &io, a->runc_timeout_ms, &err) < 0 ||
-      stats_parse(io.capture, io.capture_len, &r, &err) < 0) {
+  if (c->oci ? oci_cgroup_stats(&c->oci->cg, &r, &err) < 0
+             : (runc_run(a, args, &io, a->runc_timeout_ms, &err) < 0 ||
+                stats_parse(io.capture, io.capture_len, &r, &err) < 0)) {
     free(io.capture);
     cf_error_prefix(&err, "container %s", c->id);
     return reply_err(call, &err);
@@ -457,42 +477,58 @@ static void h_stats(ttrpc_call *call, const uint8_t *payload, size_t len, void *
   stats_free(r);
 }
 
+/* The container's pids: from the built-in runtime's cgroup, or runc ps. */
+static int container_pids(agent *a, container *c, pid_t **pids, size_t *n, cf_error *err) {
+  if (c->oci)
+    return oci_cgroup_pids(&c->oci->cg, pids, n, err);
+  const char *args[] = {"ps", "--format", "json", c->id, NULL};
+  runc_io io = {.in = -1, .out = -1, .err = -1, .console_listen = -1, .capture_stdout = true};
+  *pids = NULL;
+  *n = 0;
+  if (runc_run(a, args, &io, a->runc_timeout_ms, err) < 0)
+    return -EIO;
+  json_object *arr = json_tokener_parse(io.capture ? io.capture : "");
+  free(io.capture);
+  size_t len = arr && json_object_is_type(arr, json_type_array) ? json_object_array_length(arr) : 0;
+  if (len && !(*pids = calloc(len, sizeof(pid_t))))
+    len = 0;
+  for (size_t i = 0; i < len; i++)
+    (*pids)[i] = (pid_t)json_object_get_int(json_object_array_get_idx(arr, i));
+  *n = len;
+  if (arr)
+    json_object_put(arr);
+  return 0;
+}
+
 static void h_list_processes(ttrpc_call *call, const uint8_t *payload, size_t len, void *data) {
   agent *a = data;
   DECODE(Coffer__Agent__V1__ContainerRequest, coffer__agent__v1__container_request, req);
   container *c = lookup(a, call, req->container_id);
   if (!c)
     return;
-  const char *args[] = {"ps", "--format", "json", c->id, NULL};
-  runc_io io = {.in = -1, .out = -1, .err = -1, .console_listen = -1, .capture_stdout = true};
   cf_error err = {0};
-  if (runc_run(a, args, &io, a->runc_timeout_ms, &err) < 0) {
+  _cleanup_free_ pid_t *pids = NULL;
+  size_t n = 0;
+  if (container_pids(a, c, &pids, &n, &err) < 0) {
     cf_error_prefix(&err, "container %s", c->id);
     return reply_err(call, &err);
   }
-  json_object *arr = json_tokener_parse(io.capture ? io.capture : "");
-  free(io.capture);
-  size_t n = arr && json_object_is_type(arr, json_type_array) ? json_object_array_length(arr) : 0;
   Coffer__Agent__V1__ListProcessesResponse resp = COFFER__AGENT__V1__LIST_PROCESSES_RESPONSE__INIT;
-  Coffer__Agent__V1__ProcessInfo *infos = n ? calloc(n, sizeof(*infos)) : NULL;
-  Coffer__Agent__V1__ProcessInfo **ptrs = n ? calloc(n, sizeof(*ptrs)) : NULL;
+  _cleanup_free_ Coffer__Agent__V1__ProcessInfo *infos = n ? calloc(n, sizeof(*infos)) : NULL;
+  _cleanup_free_ Coffer__Agent__V1__ProcessInfo **ptrs = n ? calloc(n, sizeof(*ptrs)) : NULL;
   if (n && (!infos || !ptrs))
     n = 0;
   for (size_t i = 0; i < n; i++) {
     coffer__agent__v1__process_info__init(&infos[i]);
-    infos[i].pid = (uint32_t)json_object_get_int(json_object_array_get_idx(arr, i));
+    infos[i].pid = (uint32_t)pids[i];
     for (proc *p = c->procs; p; p = p->next)
-      if ((uint32_t)p->pid == infos[i].pid)
+      if (p->pid == pids[i])
         infos[i].exec_id = p->exec_id;
     ptrs[i] = &infos[i];
   }
   resp.processes = ptrs;
   resp.n_processes = n;
   ttrpc_call_reply(call, &resp.base);
-  free(infos);
-  free(ptrs);
-  if (arr)
-    json_object_put(arr);
 }
 
 /* -------------------------------------------------------------------- guest */

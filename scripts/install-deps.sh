@@ -7,7 +7,7 @@ PACKAGES=(
   # build
   build-essential cmake pkg-config clang libclang-rt-14-dev
   protobuf-c-compiler libprotobuf-c-dev protobuf-compiler libprotobuf-dev
-  libjson-c-dev libssl-dev libvirt-dev libxml2-dev libxml2-utils
+  libjson-c-dev libseccomp-dev libssl-dev libvirt-dev libxml2-dev libxml2-utils
   # runtime peers and test harness
   containerd runc busybox-static umoci erofs-utils cpio zstd procps e2fsprogs kmod util-linux
   lz4 # guest/build.sh: the cloud kernel's bzImage payload is LZ4

@@ -20,6 +20,11 @@
 static harness *current; /* for cleanup on failure */
 const char *h_tmp_base = "/tmp";
 const char *const *h_wrapper;
+bool h_builtin;
+/* exec'd in place, so the agent's pid stays the one the harness signals */
+static const char *const builtin_wrapper[] = {
+    "unshare", "--mount", "--propagation", "private", "/bin/sh", "-c",
+    "mount -t cgroup2 cgroup2 /sys/fs/cgroup && exec \"$0\" \"$@\"", NULL};
 bool h_no_sandbox;
 
 void h_sleep_ms(int ms) {
@@ -125,8 +130,9 @@ void h_start_agent(harness *h, const char *const *extra) {
 void h_start_agent_at(harness *h, const char *addr, int client_fd, const char *const *extra) {
   const char *argv[40];
   size_t n = 0;
-  for (size_t i = 0; h_wrapper && h_wrapper[i] && n < 12; i++)
-    argv[n++] = h_wrapper[i];
+  const char *const *wrap = h_wrapper ? h_wrapper : h_builtin ? builtin_wrapper : NULL;
+  for (size_t i = 0; wrap && wrap[i] && n < 12; i++)
+    argv[n++] = wrap[i];
   argv[n++] = h->agent_bin;
   argv[n++] = "--listen";
   argv[n++] = addr;
@@ -134,6 +140,10 @@ void h_start_agent_at(harness *h, const char *addr, int client_fd, const char *c
   argv[n++] = h->state;
   argv[n++] = "--log-level";
   argv[n++] = "debug";
+  if (h_builtin && !h_wrapper) {
+    argv[n++] = "--runtime";
+    argv[n++] = "builtin";
+  }
   for (size_t i = 0; extra && extra[i] && n < 38; i++)
     argv[n++] = extra[i];
   argv[n] = NULL;

@@ -43,6 +43,11 @@ typedef struct harness {
  * h_setup sends CreateSandbox. */
 extern const char *h_tmp_base;
 extern const char *const *h_wrapper;
+/* COFFER_TEST_RUNTIME=builtin: the agent runs containers with its built-in
+ * runtime, in a mount namespace of its own with cgroup v2 on /sys/fs/cgroup
+ * (this host is v1 hybrid; its v2 hierarchy has no controllers, so the
+ * cases that need memory limits stay with runc). */
+extern bool h_builtin;
 extern bool h_no_sandbox;
 
 /* Skips (77) unless root with runc and /bin/busybox; builds the rootfs,

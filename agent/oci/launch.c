@@ -1,0 +1,489 @@
+/* Container lifecycle of the built-in runtime.
+ *
+ * create: the agent forks a helper that enters the container's cgroup,
+ * joins the namespaces the spec names by path and unshares the new ones,
+ * then forks the container's init (so it lands in a new PID namespace) and
+ * exits; the init is reparented to the agent (PID 1 or subreaper). The init
+ * builds its root, takes its identity and waits on a socketpair for start.
+ * start: one byte down the socket; the init execs, which closes its end
+ * (close-on-exec), and that EOF tells the agent the exec happened.
+ * exec: the same helper joins the init's namespaces and root instead.
+ *
+ * Messages on the SOCK_SEQPACKET pair, child to agent: 'P'<pid> from the
+ * helper, 'T' carrying the pty master, 'R' ready, 'E'<text> an error; agent
+ * to child: 'S' start. */
+#include "launch.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdnoreturn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "coffer/cleanup.h"
+#include "coffer/log.h"
+
+#define SYNC_FD 3   /* where a child keeps its end of the socket */
+#define ROOT_FD 4   /* exec: the container's root */
+
+/* ------------------------------------------------------------ messages */
+
+static void send_text(int fd, char tag, const char *text) {
+  char buf[CF_ERROR_MSG_MAX + 2];
+  buf[0] = tag;
+  size_t n = text ? strlen(text) : 0;
+  if (n > sizeof(buf) - 1)
+    n = sizeof(buf) - 1;
+  memcpy(buf + 1, text, n);
+  /* write(2), not send(2): a seccomp profile may already be in force */
+  ssize_t r = write(fd, buf, n + 1);
+  (void)r;
+}
+
+static int send_fd(int sock, char tag, int fd) {
+  char c = tag;
+  struct iovec iov = {.iov_base = &c, .iov_len = 1};
+  union {
+    char buf[CMSG_SPACE(sizeof(int))];
+    struct cmsghdr align;
+  } u;
+  struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf,
+                      .msg_controllen = sizeof(u.buf)};
+  struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
+  cm->cmsg_level = SOL_SOCKET;
+  cm->cmsg_type = SCM_RIGHTS;
+  cm->cmsg_len = CMSG_LEN(sizeof(int));
+  memcpy(CMSG_DATA(cm), &fd, sizeof(int));
+  return sendmsg(sock, &mh, MSG_NOSIGNAL) < 0 ? -errno : 0;
+}
+
+/* 'E', the status as two digits, the message. */
+static noreturn void child_fail(int sock, cf_error *e) {
+  char buf[CF_ERROR_MSG_MAX + 4];
+  int st = e->status ? e->status : CF_FAILED_PRECONDITION;
+  snprintf(buf, sizeof(buf), "%02d%s", st < 100 ? st : CF_INTERNAL, e->msg);
+  send_text(sock, 'E', buf);
+  _exit(1);
+}
+
+static uint64_t now_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* One message into buf (NUL-terminated); *fd gets a passed fd (else -1).
+ * Returns its length, 0 at EOF, or a negative errno (timeout: -ETIMEDOUT). */
+static ssize_t recv_msg(int sock, uint64_t deadline, char *buf, size_t cap, int *fd) {
+  *fd = -1;
+  for (;;) {
+    uint64_t now = now_ms();
+    if (now >= deadline)
+      return -ETIMEDOUT;
+    struct pollfd pf = {.fd = sock, .events = POLLIN};
+    int r = poll(&pf, 1, (int)(deadline - now));
+    if (r < 0 && errno == EINTR)
+      continue;
+    if (r < 0)
+      return -errno;
+    if (r == 0)
+      return -ETIMEDOUT;
+    union {
+      char b[CMSG_SPACE(sizeof(int))];
+      struct cmsghdr align;
+    } u;
+    struct iovec iov = {.iov_base = buf, .iov_len = cap - 1};
+    struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.b,
+                        .msg_controllen = sizeof(u.b)};
+    ssize_t n = recvmsg(sock, &mh, MSG_CMSG_CLOEXEC);
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n < 0)
+      return errno == ECONNRESET ? 0 : -errno;
+    for (struct cmsghdr *cm = CMSG_FIRSTHDR(&mh); cm; cm = CMSG_NXTHDR(&mh, cm))
+      if (cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS)
+        memcpy(fd, CMSG_DATA(cm), sizeof(int));
+    buf[n] = '\0';
+    return n;
+  }
+}
+
+/* Reads what the child says until EOF or `until` arrives. 'P' fills *pid,
+ * 'T' *pty. Returns 0 when the wanted tag (or EOF when until is 0) came. */
+static int await(int sock, char until, uint64_t deadline, pid_t *pid, int *pty, const char *id,
+                 const char *what, cf_error *err) {
+  char buf[CF_ERROR_MSG_MAX + 2];
+  for (;;) {
+    int fd;
+    ssize_t n = recv_msg(sock, deadline, buf, sizeof(buf), &fd);
+    if (n == -ETIMEDOUT)
+      return cf_err_status(err, CF_DEADLINE_EXCEEDED, "%s %s: no answer from the container's process in time",
+                           what, id);
+    if (n < 0)
+      return cf_err(err, (int)-n, "%s %s: reading from the container's process", what, id);
+    if (n == 0)
+      return until ? cf_err_status(err, CF_INTERNAL, "%s %s: the container's process exited without a word",
+                                   what, id)
+                   : 0;
+    if (buf[0] == 'E') {
+      if (fd >= 0)
+        close(fd);
+      int st = n >= 3 ? (buf[1] - '0') * 10 + (buf[2] - '0') : CF_INTERNAL;
+      if (st <= CF_OK || st > CF_UNAUTHENTICATED)
+        st = CF_INTERNAL;
+      return cf_err_status(err, st, "%s", n >= 3 ? buf + 3 : "the container's process failed");
+    }
+    if (buf[0] == 'P' && pid)
+      *pid = (pid_t)atoi(buf + 1);
+    if (buf[0] == 'T' && pty && fd >= 0) {
+      if (*pty >= 0)
+        close(*pty);
+      *pty = fd;
+      fd = -1;
+    }
+    if (fd >= 0)
+      close(fd);
+    if (until && buf[0] == until)
+      return 0;
+  }
+}
+
+/* ----------------------------------------------------------- child side */
+
+static void reset_signals(void) {
+  sigset_t none;
+  sigemptyset(&none);
+  sigprocmask(SIG_SETMASK, &none, NULL);
+  for (int s = 1; s < NSIG; s++)
+    if (s != SIGKILL && s != SIGSTOP)
+      signal(s, SIG_DFL);
+}
+
+/* stdio onto 0..2, the socket onto SYNC_FD, `keep` onto ROOT_FD, and every
+ * other descriptor of the agent closed: a process waiting for start must
+ * not hold the agent's pipes (another container's stdin would never see
+ * EOF). */
+static int arrange_fds(int sock, const oci_stdio *io, int null_fd, int keep, cf_error *err) {
+  int src[5] = {io->terminal ? null_fd : (io->in >= 0 ? io->in : null_fd),
+                io->terminal ? null_fd : (io->out >= 0 ? io->out : null_fd),
+                io->terminal ? null_fd : (io->err >= 0 ? io->err : null_fd), sock, keep};
+  int n = keep >= 0 ? 5 : 4;
+  for (int i = 0; i < n; i++)
+    if ((src[i] = fcntl(src[i], F_DUPFD_CLOEXEC, 16)) < 0)
+      return cf_err(err, errno, "duplicate descriptors");
+  for (int i = 0; i < n; i++)
+    if (dup3(src[i], i, i >= 3 ? O_CLOEXEC : 0) < 0)
+      return cf_err(err, errno, "arrange descriptors");
+  if (syscall(SYS_close_range, (unsigned)n, ~0u, 0) < 0)
+    for (int fd = n; fd < 1024; fd++)
+      close(fd);
+  return 0;
+}
+
+static int make_terminal(int sock, cf_error *err) {
+  _cleanup_close_ int master = open("/dev/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC);
+  if (master < 0)
+    return cf_err(err, errno, "open /dev/ptmx in the container");
+  char name[64];
+  if (unlockpt(master) < 0 || ptsname_r(master, name, sizeof(name)))
+    return cf_err(err, errno, "unlock the terminal");
+  _cleanup_close_ int slave = open(name, O_RDWR | O_NOCTTY | O_CLOEXEC);
+  if (slave < 0)
+    return cf_err(err, errno, "open %s", name);
+  if (ioctl(slave, TIOCSCTTY, 0) < 0)
+    return cf_err(err, errno, "make %s the controlling terminal", name);
+  for (int i = 0; i < 3; i++)
+    if (dup2(slave, i) < 0)
+      return cf_err(err, errno, "terminal onto fd %d", i);
+  int r = send_fd(sock, 'T', master);
+  return r < 0 ? cf_err(err, -r, "send the terminal to the agent") : 0;
+}
+
+/* The last steps every container process takes: identity, seccomp, exec.
+ * With no_new_privs the filter goes last; without it loading needs
+ * CAP_SYS_ADMIN, so it goes before the capabilities are dropped. */
+static noreturn void finish_and_exec(const oci_process *p, oci_seccomp *sc, bool wait_start) {
+  cf_error e = {0};
+  char exe[4096];
+  if (oci_process_prepare(p, &e) < 0 || oci_find_executable(p, exe, sizeof(exe), &e) < 0 ||
+      oci_process_identity(p, &e) < 0 || (!p->no_new_privs && oci_seccomp_load(sc, &e) < 0) ||
+      oci_process_caps(p, &e) < 0)
+    child_fail(SYNC_FD, &e);
+  if (wait_start) {
+    send_text(SYNC_FD, 'R', NULL);
+    char c = 0;
+    ssize_t n;
+    while ((n = read(SYNC_FD, &c, 1)) < 0 && errno == EINTR)
+      ;
+    if (n != 1 || c != 'S')
+      _exit(0); /* the agent went away or removed the container */
+  }
+  if (p->no_new_privs && oci_seccomp_load(sc, &e) < 0)
+    child_fail(SYNC_FD, &e);
+  static char *const no_env[] = {NULL};
+  execve(exe, p->args, p->env ? p->env : no_env);
+  cf_err(&e, errno, "exec %s", exe);
+  child_fail(SYNC_FD, &e);
+}
+
+static noreturn void init_main(const oci_spec *s, oci_container *ct, const oci_options *o) {
+  cf_error e = {0};
+  if (setsid() < 0)
+    cf_err(&e, errno, "setsid");
+  else if (s->hostname && s->hostname[0] && !s->ns_path[OCI_NS_UTS] &&
+           sethostname(s->hostname, strlen(s->hostname)) < 0)
+    cf_err(&e, errno, "set the hostname %s", s->hostname);
+  if (e.msg[0] || oci_rootfs_setup(s, o->no_pivot, o->cgroup_version, &e) < 0)
+    child_fail(SYNC_FD, &e);
+  if (s->process.terminal && make_terminal(SYNC_FD, &e) < 0)
+    child_fail(SYNC_FD, &e);
+  finish_and_exec(&s->process, ct->seccomp, true);
+}
+
+static int open_null(cf_error *err) {
+  int fd = open("/dev/null", O_RDWR | O_CLOEXEC);
+  return fd >= 0 ? fd : cf_err(err, errno, "open /dev/null");
+}
+
+/* The helper of create: cgroup, namespaces, then the init. */
+static noreturn void create_helper(const oci_spec *s, oci_container *ct, const oci_options *o,
+                                   const oci_stdio *io, int sock) {
+  cf_error e = {0};
+  reset_signals();
+  /* the cgroup first: arrange_fds closes its directory fd */
+  if (oci_cgroup_enter(&ct->cg, getpid(), &e) < 0)
+    child_fail(sock, &e);
+  int null_fd = open_null(&e);
+  if (null_fd < 0 || arrange_fds(sock, io, null_fd, -1, &e) < 0)
+    child_fail(sock, &e);
+  int flags = 0;
+  for (int k = 0; k < OCI_NS_N; k++) {
+    if (!s->ns[k])
+      continue;
+    if (!s->ns_path[k]) {
+      flags |= oci_ns_flags[k];
+      continue;
+    }
+    _cleanup_close_ int fd = open(s->ns_path[k], O_RDONLY | O_CLOEXEC);
+    if (fd < 0 || setns(fd, oci_ns_flags[k]) < 0) {
+      cf_err(&e, errno, "join the %s namespace %s", oci_ns_names[k], s->ns_path[k]);
+      child_fail(SYNC_FD, &e);
+    }
+  }
+  if (flags && unshare(flags) < 0) {
+    cf_err(&e, errno, "create the container's namespaces (flags %#x)", flags);
+    child_fail(SYNC_FD, &e);
+  }
+  pid_t pid = fork();
+  if (pid < 0) {
+    cf_err(&e, errno, "fork the container's init");
+    child_fail(SYNC_FD, &e);
+  }
+  if (pid == 0)
+    init_main(s, ct, o);
+  char msg[24];
+  snprintf(msg, sizeof(msg), "%d", (int)pid);
+  send_text(SYNC_FD, 'P', msg);
+  _exit(0);
+}
+
+/* The helper of exec: the init's cgroup, namespaces and root. */
+static noreturn void exec_helper(oci_container *ct, const oci_process *p, const oci_stdio *io,
+                                 int sock) {
+  cf_error e = {0};
+  reset_signals();
+  char path[64];
+  snprintf(path, sizeof(path), "/proc/%d/root", (int)ct->pid);
+  int null_fd = open_null(&e);
+  int root = open(path, O_PATH | O_DIRECTORY | O_CLOEXEC);
+  if (root < 0)
+    cf_err(&e, errno, "open %s", path);
+  if (null_fd < 0 || root < 0 || oci_cgroup_enter(&ct->cg, getpid(), &e) < 0 ||
+      arrange_fds(sock, io, null_fd, root, &e) < 0)
+    child_fail(sock, &e);
+  /* the mount namespace last: the /proc paths must still resolve */
+  static const int order[] = {OCI_NS_IPC, OCI_NS_UTS, OCI_NS_NET, OCI_NS_CGROUP, OCI_NS_PID, OCI_NS_MNT};
+  for (size_t i = 0; i < sizeof(order) / sizeof(order[0]); i++) {
+    int k = order[i];
+    char mine[64];
+    struct stat a, b;
+    snprintf(path, sizeof(path), "/proc/%d/ns/%s", (int)ct->pid, oci_ns_proc[k]);
+    snprintf(mine, sizeof(mine), "/proc/self/ns/%s", oci_ns_proc[k]);
+    if (stat(path, &a) < 0) {
+      cf_err(&e, errno, "the container's %s namespace (%s)", oci_ns_names[k], path);
+      child_fail(SYNC_FD, &e);
+    }
+    if (stat(mine, &b) == 0 && a.st_ino == b.st_ino && a.st_dev == b.st_dev)
+      continue;
+    _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0 || setns(fd, oci_ns_flags[k]) < 0) {
+      cf_err(&e, errno, "join the container's %s namespace", oci_ns_names[k]);
+      child_fail(SYNC_FD, &e);
+    }
+  }
+  pid_t pid = fork();
+  if (pid < 0) {
+    cf_err(&e, errno, "fork the exec process");
+    child_fail(SYNC_FD, &e);
+  }
+  if (pid == 0) {
+    if (setsid() < 0 || fchdir(ROOT_FD) < 0 || chroot(".") < 0 || chdir("/") < 0) {
+      cf_err(&e, errno, "enter the container's root");
+      child_fail(SYNC_FD, &e);
+    }
+    close(ROOT_FD);
+    if (p->terminal && make_terminal(SYNC_FD, &e) < 0)
+      child_fail(SYNC_FD, &e);
+    finish_and_exec(p, ct->seccomp, false);
+  }
+  char msg[24];
+  snprintf(msg, sizeof(msg), "%d", (int)pid);
+  send_text(SYNC_FD, 'P', msg);
+  _exit(0);
+}
+
+/* ----------------------------------------------------------- agent side */
+
+static int run_helper(int sv[2], pid_t *helper, cf_error *err) {
+  *helper = fork();
+  if (*helper < 0) {
+    int e = errno;
+    close(sv[0]);
+    close(sv[1]);
+    return cf_err(err, e, "fork");
+  }
+  if (*helper > 0)
+    close(sv[1]);
+  return 0;
+}
+
+static void reap_helper(pid_t helper) {
+  while (waitpid(helper, NULL, 0) < 0 && errno == EINTR)
+    ;
+}
+
+int oci_create(oci_container *ct, const char *id, const char *spec, size_t len,
+               const oci_options *o, const oci_stdio *io, cf_error *err) {
+  *ct = (oci_container){.cg = {.dirfd = -1}, .sync_fd = -1};
+  oci_spec s;
+  int rc = oci_spec_parse(spec, len, &s, err);
+  if (rc < 0) {
+    oci_spec_free(&s);
+    return rc;
+  }
+  if (s.process.terminal != io->terminal)
+    s.process.terminal = io->terminal;
+  json_object *devices = NULL;
+  if (s.resources)
+    json_object_object_get_ex(s.resources, "devices", &devices);
+  if (oci_seccomp_build(s.seccomp, &ct->seccomp, err) < 0 ||
+      oci_cgroup_create(&ct->cg, o->cgroup_root, o->cgroup_path, s.resources, err) < 0 ||
+      oci_devices_attach(devices, ct->cg.dirfd, err) < 0) {
+    oci_spec_free(&s);
+    cf_error e2 = {0};
+    oci_delete(ct, id, &e2);
+    return -EIO;
+  }
+  int sv[2];
+  pid_t helper;
+  if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
+    rc = cf_err(err, errno, "socketpair");
+  else
+    rc = run_helper(sv, &helper, err);
+  if (rc == 0 && helper == 0) {
+    close(sv[0]);
+    create_helper(&s, ct, o, io, sv[1]);
+  }
+  if (rc == 0) {
+    uint64_t deadline = now_ms() + (uint64_t)(o->timeout_ms > 0 ? o->timeout_ms : 30000);
+    rc = await(sv[0], 'P', deadline, &ct->pid, NULL, id, "create", err);
+    reap_helper(helper);
+    if (rc == 0 && io->terminal)
+      rc = await(sv[0], 'T', deadline, NULL, io->pty_master, id, "create", err);
+    if (rc == 0)
+      rc = await(sv[0], 'R', deadline, NULL, NULL, id, "create", err);
+    if (rc == 0)
+      ct->sync_fd = sv[0];
+    else
+      close(sv[0]);
+  }
+  oci_spec_free(&s);
+  if (rc < 0) {
+    cf_error e2 = {0};
+    oci_delete(ct, id, &e2);
+  }
+  return rc;
+}
+
+int oci_start(oci_container *ct, const char *id, int timeout_ms, cf_error *err) {
+  if (ct->sync_fd < 0)
+    return cf_err_status(err, CF_FAILED_PRECONDITION, "container %s was started already", id);
+  _cleanup_close_ int fd = cf_steal_fd(ct->sync_fd);
+  if (write(fd, "S", 1) != 1)
+    return cf_err(err, errno, "start %s: the container's init is gone", id);
+  uint64_t deadline = now_ms() + (uint64_t)(timeout_ms > 0 ? timeout_ms : 30000);
+  return await(fd, 0, deadline, NULL, NULL, id, "start", err);
+}
+
+int oci_exec(oci_container *ct, const char *id, const char *process, size_t len,
+             const oci_stdio *io, int timeout_ms, pid_t *pid, cf_error *err) {
+  json_tokener *tok = json_tokener_new_ex(64);
+  json_object *o = tok ? json_tokener_parse_ex(tok, process, (int)len) : NULL;
+  if (tok)
+    json_tokener_free(tok);
+  oci_process p;
+  int rc = oci_process_parse(o, "process", &p, err);
+  if (rc == 0) {
+    p.terminal = io->terminal;
+    int sv[2];
+    pid_t helper;
+    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
+      rc = cf_err(err, errno, "socketpair");
+    else
+      rc = run_helper(sv, &helper, err);
+    if (rc == 0 && helper == 0) {
+      close(sv[0]);
+      exec_helper(ct, &p, io, sv[1]);
+    }
+    if (rc == 0) {
+      uint64_t deadline = now_ms() + (uint64_t)(timeout_ms > 0 ? timeout_ms : 30000);
+      *pid = 0;
+      rc = await(sv[0], 'P', deadline, pid, NULL, id, "exec in", err);
+      reap_helper(helper);
+      if (rc == 0 && io->terminal)
+        rc = await(sv[0], 'T', deadline, NULL, io->pty_master, id, "exec in", err);
+      if (rc == 0)
+        rc = await(sv[0], 0, deadline, NULL, NULL, id, "exec in", err);
+      close(sv[0]);
+    }
+  }
+  oci_process_free(&p);
+  if (o)
+    json_object_put(o);
+  return rc;
+}
+
+int oci_delete(oci_container *ct, const char *id, cf_error *err) {
+  if (ct->sync_fd >= 0)
+    close(ct->sync_fd); /* an init still waiting for start exits on EOF */
+  ct->sync_fd = -1;
+  int rc = 0;
+  if (ct->cg.path && oci_cgroup_destroy(&ct->cg, err) < 0)
+    rc = cf_error_prefix(err, "remove container %s", id);
+  oci_cgroup_close(&ct->cg);
+  oci_seccomp_free(ct->seccomp);
+  ct->seccomp = NULL;
+  ct->pid = 0;
+  return rc;
+}
