@@ -102,6 +102,7 @@ typedef struct agent {
   char *runc_log;
   const char *shared_dir;/* VIRTIOFS rootfs root */
   const char *block_dir; /* where BLOCK serials are looked up (/sys/block) */
+  const char *modules;   /* PID 1: the module list (groups loaded on demand) */
   bool pid1;
   bool guest;            /* guest mode: host paths are not trusted */
   int cgroup_version;
@@ -253,7 +254,8 @@ int service_register(agent *a, cf_error *err);
 
 /* init.c: guest PID 1 duties. */
 int init_mounts(cf_error *err);
-void init_load_modules(const char *list_file);
+void init_load_modules(const char *list_file, const char *group);
+void init_load_boot_modules(const char *list_file);
 void init_power_off(void);
 int sandbox_write_files(const char *dir, const Coffer__Agent__V1__CreateSandboxRequest *req,
                         cf_error *err);

@@ -20,6 +20,7 @@
 
 #include "coffer/cleanup.h"
 #include "coffer/log.h"
+#include "coffer/loop.h"
 
 struct mnt {
   const char *src, *dst, *type;
@@ -36,12 +37,18 @@ int init_mounts(cf_error *err) {
       {"shm", "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777"},
       {"tmpfs", "/run", "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755"},
       {"tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777"},
-      {"cgroup2", "/sys/fs/cgroup", "cgroup2", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL},
+      /* favordynmods: creating containers (task migration, controllers on)
+       * without waiting for RCU grace periods, slow under TCG; costs forks
+       * a little (Linux >= 6.0; mounted without where refused) */
+      {"cgroup2", "/sys/fs/cgroup", "cgroup2", MS_NOSUID | MS_NODEV | MS_NOEXEC, "favordynmods"},
   };
   for (size_t i = 0; i < sizeof(mounts) / sizeof(mounts[0]); i++) {
     const struct mnt *m = &mounts[i];
     mkdir(m->dst, 0755);
-    if (mount(m->src, m->dst, m->type, m->flags, m->data) < 0 && errno != EBUSY)
+    int r = mount(m->src, m->dst, m->type, m->flags, m->data);
+    if (r < 0 && errno == EINVAL && !strcmp(m->type, "cgroup2"))
+      r = mount(m->src, m->dst, m->type, m->flags, NULL);
+    if (r < 0 && errno != EBUSY)
       return cf_err(err, errno, "mount %s on %s", m->type, m->dst);
   }
   unlink("/dev/ptmx");
@@ -61,9 +68,18 @@ int init_mounts(cf_error *err) {
 }
 
 /* One module per line: a path to a .ko (absolute, or relative to
- * /lib/modules/<release>/), optionally followed by parameters. Missing
- * modules are skipped; already-loaded ones are fine. */
-void init_load_modules(const char *list_file) {
+ * /lib/modules/<release>/), optionally followed by parameters. A "[name]"
+ * line starts group `name`; the lines before the first one are group "".
+ * Loads the modules of one group, once. Missing modules are skipped;
+ * already-loaded ones are fine. */
+void init_load_modules(const char *list_file, const char *group) {
+  static char loaded[16][32];
+  static size_t n_loaded;
+  for (size_t i = 0; i < n_loaded; i++)
+    if (!strcmp(loaded[i], group))
+      return;
+  if (n_loaded < sizeof(loaded) / sizeof(loaded[0]))
+    snprintf(loaded[n_loaded++], sizeof(loaded[0]), "%s", group);
   _cleanup_fclose_ FILE *f = fopen(list_file, "re");
   if (!f)
     return;
@@ -71,10 +87,20 @@ void init_load_modules(const char *list_file) {
   uname(&u);
   char *line = NULL;
   size_t cap = 0;
+  bool in_group = !group[0];
+  uint64_t start = cf_now_us();
+  unsigned count = 0;
   while (getline(&line, &cap, f) > 0) {
     line[strcspn(line, "\n")] = '\0';
     char *s = line + strspn(line, " \t");
     if (!*s || *s == '#')
+      continue;
+    if (*s == '[') {
+      size_t n = strcspn(s + 1, "]");
+      in_group = strlen(group) == n && !strncmp(s + 1, group, n);
+      continue;
+    }
+    if (!in_group)
       continue;
     char *params = s + strcspn(s, " \t");
     if (*params)
@@ -93,9 +119,49 @@ void init_load_modules(const char *list_file) {
     int flags = (n > 3 && strcmp(path + n - 3, ".ko")) ? 4 /* MODULE_INIT_COMPRESSED_FILE */ : 0;
     if (syscall(SYS_finit_module, fd, params, flags) < 0 && errno != EEXIST)
       cf_warn("module %s: %s", path, strerror(errno));
+    else
+      count++;
     close(fd);
   }
   free(line);
+  cf_debug("modules%s%s: %u loaded in %llu us", group[0] ? " of " : " at boot", group, count,
+           (unsigned long long)(cf_now_us() - start));
+}
+
+/* Any device of this virtio id (e.g. 3 console, 19 vsock) on the bus. */
+static bool virtio_device_present(unsigned id) {
+  _cleanup_closedir_ DIR *d = opendir("/sys/bus/virtio/devices");
+  struct dirent *e;
+  while (d && (e = readdir(d))) {
+    char p[300];
+    snprintf(p, sizeof(p), "/sys/bus/virtio/devices/%s/device", e->d_name);
+    _cleanup_fclose_ FILE *f = e->d_name[0] == '.' ? NULL : fopen(p, "re");
+    unsigned v;
+    if (f && fscanf(f, "%x", &v) == 1 && v == id)
+      return true;
+  }
+  return false;
+}
+
+static bool dir_has_entries(const char *path) {
+  _cleanup_closedir_ DIR *d = opendir(path);
+  struct dirent *e;
+  while (d && (e = readdir(d)))
+    if (e->d_name[0] != '.')
+      return true;
+  return false;
+}
+
+/* At boot: the transports, then the drivers of the agent channel the VM
+ * has. Rootfs modules wait for their first container (rootfs.c). */
+void init_load_boot_modules(const char *list_file) {
+  init_load_modules(list_file, "");
+  if (dir_has_entries("/sys/bus/pci/devices"))
+    init_load_modules(list_file, "pci");
+  if (virtio_device_present(3))
+    init_load_modules(list_file, "serial");
+  if (virtio_device_present(19))
+    init_load_modules(list_file, "vsock");
 }
 
 void init_power_off(void) {

@@ -138,6 +138,11 @@ static int start_listening(agent *a, const char *addr, cf_error *err) {
     while (init_find_listen_addr(found, sizeof(found), &serial, err) < 0) {
       if (cf_now_ms() > deadline)
         return -EIO;
+      /* a device that probed late: its driver is loaded now regardless */
+      if (a->modules) {
+        init_load_modules(a->modules, "serial");
+        init_load_modules(a->modules, "vsock");
+      }
       usleep(50000);
     }
     addr = found;
@@ -228,7 +233,8 @@ int main(int argc, char **argv) {
     cf_log_init("agent", (enum cf_log_level)level, STDERR_FILENO);
     if (!listen_addr && cmdline_listen[0])
       listen_addr = cmdline_listen;
-    init_load_modules(modules);
+    init_load_boot_modules(modules);
+    a.modules = modules;
   }
   if (prctl(PR_SET_CHILD_SUBREAPER, 1) < 0)
     cf_warn("PR_SET_CHILD_SUBREAPER: %s", strerror(errno));

@@ -60,6 +60,7 @@ static int ensure_share(agent *a, cf_error *err) {
     return 0;
   if (mkdir_p(a->shared_dir) < 0)
     return cf_err(err, errno, "mkdir %s", a->shared_dir);
+  init_load_modules(a->modules, "virtiofs");
   if (mount("coffer", a->shared_dir, "virtiofs", 0, NULL) < 0)
     return cf_err(err, errno, "mount virtiofs tag coffer on %s", a->shared_dir);
   return 0;
@@ -127,6 +128,8 @@ static char *block_mount(agent *a, container *c, const Coffer__Agent__V1__Rootfs
     return NULL;
   }
   char dev[300];
+  if (a->pid1) /* virtio-blk probes the disks as it loads */
+    init_load_modules(a->modules, "block");
   if (find_block_by_serial(a, r->source, dev, sizeof(dev), err) < 0)
     return NULL;
   bool ro = r->readonly || !strcmp(fs, "erofs");

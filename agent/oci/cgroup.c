@@ -768,13 +768,24 @@ static int enable_controllers(const char *dir, cf_error *err) {
     return cf_err(err, -r, "read %s/cgroup.controllers", dir);
   if ((r = slurp_at(dfd, "cgroup.subtree_control", &enabled)) < 0)
     return cf_err(err, -r, "read %s/cgroup.subtree_control", dir);
-  _cleanup_close_ int fd = -1;
+  /* all in one write first (each write is a tree walk in the kernel);
+   * only when that is refused, one at a time to name the culprit */
+  char all[128] = "";
+  for (size_t i = 0; i < sizeof(wanted_controllers) / sizeof(*wanted_controllers); i++)
+    if (has_word(offered, wanted_controllers[i]) && !has_word(enabled, wanted_controllers[i]))
+      snprintf(all + strlen(all), sizeof(all) - strlen(all), "%s+%s", all[0] ? " " : "",
+               wanted_controllers[i]);
+  if (!all[0])
+    return 0;
+  _cleanup_close_ int fd = openat(dfd, "cgroup.subtree_control", O_WRONLY | O_TRUNC | O_CLOEXEC);
+  if (fd < 0)
+    return cf_err(err, errno, "open %s/cgroup.subtree_control", dir);
+  if (write(fd, all, strlen(all)) == (ssize_t)strlen(all))
+    return 0;
   for (size_t i = 0; i < sizeof(wanted_controllers) / sizeof(*wanted_controllers); i++) {
     const char *c = wanted_controllers[i];
     if (!has_word(offered, c) || has_word(enabled, c))
       continue;
-    if (fd < 0 && (fd = openat(dfd, "cgroup.subtree_control", O_WRONLY | O_TRUNC | O_CLOEXEC)) < 0)
-      return cf_err(err, errno, "open %s/cgroup.subtree_control", dir);
     char buf[32];
     snprintf(buf, sizeof(buf), "+%s\n", c);
     ssize_t n = write(fd, buf, strlen(buf));

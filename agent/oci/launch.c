@@ -28,11 +28,13 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <linux/sched.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "coffer/cleanup.h"
 #include "coffer/log.h"
+#include "coffer/loop.h"
 
 #define SYNC_FD 3   /* where a child keeps its end of the socket */
 #define ROOT_FD 4   /* exec: the container's root */
@@ -120,9 +122,10 @@ static ssize_t recv_msg(int sock, uint64_t deadline, char *buf, size_t cap, int 
 }
 
 /* Reads what the child says until EOF or `until` arrives. 'P' fills *pid,
- * 'T' *pty. Returns 0 when the wanted tag (or EOF when until is 0) came. */
+ * 'T' *pty; the timings 'P' and 'R' carry are appended to note (if any).
+ * Returns 0 when the wanted tag (or EOF when until is 0) came. */
 static int await(int sock, char until, uint64_t deadline, pid_t *pid, int *pty, const char *id,
-                 const char *what, cf_error *err) {
+                 const char *what, char *note, size_t ncap, cf_error *err) {
   char buf[CF_ERROR_MSG_MAX + 2];
   for (;;) {
     int fd;
@@ -146,6 +149,11 @@ static int await(int sock, char until, uint64_t deadline, pid_t *pid, int *pty, 
     }
     if (buf[0] == 'P' && pid)
       *pid = (pid_t)atoi(buf + 1);
+    if (note && (buf[0] == 'P' || buf[0] == 'R')) {
+      const char *t = buf + 1 + (buf[0] == 'P' ? strspn(buf + 1, "0123456789 ") : 0);
+      size_t l = strlen(note);
+      snprintf(note + l, ncap - l, "%s%s", l && *t ? ", " : "", t);
+    }
     if (buf[0] == 'T' && pty && fd >= 0) {
       if (*pty >= 0)
         close(*pty);
@@ -213,15 +221,20 @@ static int make_terminal(int sock, cf_error *err) {
 /* The last steps every container process takes: identity, seccomp, exec.
  * With no_new_privs the filter goes last; without it loading needs
  * CAP_SYS_ADMIN, so it goes before the capabilities are dropped. */
-static noreturn void finish_and_exec(const oci_process *p, oci_seccomp *sc, bool wait_start) {
+static noreturn void finish_and_exec(const oci_process *p, oci_seccomp *sc, bool wait_start,
+                                     const char *timing) {
   cf_error e = {0};
   char exe[4096];
+  uint64_t t0 = cf_now_us();
   if (oci_process_prepare(p, &e) < 0 || oci_find_executable(p, exe, sizeof(exe), &e) < 0 ||
       oci_process_identity(p, &e) < 0 || (!p->no_new_privs && oci_seccomp_load(sc, &e) < 0) ||
       oci_process_caps(p, &e) < 0)
     child_fail(SYNC_FD, &e);
   if (wait_start) {
-    send_text(SYNC_FD, 'R', NULL);
+    char msg[160];
+    snprintf(msg, sizeof(msg), "%s, process %llu us", timing ? timing : "",
+             (unsigned long long)(cf_now_us() - t0));
+    send_text(SYNC_FD, 'R', msg);
     char c = 0;
     ssize_t n;
     while ((n = read(SYNC_FD, &c, 1)) < 0 && errno == EINTR)
@@ -237,8 +250,12 @@ static noreturn void finish_and_exec(const oci_process *p, oci_seccomp *sc, bool
   child_fail(SYNC_FD, &e);
 }
 
+/* when the agent forked (the child sees its copy): for the timings */
+static uint64_t forked_at;
+
 static noreturn void init_main(const oci_spec *s, oci_container *ct, const oci_options *o) {
   cf_error e = {0};
+  uint64_t t0 = cf_now_us();
   if (setsid() < 0)
     cf_err(&e, errno, "setsid");
   else if (s->hostname && s->hostname[0] && !s->ns_path[OCI_NS_UTS] &&
@@ -248,7 +265,10 @@ static noreturn void init_main(const oci_spec *s, oci_container *ct, const oci_o
     child_fail(SYNC_FD, &e);
   if (s->process.terminal && make_terminal(SYNC_FD, &e) < 0)
     child_fail(SYNC_FD, &e);
-  finish_and_exec(&s->process, ct->seccomp, true);
+  char timing[96];
+  snprintf(timing, sizeof(timing), "entered at +%llu us, root %llu us",
+           (unsigned long long)(t0 - forked_at), (unsigned long long)(cf_now_us() - t0));
+  finish_and_exec(&s->process, ct->seccomp, true, timing);
 }
 
 static int open_null(cf_error *err) {
@@ -256,13 +276,15 @@ static int open_null(cf_error *err) {
   return fd >= 0 ? fd : cf_err(err, errno, "open /dev/null");
 }
 
-/* The helper of create: cgroup, namespaces, then the init. */
-static noreturn void create_helper(const oci_spec *s, oci_container *ct, const oci_options *o,
-                                   const oci_stdio *io, int sock) {
+/* The container's first process, before anything else: its cgroup (so
+ * everything after is accounted there), the namespaces the spec names by
+ * path, then the new ones clone did not make already. */
+static void enter_container(const oci_spec *s, oci_container *ct, const oci_stdio *io, int sock,
+                            int made, bool in_cgroup) {
   cf_error e = {0};
   reset_signals();
   /* the cgroup first: arrange_fds closes its directory fd */
-  if (oci_cgroup_enter(&ct->cg, getpid(), &e) < 0)
+  if (!in_cgroup && oci_cgroup_enter(&ct->cg, getpid(), &e) < 0)
     child_fail(sock, &e);
   int null_fd = open_null(&e);
   if (null_fd < 0 || arrange_fds(sock, io, null_fd, -1, &e) < 0)
@@ -272,7 +294,7 @@ static noreturn void create_helper(const oci_spec *s, oci_container *ct, const o
     if (!s->ns[k])
       continue;
     if (!s->ns_path[k]) {
-      flags |= oci_ns_flags[k];
+      flags |= oci_ns_flags[k] & ~made;
       continue;
     }
     _cleanup_close_ int fd = open(s->ns_path[k], O_RDONLY | O_CLOEXEC);
@@ -285,8 +307,16 @@ static noreturn void create_helper(const oci_spec *s, oci_container *ct, const o
     cf_err(&e, errno, "create the container's namespaces (flags %#x)", flags);
     child_fail(SYNC_FD, &e);
   }
+}
+
+/* Joining a PID namespace takes effect for children only: a helper joins,
+ * forks the init into it, tells its pid and exits. */
+static noreturn void create_helper(const oci_spec *s, oci_container *ct, const oci_options *o,
+                                   const oci_stdio *io, int sock, bool in_cgroup) {
+  enter_container(s, ct, io, sock, 0, in_cgroup);
   pid_t pid = fork();
   if (pid < 0) {
+    cf_error e = {0};
     cf_err(&e, errno, "fork the container's init");
     child_fail(SYNC_FD, &e);
   }
@@ -298,9 +328,19 @@ static noreturn void create_helper(const oci_spec *s, oci_container *ct, const o
   _exit(0);
 }
 
+/* The namespaces clone(2) can make with the init itself: all the new ones
+ * but the cgroup namespace, which must come after the cgroup is entered. */
+static int clone_flags(const oci_spec *s) {
+  int flags = 0;
+  for (int k = 0; k < OCI_NS_N; k++)
+    if (s->ns[k] && !s->ns_path[k] && k != OCI_NS_CGROUP)
+      flags |= oci_ns_flags[k];
+  return flags;
+}
+
 /* The helper of exec: the init's cgroup, namespaces and root. */
 static noreturn void exec_helper(oci_container *ct, const oci_process *p, const oci_stdio *io,
-                                 int sock) {
+                                 int sock, bool in_cgroup) {
   cf_error e = {0};
   reset_signals();
   char path[64];
@@ -309,7 +349,7 @@ static noreturn void exec_helper(oci_container *ct, const oci_process *p, const 
   int root = open(path, O_PATH | O_DIRECTORY | O_CLOEXEC);
   if (root < 0)
     cf_err(&e, errno, "open %s", path);
-  if (null_fd < 0 || root < 0 || oci_cgroup_enter(&ct->cg, getpid(), &e) < 0 ||
+  if (null_fd < 0 || root < 0 || (!in_cgroup && oci_cgroup_enter(&ct->cg, getpid(), &e) < 0) ||
       arrange_fds(sock, io, null_fd, root, &e) < 0)
     child_fail(sock, &e);
   /* the mount namespace last: the /proc paths must still resolve */
@@ -345,7 +385,7 @@ static noreturn void exec_helper(oci_container *ct, const oci_process *p, const 
     close(ROOT_FD);
     if (p->terminal && make_terminal(SYNC_FD, &e) < 0)
       child_fail(SYNC_FD, &e);
-    finish_and_exec(p, ct->seccomp, false);
+    finish_and_exec(p, ct->seccomp, false, NULL);
   }
   char msg[24];
   snprintf(msg, sizeof(msg), "%d", (int)pid);
@@ -355,13 +395,29 @@ static noreturn void exec_helper(oci_container *ct, const oci_process *p, const 
 
 /* ----------------------------------------------------------- agent side */
 
-static int run_helper(int sv[2], pid_t *helper, cf_error *err) {
-  *helper = fork();
+/* fork() with namespace flags, the child born in the container's cgroup
+ * (clone3 CLONE_INTO_CGROUP: moving a task later costs an RCU grace period
+ * under the cgroup locks, ~15 ms under TCG). The child runs on a copy of
+ * this stack, as after fork. *in_cgroup tells whether it was born there. */
+static int run_helper(int sv[2], int flags, int cgroup_fd, pid_t *helper, bool *in_cgroup,
+                      cf_error *err) {
+  forked_at = cf_now_us();
+  struct clone_args ca = {.flags = (uint64_t)flags | CLONE_INTO_CGROUP,
+                          .exit_signal = SIGCHLD, .cgroup = (uint64_t)cgroup_fd};
+  *in_cgroup = cgroup_fd >= 0;
+  *helper = *in_cgroup ? (pid_t)syscall(SYS_clone3, &ca, sizeof(ca)) : -1;
+  if (*helper < 0 && (!*in_cgroup || errno == ENOSYS || errno == E2BIG || errno == EINVAL)) {
+    /* kernels before 5.7: the child enters the cgroup itself */
+    *in_cgroup = false;
+    *helper = flags ? (pid_t)syscall(SYS_clone, (unsigned long)flags | SIGCHLD, NULL, NULL, NULL, NULL)
+                    : fork();
+  }
   if (*helper < 0) {
     int e = errno;
     close(sv[0]);
     close(sv[1]);
-    return cf_err(err, e, "fork");
+    return flags ? cf_err(err, e, "clone the container's init with namespace flags %#x", flags)
+                 : cf_err(err, e, "fork");
   }
   if (*helper > 0)
     close(sv[1]);
@@ -387,9 +443,11 @@ int oci_create(oci_container *ct, const char *id, const char *spec, size_t len,
   json_object *devices = NULL;
   if (s.resources)
     json_object_object_get_ex(s.resources, "devices", &devices);
+  uint64_t t0 = cf_now_us(), t_cg = 0, t_dev = 0;
   if (oci_seccomp_build(s.seccomp, &ct->seccomp, err) < 0 ||
       oci_cgroup_create(&ct->cg, o->cgroup_root, o->cgroup_path, s.resources, err) < 0 ||
-      oci_devices_attach(devices, ct->cg.dirfd, err) < 0) {
+      !(t_cg = cf_now_us()) || oci_devices_attach(devices, ct->cg.dirfd, err) < 0 ||
+      !(t_dev = cf_now_us())) {
     oci_spec_free(&s);
     cf_error e2 = {0};
     oci_delete(ct, id, &e2);
@@ -397,27 +455,44 @@ int oci_create(oci_container *ct, const char *id, const char *spec, size_t len,
   }
   int sv[2];
   pid_t helper;
+  char note[256] = "";
+  /* one clone makes the init in its namespaces, unless it must join a
+   * PID namespace: then a helper forks it */
+  bool direct = !s.ns_path[OCI_NS_PID], in_cgroup;
+  int made = direct ? clone_flags(&s) : 0;
   if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
     rc = cf_err(err, errno, "socketpair");
   else
-    rc = run_helper(sv, &helper, err);
+    rc = run_helper(sv, made, ct->cg.dirfd, &helper, &in_cgroup, err);
   if (rc == 0 && helper == 0) {
     close(sv[0]);
-    create_helper(&s, ct, o, io, sv[1]);
+    if (!direct)
+      create_helper(&s, ct, o, io, sv[1], in_cgroup);
+    enter_container(&s, ct, io, sv[1], made, in_cgroup);
+    init_main(&s, ct, o);
   }
   if (rc == 0) {
     uint64_t deadline = now_ms() + (uint64_t)(o->timeout_ms > 0 ? o->timeout_ms : 30000);
-    rc = await(sv[0], 'P', deadline, &ct->pid, NULL, id, "create", err);
-    reap_helper(helper);
+    if (direct) {
+      ct->pid = helper;
+    } else {
+      rc = await(sv[0], 'P', deadline, &ct->pid, NULL, id, "create", NULL, 0, err);
+      reap_helper(helper);
+    }
     if (rc == 0 && io->terminal)
-      rc = await(sv[0], 'T', deadline, NULL, io->pty_master, id, "create", err);
+      rc = await(sv[0], 'T', deadline, NULL, io->pty_master, id, "create", NULL, 0, err);
     if (rc == 0)
-      rc = await(sv[0], 'R', deadline, NULL, NULL, id, "create", err);
+      rc = await(sv[0], 'R', deadline, NULL, NULL, id, "create", note, sizeof(note), err);
     if (rc == 0)
       ct->sync_fd = sv[0];
     else
       close(sv[0]);
   }
+  if (rc == 0)
+    cf_debug("container %s: init ready in %llu us (seccomp and cgroup %llu us, device program "
+             "%llu us, then %llu us: %s)", id, (unsigned long long)(cf_now_us() - t0),
+             (unsigned long long)(t_cg - t0), (unsigned long long)(t_dev - t_cg),
+             (unsigned long long)(cf_now_us() - t_dev), note);
   oci_spec_free(&s);
   if (rc < 0) {
     cf_error e2 = {0};
@@ -433,7 +508,7 @@ int oci_start(oci_container *ct, const char *id, int timeout_ms, cf_error *err) 
   if (write(fd, "S", 1) != 1)
     return cf_err(err, errno, "start %s: the container's init is gone", id);
   uint64_t deadline = now_ms() + (uint64_t)(timeout_ms > 0 ? timeout_ms : 30000);
-  return await(fd, 0, deadline, NULL, NULL, id, "start", err);
+  return await(fd, 0, deadline, NULL, NULL, id, "start", NULL, 0, err);
 }
 
 int oci_exec(oci_container *ct, const char *id, const char *process, size_t len,
@@ -448,23 +523,24 @@ int oci_exec(oci_container *ct, const char *id, const char *process, size_t len,
     p.terminal = io->terminal;
     int sv[2];
     pid_t helper;
+    bool in_cgroup;
     if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
       rc = cf_err(err, errno, "socketpair");
     else
-      rc = run_helper(sv, &helper, err);
+      rc = run_helper(sv, 0, ct->cg.dirfd, &helper, &in_cgroup, err);
     if (rc == 0 && helper == 0) {
       close(sv[0]);
-      exec_helper(ct, &p, io, sv[1]);
+      exec_helper(ct, &p, io, sv[1], in_cgroup);
     }
     if (rc == 0) {
       uint64_t deadline = now_ms() + (uint64_t)(timeout_ms > 0 ? timeout_ms : 30000);
       *pid = 0;
-      rc = await(sv[0], 'P', deadline, pid, NULL, id, "exec in", err);
+      rc = await(sv[0], 'P', deadline, pid, NULL, id, "exec in", NULL, 0, err);
       reap_helper(helper);
       if (rc == 0 && io->terminal)
-        rc = await(sv[0], 'T', deadline, NULL, io->pty_master, id, "exec in", err);
+        rc = await(sv[0], 'T', deadline, NULL, io->pty_master, id, "exec in", NULL, 0, err);
       if (rc == 0)
-        rc = await(sv[0], 0, deadline, NULL, NULL, id, "exec in", err);
+        rc = await(sv[0], 0, deadline, NULL, NULL, id, "exec in", NULL, 0, err);
       close(sv[0]);
     }
   }

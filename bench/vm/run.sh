@@ -186,6 +186,8 @@ for line in open(sys.argv[1], errors="replace"):
         t0 = ts
     if ts < t0:
         continue
-    print("  %6d  %s" % ((ts - t0).total_seconds() * 1000, msg.group(1)[:110]))
+    # a guest agent line carries its own time= and level=: keep its message
+    text = re.sub(r'^time=\\"[^\\]*\\" level=\w+ msg=\\"', '', msg.group(1))
+    print("  %6d  %s" % ((ts - t0).total_seconds() * 1000, text[:160]))
 PY
 

@@ -6,7 +6,7 @@
 /bin/busybox mount -t sysfs sysfs /sys
 n=0
 while read -r ko; do
-  case $ko in ''|'#'*) continue ;; esac
+  case $ko in ''|'#'*|'['*) continue ;; esac  # every group, in file order
   if ! /bin/busybox insmod "$ko"; then
     echo "coffer-guest-module-failed $ko"
     /bin/busybox poweroff -f

@@ -49,5 +49,6 @@ void cf_loop_set_busy_poll(cf_loop *loop, unsigned us);
 bool cf_loop_busy_polling(const cf_loop *loop);
 
 uint64_t cf_now_ms(void); /* CLOCK_MONOTONIC */
+uint64_t cf_now_us(void);
 
 #endif
