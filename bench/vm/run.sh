@@ -13,7 +13,8 @@
 #       PSS is split between QEMU and virtiofsd: compare the sums.
 # Prints a table with ratios. Targets: (a)/(b) <= 1.25x; (c) overhead <= 10 MB.
 # Not a test: nothing is asserted.
-# Usage: bench/vm/run.sh [BUILD_DIR]   (root; env RUNS, default 5; LOG_LEVEL of
+# Usage: bench/vm/run.sh [BUILD_DIR]   (root; env RUNS, default 5; KERNEL_PARAMS
+# added to both guests' command line, for experiments; LOG_LEVEL of
 # the shim, default info: the last pod's shim/coffer-vmm log lines are printed
 # with their time since the shim started, as a breakdown of (a))
 set -euo pipefail
@@ -35,10 +36,12 @@ done
 T=$(mktemp -d /tmp/cfvmbench.XXXXXX)
 STATE=/run/cfvmbench-${T##*.}
 CONFIG=$T/coffer.json
+KP_JSON=""
+[ -z "${KERNEL_PARAMS:-}" ] || KP_JSON=", \"kernel_params\": \"$KERNEL_PARAMS\""
 cat >"$CONFIG" <<J
 {"backend": "libvirt", "kernel": "$GUEST/vmlinux", "initrd": "$GUEST/initramfs.img",
  "vcpus": 1, "memory_mib": 256, "state_dir": "$STATE", "log_level": "${LOG_LEVEL:-info}",
- "agent_timeout_ms": 60000}
+ "agent_timeout_ms": 60000$KP_JSON}
 J
 export COFFER_VMM_HELPER=$VMM
 BARE_PID=
