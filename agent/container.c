@@ -107,7 +107,7 @@ static int create_builtin(agent *a, container *c, const char *config, bool termi
     return cf_err(err, ENOMEM, "container %s", c->id);
   oci_options o = {.cgroup_root = "/sys/fs/cgroup", .cgroup_path = c->cgroup_path,
                    .cgroup_version = a->cgroup_version, .no_pivot = a->no_pivot,
-                   .timeout_ms = a->runc_timeout_ms};
+                   .pod_netns = a->pid1, .timeout_ms = a->runc_timeout_ms};
   oci_stdio io = {.in = ps->child_in, .out = ps->child_out, .err = ps->child_err,
                   .terminal = terminal, .pty_master = &ps->console_fd};
   if (oci_create(c->oci, c->id, config, strlen(config), &o, &io, err) < 0) {

@@ -220,14 +220,15 @@ static int make_terminal(int sock, cf_error *err) {
 
 /* The last steps every container process takes: identity, seccomp, exec.
  * With no_new_privs the filter goes last; without it loading needs
- * CAP_SYS_ADMIN, so it goes before the capabilities are dropped. */
+ * CAP_SYS_ADMIN, so it goes before the user changes (which clears the
+ * effective set) and the capabilities are dropped. */
 static noreturn void finish_and_exec(const oci_process *p, oci_seccomp *sc, bool wait_start,
                                      const char *timing) {
   cf_error e = {0};
   char exe[4096];
   uint64_t t0 = cf_now_us();
   if (oci_process_prepare(p, &e) < 0 || oci_find_executable(p, exe, sizeof(exe), &e) < 0 ||
-      oci_process_identity(p, &e) < 0 || (!p->no_new_privs && oci_seccomp_load(sc, &e) < 0) ||
+      (!p->no_new_privs && oci_seccomp_load(sc, &e) < 0) || oci_process_identity(p, &e) < 0 ||
       oci_process_caps(p, &e) < 0)
     child_fail(SYNC_FD, &e);
   if (wait_start) {
@@ -438,8 +439,13 @@ int oci_create(oci_container *ct, const char *id, const char *spec, size_t len,
     oci_spec_free(&s);
     return rc;
   }
-  if (s.process.terminal != io->terminal)
-    s.process.terminal = io->terminal;
+  if ((rc = oci_spec_check_sysctls(&s, o->pod_netns, err)) < 0) {
+    oci_spec_free(&s);
+    return rc;
+  }
+  s.process.terminal = io->terminal;
+  ct->has_caps = s.process.has_caps;
+  memcpy(ct->caps, s.process.caps, sizeof(ct->caps));
   json_object *devices = NULL;
   if (s.resources)
     json_object_object_get_ex(s.resources, "devices", &devices);
@@ -513,14 +519,18 @@ int oci_start(oci_container *ct, const char *id, int timeout_ms, cf_error *err) 
 
 int oci_exec(oci_container *ct, const char *id, const char *process, size_t len,
              const oci_stdio *io, int timeout_ms, pid_t *pid, cf_error *err) {
-  json_tokener *tok = json_tokener_new_ex(64);
-  json_object *o = tok ? json_tokener_parse_ex(tok, process, (int)len) : NULL;
-  if (tok)
-    json_tokener_free(tok);
-  oci_process p;
-  int rc = oci_process_parse(o, "process", &p, err);
+  json_object *o;
+  oci_process p = {0};
+  int rc = oci_json_parse(process, len, "process", &o, err);
+  if (rc == 0)
+    rc = oci_process_parse(o, "process", &p, err);
   if (rc == 0) {
     p.terminal = io->terminal;
+    /* an exec that names no capabilities gets the container's */
+    if (!p.has_caps && ct->has_caps) {
+      p.has_caps = true;
+      memcpy(p.caps, ct->caps, sizeof(p.caps));
+    }
     int sv[2];
     pid_t helper;
     bool in_cgroup;

@@ -12,6 +12,8 @@ typedef struct oci_container {
   oci_seccomp *seccomp;  /* the container's filter, also applied to execs */
   pid_t pid;             /* its init, 0 before create */
   int sync_fd;           /* to the init while it waits for start, else -1 */
+  bool has_caps;         /* the init's capability sets: an exec without */
+  uint64_t caps[OCI_CAP_N];
 } oci_container;
 
 /* Where a new process's stdio goes: fds (-1 = /dev/null), or a terminal
@@ -27,6 +29,7 @@ typedef struct oci_options {
   const char *cgroup_path;   /* the container's cgroup, e.g. /coffer/<pod>/<id> */
   int cgroup_version;
   bool no_pivot;             /* / is the initramfs */
+  bool pod_netns;            /* the network namespace is the pod's (a VM) */
   int timeout_ms;
 } oci_options;
 

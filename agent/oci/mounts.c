@@ -249,6 +249,27 @@ static int write_sysctl(const char *key, const char *value, cf_error *err) {
   return 0;
 }
 
+/* A working directory the image lacks is made before the root may turn
+ * read-only, as root. */
+static int make_cwd(const char *cwd, cf_error *err) {
+  struct stat st;
+  if (stat(cwd, &st) == 0)
+    return 0;
+  char buf[PATH_MAX];
+  snprintf(buf, sizeof(buf), "%s", cwd);
+  for (char *p = buf + 1;; p++) {
+    bool last = *p == '\0';
+    if (*p != '/' && !last)
+      continue;
+    *p = '\0';
+    if (mkdir(buf, 0755) < 0 && errno != EEXIST)
+      return cf_err(err, errno, "create the working directory %s", cwd);
+    if (last)
+      return 0;
+    *p = '/';
+  }
+}
+
 int oci_rootfs_setup(const oci_spec *s, bool no_pivot, int cgroup_version, cf_error *err) {
   /* nothing mounted from here on may reach the agent's view; on the
    * initramfs rslave is as close as it gets (it is private already) */
@@ -268,15 +289,18 @@ int oci_rootfs_setup(const oci_spec *s, bool no_pivot, int cgroup_version, cf_er
   }
   if (setup_dev(rootfd, s, dev_tmpfs, err) < 0 || enter_root(s->root, rootfd, no_pivot, err) < 0)
     return -EIO;
-  for (size_t i = 0; i < s->n_masked; i++)
-    if (mask_path(s->masked[i], err) < 0)
+  /* sysctls while /proc/sys is still writable */
+  for (size_t i = 0; i < s->n_sysctl; i++)
+    if (write_sysctl(s->sysctl_keys[i], s->sysctl_values[i], err) < 0)
       return -EIO;
   for (size_t i = 0; i < s->n_readonly; i++)
     if (readonly_path(s->readonly[i], err) < 0)
       return -EIO;
-  for (size_t i = 0; i < s->n_sysctl; i++)
-    if (write_sysctl(s->sysctl_keys[i], s->sysctl_values[i], err) < 0)
+  for (size_t i = 0; i < s->n_masked; i++)
+    if (mask_path(s->masked[i], err) < 0)
       return -EIO;
+  if (make_cwd(s->process.cwd, err) < 0)
+    return -EIO;
   if (s->root_readonly &&
       mount(NULL, "/", NULL, MS_BIND | MS_REMOUNT | MS_RDONLY | kept_flags("/"), NULL) < 0)
     return cf_err(err, errno, "remount the rootfs read-only");

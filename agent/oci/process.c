@@ -83,26 +83,9 @@ int oci_process_prepare(const oci_process *p, cf_error *err) {
       return cf_err(err, errno, "setrlimit %d to %llu/%llu", p->rlimits[i].resource,
                     (unsigned long long)r.rlim_cur, (unsigned long long)r.rlim_max);
   }
-  if (chdir(p->cwd) < 0) {
-    /* a cwd the image lacks is made, as root, before the user changes */
-    if (errno != ENOENT)
-      return cf_err(err, errno, "chdir to the working directory %s", p->cwd);
-    char buf[PATH_MAX];
-    snprintf(buf, sizeof(buf), "%s", p->cwd);
-    for (char *s = buf + 1;; s++) {
-      bool last = *s == '\0';
-      if (*s == '/' || last) {
-        *s = '\0';
-        if (mkdir(buf, 0755) < 0 && errno != EEXIST)
-          return cf_err(err, errno, "create the working directory %s", p->cwd);
-        if (last)
-          break;
-        *s = '/';
-      }
-    }
-    if (chdir(p->cwd) < 0)
-      return cf_err(err, errno, "chdir to the working directory %s", p->cwd);
-  }
+  /* the init's cwd was made with its root (oci_rootfs_setup) */
+  if (chdir(p->cwd) < 0)
+    return cf_err(err, errno, "chdir to the working directory %s", p->cwd);
   return 0;
 }
 

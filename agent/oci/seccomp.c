@@ -167,9 +167,9 @@ static int add_architectures(scmp_filter_ctx ctx, json_object *arches, cf_error 
       return r;
     /* the spec's SCMP_ARCH_X86_64 is libseccomp's "x86_64" */
     uint32_t token = 0;
-    const char *suffix = name + strlen("SCMP_ARCH_");
-    if (strncmp(name, "SCMP_ARCH_", strlen("SCMP_ARCH_")) == 0 && *suffix &&
-        strlen(suffix) < sizeof(lower)) {
+    bool prefixed = strncmp(name, "SCMP_ARCH_", strlen("SCMP_ARCH_")) == 0;
+    const char *suffix = prefixed ? name + strlen("SCMP_ARCH_") : "";
+    if (*suffix && strlen(suffix) < sizeof(lower)) {
       size_t n = 0;
       for (; suffix[n]; n++)
         lower[n] = (char)tolower((unsigned char)suffix[n]);

@@ -602,16 +602,69 @@ static int parse_linux(json_object *l, oci_spec *s, cf_error *err) {
   return 0;
 }
 
-int oci_spec_parse(const char *json, size_t len, oci_spec *s, cf_error *err) {
-  *s = (oci_spec){0};
+int oci_json_parse(const char *text, size_t len, const char *what, json_object **out,
+                   cf_error *err) {
+  *out = NULL;
+  if (len > INT_MAX)
+    return cf_err_status(err, CF_INVALID_ARGUMENT, "%s is %zu bytes: too long", what, len);
   json_tokener *tok = json_tokener_new_ex(64);
   if (!tok)
-    return cf_err(err, ENOMEM, "OCI spec");
-  s->json = json_tokener_parse_ex(tok, json, (int)len);
-  bool ok = s->json && json_tokener_get_error(tok) == json_tokener_success;
+    return cf_err(err, ENOMEM, "%s", what);
+  json_object *o = json_tokener_parse_ex(tok, text, (int)len);
+  bool ok = o && json_tokener_get_error(tok) == json_tokener_success;
+  size_t end = ok ? json_tokener_get_parse_end(tok) : 0;
   json_tokener_free(tok);
-  if (!ok || !is(s->json, json_type_object))
-    return cf_err_status(err, CF_INVALID_ARGUMENT, "OCI spec is not a JSON object");
+  /* one object and nothing after it but blanks: a second value appended to
+   * a spec must not pass unseen */
+  while (ok && end < len && strchr(" \t\r\n", text[end]) && text[end])
+    end++;
+  if (!ok || end != len || !is(o, json_type_object)) {
+    if (o)
+      json_object_put(o);
+    return cf_err_status(err, CF_INVALID_ARGUMENT, "%s is not one JSON object", what);
+  }
+  *out = o;
+  return 0;
+}
+
+/* A sysctl the container may set: one its own namespaces scope (what the
+ * kernel namespaces, as runc allows). Anything else would change the whole
+ * guest kernel. */
+int oci_spec_check_sysctls(const oci_spec *s, bool pod_netns, cf_error *err) {
+  static const char *const ipc_keys[] = {"kernel.msgmax", "kernel.msgmnb", "kernel.msgmni",
+                                         "kernel.sem", "kernel.shmall", "kernel.shmmax",
+                                         "kernel.shmmni", "kernel.shm_rmid_forced"};
+  for (size_t i = 0; i < s->n_sysctl; i++) {
+    const char *k = s->sysctl_keys[i];
+    bool ipc = !strncmp(k, "fs.mqueue.", 10);
+    for (size_t j = 0; j < sizeof(ipc_keys) / sizeof(ipc_keys[0]); j++)
+      ipc |= !strcmp(k, ipc_keys[j]);
+    bool ok;
+    const char *needs;
+    if (ipc)
+      ok = s->ns[OCI_NS_IPC], needs = "an IPC namespace of its own";
+    else if (!strncmp(k, "net.", 4))
+      ok = s->ns[OCI_NS_NET] || pod_netns, needs = "a network namespace of its own";
+    else if (!strcmp(k, "kernel.hostname") || !strcmp(k, "kernel.domainname"))
+      ok = s->ns[OCI_NS_UTS], needs = "a UTS namespace of its own";
+    else
+      ok = false, needs = NULL;
+    if (!ok && !needs)
+      return cf_err_status(err, CF_INVALID_ARGUMENT,
+                           "linux.sysctl.%.64s is not namespaced: setting it would change the "
+                           "whole kernel", k);
+    if (!ok)
+      return cf_err_status(err, CF_INVALID_ARGUMENT,
+                           "linux.sysctl.%.64s needs %s: without one it would change the whole "
+                           "kernel", k, needs);
+  }
+  return 0;
+}
+
+int oci_spec_parse(const char *json, size_t len, oci_spec *s, cf_error *err) {
+  *s = (oci_spec){0};
+  if (oci_json_parse(json, len, "OCI spec", &s->json, err) < 0)
+    return -EINVAL;
   json_object *root = get(s->json, "root");
   const char *rp;
   if (!is(root, json_type_object) || opt_string(root, "path", &rp, "root", err) < 0 || !rp ||

@@ -88,9 +88,18 @@ typedef struct oci_spec {
  * caller can hand the container to runc instead. */
 int oci_spec_parse(const char *json, size_t len, oci_spec *s, cf_error *err);
 void oci_spec_free(oci_spec *s);
+/* Refuses sysctls that are not scoped by the container's namespaces;
+ * pod_netns: the container shares a network namespace that is the pod's own
+ * (the VM's), so net.* sysctls stay within the pod. */
+int oci_spec_check_sysctls(const oci_spec *s, bool pod_netns, cf_error *err);
 /* A "process" object alone (exec). */
 int oci_process_parse(json_object *o, const char *what, oci_process *p, cf_error *err);
 void oci_process_free(oci_process *p);
+
+/* Exactly one JSON object in text[0..len) (blanks may follow), else
+ * INVALID_ARGUMENT naming `what`. */
+int oci_json_parse(const char *text, size_t len, const char *what, json_object **out,
+                   cf_error *err);
 
 /* Mount options → flags; unknown options become data (comma-joined). */
 int oci_mount_options(json_object *opts, oci_mount *m, const char *what, cf_error *err);

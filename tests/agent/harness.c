@@ -304,12 +304,33 @@ char *h_spec(harness *h, const char *const *args, const spec_opts *o) {
   return txt;
 }
 
+json_object *h_spec_json(harness *h, const char *const *args, const spec_opts *o) {
+  char *txt = h_spec(h, args, o);
+  json_object *s = json_tokener_parse(txt);
+  free(txt);
+  CHECK(s, "parse the spec");
+  return s;
+}
+
 int h_create(harness *h, const char *id, const char *const *args, const spec_opts *o,
              uint32_t *pid, char *msg, size_t cap) {
+  char *spec = h_spec(h, args, o);
+  int r = h_create_text(h, id, spec, o, pid, msg, cap);
+  free(spec);
+  return r;
+}
+
+int h_create_json(harness *h, const char *id, json_object *spec, const spec_opts *o,
+                  uint32_t *pid, char *msg, size_t cap) {
+  return h_create_text(h, id, json_object_to_json_string_ext(spec, JSON_C_TO_STRING_PLAIN), o,
+                       pid, msg, cap);
+}
+
+int h_create_text(harness *h, const char *id, const char *spec, const spec_opts *o,
+                  uint32_t *pid, char *msg, size_t cap) {
   spec_opts none = {0};
   if (!o)
     o = &none;
-  char *spec = h_spec(h, args, o);
   Coffer__Agent__V1__CreateContainerRequest req = COFFER__AGENT__V1__CREATE_CONTAINER_REQUEST__INIT;
   Coffer__Agent__V1__Rootfs rf = COFFER__AGENT__V1__ROOTFS__INIT;
   Coffer__Agent__V1__Stdio st = COFFER__AGENT__V1__STDIO__INIT;
@@ -326,7 +347,6 @@ int h_create(harness *h, const char *id, const char *const *args, const spec_opt
   ProtobufCMessage *resp = NULL;
   int r = h_call(h, "CreateContainer", &req.base, &coffer__agent__v1__create_container_response__descriptor,
                  &resp, msg, cap);
-  free(spec);
   if (r == CF_OK && pid)
     *pid = ((Coffer__Agent__V1__CreateContainerResponse *)resp)->pid;
   if (resp)

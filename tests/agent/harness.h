@@ -79,6 +79,13 @@ typedef struct spec_opts {
 char *h_spec(harness *h, const char *const *args, const spec_opts *o);
 int h_create(harness *h, const char *id, const char *const *args, const spec_opts *o,
              uint32_t *pid, char *msg, size_t cap);
+/* The same spec as a JSON object (the caller's), for a test to change
+ * fields of before h_create_json; the stdio of the create comes from o. */
+json_object *h_spec_json(harness *h, const char *const *args, const spec_opts *o);
+int h_create_json(harness *h, const char *id, json_object *spec, const spec_opts *o,
+                  uint32_t *pid, char *msg, size_t cap);
+int h_create_text(harness *h, const char *id, const char *spec, const spec_opts *o,
+                  uint32_t *pid, char *msg, size_t cap);
 int h_start(harness *h, const char *id, char *msg, size_t cap);
 int h_remove(harness *h, const char *id, bool force);
 int h_signal(harness *h, const char *id, const char *eid, int sig);

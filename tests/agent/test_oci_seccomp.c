@@ -231,7 +231,7 @@ static int probe_thread(const char *action) {
   if (pid == 0) {
     struct rlimit no_core = {0, 0};
     setrlimit(RLIMIT_CORE, &no_core);
-    pthread_t t;
+    pthread_t t = 0;
     if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0 || oci_seccomp_load(s, &err) < 0 ||
         pthread_create(&t, NULL, call_getppid, NULL) != 0)
       raw_exit(SETUP_FAILED);
