@@ -463,8 +463,8 @@ static void h_exec(ttrpc_call *call, const uint8_t *payload, size_t len, void *d
     goto out;
   }
   if (t->init.status != ST_RUNNING || proc_finished(&t->init)) {
-    ttrpc_call_reply_status(call, CF_FAILED_PRECONDITION, "task %s is not running: cannot exec",
-                            req->id);
+    ttrpc_call_reply_status(call, CF_FAILED_PRECONDITION, "task %s is %s: cannot exec", req->id,
+                            t->init.status == ST_PAUSED ? "paused (resume it first)" : "not running");
     goto out;
   }
   if (!req->spec || req->spec->value.len == 0 || req->spec->value.len > SPEC_MAX) {

@@ -173,6 +173,15 @@ class Client:
             pb.ListContainersRequest(filter=pb.ContainerFilter(pod_sandbox_id=pod_id)),
             timeout=self.timeout).containers
 
+    def update_resources(self, ctr_id, memory_limit=0, cpu_shares=0):
+        """UpdateContainerResources with a memory limit and cpu shares."""
+        self.rt.UpdateContainerResources(
+            pb.UpdateContainerResourcesRequest(
+                container_id=ctr_id,
+                linux=pb.LinuxContainerResources(memory_limit_in_bytes=memory_limit,
+                                                 cpu_shares=cpu_shares)),
+            timeout=self.timeout)
+
     def exec_sync(self, ctr_id, cmd, timeout=30):
         """ExecSync; returns the response (.stdout, .stderr bytes, .exit_code)."""
         return self.rt.ExecSync(
@@ -221,6 +230,10 @@ def main(argv=None):
     p = sub.add_parser("stop")
     p.add_argument("container")
     p.add_argument("--grace", type=int, default=10)
+    p = sub.add_parser("update")
+    p.add_argument("container")
+    p.add_argument("--memory-limit", type=int, default=0)
+    p.add_argument("--cpu-shares", type=int, default=0)
     p = sub.add_parser("exec")
     p.add_argument("container")
     p.add_argument("--exec-timeout", type=int, default=30)
@@ -254,6 +267,9 @@ def main(argv=None):
             c.remove_container(a.container)
         elif a.cmd == "status":
             _print(c.container_status(a.container))
+        elif a.cmd == "update":
+            c.update_resources(a.container, memory_limit=a.memory_limit,
+                               cpu_shares=a.cpu_shares)
         elif a.cmd == "exec":
             r = c.exec_sync(a.container, a.command, timeout=a.exec_timeout)
             sys.stdout.buffer.write(r.stdout)

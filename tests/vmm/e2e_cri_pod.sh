@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # A CRI pod (runtime handler coffer) with two containers runs in one VM: one
 # libvirt domain, one QEMU; ExecSync in each container sees the guest kernel;
+# UpdateContainerResources reaches the container's cgroup in the guest;
 # StopPodSandbox + RemovePodSandbox leave no domain, process, file or mount.
 #   e2e_cri_pod.sh SRC BUILD [kill9]   kill9: kill -9 the pod's QEMU first;
 #   both containers must be reported exited (ContainerStatus) before removal.
@@ -37,6 +38,16 @@ qemus() {
 nq=$(qemus | wc -l)
 [ "$nq" = 1 ] || fail "want one QEMU for the pod, found $nq"
 log "one domain ($doms), one QEMU, both containers answer"
+
+if [ -z "$MODE" ]; then
+  log "UpdateContainerResources reaches the container's cgroup in the guest"
+  cri update "$c1" --memory-limit 50331648 --cpu-shares 512 || fail "UpdateContainerResources"
+  cg='/sys/fs/cgroup$(cut -d: -f3 /proc/self/cgroup)'
+  out=$(cri exec "$c1" -- sh -c "cat $cg/memory.max $cg/cpu.weight" 2>&1 | tr -d '\r') ||
+    fail "reading the cgroup in $c1: $out"
+  # cpu.weight from shares: 1 + (512 - 2) * 9999 / 262142 = 20
+  [ "$out" = "$(printf '50331648\n20')" ] || fail "after the update the guest cgroup says '$out'"
+fi
 
 if [ "$MODE" = kill9 ]; then
   q=$(qemus)
