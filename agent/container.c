@@ -119,6 +119,23 @@ static int create_builtin(agent *a, container *c, const char *config, bool termi
   return 0;
 }
 
+/* runc create / exec with the process's stdio: the arguments so far, then
+ * the console socket, the container id; the new pid from the pid file. */
+static int runc_process(agent *a, container *c, const char **args, size_t n, bool terminal,
+                        proc_stdio *ps, const char *pidfile, pid_t *pid, cf_error *err) {
+  if (terminal) {
+    args[n++] = "--console-socket";
+    args[n++] = ps->console_path;
+  }
+  args[n++] = c->id;
+  args[n] = NULL;
+  runc_io io = {.in = ps->child_in, .out = ps->child_out, .err = ps->child_err,
+                .console_listen = ps->console_listen, .console_out = &ps->console_fd};
+  if (runc_run(a, args, &io, a->runc_timeout_ms, err) < 0)
+    return -EIO;
+  return read_pid_file(pidfile, pid, err);
+}
+
 static int create_runc(agent *a, container *c, bool terminal, proc_stdio *ps, cf_error *err) {
   char pidfile[PATH_MAX];
   snprintf(pidfile, sizeof(pidfile), "%s/init.pid", c->bundle);
@@ -131,17 +148,9 @@ static int create_runc(agent *a, container *c, bool terminal, proc_stdio *ps, cf
   args[n++] = c->bundle;
   args[n++] = "--pid-file";
   args[n++] = pidfile;
-  if (terminal) {
-    args[n++] = "--console-socket";
-    args[n++] = ps->console_path;
-  }
-  args[n++] = c->id;
-  args[n] = NULL;
-  runc_io io = {.in = ps->child_in, .out = ps->child_out, .err = ps->child_err,
-                .console_listen = ps->console_listen, .console_out = &ps->console_fd};
-  if (runc_run(a, args, &io, a->runc_timeout_ms, err) < 0)
+  if (runc_process(a, c, args, n, terminal, ps, pidfile, &c->procs->pid, err) < 0)
     return cf_error_prefix(err, "container %s", c->id);
-  return read_pid_file(pidfile, &c->procs->pid, err);
+  return 0;
 }
 
 /* The runtime's side of removing: runc delete, or the built-in runtime
@@ -340,17 +349,7 @@ static int exec_runc(agent *a, container *c, const char *eid, const char *json, 
   args[n++] = pidfile;
   args[n++] = "--process";
   args[n++] = path;
-  if (terminal) {
-    args[n++] = "--console-socket";
-    args[n++] = ps->console_path;
-  }
-  args[n++] = c->id;
-  args[n] = NULL;
-  runc_io io = {.in = ps->child_in, .out = ps->child_out, .err = ps->child_err,
-                .console_listen = ps->console_listen, .console_out = &ps->console_fd};
-  int rc = runc_run(a, args, &io, a->runc_timeout_ms, err);
-  if (rc == 0)
-    rc = read_pid_file(pidfile, pid, err);
+  int rc = runc_process(a, c, args, n, terminal, ps, pidfile, pid, err);
   unlink(path);
   unlink(pidfile);
   return rc;
