@@ -449,15 +449,19 @@ int oci_create(oci_container *ct, const char *id, const char *spec, size_t len,
   json_object *devices = NULL;
   if (s.resources)
     json_object_object_get_ex(s.resources, "devices", &devices);
-  uint64_t t0 = cf_now_us(), t_cg = 0, t_dev = 0;
-  if (oci_seccomp_build(s.seccomp, &ct->seccomp, err) < 0 ||
-      oci_cgroup_create(&ct->cg, o->cgroup_root, o->cgroup_path, s.resources, err) < 0 ||
-      !(t_cg = cf_now_us()) || oci_devices_attach(devices, ct->cg.dirfd, err) < 0 ||
-      !(t_dev = cf_now_us())) {
+  uint64_t t0 = cf_now_us();
+  rc = oci_seccomp_build(s.seccomp, &ct->seccomp, err);
+  if (rc == 0)
+    rc = oci_cgroup_create(&ct->cg, o->cgroup_root, o->cgroup_path, s.resources, err);
+  uint64_t t_cg = cf_now_us();
+  if (rc == 0)
+    rc = oci_devices_attach(devices, ct->cg.dirfd, err);
+  uint64_t t_dev = cf_now_us();
+  if (rc < 0) {
     oci_spec_free(&s);
     cf_error e2 = {0};
     oci_delete(ct, id, &e2);
-    return -EIO;
+    return rc;
   }
   int sv[2];
   pid_t helper;
