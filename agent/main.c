@@ -111,6 +111,16 @@ static void read_cmdline(char *listen, size_t cap, int *level, unsigned *busy_po
   }
 }
 
+/* The guest's boot time so far, at debug level: where a pod's start goes. */
+static void log_uptime(const char *what, int level) {
+  if (level < CF_LOG_DEBUG)
+    return;
+  _cleanup_fclose_ FILE *f = fopen("/proc/uptime", "re");
+  double up = 0;
+  if (f && fscanf(f, "%lf", &up) == 1)
+    cf_debug("%s %.3f s after the kernel started", what, up);
+}
+
 static void on_signal(cf_loop *loop, int fd, uint32_t events, void *data) {
   agent *a = data;
   struct signalfd_siginfo si;
@@ -228,6 +238,7 @@ int main(int argc, char **argv) {
     ensure_stdio("/dev/console");
     read_cmdline(cmdline_listen, sizeof(cmdline_listen), &level, &busy_poll_us, cmdline_runtime,
                  sizeof(cmdline_runtime));
+    log_uptime("agent started (mounts done)", level);
     if (!runtime && cmdline_runtime[0])
       runtime = cmdline_runtime;
     cf_log_init("agent", (enum cf_log_level)level, STDERR_FILENO);
@@ -296,7 +307,9 @@ int main(int argc, char **argv) {
           a.pid1 ? "guest PID 1" : (a.guest ? "guest mode" : "host process"),
           a.builtin ? "builtin" : "", a.builtin && a.runtime ? ", fallback " : "",
           a.runtime ? a.runtime : "",
-          a.state_dir, a.cgroup_version, a.no_pivot ? ", no pivot_root" : "");
+          a.state_dir, a.cgroup_version, a.no_pivot ? ", root is the initramfs" : "");
+  if (a.pid1)
+    log_uptime("ready", level);
   int rc = cf_loop_run(a.loop);
 
   while (a.containers)

@@ -262,7 +262,7 @@ static noreturn void init_main(const oci_spec *s, oci_container *ct, const oci_o
   else if (s->hostname && s->hostname[0] && !s->ns_path[OCI_NS_UTS] &&
            sethostname(s->hostname, strlen(s->hostname)) < 0)
     cf_err(&e, errno, "set the hostname %s", s->hostname);
-  if (e.msg[0] || oci_rootfs_setup(s, o->no_pivot, o->cgroup_version, &e) < 0)
+  if (e.msg[0] || oci_rootfs_setup(s, o, &e) < 0)
     child_fail(SYNC_FD, &e);
   if (s->process.terminal && make_terminal(SYNC_FD, &e) < 0)
     child_fail(SYNC_FD, &e);

@@ -28,7 +28,8 @@ typedef struct oci_options {
   const char *cgroup_root;   /* "/sys/fs/cgroup" */
   const char *cgroup_path;   /* the container's cgroup, e.g. /coffer/<pod>/<id> */
   int cgroup_version;
-  bool no_pivot;             /* / is the initramfs */
+  bool no_pivot;             /* / is the initramfs: pivot from a bind of it */
+  const char *root_bind_dir; /* an empty directory for that bind */
   bool pod_netns;            /* the network namespace is the pod's (a VM) */
   int timeout_ms;
 } oci_options;
@@ -46,7 +47,7 @@ int oci_exec(oci_container *ct, const char *id, const char *process, size_t len,
 int oci_delete(oci_container *ct, const char *id, cf_error *err);
 
 /* mounts.c: in the container's init, in its new mount namespace. */
-int oci_rootfs_setup(const oci_spec *s, bool no_pivot, int cgroup_version, cf_error *err);
+int oci_rootfs_setup(const oci_spec *s, const oci_options *o, cf_error *err);
 
 /* process.c: in the container's process, after its root is in place. */
 int oci_find_executable(const oci_process *p, char *buf, size_t cap, cf_error *err);
