@@ -21,6 +21,7 @@
 #include "coffer/cleanup.h"
 #include "coffer/log.h"
 #include "coffer/loop.h"
+#include "oci/oci.h"
 
 struct mnt {
   const char *src, *dst, *type;
@@ -56,14 +57,9 @@ int init_mounts(cf_error *err) {
     cf_warn("symlink /dev/ptmx: %s", strerror(errno));
   symlink("/proc/self/fd", "/dev/fd");
   /* let container cgroups have every controller */
-  int fd = open("/sys/fs/cgroup/cgroup.subtree_control", O_WRONLY | O_CLOEXEC);
-  if (fd >= 0) {
-    const char *ctl[] = {"+cpu", "+cpuset", "+memory", "+pids", "+io", "+hugetlb"};
-    for (size_t i = 0; i < sizeof(ctl) / sizeof(ctl[0]); i++)
-      if (write(fd, ctl[i], strlen(ctl[i])) < 0)
-        cf_debug("cgroup controller %s: %s", ctl[i], strerror(errno));
-    close(fd);
-  }
+  cf_error cerr = {0};
+  if (oci_cgroup_enable_controllers("/sys/fs/cgroup", &cerr) < 0)
+    cf_warn("%s", cerr.msg);
   return 0;
 }
 

@@ -753,9 +753,9 @@ static int check_path(const char *root, const char *path, cf_error *err) {
 }
 
 /* Enables in dir/cgroup.subtree_control the wanted controllers that dir's
- * cgroup.controllers offers and that are not on yet, one write each so
- * one refusal names its controller. */
-static int enable_controllers(const char *dir, cf_error *err) {
+ * cgroup.controllers offers and that are not on yet: in one write, and
+ * one at a time only when that is refused, to name the refused one. */
+int oci_cgroup_enable_controllers(const char *dir, cf_error *err) {
   _cleanup_close_ int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (dfd < 0)
     return cf_err(err, errno, "open cgroup %s", dir);
@@ -831,7 +831,7 @@ int oci_cgroup_create(oci_cgroup *cg, const char *root, const char *path,
     size_t end = start + strcspn(full + start, "/");
     char saved = full[pos];
     full[pos] = '\0';
-    r = enable_controllers(full, err);
+    r = oci_cgroup_enable_controllers(full, err);
     full[pos] = saved;
     if (r < 0)
       return r;

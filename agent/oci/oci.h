@@ -42,6 +42,9 @@ typedef struct oci_cgroup {
  * applies linux.resources (may be NULL). */
 int oci_cgroup_create(oci_cgroup *cg, const char *root, const char *path,
                       json_object *resources, cf_error *err);
+/* Enables in dir's cgroup.subtree_control the controllers containers use
+ * (cpu cpuset io memory pids hugetlb) that dir offers and has off. */
+int oci_cgroup_enable_controllers(const char *dir, cf_error *err);
 /* Writes linux.resources (the same JSON object shape as the spec's
  * linux.resources) to the cgroup's files. Fields not given are left as they
  * are. An unknown or unsupported field is an error naming it. */
