@@ -238,10 +238,10 @@ int main(int argc, char **argv) {
     ensure_stdio("/dev/console");
     read_cmdline(cmdline_listen, sizeof(cmdline_listen), &level, &busy_poll_us, cmdline_runtime,
                  sizeof(cmdline_runtime));
-    log_uptime("agent started (mounts done)", level);
     if (!runtime && cmdline_runtime[0])
       runtime = cmdline_runtime;
     cf_log_init("agent", (enum cf_log_level)level, STDERR_FILENO);
+    log_uptime("mounts done", level);
     if (!listen_addr && cmdline_listen[0])
       listen_addr = cmdline_listen;
     init_load_boot_modules(modules);
