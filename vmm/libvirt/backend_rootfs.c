@@ -308,7 +308,15 @@ int backend_remove_tree(const char *dir, cf_error *err) {
   if (n > 0) /* never recurse into a container's rootfs */
     return cf_err_status(err, CF_FAILED_PRECONDITION, "%s: %zu mounts remain beneath it; not removed",
                          dir, n);
-  if (nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS | FTW_MOUNT) < 0)
-    return cf_err(err, errno, "remove %s", dir);
-  return 0;
+  /* libvirtd and virtiofsd may still be removing their sockets and pid
+   * files in here: an entry that vanishes mid-walk is not a failure */
+  for (int pass = 0;; pass++) {
+    if (nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS | FTW_MOUNT) == 0)
+      return 0;
+    int e = errno;
+    if (e == ENOENT && lstat(dir, &st) < 0 && errno == ENOENT)
+      return 0; /* removed by someone else */
+    if (e != ENOENT || pass == 4)
+      return cf_err(err, e, "remove %s", dir);
+  }
 }
