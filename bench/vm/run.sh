@@ -191,6 +191,6 @@ for line in open(sys.argv[1], errors="replace"):
         continue
     # a guest agent line carries its own time= and level=: keep its message
     text = re.sub(r'^time=\\"[^\\]*\\" level=\w+ msg=\\"', '', msg.group(1))
-    print("  %6d  %s" % ((ts - t0).total_seconds() * 1000, text[:160]))
+    print("  %6d  %s" % ((ts - t0).total_seconds() * 1000, text[:300]))
 PY
 
