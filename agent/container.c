@@ -83,24 +83,27 @@ int sandbox_ensure(agent *a, const char *fallback_id, cf_error *err) {
   return 0;
 }
 
-/* Whether the built-in runtime implements everything the spec asks for;
- * when not, runc runs the container and the log says why. */
-static bool builtin_supports(agent *a, const char *id, const char *config) {
-  oci_spec s;
-  cf_error e = {0};
-  int rc = oci_spec_parse(config, strlen(config), &s, &e);
-  oci_spec_free(&s);
-  if (rc == 0 || e.status != CF_UNIMPLEMENTED)
-    return true; /* a bad spec gets its error from the built-in runtime */
+/* The built-in runtime runs a container unless its spec asks for something
+ * that runtime does not implement and runc is there to do it: then false,
+ * and the log says why. *s is the spec, parsed once for the built-in
+ * runtime; a spec it cannot parse fails with that error. */
+static bool use_builtin(agent *a, const char *id, const char *config, oci_spec *s,
+                        cf_error *err) {
+  if (oci_spec_parse(config, strlen(config), s, err) == 0)
+    return true;
+  if (err->status != CF_UNIMPLEMENTED)
+    return true;
   if (!a->runtime) {
-    cf_warn("container %s: %s, and runc is not there to run it instead", id, e.msg);
+    cf_error_prefix(err, "runc is not there to run what the built-in runtime does not");
     return true;
   }
-  cf_info("container %s: runc runs it (%s)", id, e.msg);
+  cf_info("container %s: runc runs it (%s)", id, err->msg);
+  cf_error_clear(err);
+  oci_spec_free(s);
   return false;
 }
 
-static int create_builtin(agent *a, container *c, const char *config, bool terminal,
+static int create_builtin(agent *a, container *c, oci_spec *spec, bool terminal,
                           proc_stdio *ps, cf_error *err) {
   c->oci = calloc(1, sizeof(*c->oci));
   if (!c->oci)
@@ -115,7 +118,7 @@ static int create_builtin(agent *a, container *c, const char *config, bool termi
                    .pod_netns = a->pid1, .timeout_ms = a->runc_timeout_ms};
   oci_stdio io = {.in = ps->child_in, .out = ps->child_out, .err = ps->child_err,
                   .terminal = terminal, .pty_master = &ps->console_fd};
-  if (oci_create(c->oci, c->id, config, strlen(config), &o, &io, err) < 0) {
+  if (oci_create(c->oci, c->id, spec, &o, &io, err) < 0) {
     free(c->oci);
     c->oci = NULL;
     return cf_error_prefix(err, "container %s", c->id);
@@ -211,6 +214,7 @@ int container_create(agent *a, const Coffer__Agent__V1__CreateContainerRequest *
     c->cgroup_path = NULL;
   int rc = -EIO;
   char *root = NULL, *config = NULL;
+  oci_spec spec = {0};
   char **msrc = NULL;
   const char **mdst = NULL;
   proc_stdio ps = {.child_in = -1, .child_out = -1, .child_err = -1, .console_listen = -1,
@@ -261,13 +265,19 @@ int container_create(agent *a, const Coffer__Agent__V1__CreateContainerRequest *
     goto fail;
   }
   c->sandbox = is_sandbox || !sb;
-  char path[PATH_MAX];
-  snprintf(path, sizeof(path), "%s/config.json", c->bundle);
-  if (write_file_atomic(path, config, strlen(config), err) < 0)
+  bool builtin = a->builtin && use_builtin(a, id, config, &spec, err);
+  if (builtin && err->msg[0]) {
+    cf_error_prefix(err, "container %s", id);
     goto fail;
-  cf_debug("container %s: rootfs and bundle ready, running the OCI runtime", id);
+  }
+  if (!builtin) { /* runc reads the bundle */
+    char path[PATH_MAX];
+    snprintf(path, sizeof(path), "%s/config.json", c->bundle);
+    if (write_file_atomic(path, config, strlen(config), err) < 0)
+      goto fail;
+  }
+  cf_debug("container %s: rootfs and spec ready, running the OCI runtime", id);
 
-  bool builtin = a->builtin && builtin_supports(a, id, config);
   proc *p = proc_new(c, "");
   if (!p) {
     cf_err(err, ENOMEM, "container %s", id);
@@ -277,7 +287,7 @@ int container_create(agent *a, const Coffer__Agent__V1__CreateContainerRequest *
   if (proc_stdio_prepare(a, p, st->terminal, st->stdin, st->stdout, st->stderr && !st->terminal,
                          !builtin, &ps, err) < 0)
     goto fail;
-  if ((builtin ? create_builtin(a, c, config, st->terminal, &ps, err)
+  if ((builtin ? create_builtin(a, c, &spec, st->terminal, &ps, err)
                : create_runc(a, c, st->terminal, &ps, err)) < 0 ||
       proc_stdio_finish(a, p, &ps, err) < 0) {
     cf_error e2 = {0};
@@ -298,6 +308,7 @@ fail:
   proc_stdio_cleanup(&ps);
   container_free(a, c);
 done:
+  oci_spec_free(&spec);
   free(root);
   free(config);
   for (size_t i = 0; msrc && i < req->n_mounts; i++)

@@ -430,35 +430,27 @@ static void reap_helper(pid_t helper) {
     ;
 }
 
-int oci_create(oci_container *ct, const char *id, const char *spec, size_t len,
-               const oci_options *o, const oci_stdio *io, cf_error *err) {
+int oci_create(oci_container *ct, const char *id, oci_spec *s, const oci_options *o,
+               const oci_stdio *io, cf_error *err) {
   *ct = (oci_container){.cg = {.dirfd = -1}, .sync_fd = -1};
-  oci_spec s;
-  int rc = oci_spec_parse(spec, len, &s, err);
-  if (rc < 0) {
-    oci_spec_free(&s);
+  int rc = oci_spec_check_sysctls(s, o->pod_netns, err);
+  if (rc < 0)
     return rc;
-  }
-  if ((rc = oci_spec_check_sysctls(&s, o->pod_netns, err)) < 0) {
-    oci_spec_free(&s);
-    return rc;
-  }
-  s.process.terminal = io->terminal;
-  ct->has_caps = s.process.has_caps;
-  memcpy(ct->caps, s.process.caps, sizeof(ct->caps));
+  s->process.terminal = io->terminal;
+  ct->has_caps = s->process.has_caps;
+  memcpy(ct->caps, s->process.caps, sizeof(ct->caps));
   json_object *devices = NULL;
-  if (s.resources)
-    json_object_object_get_ex(s.resources, "devices", &devices);
+  if (s->resources)
+    json_object_object_get_ex(s->resources, "devices", &devices);
   uint64_t t0 = cf_now_us();
-  rc = oci_seccomp_build(s.seccomp, &ct->seccomp, err);
+  rc = oci_seccomp_build(s->seccomp, &ct->seccomp, err);
   if (rc == 0)
-    rc = oci_cgroup_create(&ct->cg, o->cgroup_root, o->cgroup_path, s.resources, err);
+    rc = oci_cgroup_create(&ct->cg, o->cgroup_root, o->cgroup_path, s->resources, err);
   uint64_t t_cg = cf_now_us();
   if (rc == 0)
     rc = oci_devices_attach(devices, ct->cg.dirfd, err);
   uint64_t t_dev = cf_now_us();
   if (rc < 0) {
-    oci_spec_free(&s);
     cf_error e2 = {0};
     oci_delete(ct, id, &e2);
     return rc;
@@ -468,8 +460,8 @@ int oci_create(oci_container *ct, const char *id, const char *spec, size_t len,
   char note[256] = "";
   /* one clone makes the init in its namespaces, unless it must join a
    * PID namespace: then a helper forks it */
-  bool direct = !s.ns_path[OCI_NS_PID], in_cgroup;
-  int made = direct ? clone_flags(&s) : 0;
+  bool direct = !s->ns_path[OCI_NS_PID], in_cgroup;
+  int made = direct ? clone_flags(s) : 0;
   if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
     rc = cf_err(err, errno, "socketpair");
   else
@@ -477,9 +469,9 @@ int oci_create(oci_container *ct, const char *id, const char *spec, size_t len,
   if (rc == 0 && helper == 0) {
     close(sv[0]);
     if (!direct)
-      create_helper(&s, ct, o, io, sv[1], in_cgroup);
-    enter_container(&s, ct, io, sv[1], made, in_cgroup);
-    init_main(&s, ct, o);
+      create_helper(s, ct, o, io, sv[1], in_cgroup);
+    enter_container(s, ct, io, sv[1], made, in_cgroup);
+    init_main(s, ct, o);
   }
   if (rc == 0) {
     uint64_t deadline = now_ms() + (uint64_t)(o->timeout_ms > 0 ? o->timeout_ms : 30000);
@@ -503,7 +495,6 @@ int oci_create(oci_container *ct, const char *id, const char *spec, size_t len,
              "%llu us, then %llu us: %s)", id, (unsigned long long)(cf_now_us() - t0),
              (unsigned long long)(t_cg - t0), (unsigned long long)(t_dev - t_cg),
              (unsigned long long)(cf_now_us() - t_dev), note);
-  oci_spec_free(&s);
   if (rc < 0) {
     cf_error e2 = {0};
     oci_delete(ct, id, &e2);

@@ -35,9 +35,9 @@ typedef struct oci_options {
 } oci_options;
 
 /* Runs the spec's init up to the point of exec, and leaves it waiting for
- * oci_start. The spec text is config.json. */
-int oci_create(oci_container *ct, const char *id, const char *spec, size_t len,
-               const oci_options *o, const oci_stdio *io, cf_error *err);
+ * oci_start. The spec (oci_spec_parse) stays the caller's. */
+int oci_create(oci_container *ct, const char *id, oci_spec *s, const oci_options *o,
+               const oci_stdio *io, cf_error *err);
 /* Lets the init exec its program; returns once it did (or failed to). */
 int oci_start(oci_container *ct, const char *id, int timeout_ms, cf_error *err);
 /* A new process in the running container (process: the OCI "process"). */
