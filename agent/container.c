@@ -108,12 +108,7 @@ static int create_builtin(agent *a, container *c, oci_spec *spec, bool terminal,
   c->oci = calloc(1, sizeof(*c->oci));
   if (!c->oci)
     return cf_err(err, ENOMEM, "container %s", c->id);
-  char bind_dir[PATH_MAX];
-  snprintf(bind_dir, sizeof(bind_dir), "%s/oldroot", a->state_dir);
-  if (a->no_pivot && mkdir(bind_dir, 0700) < 0 && errno != EEXIST)
-    return cf_err(err, errno, "create %s", bind_dir);
   oci_options o = {.cgroup_root = "/sys/fs/cgroup", .cgroup_path = c->cgroup_path,
-                   .root_bind_dir = bind_dir,
                    .cgroup_version = a->cgroup_version, .no_pivot = a->no_pivot,
                    .pod_netns = a->pid1, .timeout_ms = a->runc_timeout_ms};
   oci_stdio io = {.in = ps->child_in, .out = ps->child_out, .err = ps->child_err,

@@ -254,7 +254,9 @@ int main(int argc, char **argv) {
   /* builtin: the agent runs containers itself (as PID 1 by default); runc
    * stays the runtime for specs the built-in one does not implement */
   a.builtin = runtime ? !strcmp(runtime, "builtin") : a.pid1;
-  char *rt = runtime && !a.builtin ? strdup(runtime) : find_in_path("runc");
+  /* a name without a slash (coffer.runtime=runc) is looked up on PATH */
+  char *rt = runtime && !a.builtin && strchr(runtime, '/') ? strdup(runtime)
+             : find_in_path(runtime && !a.builtin ? runtime : "runc");
   if (!rt && !a.builtin) {
     cf_error_log("no OCI runtime: runc is not on PATH and --runtime was not given");
     rt = strdup("/usr/sbin/runc"); /* answer calls anyway; runc failures say why */

@@ -28,8 +28,7 @@ typedef struct oci_options {
   const char *cgroup_root;   /* "/sys/fs/cgroup" */
   const char *cgroup_path;   /* the container's cgroup, e.g. /coffer/<pod>/<id> */
   int cgroup_version;
-  bool no_pivot;             /* / is the initramfs: pivot from a bind of it */
-  const char *root_bind_dir; /* an empty directory for that bind */
+  bool no_pivot;             /* / is the initramfs: move and chroot */
   bool pod_netns;            /* the network namespace is the pod's (a VM) */
   int timeout_ms;
 } oci_options;

@@ -1,6 +1,6 @@
 /* The container's filesystem view, built by its init before it runs anything:
  * the rootfs bound onto itself, the spec's mounts inside it, /dev, then
- * pivot_root (from a bind of / when / is the initramfs), masked and
+ * pivot_root (or, on the initramfs, a move and chroot), masked and
  * read-only paths, sysctls.
  *
  * Every path inside the rootfs is opened with RESOLVE_IN_ROOT and mounted
@@ -191,22 +191,18 @@ static int setup_dev(int rootfd, const oci_spec *s, bool dev_is_tmpfs, cf_error 
   return 0;
 }
 
-/* The initramfs is the root mount of the guest: it has no parent, and
- * pivot_root refuses to move it away. A recursive bind of it is an ordinary
- * mount: the init chroots into that first, and pivot_root works from there.
- * (A plain chroot into the container's rootfs instead would leave the
- * initramfs reachable to a process with CAP_SYS_CHROOT.) */
-static int leave_initramfs(const char *dir, cf_error *err) {
-  if (mount("/", dir, NULL, MS_BIND | MS_REC, NULL) < 0)
-    return cf_err(err, errno, "bind / on %s (to pivot away from the initramfs)", dir);
-  if (chdir(dir) < 0 || chroot(".") < 0 || chdir("/") < 0)
-    return cf_err(err, errno, "chroot to %s", dir);
-  return 0;
-}
-
-static int enter_root(const char *root, int rootfd, cf_error *err) {
+static int enter_root(const char *root, int rootfd, bool no_pivot, cf_error *err) {
   if (fchdir(rootfd) < 0)
     return cf_err(err, errno, "chdir to the rootfs %s", root);
+  if (no_pivot) {
+    /* the initramfs is the root mount, parentless: pivot_root refuses to
+     * move it, and nothing can unmount it. The rootfs moves over / */
+    if (mount(".", "/", NULL, MS_MOVE, NULL) < 0)
+      return cf_err(err, errno, "move the rootfs %s to /", root);
+    if (chroot(".") < 0)
+      return cf_err(err, errno, "chroot to the rootfs %s", root);
+    return chdir("/") < 0 ? cf_err(err, errno, "chdir /") : 0;
+  }
   /* the old root ends up stacked on "/": detach it, without letting the
    * unmount propagate anywhere */
   if (syscall(SYS_pivot_root, ".", ".") < 0)
@@ -281,8 +277,6 @@ int oci_rootfs_setup(const oci_spec *s, const oci_options *o, cf_error *err) {
   unsigned long prop = s->rootfs_propagation & (MS_PRIVATE | MS_UNBINDABLE) ? MS_PRIVATE : MS_SLAVE;
   if (mount(NULL, "/", NULL, MS_REC | prop, NULL) < 0)
     return cf_err(err, errno, "make / a %s mount", prop == MS_SLAVE ? "slave" : "private");
-  if (o->no_pivot && leave_initramfs(o->root_bind_dir, err) < 0)
-    return -EIO;
   if (mount(s->root, s->root, NULL, MS_BIND | MS_REC, NULL) < 0)
     return cf_err(err, errno, "bind the rootfs %s onto itself", s->root);
   _cleanup_close_ int rootfd = open(s->root, O_PATH | O_DIRECTORY | O_CLOEXEC);
@@ -294,7 +288,7 @@ int oci_rootfs_setup(const oci_spec *s, const oci_options *o, cf_error *err) {
       return -EIO;
     dev_tmpfs |= !strcmp(s->mounts[i].destination, "/dev") && !s->mounts[i].bind;
   }
-  if (setup_dev(rootfd, s, dev_tmpfs, err) < 0 || enter_root(s->root, rootfd, err) < 0)
+  if (setup_dev(rootfd, s, dev_tmpfs, err) < 0 || enter_root(s->root, rootfd, o->no_pivot, err) < 0)
     return -EIO;
   /* sysctls while /proc/sys is still writable */
   for (size_t i = 0; i < s->n_sysctl; i++)
