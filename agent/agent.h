@@ -83,7 +83,8 @@ typedef struct container {
   size_t n_mounts;
   proc *procs;           /* init first */
   bool sandbox;          /* the pod's first (pause) container */
-  struct oci_container *oci; /* run by the built-in runtime; NULL: by runc */
+  const struct engine_ops *engine; /* what runs it (engine.h) */
+  struct oci_container *oci; /* the built-in engine's state, else NULL */
   bool paused;
   int oom_fd;            /* eventfd (v1) / inotify (v2) watching OOM kills */
   cf_watch *oom_watch;
@@ -133,23 +134,6 @@ typedef struct agent {
 
 /* Relative path without "..", "." or empty components. */
 bool agent_valid_relpath(const char *p);
-
-/* runc.c: run `runc --root … --log … args…` with stdio fds (-1 = /dev/null)
- * and an optional console socket listener; io NULL: no stdio, stderr
- * captured for the error message (only for commands that start no process). Fills err with runc's error text
- * on failure. *console_out receives the pty master when console_listen >= 0. */
-typedef struct runc_io {
-  int in, out, err;
-  int console_listen;
-  int *console_out;
-  bool capture_stdout;   /* stdout captured into capture (malloc'd) */
-  char *capture;
-  size_t capture_len;
-} runc_io;
-int runc_run(agent *a, const char *const *args, runc_io *io, int timeout_ms,
-             cf_error *err);
-/* Convenience: no stdio, no capture. */
-int runc_simple(agent *a, cf_error *err, const char *arg0, ...);
 
 /* bundle.c: turn the spec from the shim into the bundle's config.json. */
 typedef struct bundle_opts {
@@ -238,12 +222,6 @@ void oom_unwatch_container(container *c);
 bool oom_check(agent *a, container *c);
 void oom_push(agent *a, const char *id);
 void oom_get(agent *a, ttrpc_call *call);
-
-/* stats.c */
-int stats_parse(const char *json, size_t len,
-                Coffer__Agent__V1__StatsContainerResponse **out,
-                cf_error *err);
-void stats_free(Coffer__Agent__V1__StatsContainerResponse *r);
 
 /* service.c */
 int service_register(agent *a, cf_error *err);

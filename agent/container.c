@@ -16,7 +16,7 @@
 
 #include "coffer/cleanup.h"
 #include "coffer/log.h"
-#include "oci/launch.h"
+#include "engine.h"
 #include "coffer/path.h"
 #include "coffer/id.h"
 
@@ -85,90 +85,6 @@ int sandbox_ensure(agent *a, const char *fallback_id, cf_error *err) {
   return 0;
 }
 
-/* The built-in runtime runs a container unless its spec asks for something
- * that runtime does not implement and runc is there to do it: then false,
- * and the log says why. *s is the spec, parsed once for the built-in
- * runtime; a spec it cannot parse fails with that error. */
-static bool use_builtin(agent *a, const char *id, const char *config, oci_spec *s,
-                        cf_error *err) {
-  if (oci_spec_parse(config, strlen(config), s, err) == 0)
-    return true;
-  if (err->status != CF_UNIMPLEMENTED)
-    return true;
-  if (!a->runtime) {
-    cf_error_prefix(err, "runc is not there to run what the built-in runtime does not");
-    return true;
-  }
-  cf_info("container %s: runc runs it (%s)", id, err->msg);
-  cf_error_clear(err);
-  oci_spec_free(s);
-  return false;
-}
-
-static int create_builtin(agent *a, container *c, oci_spec *spec, bool terminal,
-                          proc_stdio *ps, cf_error *err) {
-  c->oci = calloc(1, sizeof(*c->oci));
-  if (!c->oci)
-    return cf_err(err, ENOMEM, "container %s", c->id);
-  oci_options o = {.cgroup_root = "/sys/fs/cgroup", .cgroup_path = c->cgroup_path,
-                   .cgroup_version = a->cgroup_version, .no_pivot = a->no_pivot,
-                   .pod_netns = a->pid1, .timeout_ms = a->runc_timeout_ms};
-  oci_stdio io = {.in = ps->child_in, .out = ps->child_out, .err = ps->child_err,
-                  .terminal = terminal, .pty_master = &ps->console_fd};
-  if (oci_create(c->oci, c->id, spec, &o, &io, err) < 0) {
-    free(c->oci);
-    c->oci = NULL;
-    return cf_error_prefix(err, "container %s", c->id);
-  }
-  c->procs->pid = c->oci->pid;
-  return 0;
-}
-
-/* runc create / exec with the process's stdio: the arguments so far, then
- * the console socket, the container id; the new pid from the pid file. */
-static int runc_process(agent *a, container *c, const char **args, size_t n, bool terminal,
-                        proc_stdio *ps, const char *pidfile, pid_t *pid, cf_error *err) {
-  if (terminal) {
-    args[n++] = "--console-socket";
-    args[n++] = ps->console_path;
-  }
-  args[n++] = c->id;
-  args[n] = NULL;
-  runc_io io = {.in = ps->child_in, .out = ps->child_out, .err = ps->child_err,
-                .console_listen = ps->console_listen, .console_out = &ps->console_fd};
-  if (runc_run(a, args, &io, a->runc_timeout_ms, err) < 0)
-    return -EIO;
-  return read_pid_file(pidfile, pid, err);
-}
-
-static int create_runc(agent *a, container *c, bool terminal, proc_stdio *ps, cf_error *err) {
-  char pidfile[PATH_MAX];
-  snprintf(pidfile, sizeof(pidfile), "%s/init.pid", c->bundle);
-  const char *args[12];
-  size_t n = 0;
-  args[n++] = "create";
-  if (a->no_pivot)
-    args[n++] = "--no-pivot";
-  args[n++] = "--bundle";
-  args[n++] = c->bundle;
-  args[n++] = "--pid-file";
-  args[n++] = pidfile;
-  if (runc_process(a, c, args, n, terminal, ps, pidfile, &c->procs->pid, err) < 0)
-    return cf_error_prefix(err, "container %s", c->id);
-  return 0;
-}
-
-/* The runtime's side of removing: runc delete, or the built-in runtime
- * killing what is left and removing the cgroup. */
-static int runtime_delete(agent *a, container *c, cf_error *err) {
-  if (!c->oci)
-    return runc_simple(a, err, "delete", "--force", c->id, NULL);
-  int rc = oci_delete(c->oci, c->id, err);
-  free(c->oci);
-  c->oci = NULL;
-  return rc;
-}
-
 int container_create(agent *a, const Coffer__Agent__V1__CreateContainerRequest *req,
                      container **out, cf_error *err) {
   const char *id = req->container_id;
@@ -211,7 +127,7 @@ int container_create(agent *a, const Coffer__Agent__V1__CreateContainerRequest *
     c->cgroup_path = NULL;
   int rc = -EIO;
   char *root = NULL, *config = NULL;
-  oci_spec spec = {0};
+  oci_spec *spec = NULL;
   char **msrc = NULL;
   const char **mdst = NULL;
   proc_stdio ps = {.child_in = -1, .child_out = -1, .child_err = -1, .console_listen = -1,
@@ -262,16 +178,9 @@ int container_create(agent *a, const Coffer__Agent__V1__CreateContainerRequest *
     goto fail;
   }
   c->sandbox = is_sandbox || !sb;
-  bool builtin = a->builtin && use_builtin(a, id, config, &spec, err);
-  if (builtin && err->msg[0]) {
+  if (!(c->engine = engine_choose(a, id, config, &spec, err))) {
     cf_error_prefix(err, "container %s", id);
     goto fail;
-  }
-  if (!builtin) { /* runc reads the bundle */
-    char path[PATH_MAX];
-    snprintf(path, sizeof(path), "%s/config.json", c->bundle);
-    if (write_file_atomic(path, config, strlen(config), err) < 0)
-      goto fail;
   }
   cf_debug("container %s: rootfs and spec ready, running the OCI runtime", id);
 
@@ -282,14 +191,14 @@ int container_create(agent *a, const Coffer__Agent__V1__CreateContainerRequest *
   }
   c->procs = p;
   if (proc_stdio_prepare(a, p, st->terminal, st->stdin, st->stdout, st->stderr && !st->terminal,
-                         !builtin, &ps, err) < 0)
+                         c->engine->console_socket, &ps, err) < 0)
     goto fail;
-  if ((builtin ? create_builtin(a, c, &spec, st->terminal, &ps, err)
-               : create_runc(a, c, st->terminal, &ps, err)) < 0 ||
-      proc_stdio_finish(a, p, &ps, err) < 0) {
+  /* a failed create cleaned up after itself */
+  if (c->engine->create(a, c, config, spec, st->terminal, &ps, err) < 0)
+    goto fail;
+  if (proc_stdio_finish(a, p, &ps, err) < 0) {
     cf_error e2 = {0};
-    if (!builtin || c->oci) /* a failed built-in create cleaned up already */
-      runtime_delete(a, c, &e2);
+    c->engine->delete(a, c, &e2);
     goto fail;
   }
   proc_stdio_cleanup(&ps);
@@ -305,7 +214,7 @@ fail:
   proc_stdio_cleanup(&ps);
   container_free(a, c);
 done:
-  oci_spec_free(&spec);
+  oci_spec_unload(spec);
   free(root);
   free(config);
   for (size_t i = 0; msrc && i < req->n_mounts; i++)
@@ -321,8 +230,7 @@ int container_start(agent *a, container *c, cf_error *err) {
     return cf_err_status(err, CF_FAILED_PRECONDITION, "container %s was already started", c->id);
   if (init->exited)
     return cf_err_status(err, CF_FAILED_PRECONDITION, "container %s has already exited", c->id);
-  if ((c->oci ? oci_start(c->oci, c->id, a->runc_timeout_ms, err)
-              : runc_simple(a, err, "start", c->id, NULL)) < 0)
+  if (c->engine->start(a, c, err) < 0)
     return cf_error_prefix(err, "container %s", c->id);
   init->started = true;
   return 0;
@@ -336,7 +244,7 @@ int container_remove(agent *a, container *c, bool force, cf_error *err) {
   if (c->procs->started && !c->procs->exited && !force)
     return cf_err_status(err, CF_FAILED_PRECONDITION,
                          "container %s is running: kill it first or remove with force", c->id);
-  if (runtime_delete(a, c, err) < 0 && err->status != CF_NOT_FOUND) {
+  if (c->engine->delete(a, c, err) < 0 && err->status != CF_NOT_FOUND) {
     cf_error_prefix(err, "container %s", c->id);
     cf_warn("%s", err->msg); /* removed from the agent anyway: nothing else can */
   }
@@ -345,27 +253,6 @@ int container_remove(agent *a, container *c, bool force, cf_error *err) {
   cf_info("container %s removed", c->id);
   container_free(a, c);
   return 0;
-}
-
-static int exec_runc(agent *a, container *c, const char *eid, const char *json, bool terminal,
-                     proc_stdio *ps, pid_t *pid, cf_error *err) {
-  char path[PATH_MAX], pidfile[PATH_MAX];
-  snprintf(path, sizeof(path), "%s/exec-%s.json", c->bundle, eid);
-  snprintf(pidfile, sizeof(pidfile), "%s/exec-%s.pid", c->bundle, eid);
-  if (write_file_atomic(path, json, strlen(json), err) < 0)
-    return -EIO;
-  const char *args[14];
-  size_t n = 0;
-  args[n++] = "exec";
-  args[n++] = "--detach";
-  args[n++] = "--pid-file";
-  args[n++] = pidfile;
-  args[n++] = "--process";
-  args[n++] = path;
-  int rc = runc_process(a, c, args, n, terminal, ps, pidfile, pid, err);
-  unlink(path);
-  unlink(pidfile);
-  return rc;
 }
 
 int container_exec(agent *a, container *c, const Coffer__Agent__V1__ExecProcessRequest *req,
@@ -400,14 +287,9 @@ int container_exec(agent *a, container *c, const Coffer__Agent__V1__ExecProcessR
     return cf_err(err, ENOMEM, "exec %s", eid);
   proc_stdio ps;
   int rc = proc_stdio_prepare(a, p, st->terminal, st->stdin, st->stdout,
-                              st->stderr && !st->terminal, !c->oci, &ps, err);
-  if (rc == 0 && c->oci) {
-    oci_stdio io = {.in = ps.child_in, .out = ps.child_out, .err = ps.child_err,
-                    .terminal = st->terminal, .pty_master = &ps.console_fd};
-    rc = oci_exec(c->oci, c->id, json, strlen(json), &io, a->runc_timeout_ms, &p->pid, err);
-  } else if (rc == 0) {
-    rc = exec_runc(a, c, eid, json, st->terminal, &ps, &p->pid, err);
-  }
+                              st->stderr && !st->terminal, c->engine->console_socket, &ps, err);
+  if (rc == 0)
+    rc = c->engine->exec(a, c, eid, json, st->terminal, &ps, &p->pid, err);
   if (rc < 0)
     cf_error_prefix(err, "exec %s in %s", eid, c->id);
   if (rc == 0)
@@ -498,10 +380,7 @@ int container_signal(agent *a, container *c, proc *p, int sig, bool all, cf_erro
   if (all) {
     if (p != c->procs)
       return cf_err_status(err, CF_INVALID_ARGUMENT, "\"all\" applies to a container's init only");
-    char s[16];
-    snprintf(s, sizeof(s), "%d", sig);
-    if ((c->oci ? oci_cgroup_signal_all(&c->oci->cg, sig, err)
-                : runc_simple(a, err, "kill", "--all", c->id, s, NULL)) < 0)
+    if (c->engine->kill_all(a, c, sig, err) < 0)
       return cf_error_prefix(err, "container %s", c->id);
     return 0;
   }

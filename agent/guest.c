@@ -1,5 +1,6 @@
 /* What the guest is: GetGuestDetails and the cgroup layout. */
 #include "agent.h"
+#include "runc/runc.h"
 
 #include <dirent.h>
 #include <stdio.h>

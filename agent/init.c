@@ -21,7 +21,7 @@
 #include "coffer/cleanup.h"
 #include "coffer/log.h"
 #include "coffer/loop.h"
-#include "oci/oci.h"
+#include "coffer/oci.h"
 
 struct mnt {
   const char *src, *dst, *type;

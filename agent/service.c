@@ -14,7 +14,8 @@
 
 #include "coffer/cleanup.h"
 #include "coffer/log.h"
-#include "oci/launch.h"
+#include "engine.h"
+#include "stats_reply.h"
 #include "coffer/path.h"
 #include "coffer/id.h"
 
@@ -385,13 +386,7 @@ static void pause_resume(ttrpc_call *call, const uint8_t *payload, size_t len, a
   if (!c)
     return;
   cf_error err = {0};
-  if (c->oci && (!c->procs->started || c->procs->exited || c->paused == pause))
-    return ttrpc_call_reply_status(call, CF_FAILED_PRECONDITION, "container %s is %s", c->id,
-                                   c->paused ? "paused already"
-                                   : c->procs->started && !c->procs->exited ? "not paused"
-                                                                            : "not running");
-  if ((c->oci ? oci_cgroup_freeze(&c->oci->cg, pause, &err)
-              : runc_simple(a, &err, pause ? "pause" : "resume", c->id, NULL)) < 0) {
+  if (c->engine->pause(a, c, pause, &err) < 0) {
     cf_error_prefix(&err, "container %s", c->id);
     return reply_err(call, &err);
   }
@@ -431,27 +426,13 @@ static void h_update(ttrpc_call *call, const uint8_t *payload, size_t len, void 
     return ttrpc_call_reply_status(call, CF_INVALID_ARGUMENT,
                                    "container %s: resources are not a JSON object", c->id);
   }
-  if (c->oci) {
-    cf_error err = {0};
-    int rc = oci_cgroup_apply(&c->oci->cg, o, &err);
-    json_object_put(o);
-    if (rc < 0) {
-      cf_error_prefix(&err, "container %s", c->id);
-      return reply_err(call, &err);
-    }
-    return ttrpc_call_reply(call, NULL);
-  }
-  json_object_put(o);
-  char path[PATH_MAX];
-  snprintf(path, sizeof(path), "%s/update.json", c->bundle);
   cf_error err = {0};
-  if (write_file_atomic(path, (const char *)req->resources.data, req->resources.len, &err) < 0 ||
-      runc_simple(a, &err, "update", "--resources", path, c->id, NULL) < 0) {
-    unlink(path);
+  int rc = c->engine->update(a, c, (const char *)req->resources.data, req->resources.len, o, &err);
+  json_object_put(o);
+  if (rc < 0) {
     cf_error_prefix(&err, "container %s", c->id);
     return reply_err(call, &err);
   }
-  unlink(path);
   ttrpc_call_reply(call, NULL);
 }
 
@@ -461,45 +442,14 @@ static void h_stats(ttrpc_call *call, const uint8_t *payload, size_t len, void *
   container *c = lookup(a, call, req->container_id);
   if (!c)
     return;
-  const char *args[] = {"events", "--stats", c->id, NULL};
-  runc_io io = {.in = -1, .out = -1, .err = -1, .console_listen = -1, .capture_stdout = true};
   cf_error err = {0};
-  Coffer__Agent__V1__StatsContainerResponse *r = NULL;
-  if (c->oci ? oci_cgroup_stats(&c->oci->cg, &r, &err) < 0
-             : (runc_run(a, args, &io, a->runc_timeout_ms, &err) < 0 ||
-                stats_parse(io.capture, io.capture_len, &r, &err) < 0)) {
-    free(io.capture);
+  oci_stats st;
+  if (c->engine->stats(a, c, &st, &err) < 0) {
     cf_error_prefix(&err, "container %s", c->id);
     return reply_err(call, &err);
   }
-  free(io.capture);
-  r->cgroup_version = (uint32_t)a->cgroup_version;
-  r->oom_kills = c->oom_kills;
-  ttrpc_call_reply(call, &r->base);
-  stats_free(r);
-}
-
-/* The container's pids: from the built-in runtime's cgroup, or runc ps. */
-static int container_pids(agent *a, container *c, pid_t **pids, size_t *n, cf_error *err) {
-  if (c->oci)
-    return oci_cgroup_pids(&c->oci->cg, pids, n, err);
-  const char *args[] = {"ps", "--format", "json", c->id, NULL};
-  runc_io io = {.in = -1, .out = -1, .err = -1, .console_listen = -1, .capture_stdout = true};
-  *pids = NULL;
-  *n = 0;
-  if (runc_run(a, args, &io, a->runc_timeout_ms, err) < 0)
-    return -EIO;
-  json_object *arr = json_tokener_parse(io.capture ? io.capture : "");
-  free(io.capture);
-  size_t len = arr && json_object_is_type(arr, json_type_array) ? json_object_array_length(arr) : 0;
-  if (len && !(*pids = calloc(len, sizeof(pid_t))))
-    len = 0;
-  for (size_t i = 0; i < len; i++)
-    (*pids)[i] = (pid_t)json_object_get_int(json_object_array_get_idx(arr, i));
-  *n = len;
-  if (arr)
-    json_object_put(arr);
-  return 0;
+  agent_stats_reply(call, &st, (uint32_t)a->cgroup_version, c->oom_kills);
+  oci_stats_free(&st);
 }
 
 static void h_list_processes(ttrpc_call *call, const uint8_t *payload, size_t len, void *data) {
@@ -511,7 +461,7 @@ static void h_list_processes(ttrpc_call *call, const uint8_t *payload, size_t le
   cf_error err = {0};
   _cleanup_free_ pid_t *pids = NULL;
   size_t n = 0;
-  if (container_pids(a, c, &pids, &n, &err) < 0) {
+  if (c->engine->pids(a, c, &pids, &n, &err) < 0) {
     cf_error_prefix(&err, "container %s", c->id);
     return reply_err(call, &err);
   }

@@ -4,7 +4,7 @@
  * take tens of milliseconds, and nothing the agent parks (waits, reads)
  * depends on them. Errors carry runc's own message, taken from its JSON log
  * (--log) or, failing that, its stderr. */
-#include "agent.h"
+#include "runc.h"
 
 #include <errno.h>
 #include <fcntl.h>
