@@ -86,6 +86,7 @@ typedef struct container {
   const struct engine_ops *engine; /* what runs it (engine.h) */
   struct oci_container *oci; /* the built-in engine's state, else NULL */
   bool paused;
+  bool own_pidns;        /* its init is PID 1 of a PID namespace of its own */
   int oom_fd;            /* eventfd (v1) / inotify (v2) watching OOM kills */
   cf_watch *oom_watch;
   uint64_t oom_kills;
@@ -214,6 +215,9 @@ bool proc_reusable(const proc *p);
 void exec_prune(agent *a, container *c);
 int container_signal(agent *a, container *c, proc *p, int sig, bool all, cf_error *err);
 void container_free(agent *a, container *c);
+/* Its init was reaped: without a PID namespace of its own, what is left in
+ * its cgroup is killed (nothing else would end it). */
+void container_init_exited(agent *a, container *c);
 void agent_reap(agent *a);
 
 /* oom.c */

@@ -85,6 +85,22 @@ int sandbox_ensure(agent *a, const char *fallback_id, cf_error *err) {
   return 0;
 }
 
+/* True when pid is 1 in its innermost PID namespace (the last NSpid field):
+ * its exit ends every process of that namespace. Unknown: true, so that
+ * nothing is killed on a guess. */
+static bool pid_is_ns_init(pid_t pid) {
+  char path[64], line[256];
+  snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+  _cleanup_fclose_ FILE *f = fopen(path, "re");
+  while (f && fgets(line, sizeof(line), f)) {
+    if (strncmp(line, "NSpid:", 6))
+      continue;
+    const char *last = strrchr(line, '\t');
+    return !last || atoi(last + 1) == 1;
+  }
+  return true;
+}
+
 int container_create(agent *a, const Coffer__Agent__V1__CreateContainerRequest *req,
                      container **out, cf_error *err) {
   const char *id = req->container_id;
@@ -202,6 +218,7 @@ int container_create(agent *a, const Coffer__Agent__V1__CreateContainerRequest *
     goto fail;
   }
   proc_stdio_cleanup(&ps);
+  c->own_pidns = pid_is_ns_init(p->pid);
   c->next = a->containers;
   a->containers = c;
   a->n_containers++;
@@ -389,4 +406,19 @@ int container_signal(agent *a, container *c, proc *p, int sig, bool all, cf_erro
   if (kill(p->pid, sig) < 0)
     return cf_err(err, errno, "signal %d to %s/%s (pid %d)", sig, c->id, p->exec_id, (int)p->pid);
   return 0;
+}
+
+/* As runc's shim does: a container that shares a PID namespace (the pod's,
+ * or the VM's) loses nothing to its init's exit, so a child that outlived
+ * it (nginx's workers) would keep running and hold the container's output
+ * open. Killing the cgroup ends them, their pipes reach EOF and the exit is
+ * reported without waiting for the drain timeout. */
+void container_init_exited(agent *a, container *c) {
+  if (c->own_pidns)
+    return;
+  cf_error err = {0};
+  cf_info("container %s: its init exited and it has no PID namespace of its own: killing the "
+          "rest of its cgroup", c->id);
+  if (c->engine->kill_all(a, c, SIGKILL, &err) < 0)
+    cf_warn("container %s: kill what is left: %s", c->id, err.msg);
 }

@@ -95,6 +95,8 @@ void proc_reaped(agent *a, proc *p, int wstatus) {
    * final here: report it before this exit (init or exec), whether or not
    * the early v1 notification or its rechecks got to it yet. */
   oom_check(a, p->c);
+  if (p == p->c->procs)
+    container_init_exited(a, p->c);
   proc_check_done(a, p);
   if (!p->done && !p->drain_timer) {
     cf_error err = {0};
