@@ -1,6 +1,7 @@
 /* Containers: create (bundle + rootfs + runc create), start, exec, remove,
  * and the reaping of every child the agent inherits as subreaper. */
-#include "agent.h"
+
+#include "container.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -16,9 +17,13 @@
 
 #include "coffer/cleanup.h"
 #include "coffer/log.h"
-#include "engine.h"
 #include "coffer/path.h"
 #include "coffer/id.h"
+#include "bundle.h"
+#include "engine.h"
+#include "oom.h"
+#include "process.h"
+#include "rootfs.h"
 
 container *container_find(agent *a, const char *id) {
   for (container *c = a->containers; c; c = c->next)
@@ -31,7 +36,6 @@ static void unlink_container(agent *a, container *c) {
   for (container **pp = &a->containers; *pp; pp = &(*pp)->next)
     if (*pp == c) {
       *pp = c->next;
-      a->n_containers--;
       return;
     }
 }
@@ -55,9 +59,9 @@ void container_free(agent *a, container *c) {
   while (c->procs) {
     proc *p = c->procs;
     c->procs = p->next;
-    proc_free(a, p, "was removed with its container");
+    agent_proc_free(a, p, "was removed with its container");
   }
-  rootfs_release(c);
+  agent_rootfs_release(c);
   remove_bundle_files(c->bundle);
   free(c->id);
   free(c->bundle);
@@ -72,7 +76,7 @@ static container *sandbox_container(agent *a) {
   return NULL;
 }
 
-int sandbox_ensure(agent *a, const char *fallback_id, cf_error *err) {
+int agent_sandbox_ensure(agent *a, const char *fallback_id, cf_error *err) {
   if (a->sandbox_created)
     return 0;
   /* process mode without CreateSandbox: the first container names the pod */
@@ -126,7 +130,7 @@ int container_create(agent *a, const Coffer__Agent__V1__CreateContainerRequest *
                            "container %s: shared mount %zu needs a source and an absolute destination without \"..\"",
                            id, i);
   }
-  if (sandbox_ensure(a, id, err) < 0)
+  if (agent_sandbox_ensure(a, id, err) < 0)
     return -EIO;
   Coffer__Agent__V1__Stdio nostdio = COFFER__AGENT__V1__STDIO__INIT;
   const Coffer__Agent__V1__Stdio *st = req->stdio ? req->stdio : &nostdio;
@@ -157,7 +161,7 @@ int container_create(agent *a, const Coffer__Agent__V1__CreateContainerRequest *
     cf_err(err, errno, "create bundle %s", c->bundle);
     goto fail;
   }
-  if (!(root = rootfs_prepare(a, c, req->rootfs, "rootfs", err))) {
+  if (!(root = agent_rootfs_prepare(a, c, req->rootfs, "rootfs", err))) {
     cf_error_prefix(err, "container %s", id);
     goto fail;
   }
@@ -169,7 +173,7 @@ int container_create(agent *a, const Coffer__Agent__V1__CreateContainerRequest *
     char name[32];
     snprintf(name, sizeof(name), "mnt-%zu", i);
     mdst[i] = req->mounts[i]->destination;
-    if (!(msrc[i] = rootfs_prepare(a, c, req->mounts[i]->source, name, err))) {
+    if (!(msrc[i] = agent_rootfs_prepare(a, c, req->mounts[i]->source, name, err))) {
       cf_error_prefix(err, "container %s: mount %s", id, mdst[i]);
       goto fail;
     }
@@ -200,35 +204,34 @@ int container_create(agent *a, const Coffer__Agent__V1__CreateContainerRequest *
   }
   cf_debug("container %s: rootfs and spec ready, running the OCI runtime", id);
 
-  proc *p = proc_new(c, "");
+  proc *p = agent_proc_new(c, "");
   if (!p) {
     cf_err(err, ENOMEM, "container %s", id);
     goto fail;
   }
   c->procs = p;
-  if (proc_stdio_prepare(a, p, st->terminal, st->stdin, st->stdout, st->stderr && !st->terminal,
+  if (agent_proc_stdio_prepare(a, p, st->terminal, st->stdin, st->stdout, st->stderr && !st->terminal,
                          c->engine->console_socket, &ps, err) < 0)
     goto fail;
   /* a failed create cleaned up after itself */
   if (c->engine->create(a, c, config, spec, st->terminal, &ps, err) < 0)
     goto fail;
-  if (proc_stdio_finish(a, p, &ps, err) < 0) {
+  if (agent_proc_stdio_finish(a, p, &ps, err) < 0) {
     cf_error e2 = {0};
     c->engine->delete(a, c, &e2);
     goto fail;
   }
-  proc_stdio_cleanup(&ps);
+  agent_proc_stdio_cleanup(&ps);
   c->own_pidns = pid_is_ns_init(p->pid);
   c->next = a->containers;
   a->containers = c;
-  a->n_containers++;
   oom_watch_container(a, c);
   cf_info("container %s created (pid %d%s)", id, (int)p->pid, c->sandbox ? ", sandbox" : "");
   *out = c;
   rc = 0;
   goto done;
 fail:
-  proc_stdio_cleanup(&ps);
+  agent_proc_stdio_cleanup(&ps);
   container_free(a, c);
 done:
   oci_spec_unload(spec);
@@ -277,8 +280,8 @@ int container_exec(agent *a, container *c, const Coffer__Agent__V1__ExecProcessR
   const char *eid = req->exec_id;
   if (!cf_id_valid(eid))
     return cf_err_status(err, CF_INVALID_ARGUMENT, "exec id \"%.64s\" is not valid", eid);
-  proc *old = proc_find(c, eid);
-  if (old && !proc_reusable(old))
+  proc *old = agent_proc_find(c, eid);
+  if (old && !agent_proc_reusable(old))
     return cf_err_status(err, CF_ALREADY_EXISTS, "exec %s already exists in container %s", eid, c->id);
   if (!c->procs->started || c->procs->exited)
     return cf_err_status(err, CF_FAILED_PRECONDITION, "container %s is not running", c->id);
@@ -296,24 +299,24 @@ int container_exec(agent *a, container *c, const Coffer__Agent__V1__ExecProcessR
    * fully read exec of the same id makes way */
   if (old) {
     cf_error e2 = {0};
-    process_remove(a, c, old, &e2);
+    agent_exec_remove(a, c, old, &e2);
   }
-  exec_prune(a, c);
-  proc *p = proc_new(c, eid);
+  agent_exec_prune(a, c);
+  proc *p = agent_proc_new(c, eid);
   if (!p)
     return cf_err(err, ENOMEM, "exec %s", eid);
   proc_stdio ps;
-  int rc = proc_stdio_prepare(a, p, st->terminal, st->stdin, st->stdout,
+  int rc = agent_proc_stdio_prepare(a, p, st->terminal, st->stdin, st->stdout,
                               st->stderr && !st->terminal, c->engine->console_socket, &ps, err);
   if (rc == 0)
     rc = c->engine->exec(a, c, eid, json, st->terminal, &ps, &p->pid, err);
   if (rc < 0)
     cf_error_prefix(err, "exec %s in %s", eid, c->id);
   if (rc == 0)
-    rc = proc_stdio_finish(a, p, &ps, err);
-  proc_stdio_cleanup(&ps);
+    rc = agent_proc_stdio_finish(a, p, &ps, err);
+  agent_proc_stdio_cleanup(&ps);
   if (rc < 0) {
-    proc_free(a, p, "failed");
+    agent_proc_free(a, p, "failed");
     return rc;
   }
   p->started = true;
@@ -326,7 +329,7 @@ int container_exec(agent *a, container *c, const Coffer__Agent__V1__ExecProcessR
 
 /* Finished, waited-for-or-not, output fully read: nothing the shim can
  * still want from it but its status. */
-bool proc_reusable(const proc *p) {
+bool agent_proc_reusable(const proc *p) {
   return p->done && !p->n_waiters && !p->out.reader && !p->err.reader && p->out.eof &&
          p->err.eof && p->out.len == p->out.head && p->err.len == p->err.head;
 }
@@ -334,25 +337,25 @@ bool proc_reusable(const proc *p) {
 /* A shim that never calls RemoveProcess (exec probes every few seconds)
  * must not grow the agent without bound: beyond max_done_execs
  * finished and drained execs, the oldest go. */
-void exec_prune(agent *a, container *c) {
+void agent_exec_prune(agent *a, container *c) {
   size_t done = 0;
   for (proc *p = c->procs->next; p; p = p->next)
-    done += proc_reusable(p);
+    done += agent_proc_reusable(p);
   while (done > a->max_done_execs) {
     proc *victim = NULL; /* the oldest is last in the list */
     for (proc *p = c->procs->next; p; p = p->next)
-      if (proc_reusable(p))
+      if (agent_proc_reusable(p))
         victim = p;
     if (!victim)
       break;
     cf_error e = {0};
     cf_debug("container %s: forgetting finished exec %s", c->id, victim->exec_id);
-    process_remove(a, c, victim, &e);
+    agent_exec_remove(a, c, victim, &e);
     done--;
   }
 }
 
-int process_remove(agent *a, container *c, proc *p, cf_error *err) {
+int agent_exec_remove(agent *a, container *c, proc *p, cf_error *err) {
   if (p == c->procs)
     return cf_err_status(err, CF_INVALID_ARGUMENT,
                          "container %s: remove the container to remove its init", c->id);
@@ -364,7 +367,7 @@ int process_remove(agent *a, container *c, proc *p, cf_error *err) {
       *pp = p->next;
       break;
     }
-  proc_free(a, p, "was removed");
+  agent_proc_free(a, p, "was removed");
   return 0;
 }
 
@@ -387,7 +390,7 @@ void agent_reap(agent *a) {
       break;
     proc *p = proc_by_pid(a, pid);
     if (p)
-      proc_reaped(a, p, st);
+      agent_proc_reaped(a, p, st);
   }
 }
 

@@ -1,4 +1,5 @@
 /* Which engine runs a new container (engine.h). */
+
 #include "engine.h"
 
 #include <string.h>

@@ -13,6 +13,7 @@
 #include <json-c/json.h>
 
 #include "agent.h"
+#include "process.h"
 #include "coffer/error.h"
 #include "coffer/oci.h"
 

@@ -1,9 +1,11 @@
 /* The built-in runtime (liboci, coffer/oci.h) as an engine (engine.h). */
+
 #include "engine.h"
 
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include "process.h"
 
 static int builtin_create(agent *a, container *c, const char *config, oci_spec *spec,
                           bool terminal, proc_stdio *ps, cf_error *err) {

@@ -1,6 +1,7 @@
 /* The ttrpc services: decode and check each request (everything from the
  * host is hostile until checked), then act and answer, now or later. */
-#include "agent.h"
+
+#include "service.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -14,10 +15,16 @@
 
 #include "coffer/cleanup.h"
 #include "coffer/log.h"
-#include "engine.h"
-#include "stats_reply.h"
 #include "coffer/path.h"
 #include "coffer/id.h"
+#include "container.h"
+#include "engine.h"
+#include "guest.h"
+#include "init.h"
+#include "oom.h"
+#include "process.h"
+#include "stats_reply.h"
+#include "stream.h"
 
 #define SERVICE "coffer.agent.v1.Agent"
 #define HEALTH "coffer.agent.v1.Health"
@@ -70,7 +77,7 @@ static proc *lookup_proc(agent *a, ttrpc_call *call, const char *cid, const char
     ttrpc_call_reply_status(call, CF_INVALID_ARGUMENT, "exec id \"%.64s\" is not valid", eid);
     return NULL;
   }
-  proc *p = proc_find(c, eid);
+  proc *p = agent_proc_find(c, eid);
   if (!p)
     ttrpc_call_reply_status(call, CF_NOT_FOUND, "exec %s not found in container %s", eid, cid);
   return p;
@@ -155,7 +162,7 @@ static void h_create_sandbox(ttrpc_call *call, const uint8_t *payload, size_t le
     cf_warn("sethostname %s: %s", req->hostname, strerror(errno));
   char dir[PATH_MAX];
   snprintf(dir, sizeof(dir), "%s/sandbox", a->state_dir);
-  if (sandbox_write_files(dir, req, &err) < 0)
+  if (agent_sandbox_write_files(dir, req, &err) < 0)
     return reply_err(call, &err);
   if (lvl >= 0)
     cf_log_init("agent", (enum cf_log_level)lvl, STDERR_FILENO);
@@ -204,7 +211,7 @@ static void destroy_finish(cf_loop *loop, void *data) {
   cf_error err = {0};
   while (a->containers)
     container_remove(a, a->containers, true, &err);
-  cgroup_remove_pod(a);
+  agent_cgroup_remove_pod(a);
   cf_info("sandbox %s destroyed", a->sandbox_id ? a->sandbox_id : "(none)");
   ttrpc_call_reply(op->call, NULL);
   free(op);
@@ -298,7 +305,7 @@ static void h_remove_process(ttrpc_call *call, const uint8_t *payload, size_t le
   if (!p)
     return;
   cf_error err = {0};
-  if (process_remove(a, p->c, p, &err) < 0)
+  if (agent_exec_remove(a, p->c, p, &err) < 0)
     return reply_err(call, &err);
   ttrpc_call_reply(call, NULL);
 }
@@ -323,7 +330,7 @@ static void h_wait_process(ttrpc_call *call, const uint8_t *payload, size_t len,
   DECODE(Coffer__Agent__V1__ProcessRequest, coffer__agent__v1__process_request, req);
   proc *p = lookup_proc(a, call, req->container_id, req->exec_id);
   if (p)
-    proc_wait(a, p, call);
+    agent_proc_wait(a, p, call);
 }
 
 static void h_write_stdin(ttrpc_call *call, const uint8_t *payload, size_t len, void *data) {
@@ -333,7 +340,7 @@ static void h_write_stdin(ttrpc_call *call, const uint8_t *payload, size_t len, 
   if (!p)
     return;
   cf_error err = {0};
-  if (stdin_write(a, p, call, req->data.data, req->data.len, &err) < 0)
+  if (agent_stdin_write(a, p, call, req->data.data, req->data.len, &err) < 0)
     reply_err(call, &err);
 }
 
@@ -344,7 +351,7 @@ static void h_close_stdin(ttrpc_call *call, const uint8_t *payload, size_t len, 
   if (!p)
     return;
   cf_error err = {0};
-  if (stdin_close(a, p, &err) < 0)
+  if (agent_stdin_close(a, p, &err) < 0)
     return reply_err(call, &err);
   ttrpc_call_reply(call, NULL);
 }
@@ -354,7 +361,7 @@ static void read_output(ttrpc_call *call, const uint8_t *payload, size_t len, ag
   DECODE(Coffer__Agent__V1__ReadOutputRequest, coffer__agent__v1__read_output_request, req);
   proc *p = lookup_proc(a, call, req->container_id, req->exec_id);
   if (p)
-    outbuf_read(a, err_stream ? &p->err : &p->out, call, req->max_bytes);
+    agent_outbuf_read(a, err_stream ? &p->err : &p->out, call, req->max_bytes);
 }
 
 static void h_read_stdout(ttrpc_call *call, const uint8_t *payload, size_t len, void *data) {
@@ -372,7 +379,7 @@ static void h_resize_tty(ttrpc_call *call, const uint8_t *payload, size_t len, v
   if (!p)
     return;
   cf_error err = {0};
-  if (pty_resize(p, req->width, req->height, &err) < 0)
+  if (agent_pty_resize(p, req->width, req->height, &err) < 0)
     return reply_err(call, &err);
   ttrpc_call_reply(call, NULL);
 }
@@ -494,7 +501,7 @@ static void h_guest_details(ttrpc_call *call, const uint8_t *payload, size_t len
   DECODE(Google__Protobuf__Empty, google__protobuf__empty, req);
   Coffer__Agent__V1__GuestDetails d = COFFER__AGENT__V1__GUEST_DETAILS__INIT;
   char kernel[128];
-  guest_details(data, &d, kernel, sizeof(kernel));
+  agent_guest_details(data, &d, kernel, sizeof(kernel));
   ttrpc_call_reply(call, &d.base);
 }
 
@@ -505,7 +512,7 @@ static void h_check(ttrpc_call *call, const uint8_t *payload, size_t len, void *
   ttrpc_call_reply(call, &r.base);
 }
 
-int service_register(agent *a, cf_error *err) {
+int agent_service_register(agent *a, cf_error *err) {
   static const struct {
     const char *service, *method;
     ttrpc_handler h;

@@ -1,5 +1,6 @@
 /* oci_stats → StatsContainerResponse, built on the stack and in a few
  * arrays that live only until the reply is packed. */
+
 #include "stats_reply.h"
 
 #include <stdlib.h>

@@ -1,4 +1,5 @@
 /* runc as an engine (engine.h): each operation is one runc command. */
+
 #include "runc.h"
 
 #include <errno.h>
@@ -9,8 +10,10 @@
 #include <unistd.h>
 
 #include <json-c/json.h>
-
+#include "bundle.h"
 #include "engine.h"
+#include "process.h"
+
 
 /* runc create / exec with the process's stdio: the arguments so far, then
  * the console socket, the container id; the new pid from the pid file. */
@@ -26,7 +29,7 @@ static int runc_process(agent *a, container *c, const char **args, size_t n, boo
                 .console_listen = ps->console_listen, .console_out = &ps->console_fd};
   if (runc_run(a, args, &io, a->runc_timeout_ms, err) < 0)
     return -EIO;
-  return read_pid_file(pidfile, pid, err);
+  return agent_read_pid_file(pidfile, pid, err);
 }
 
 static int runc_create(agent *a, container *c, const char *config, oci_spec *spec,
@@ -35,7 +38,7 @@ static int runc_create(agent *a, container *c, const char *config, oci_spec *spe
   char path[PATH_MAX], pidfile[PATH_MAX];
   snprintf(path, sizeof(path), "%s/config.json", c->bundle); /* runc reads the bundle */
   snprintf(pidfile, sizeof(pidfile), "%s/init.pid", c->bundle);
-  if (write_file_atomic(path, config, strlen(config), err) < 0)
+  if (agent_write_file_atomic(path, config, strlen(config), err) < 0)
     return -EIO;
   const char *args[12];
   size_t n = 0;
@@ -63,7 +66,7 @@ static int runc_exec(agent *a, container *c, const char *exec_id, const char *pr
   char path[PATH_MAX], pidfile[PATH_MAX];
   snprintf(path, sizeof(path), "%s/exec-%s.json", c->bundle, exec_id);
   snprintf(pidfile, sizeof(pidfile), "%s/exec-%s.pid", c->bundle, exec_id);
-  if (write_file_atomic(path, process, strlen(process), err) < 0)
+  if (agent_write_file_atomic(path, process, strlen(process), err) < 0)
     return -EIO;
   const char *args[14];
   size_t n = 0;
@@ -94,7 +97,7 @@ static int runc_update(agent *a, container *c, const char *text, size_t len,
   (void)resources;
   char path[PATH_MAX];
   snprintf(path, sizeof(path), "%s/update.json", c->bundle);
-  int rc = write_file_atomic(path, text, len, err);
+  int rc = agent_write_file_atomic(path, text, len, err);
   if (rc == 0)
     rc = runc_simple(a, err, "update", "--resources", path, c->id, NULL);
   unlink(path);

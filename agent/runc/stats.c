@@ -1,4 +1,5 @@
 /* `runc events --stats` JSON (runc's types.Stats) → oci_stats. */
+
 #include "runc.h"
 
 #include <errno.h>
