@@ -32,30 +32,12 @@
 /* Unpack the payload into `var` (freed at scope end) or answer
  * INVALID_ARGUMENT. */
 #define DECODE(T, prefix, var)                                                          \
-  _cleanup_(prefix##__freep_) T *var = prefix##__unpack(NULL, len, payload);            \
+  _cleanup_pb_ T *var = prefix##__unpack(NULL, len, payload);                            \
   if (!var) {                                                                           \
     ttrpc_call_reply_status(call, CF_INVALID_ARGUMENT, "%s: malformed request",        \
                             ttrpc_call_method(call));                                   \
     return;                                                                             \
   }
-#define PB_FREE(T, prefix)                                                              \
-  static inline void prefix##__freep_(T **m) {                                          \
-    if (*m)                                                                             \
-      prefix##__free_unpacked(*m, NULL);                                                \
-  }
-PB_FREE(Coffer__Agent__V1__CreateSandboxRequest, coffer__agent__v1__create_sandbox_request)
-PB_FREE(Coffer__Agent__V1__DestroySandboxRequest, coffer__agent__v1__destroy_sandbox_request)
-PB_FREE(Coffer__Agent__V1__CreateContainerRequest, coffer__agent__v1__create_container_request)
-PB_FREE(Coffer__Agent__V1__ContainerRequest, coffer__agent__v1__container_request)
-PB_FREE(Coffer__Agent__V1__RemoveContainerRequest, coffer__agent__v1__remove_container_request)
-PB_FREE(Coffer__Agent__V1__ExecProcessRequest, coffer__agent__v1__exec_process_request)
-PB_FREE(Coffer__Agent__V1__ProcessRequest, coffer__agent__v1__process_request)
-PB_FREE(Coffer__Agent__V1__SignalProcessRequest, coffer__agent__v1__signal_process_request)
-PB_FREE(Coffer__Agent__V1__WriteStdinRequest, coffer__agent__v1__write_stdin_request)
-PB_FREE(Coffer__Agent__V1__ReadOutputRequest, coffer__agent__v1__read_output_request)
-PB_FREE(Coffer__Agent__V1__ResizeTtyRequest, coffer__agent__v1__resize_tty_request)
-PB_FREE(Coffer__Agent__V1__UpdateContainerRequest, coffer__agent__v1__update_container_request)
-PB_FREE(Google__Protobuf__Empty, google__protobuf__empty)
 
 /* Container by id, or answer INVALID_ARGUMENT / NOT_FOUND. */
 static container *lookup(agent *a, ttrpc_call *call, const char *id) {
