@@ -1,5 +1,6 @@
-/* coffer-agent internals: the one per-process context and the pieces that
- * share it. The agent is one epoll loop; runc runs as short child processes
+/* coffer-agent: the one per-process context (agent) and the records it
+ * holds (containers, their processes, their streams); each .c file declares
+ * its functions in its own header. The agent is one epoll loop; runc runs as short child processes
  * (synchronously, bounded); long waits are parked ttrpc calls. */
 #ifndef COFFER_AGENT_H
 #define COFFER_AGENT_H
@@ -71,8 +72,6 @@ typedef struct proc {
   size_t n_waiters;
 } proc;
 
-enum container_state { CT_CREATED, CT_RUNNING, CT_PAUSED, CT_STOPPED };
-
 typedef struct container {
   struct container *next;
   struct agent *a;
@@ -83,8 +82,10 @@ typedef struct container {
   size_t n_mounts;
   proc *procs;           /* init first */
   bool sandbox;          /* the pod's first (pause) container */
-  struct oci_container *oci; /* run by the built-in runtime; NULL: by runc */
+  const struct engine_ops *engine; /* what runs it (engine.h) */
+  struct oci_container *oci; /* the built-in engine's state, else NULL */
   bool paused;
+  bool own_pidns;        /* its init is PID 1 of a PID namespace of its own */
   int oom_fd;            /* eventfd (v1) / inotify (v2) watching OOM kills */
   cf_watch *oom_watch;
   uint64_t oom_kills;
@@ -118,7 +119,6 @@ typedef struct agent {
   bool destroyed;
 
   container *containers;
-  size_t n_containers;
 
   int sigchld_fd;
   cf_watch *sigchld_watch;
@@ -130,139 +130,5 @@ typedef struct agent {
   char *runc_version;
   unsigned console_seq;  /* names console sockets */
 } agent;
-
-/* Relative path without "..", "." or empty components. */
-bool agent_valid_relpath(const char *p);
-
-/* runc.c: run `runc --root … --log … args…` with stdio fds (-1 = /dev/null)
- * and an optional console socket listener; io NULL: no stdio, stderr
- * captured for the error message (only for commands that start no process). Fills err with runc's error text
- * on failure. *console_out receives the pty master when console_listen >= 0. */
-typedef struct runc_io {
-  int in, out, err;
-  int console_listen;
-  int *console_out;
-  bool capture_stdout;   /* stdout captured into capture (malloc'd) */
-  char *capture;
-  size_t capture_len;
-} runc_io;
-int runc_run(agent *a, const char *const *args, runc_io *io, int timeout_ms,
-             cf_error *err);
-/* Convenience: no stdio, no capture. */
-int runc_simple(agent *a, cf_error *err, const char *arg0, ...);
-
-/* bundle.c: turn the spec from the shim into the bundle's config.json. */
-typedef struct bundle_opts {
-  const char *id;
-  const char *root_path;
-  bool terminal;
-  const char *cgroup_path;
-  pid_t sandbox_pid;     /* 0: this is the sandbox container */
-  bool share_pid;
-  bool guest;
-  const char *const *mount_dst;  /* SharedMount replacements */
-  const char *const *mount_src;
-  size_t n_mounts;
-  const pid_t *known_pids;       /* guest: the only pids a namespace path may name */
-  size_t n_known_pids;
-  const char *guest_files_dir;   /* guest: resolv.conf / hosts / hostname for containers */
-} bundle_opts;
-/* Returns malloc'd JSON text; *is_sandbox set from the CRI annotation. */
-char *bundle_make_config(const uint8_t *spec, size_t len, const bundle_opts *o,
-                         bool *is_sandbox, cf_error *err);
-char *bundle_make_process(const uint8_t *json, size_t len, bool terminal,
-                          cf_error *err);
-int write_file_atomic(const char *path, const char *data, size_t len, cf_error *err);
-
-/* rootfs.c: resolve/mount a Rootfs for a container; returns malloc'd path. */
-char *rootfs_prepare(agent *a, container *c,
-                     const Coffer__Agent__V1__Rootfs *r,
-                     const char *dest_name, cf_error *err);
-void rootfs_release(container *c);
-
-/* stdio.c */
-void outbuf_init(outbuf *ob, proc *p, int fd);
-int outbuf_start(agent *a, outbuf *ob, cf_error *err);
-void outbuf_free(outbuf *ob);
-/* Park or answer a read. */
-void outbuf_read(agent *a, outbuf *ob, ttrpc_call *call, uint32_t max);
-int stdin_write(agent *a, proc *p, ttrpc_call *call, const uint8_t *data,
-                size_t len, cf_error *err);
-int stdin_close(agent *a, proc *p, cf_error *err);
-void stdin_free(proc *p);
-int pty_resize(proc *p, unsigned w, unsigned h, cf_error *err);
-/* Receives a pty master over SCM_RIGHTS from an accepted console connection. */
-int console_recv_fd(int conn, cf_error *err);
-
-/* process.c */
-proc *proc_new(container *c, const char *exec_id);
-proc *proc_find(container *c, const char *exec_id);
-void proc_free(agent *a, proc *p, const char *why);
-void proc_check_done(agent *a, proc *p);
-void proc_reaped(agent *a, proc *p, int wstatus);
-void proc_wait(agent *a, proc *p, ttrpc_call *call);
-/* Set up stdio for a process about to be created: fills io fds for runc. */
-typedef struct proc_stdio {
-  int child_in, child_out, child_err; /* runc's ends (closed after runc) */
-  int console_listen;
-  int console_fd;
-  bool want_stdin;
-  char *console_path;
-} proc_stdio;
-int proc_stdio_prepare(agent *a, proc *p, bool terminal, bool in, bool out,
-                       bool err_, bool console_socket, proc_stdio *ps, cf_error *err);
-int proc_stdio_finish(agent *a, proc *p, proc_stdio *ps, cf_error *err);
-void proc_stdio_cleanup(proc_stdio *ps);
-int read_pid_file(const char *path, pid_t *pid, cf_error *err);
-
-/* container.c */
-container *container_find(agent *a, const char *id);
-int sandbox_ensure(agent *a, const char *fallback_id, cf_error *err);
-int container_create(agent *a, const Coffer__Agent__V1__CreateContainerRequest *req,
-                     container **out, cf_error *err);
-int container_start(agent *a, container *c, cf_error *err);
-bool container_running(const container *c);
-int container_remove(agent *a, container *c, bool force, cf_error *err);
-int container_exec(agent *a, container *c, const Coffer__Agent__V1__ExecProcessRequest *req,
-                   proc **out, cf_error *err);
-int process_remove(agent *a, container *c, proc *p, cf_error *err);
-bool proc_reusable(const proc *p);
-void exec_prune(agent *a, container *c);
-int container_signal(agent *a, container *c, proc *p, int sig, bool all, cf_error *err);
-void container_free(agent *a, container *c);
-void agent_reap(agent *a);
-
-/* oom.c */
-int oom_watch_container(agent *a, container *c);
-void oom_unwatch_container(container *c);
-bool oom_check(agent *a, container *c);
-void oom_push(agent *a, const char *id);
-void oom_get(agent *a, ttrpc_call *call);
-
-/* stats.c */
-int stats_parse(const char *json, size_t len,
-                Coffer__Agent__V1__StatsContainerResponse **out,
-                cf_error *err);
-void stats_free(Coffer__Agent__V1__StatsContainerResponse *r);
-
-/* service.c */
-int service_register(agent *a, cf_error *err);
-
-/* init.c: guest PID 1 duties. */
-int init_mounts(cf_error *err);
-void init_load_modules(const char *list_file, const char *group);
-void init_load_boot_modules(const char *list_file);
-void init_power_off(void);
-int sandbox_write_files(const char *dir, const Coffer__Agent__V1__CreateSandboxRequest *req,
-                        cf_error *err);
-int init_find_listen_addr(char *buf, size_t cap, bool *serial, cf_error *err);
-
-/* guest.c */
-void guest_details(agent *a, Coffer__Agent__V1__GuestDetails *d,
-                   char *kernel, size_t kcap);
-int cgroup_detect_version(void);
-/* True when / is the initial ramfs ("rootfs"), where pivot_root fails. */
-bool root_is_initramfs(void);
-void cgroup_remove_pod(const agent *a);
 
 #endif

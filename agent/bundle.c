@@ -6,6 +6,9 @@
  * to the sandbox container's). In guest mode host-side paths mean nothing:
  * unknown bind sources are dropped, hooks too, and network namespaces (the
  * VM is the pod's). */
+
+#include "bundle.h"
+
 #include "agent.h"
 
 #include <errno.h>
@@ -325,7 +328,7 @@ char *bundle_make_process(const uint8_t *json, size_t len, bool terminal, cf_err
   return r;
 }
 
-int write_file_atomic(const char *path, const char *data, size_t len, cf_error *err) {
+int agent_write_file_atomic(const char *path, const char *data, size_t len, cf_error *err) {
   char tmp[4200];
   snprintf(tmp, sizeof(tmp), "%s.tmp", path);
   _cleanup_close_ int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);

@@ -1,6 +1,7 @@
 /* Containers: create (bundle + rootfs + runc create), start, exec, remove,
  * and the reaping of every child the agent inherits as subreaper. */
-#include "agent.h"
+
+#include "container.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -16,9 +17,13 @@
 
 #include "coffer/cleanup.h"
 #include "coffer/log.h"
-#include "oci/launch.h"
 #include "coffer/path.h"
 #include "coffer/id.h"
+#include "bundle.h"
+#include "engine.h"
+#include "oom.h"
+#include "process.h"
+#include "rootfs.h"
 
 container *container_find(agent *a, const char *id) {
   for (container *c = a->containers; c; c = c->next)
@@ -31,7 +36,6 @@ static void unlink_container(agent *a, container *c) {
   for (container **pp = &a->containers; *pp; pp = &(*pp)->next)
     if (*pp == c) {
       *pp = c->next;
-      a->n_containers--;
       return;
     }
 }
@@ -55,9 +59,9 @@ void container_free(agent *a, container *c) {
   while (c->procs) {
     proc *p = c->procs;
     c->procs = p->next;
-    proc_free(a, p, "was removed with its container");
+    agent_proc_free(a, p, "was removed with its container");
   }
-  rootfs_release(c);
+  agent_rootfs_release(c);
   remove_bundle_files(c->bundle);
   free(c->id);
   free(c->bundle);
@@ -72,7 +76,7 @@ static container *sandbox_container(agent *a) {
   return NULL;
 }
 
-int sandbox_ensure(agent *a, const char *fallback_id, cf_error *err) {
+int agent_sandbox_ensure(agent *a, const char *fallback_id, cf_error *err) {
   if (a->sandbox_created)
     return 0;
   /* process mode without CreateSandbox: the first container names the pod */
@@ -85,88 +89,20 @@ int sandbox_ensure(agent *a, const char *fallback_id, cf_error *err) {
   return 0;
 }
 
-/* The built-in runtime runs a container unless its spec asks for something
- * that runtime does not implement and runc is there to do it: then false,
- * and the log says why. *s is the spec, parsed once for the built-in
- * runtime; a spec it cannot parse fails with that error. */
-static bool use_builtin(agent *a, const char *id, const char *config, oci_spec *s,
-                        cf_error *err) {
-  if (oci_spec_parse(config, strlen(config), s, err) == 0)
-    return true;
-  if (err->status != CF_UNIMPLEMENTED)
-    return true;
-  if (!a->runtime) {
-    cf_error_prefix(err, "runc is not there to run what the built-in runtime does not");
-    return true;
+/* True when pid is 1 in its innermost PID namespace (the last NSpid field):
+ * its exit ends every process of that namespace. Unknown: true, so that
+ * nothing is killed on a guess. */
+static bool pid_is_ns_init(pid_t pid) {
+  char path[64], line[256];
+  snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+  _cleanup_fclose_ FILE *f = fopen(path, "re");
+  while (f && fgets(line, sizeof(line), f)) {
+    if (strncmp(line, "NSpid:", 6))
+      continue;
+    const char *last = strrchr(line, '\t');
+    return !last || atoi(last + 1) == 1;
   }
-  cf_info("container %s: runc runs it (%s)", id, err->msg);
-  cf_error_clear(err);
-  oci_spec_free(s);
-  return false;
-}
-
-static int create_builtin(agent *a, container *c, oci_spec *spec, bool terminal,
-                          proc_stdio *ps, cf_error *err) {
-  c->oci = calloc(1, sizeof(*c->oci));
-  if (!c->oci)
-    return cf_err(err, ENOMEM, "container %s", c->id);
-  oci_options o = {.cgroup_root = "/sys/fs/cgroup", .cgroup_path = c->cgroup_path,
-                   .cgroup_version = a->cgroup_version, .no_pivot = a->no_pivot,
-                   .pod_netns = a->pid1, .timeout_ms = a->runc_timeout_ms};
-  oci_stdio io = {.in = ps->child_in, .out = ps->child_out, .err = ps->child_err,
-                  .terminal = terminal, .pty_master = &ps->console_fd};
-  if (oci_create(c->oci, c->id, spec, &o, &io, err) < 0) {
-    free(c->oci);
-    c->oci = NULL;
-    return cf_error_prefix(err, "container %s", c->id);
-  }
-  c->procs->pid = c->oci->pid;
-  return 0;
-}
-
-/* runc create / exec with the process's stdio: the arguments so far, then
- * the console socket, the container id; the new pid from the pid file. */
-static int runc_process(agent *a, container *c, const char **args, size_t n, bool terminal,
-                        proc_stdio *ps, const char *pidfile, pid_t *pid, cf_error *err) {
-  if (terminal) {
-    args[n++] = "--console-socket";
-    args[n++] = ps->console_path;
-  }
-  args[n++] = c->id;
-  args[n] = NULL;
-  runc_io io = {.in = ps->child_in, .out = ps->child_out, .err = ps->child_err,
-                .console_listen = ps->console_listen, .console_out = &ps->console_fd};
-  if (runc_run(a, args, &io, a->runc_timeout_ms, err) < 0)
-    return -EIO;
-  return read_pid_file(pidfile, pid, err);
-}
-
-static int create_runc(agent *a, container *c, bool terminal, proc_stdio *ps, cf_error *err) {
-  char pidfile[PATH_MAX];
-  snprintf(pidfile, sizeof(pidfile), "%s/init.pid", c->bundle);
-  const char *args[12];
-  size_t n = 0;
-  args[n++] = "create";
-  if (a->no_pivot)
-    args[n++] = "--no-pivot";
-  args[n++] = "--bundle";
-  args[n++] = c->bundle;
-  args[n++] = "--pid-file";
-  args[n++] = pidfile;
-  if (runc_process(a, c, args, n, terminal, ps, pidfile, &c->procs->pid, err) < 0)
-    return cf_error_prefix(err, "container %s", c->id);
-  return 0;
-}
-
-/* The runtime's side of removing: runc delete, or the built-in runtime
- * killing what is left and removing the cgroup. */
-static int runtime_delete(agent *a, container *c, cf_error *err) {
-  if (!c->oci)
-    return runc_simple(a, err, "delete", "--force", c->id, NULL);
-  int rc = oci_delete(c->oci, c->id, err);
-  free(c->oci);
-  c->oci = NULL;
-  return rc;
+  return true;
 }
 
 int container_create(agent *a, const Coffer__Agent__V1__CreateContainerRequest *req,
@@ -194,7 +130,7 @@ int container_create(agent *a, const Coffer__Agent__V1__CreateContainerRequest *
                            "container %s: shared mount %zu needs a source and an absolute destination without \"..\"",
                            id, i);
   }
-  if (sandbox_ensure(a, id, err) < 0)
+  if (agent_sandbox_ensure(a, id, err) < 0)
     return -EIO;
   Coffer__Agent__V1__Stdio nostdio = COFFER__AGENT__V1__STDIO__INIT;
   const Coffer__Agent__V1__Stdio *st = req->stdio ? req->stdio : &nostdio;
@@ -211,7 +147,7 @@ int container_create(agent *a, const Coffer__Agent__V1__CreateContainerRequest *
     c->cgroup_path = NULL;
   int rc = -EIO;
   char *root = NULL, *config = NULL;
-  oci_spec spec = {0};
+  oci_spec *spec = NULL;
   char **msrc = NULL;
   const char **mdst = NULL;
   proc_stdio ps = {.child_in = -1, .child_out = -1, .child_err = -1, .console_listen = -1,
@@ -225,7 +161,7 @@ int container_create(agent *a, const Coffer__Agent__V1__CreateContainerRequest *
     cf_err(err, errno, "create bundle %s", c->bundle);
     goto fail;
   }
-  if (!(root = rootfs_prepare(a, c, req->rootfs, "rootfs", err))) {
+  if (!(root = agent_rootfs_prepare(a, c, req->rootfs, "rootfs", err))) {
     cf_error_prefix(err, "container %s", id);
     goto fail;
   }
@@ -237,7 +173,7 @@ int container_create(agent *a, const Coffer__Agent__V1__CreateContainerRequest *
     char name[32];
     snprintf(name, sizeof(name), "mnt-%zu", i);
     mdst[i] = req->mounts[i]->destination;
-    if (!(msrc[i] = rootfs_prepare(a, c, req->mounts[i]->source, name, err))) {
+    if (!(msrc[i] = agent_rootfs_prepare(a, c, req->mounts[i]->source, name, err))) {
       cf_error_prefix(err, "container %s: mount %s", id, mdst[i]);
       goto fail;
     }
@@ -262,50 +198,43 @@ int container_create(agent *a, const Coffer__Agent__V1__CreateContainerRequest *
     goto fail;
   }
   c->sandbox = is_sandbox || !sb;
-  bool builtin = a->builtin && use_builtin(a, id, config, &spec, err);
-  if (builtin && err->msg[0]) {
+  if (!(c->engine = engine_choose(a, id, config, &spec, err))) {
     cf_error_prefix(err, "container %s", id);
     goto fail;
   }
-  if (!builtin) { /* runc reads the bundle */
-    char path[PATH_MAX];
-    snprintf(path, sizeof(path), "%s/config.json", c->bundle);
-    if (write_file_atomic(path, config, strlen(config), err) < 0)
-      goto fail;
-  }
   cf_debug("container %s: rootfs and spec ready, running the OCI runtime", id);
 
-  proc *p = proc_new(c, "");
+  proc *p = agent_proc_new(c, "");
   if (!p) {
     cf_err(err, ENOMEM, "container %s", id);
     goto fail;
   }
   c->procs = p;
-  if (proc_stdio_prepare(a, p, st->terminal, st->stdin, st->stdout, st->stderr && !st->terminal,
-                         !builtin, &ps, err) < 0)
+  if (agent_proc_stdio_prepare(a, p, st->terminal, st->stdin, st->stdout, st->stderr && !st->terminal,
+                         c->engine->console_socket, &ps, err) < 0)
     goto fail;
-  if ((builtin ? create_builtin(a, c, &spec, st->terminal, &ps, err)
-               : create_runc(a, c, st->terminal, &ps, err)) < 0 ||
-      proc_stdio_finish(a, p, &ps, err) < 0) {
+  /* a failed create cleaned up after itself */
+  if (c->engine->create(a, c, config, spec, st->terminal, &ps, err) < 0)
+    goto fail;
+  if (agent_proc_stdio_finish(a, p, &ps, err) < 0) {
     cf_error e2 = {0};
-    if (!builtin || c->oci) /* a failed built-in create cleaned up already */
-      runtime_delete(a, c, &e2);
+    c->engine->delete(a, c, &e2);
     goto fail;
   }
-  proc_stdio_cleanup(&ps);
+  agent_proc_stdio_cleanup(&ps);
+  c->own_pidns = pid_is_ns_init(p->pid);
   c->next = a->containers;
   a->containers = c;
-  a->n_containers++;
   oom_watch_container(a, c);
   cf_info("container %s created (pid %d%s)", id, (int)p->pid, c->sandbox ? ", sandbox" : "");
   *out = c;
   rc = 0;
   goto done;
 fail:
-  proc_stdio_cleanup(&ps);
+  agent_proc_stdio_cleanup(&ps);
   container_free(a, c);
 done:
-  oci_spec_free(&spec);
+  oci_spec_unload(spec);
   free(root);
   free(config);
   for (size_t i = 0; msrc && i < req->n_mounts; i++)
@@ -321,8 +250,7 @@ int container_start(agent *a, container *c, cf_error *err) {
     return cf_err_status(err, CF_FAILED_PRECONDITION, "container %s was already started", c->id);
   if (init->exited)
     return cf_err_status(err, CF_FAILED_PRECONDITION, "container %s has already exited", c->id);
-  if ((c->oci ? oci_start(c->oci, c->id, a->runc_timeout_ms, err)
-              : runc_simple(a, err, "start", c->id, NULL)) < 0)
+  if (c->engine->start(a, c, err) < 0)
     return cf_error_prefix(err, "container %s", c->id);
   init->started = true;
   return 0;
@@ -336,7 +264,7 @@ int container_remove(agent *a, container *c, bool force, cf_error *err) {
   if (c->procs->started && !c->procs->exited && !force)
     return cf_err_status(err, CF_FAILED_PRECONDITION,
                          "container %s is running: kill it first or remove with force", c->id);
-  if (runtime_delete(a, c, err) < 0 && err->status != CF_NOT_FOUND) {
+  if (c->engine->delete(a, c, err) < 0 && err->status != CF_NOT_FOUND) {
     cf_error_prefix(err, "container %s", c->id);
     cf_warn("%s", err->msg); /* removed from the agent anyway: nothing else can */
   }
@@ -347,34 +275,13 @@ int container_remove(agent *a, container *c, bool force, cf_error *err) {
   return 0;
 }
 
-static int exec_runc(agent *a, container *c, const char *eid, const char *json, bool terminal,
-                     proc_stdio *ps, pid_t *pid, cf_error *err) {
-  char path[PATH_MAX], pidfile[PATH_MAX];
-  snprintf(path, sizeof(path), "%s/exec-%s.json", c->bundle, eid);
-  snprintf(pidfile, sizeof(pidfile), "%s/exec-%s.pid", c->bundle, eid);
-  if (write_file_atomic(path, json, strlen(json), err) < 0)
-    return -EIO;
-  const char *args[14];
-  size_t n = 0;
-  args[n++] = "exec";
-  args[n++] = "--detach";
-  args[n++] = "--pid-file";
-  args[n++] = pidfile;
-  args[n++] = "--process";
-  args[n++] = path;
-  int rc = runc_process(a, c, args, n, terminal, ps, pidfile, pid, err);
-  unlink(path);
-  unlink(pidfile);
-  return rc;
-}
-
 int container_exec(agent *a, container *c, const Coffer__Agent__V1__ExecProcessRequest *req,
                    proc **out, cf_error *err) {
   const char *eid = req->exec_id;
   if (!cf_id_valid(eid))
     return cf_err_status(err, CF_INVALID_ARGUMENT, "exec id \"%.64s\" is not valid", eid);
-  proc *old = proc_find(c, eid);
-  if (old && !proc_reusable(old))
+  proc *old = agent_proc_find(c, eid);
+  if (old && !agent_proc_reusable(old))
     return cf_err_status(err, CF_ALREADY_EXISTS, "exec %s already exists in container %s", eid, c->id);
   if (!c->procs->started || c->procs->exited)
     return cf_err_status(err, CF_FAILED_PRECONDITION, "container %s is not running", c->id);
@@ -392,29 +299,24 @@ int container_exec(agent *a, container *c, const Coffer__Agent__V1__ExecProcessR
    * fully read exec of the same id makes way */
   if (old) {
     cf_error e2 = {0};
-    process_remove(a, c, old, &e2);
+    agent_exec_remove(a, c, old, &e2);
   }
-  exec_prune(a, c);
-  proc *p = proc_new(c, eid);
+  agent_exec_prune(a, c);
+  proc *p = agent_proc_new(c, eid);
   if (!p)
     return cf_err(err, ENOMEM, "exec %s", eid);
   proc_stdio ps;
-  int rc = proc_stdio_prepare(a, p, st->terminal, st->stdin, st->stdout,
-                              st->stderr && !st->terminal, !c->oci, &ps, err);
-  if (rc == 0 && c->oci) {
-    oci_stdio io = {.in = ps.child_in, .out = ps.child_out, .err = ps.child_err,
-                    .terminal = st->terminal, .pty_master = &ps.console_fd};
-    rc = oci_exec(c->oci, c->id, json, strlen(json), &io, a->runc_timeout_ms, &p->pid, err);
-  } else if (rc == 0) {
-    rc = exec_runc(a, c, eid, json, st->terminal, &ps, &p->pid, err);
-  }
+  int rc = agent_proc_stdio_prepare(a, p, st->terminal, st->stdin, st->stdout,
+                              st->stderr && !st->terminal, c->engine->console_socket, &ps, err);
+  if (rc == 0)
+    rc = c->engine->exec(a, c, eid, json, st->terminal, &ps, &p->pid, err);
   if (rc < 0)
     cf_error_prefix(err, "exec %s in %s", eid, c->id);
   if (rc == 0)
-    rc = proc_stdio_finish(a, p, &ps, err);
-  proc_stdio_cleanup(&ps);
+    rc = agent_proc_stdio_finish(a, p, &ps, err);
+  agent_proc_stdio_cleanup(&ps);
   if (rc < 0) {
-    proc_free(a, p, "failed");
+    agent_proc_free(a, p, "failed");
     return rc;
   }
   p->started = true;
@@ -427,7 +329,7 @@ int container_exec(agent *a, container *c, const Coffer__Agent__V1__ExecProcessR
 
 /* Finished, waited-for-or-not, output fully read: nothing the shim can
  * still want from it but its status. */
-bool proc_reusable(const proc *p) {
+bool agent_proc_reusable(const proc *p) {
   return p->done && !p->n_waiters && !p->out.reader && !p->err.reader && p->out.eof &&
          p->err.eof && p->out.len == p->out.head && p->err.len == p->err.head;
 }
@@ -435,25 +337,25 @@ bool proc_reusable(const proc *p) {
 /* A shim that never calls RemoveProcess (exec probes every few seconds)
  * must not grow the agent without bound: beyond max_done_execs
  * finished and drained execs, the oldest go. */
-void exec_prune(agent *a, container *c) {
+void agent_exec_prune(agent *a, container *c) {
   size_t done = 0;
   for (proc *p = c->procs->next; p; p = p->next)
-    done += proc_reusable(p);
+    done += agent_proc_reusable(p);
   while (done > a->max_done_execs) {
     proc *victim = NULL; /* the oldest is last in the list */
     for (proc *p = c->procs->next; p; p = p->next)
-      if (proc_reusable(p))
+      if (agent_proc_reusable(p))
         victim = p;
     if (!victim)
       break;
     cf_error e = {0};
     cf_debug("container %s: forgetting finished exec %s", c->id, victim->exec_id);
-    process_remove(a, c, victim, &e);
+    agent_exec_remove(a, c, victim, &e);
     done--;
   }
 }
 
-int process_remove(agent *a, container *c, proc *p, cf_error *err) {
+int agent_exec_remove(agent *a, container *c, proc *p, cf_error *err) {
   if (p == c->procs)
     return cf_err_status(err, CF_INVALID_ARGUMENT,
                          "container %s: remove the container to remove its init", c->id);
@@ -465,7 +367,7 @@ int process_remove(agent *a, container *c, proc *p, cf_error *err) {
       *pp = p->next;
       break;
     }
-  proc_free(a, p, "was removed");
+  agent_proc_free(a, p, "was removed");
   return 0;
 }
 
@@ -488,7 +390,7 @@ void agent_reap(agent *a) {
       break;
     proc *p = proc_by_pid(a, pid);
     if (p)
-      proc_reaped(a, p, st);
+      agent_proc_reaped(a, p, st);
   }
 }
 
@@ -498,10 +400,7 @@ int container_signal(agent *a, container *c, proc *p, int sig, bool all, cf_erro
   if (all) {
     if (p != c->procs)
       return cf_err_status(err, CF_INVALID_ARGUMENT, "\"all\" applies to a container's init only");
-    char s[16];
-    snprintf(s, sizeof(s), "%d", sig);
-    if ((c->oci ? oci_cgroup_signal_all(&c->oci->cg, sig, err)
-                : runc_simple(a, err, "kill", "--all", c->id, s, NULL)) < 0)
+    if (c->engine->kill_all(a, c, sig, err) < 0)
       return cf_error_prefix(err, "container %s", c->id);
     return 0;
   }
@@ -510,4 +409,19 @@ int container_signal(agent *a, container *c, proc *p, int sig, bool all, cf_erro
   if (kill(p->pid, sig) < 0)
     return cf_err(err, errno, "signal %d to %s/%s (pid %d)", sig, c->id, p->exec_id, (int)p->pid);
   return 0;
+}
+
+/* As runc's shim does: a container that shares a PID namespace (the pod's,
+ * or the VM's) loses nothing to its init's exit, so a child that outlived
+ * it (nginx's workers) would keep running and hold the container's output
+ * open. Killing the cgroup ends them, their pipes reach EOF and the exit is
+ * reported without waiting for the drain timeout. */
+void container_init_exited(agent *a, container *c) {
+  if (c->own_pidns)
+    return;
+  cf_error err = {0};
+  cf_info("container %s: its init exited and it has no PID namespace of its own: killing the "
+          "rest of its cgroup", c->id);
+  if (c->engine->kill_all(a, c, SIGKILL, &err) < 0)
+    cf_warn("container %s: kill what is left: %s", c->id, err.msg);
 }

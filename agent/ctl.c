@@ -78,7 +78,7 @@ static void on_read(int status, const char *msg, const uint8_t *payload, size_t 
     check_done(at);
     return;
   }
-  Coffer__Agent__V1__ReadOutputResponse *r =
+  _cleanup_pb_ Coffer__Agent__V1__ReadOutputResponse *r =
       coffer__agent__v1__read_output_response__unpack(NULL, len, payload);
   if (!r) {
     at->failed = true;
@@ -89,9 +89,7 @@ static void on_read(int status, const char *msg, const uint8_t *payload, size_t 
     ssize_t w = write(is_err ? 2 : 1, r->data.data, r->data.len);
     (void)w;
   }
-  bool eof = r->eof;
-  coffer__agent__v1__read_output_response__free_unpacked(r, NULL);
-  if (eof) {
+  if (r->eof) {
     if (is_err)
       at->err_eof = true;
     else
@@ -128,11 +126,9 @@ static void on_wait(int status, const char *msg, const uint8_t *payload, size_t 
     fprintf(stderr, "coffer-agent-ctl: wait: %s\n", msg);
     at->failed = true;
   } else {
-    Coffer__Agent__V1__WaitProcessResponse *r =
+    _cleanup_pb_ Coffer__Agent__V1__WaitProcessResponse *r =
         coffer__agent__v1__wait_process_response__unpack(NULL, len, payload);
     at->exit_status = r ? (int)r->exit_status : 255;
-    if (r)
-      coffer__agent__v1__wait_process_response__free_unpacked(r, NULL);
     at->waited = true;
   }
   check_done(at);
@@ -261,11 +257,10 @@ static int cmd_create(ctl *c, int argc, char **argv, bool run) {
   req.spec.len = len;
   req.rootfs = &rf;
   req.stdio = &st;
-  ProtobufCMessage *resp = NULL;
+  _cleanup_pb_ ProtobufCMessage *resp = NULL;
   if (call(c, "CreateContainer", &req.base, &coffer__agent__v1__create_container_response__descriptor, &resp))
     return 1;
   uint32_t pid = ((Coffer__Agent__V1__CreateContainerResponse *)resp)->pid;
-  protobuf_c_message_free_unpacked(resp, NULL);
   if (!run) {
     printf("%u\n", pid);
     return 0;
@@ -446,21 +441,19 @@ int main(int argc, char **argv) {
   int rc = 0;
   const char *id, *eid;
   if (!strcmp(cmd, "health")) {
-    ProtobufCMessage *r = NULL;
+    _cleanup_pb_ ProtobufCMessage *r = NULL;
     if (ttrpc_client_call_sync(c.cli, "coffer.agent.v1.Health", "Check", NULL,
                                &coffer__agent__v1__check_response__descriptor, &r, timeout, &err) < 0)
       return die("%s", err.msg);
     printf("%s\n", ((Coffer__Agent__V1__CheckResponse *)r)->status == 1 ? "SERVING" : "NOT_SERVING");
-    protobuf_c_message_free_unpacked(r, NULL);
   } else if (!strcmp(cmd, "details")) {
-    ProtobufCMessage *r = NULL;
+    _cleanup_pb_ ProtobufCMessage *r = NULL;
     if (!(rc = call(&c, "GetGuestDetails", NULL, &coffer__agent__v1__guest_details__descriptor, &r))) {
       Coffer__Agent__V1__GuestDetails *d = (Coffer__Agent__V1__GuestDetails *)r;
       static const char *tees[] = {"none", "snp", "tdx"};
       printf("agent %s\nkernel %s\ntee %s\nmemory %lu\ncpus %u\npid1 %d\nruntime %s\n",
              d->agent_version, d->kernel_release, d->tee < 3 ? tees[d->tee] : "?",
              (unsigned long)d->memory_total_bytes, d->cpus, d->pid1, d->runtime_version);
-      protobuf_c_message_free_unpacked(r, NULL);
     }
   } else if (!strcmp(cmd, "sandbox") && cargc >= 2) {
     Coffer__Agent__V1__CreateSandboxRequest r = COFFER__AGENT__V1__CREATE_SANDBOX_REQUEST__INIT;
@@ -481,7 +474,7 @@ int main(int argc, char **argv) {
               !strcmp(cmd, "stats") || !strcmp(cmd, "ps")) && cargc == 2) {
     Coffer__Agent__V1__ContainerRequest r = COFFER__AGENT__V1__CONTAINER_REQUEST__INIT;
     r.container_id = cargv[1];
-    ProtobufCMessage *resp = NULL;
+    _cleanup_pb_ ProtobufCMessage *resp = NULL;
     if (!strcmp(cmd, "start")) {
       rc = call(&c, "StartContainer", &r.base, &coffer__agent__v1__start_container_response__descriptor, NULL);
     } else if (!strcmp(cmd, "pause")) {
@@ -496,14 +489,11 @@ int main(int argc, char **argv) {
       for (size_t k = 0; k < l->n_processes; k++)
         printf("%u %s\n", l->processes[k]->pid, l->processes[k]->exec_id[0] ? l->processes[k]->exec_id : "-");
     }
-    if (resp)
-      protobuf_c_message_free_unpacked(resp, NULL);
   } else if (!strcmp(cmd, "oom")) {
-    ProtobufCMessage *resp = NULL;
+    _cleanup_pb_ ProtobufCMessage *resp = NULL;
     c.timeout_ms = 0;
     if (!(rc = call(&c, "GetOOMEvent", NULL, &coffer__agent__v1__oomevent__descriptor, &resp))) {
       printf("%s\n", ((Coffer__Agent__V1__OOMEvent *)resp)->container_id);
-      protobuf_c_message_free_unpacked(resp, NULL);
     }
   } else if (!strcmp(cmd, "kill")) {
     bool all = false;
@@ -525,12 +515,11 @@ int main(int argc, char **argv) {
     Coffer__Agent__V1__ProcessRequest r = COFFER__AGENT__V1__PROCESS_REQUEST__INIT;
     r.container_id = (char *)id;
     r.exec_id = (char *)eid;
-    ProtobufCMessage *resp = NULL;
+    _cleanup_pb_ ProtobufCMessage *resp = NULL;
     c.timeout_ms = 0;
     if (!(rc = call(&c, "WaitProcess", &r.base, &coffer__agent__v1__wait_process_response__descriptor, &resp))) {
       rc = (int)((Coffer__Agent__V1__WaitProcessResponse *)resp)->exit_status;
       printf("%d\n", rc);
-      protobuf_c_message_free_unpacked(resp, NULL);
     }
   } else if (!strcmp(cmd, "logs") || !strcmp(cmd, "attach")) {
     bool in = false;

@@ -1,5 +1,6 @@
 /* What the guest is: GetGuestDetails and the cgroup layout. */
-#include "agent.h"
+
+#include "guest.h"
 
 #include <dirent.h>
 #include <stdio.h>
@@ -9,13 +10,14 @@
 #include <sys/sysinfo.h>
 #include <sys/utsname.h>
 #include <unistd.h>
+#include "runc/runc.h"
 
 static bool exists(const char *p) {
   struct stat st;
   return stat(p, &st) == 0;
 }
 
-int cgroup_detect_version(void) {
+int agent_cgroup_version(void) {
   if (exists("/sys/fs/cgroup/memory/memory.limit_in_bytes"))
     return 1;
   return 2;
@@ -23,7 +25,7 @@ int cgroup_detect_version(void) {
 
 /* Remove the pod's (now empty) cgroup in every hierarchy: v1 has one per
  * controller under /sys/fs/cgroup, v2 one tree. Only empty ones go. */
-void cgroup_remove_pod(const agent *a) {
+void agent_cgroup_remove_pod(const agent *a) {
   if (!a->cgroup_parent || !a->cgroup_parent[0] || !strcmp(a->cgroup_parent, "/"))
     return;
   char p[4200];
@@ -41,7 +43,7 @@ void cgroup_remove_pod(const agent *a) {
     closedir(d);
 }
 
-bool root_is_initramfs(void) {
+bool agent_root_is_initramfs(void) {
   FILE *f = fopen("/proc/self/mounts", "re");
   char line[512];
   bool r = false;
@@ -65,7 +67,7 @@ static Coffer__Agent__V1__TeeType detect_tee(void) {
   return COFFER__AGENT__V1__TEE_TYPE__TEE_NONE;
 }
 
-void guest_details(agent *a, Coffer__Agent__V1__GuestDetails *d, char *kernel, size_t kcap) {
+void agent_guest_details(agent *a, Coffer__Agent__V1__GuestDetails *d, char *kernel, size_t kcap) {
   struct utsname u;
   kernel[0] = '\0';
   if (uname(&u) == 0)

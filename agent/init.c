@@ -1,6 +1,7 @@
 /* Guest PID 1 duties: the basic mounts, kernel modules, DNS files, finding
  * the host channel, and powering off. */
-#include "agent.h"
+
+#include "init.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -21,7 +22,8 @@
 #include "coffer/cleanup.h"
 #include "coffer/log.h"
 #include "coffer/loop.h"
-#include "oci/oci.h"
+#include "coffer/oci.h"
+#include "bundle.h"
 
 struct mnt {
   const char *src, *dst, *type;
@@ -170,7 +172,7 @@ void init_power_off(void) {
 /* The pod's resolv.conf, hosts and hostname, under <state>/sandbox/, for
  * the containers whose spec bind-mounts those files from the host; and shm/,
  * the pod's shared memory (its containers' /dev/shm), in guest memory. */
-int sandbox_write_files(const char *dir, const Coffer__Agent__V1__CreateSandboxRequest *req,
+int agent_sandbox_write_files(const char *dir, const Coffer__Agent__V1__CreateSandboxRequest *req,
                         cf_error *err) {
   char path[PATH_MAX];
   if (mkdir(dir, 0755) < 0 && errno != EEXIST)
@@ -199,7 +201,7 @@ int sandbox_write_files(const char *dir, const Coffer__Agent__V1__CreateSandboxR
   }
   fclose(m);
   snprintf(path, sizeof(path), "%s/resolv.conf", dir);
-  int rc = write_file_atomic(path, buf, len, err);
+  int rc = agent_write_file_atomic(path, buf, len, err);
   free(buf);
   if (rc < 0)
     return rc;
@@ -217,14 +219,14 @@ int sandbox_write_files(const char *dir, const Coffer__Agent__V1__CreateSandboxR
   }
   fclose(m);
   snprintf(path, sizeof(path), "%s/hosts", dir);
-  rc = write_file_atomic(path, buf, len, err);
+  rc = agent_write_file_atomic(path, buf, len, err);
   free(buf);
   if (rc < 0 || !req->hostname[0])
     return rc;
   snprintf(path, sizeof(path), "%s/hostname", dir);
   char line[128];
   int n = snprintf(line, sizeof(line), "%s\n", req->hostname);
-  return write_file_atomic(path, line, (size_t)n, err);
+  return agent_write_file_atomic(path, line, (size_t)n, err);
 }
 
 static bool vsock_usable(void) {

@@ -1,5 +1,6 @@
 /* coffer-agent: the pod VM's PID 1 (or a host process for the process
  * backend) serving the shim over ttrpc and running containers with runc. */
+
 #include "agent.h"
 
 #include <errno.h>
@@ -20,6 +21,10 @@
 #include "coffer/log.h"
 #include "coffer/transport.h"
 #include "coffer/path.h"
+#include "container.h"
+#include "guest.h"
+#include "init.h"
+#include "service.h"
 
 static void usage(FILE *f) {
   fprintf(f,
@@ -265,8 +270,8 @@ int main(int argc, char **argv) {
   snprintf(bundles, sizeof(bundles), "%s/bundles", a.state_dir);
   cf_mkdir_p(bundles, 0755, 0700);
   cf_mkdir_p(a.runc_root, 0755, 0700);
-  a.cgroup_version = cgroup_detect_version();
-  a.no_pivot = no_pivot || (a.pid1 && root_is_initramfs());
+  a.cgroup_version = agent_cgroup_version();
+  a.no_pivot = no_pivot || (a.pid1 && agent_root_is_initramfs());
   if (a.builtin && a.cgroup_version != 2) {
     cf_warn("the built-in runtime needs cgroup v2, this system has v1: using %s",
             a.runtime ? a.runtime : "runc (not found)");
@@ -286,7 +291,7 @@ int main(int argc, char **argv) {
   if ((a.loop = cf_loop_new(&err)))
     cf_loop_set_busy_poll(a.loop, busy_poll_us);
   if (!a.loop || !(a.srv = ttrpc_server_new(a.loop, &err)) ||
-      service_register(&a, &err) < 0 ||
+      agent_service_register(&a, &err) < 0 ||
       !(a.sigchld_watch = cf_loop_watch(a.loop, a.sigchld_fd, EPOLLIN, on_signal, &a, &err)) ||
       start_listening(&a, listen_addr, &err) < 0) {
     cf_error_log("%s", err.msg);
@@ -305,7 +310,7 @@ int main(int argc, char **argv) {
 
   while (a.containers)
     container_remove(&a, a.containers, true, &err);
-  cgroup_remove_pod(&a);
+  agent_cgroup_remove_pod(&a);
   for (size_t i = 0; i < a.n_oom_waiters; i++)
     ttrpc_call_reply_status(a.oom_waiters[i], CF_UNAVAILABLE, "agent exiting");
   for (size_t i = 0; i < AGENT_OOM_QUEUE; i++)

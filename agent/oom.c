@@ -3,7 +3,8 @@
  * memory.oom_control; cgroup v2 rewrites memory.events (inotify). Either
  * way the oom_kill counter tells whether a process was actually killed.
  * Events queue (bounded) until a GetOOMEvent call takes them. */
-#include "agent.h"
+
+#include "oom.h"
 
 #include <errno.h>
 #include <fcntl.h>

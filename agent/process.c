@@ -6,7 +6,8 @@
  * the agent's buffers, so a shim that waits and then reads sees everything;
  * a grandchild that keeps the pipe open delays it by at most
  * AGENT_DRAIN_TIMEOUT_MS. */
-#include "agent.h"
+
+#include "process.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -21,8 +22,11 @@
 
 #include "coffer/cleanup.h"
 #include "coffer/log.h"
+#include "container.h"
+#include "oom.h"
+#include "stream.h"
 
-proc *proc_new(container *c, const char *exec_id) {
+proc *agent_proc_new(container *c, const char *exec_id) {
   proc *p = calloc(1, sizeof(*p));
   if (!p || !(p->exec_id = strdup(exec_id))) {
     free(p);
@@ -31,12 +35,12 @@ proc *proc_new(container *c, const char *exec_id) {
   p->c = c;
   p->stdin_fd = -1;
   p->pty_fd = -1;
-  outbuf_init(&p->out, p, -1);
-  outbuf_init(&p->err, p, -1);
+  agent_outbuf_init(&p->out, p, -1);
+  agent_outbuf_init(&p->err, p, -1);
   return p;
 }
 
-proc *proc_find(container *c, const char *exec_id) {
+proc *agent_proc_find(container *c, const char *exec_id) {
   for (proc *p = c->procs; p; p = p->next)
     if (!strcmp(p->exec_id, exec_id))
       return p;
@@ -70,7 +74,7 @@ static void proc_complete(proc *p) {
   free(w);
 }
 
-void proc_check_done(agent *a, proc *p) {
+void agent_proc_check_done(agent *a, proc *p) {
   if (p->exited && !p->done && p->out.eof && p->err.eof)
     proc_complete(p);
 }
@@ -85,7 +89,7 @@ static void drain_timeout(cf_loop *loop, void *data) {
   }
 }
 
-void proc_reaped(agent *a, proc *p, int wstatus) {
+void agent_proc_reaped(agent *a, proc *p, int wstatus) {
   p->exited = true;
   p->exit_status = WIFEXITED(wstatus)     ? WEXITSTATUS(wstatus)
                    : WIFSIGNALED(wstatus) ? 128 + WTERMSIG(wstatus)
@@ -95,7 +99,9 @@ void proc_reaped(agent *a, proc *p, int wstatus) {
    * final here: report it before this exit (init or exec), whether or not
    * the early v1 notification or its rechecks got to it yet. */
   oom_check(a, p->c);
-  proc_check_done(a, p);
+  if (p == p->c->procs)
+    container_init_exited(a, p->c);
+  agent_proc_check_done(a, p);
   if (!p->done && !p->drain_timer) {
     cf_error err = {0};
     p->drain_timer = cf_loop_timer(a->loop, AGENT_DRAIN_TIMEOUT_MS, drain_timeout, p, &err);
@@ -112,7 +118,7 @@ static void wait_cancel(ttrpc_call *call, void *data) {
   ttrpc_call_reply_status(call, CF_CANCELLED, "connection closed");
 }
 
-void proc_wait(agent *a, proc *p, ttrpc_call *call) {
+void agent_proc_wait(agent *a, proc *p, ttrpc_call *call) {
   if (p->done) {
     reply_wait(p, call);
     return;
@@ -127,16 +133,16 @@ void proc_wait(agent *a, proc *p, ttrpc_call *call) {
   ttrpc_call_on_cancel(call, wait_cancel, p);
 }
 
-void proc_free(agent *a, proc *p, const char *why) {
+void agent_proc_free(agent *a, proc *p, const char *why) {
   for (size_t i = 0; i < p->n_waiters; i++)
     ttrpc_call_reply_status(p->waiters[i], CF_NOT_FOUND, "process %s/%s %s", p->c->id,
                             p->exec_id, why);
   free(p->waiters);
   if (p->drain_timer)
     cf_loop_timer_cancel(p->drain_timer);
-  outbuf_free(&p->out);
-  outbuf_free(&p->err);
-  stdin_free(p);
+  agent_outbuf_free(&p->out);
+  agent_outbuf_free(&p->err);
+  agent_stdin_free(p);
   if (p->pty_fd >= 0)
     close(p->pty_fd);
   free(p->exec_id);
@@ -162,7 +168,7 @@ static int console_listener(agent *a, proc_stdio *ps, cf_error *err) {
   return 0;
 }
 
-int proc_stdio_prepare(agent *a, proc *p, bool terminal, bool in, bool out, bool err_,
+int agent_proc_stdio_prepare(agent *a, proc *p, bool terminal, bool in, bool out, bool err_,
                        bool console_socket, proc_stdio *ps, cf_error *err) {
   *ps = (proc_stdio){.child_in = -1, .child_out = -1, .child_err = -1,
                      .console_listen = -1, .console_fd = -1, .want_stdin = in};
@@ -181,13 +187,13 @@ int proc_stdio_prepare(agent *a, proc *p, bool terminal, bool in, bool out, bool
     if (pipe2(fds, O_CLOEXEC) < 0)
       return cf_err(err, errno, "stdout pipe");
     ps->child_out = fds[1];
-    outbuf_init(&p->out, p, fds[0]);
+    agent_outbuf_init(&p->out, p, fds[0]);
   }
   if (err_) {
     if (pipe2(fds, O_CLOEXEC) < 0)
       return cf_err(err, errno, "stderr pipe");
     ps->child_err = fds[1];
-    outbuf_init(&p->err, p, fds[0]);
+    agent_outbuf_init(&p->err, p, fds[0]);
   }
   return 0;
 }
@@ -198,7 +204,7 @@ static void close_fd(int *fd) {
   *fd = -1;
 }
 
-void proc_stdio_cleanup(proc_stdio *ps) {
+void agent_proc_stdio_cleanup(proc_stdio *ps) {
   close_fd(&ps->child_in);
   close_fd(&ps->child_out);
   close_fd(&ps->child_err);
@@ -211,7 +217,7 @@ void proc_stdio_cleanup(proc_stdio *ps) {
 }
 
 /* After runc created the process: our copies of its ends go, reading starts. */
-int proc_stdio_finish(agent *a, proc *p, proc_stdio *ps, cf_error *err) {
+int agent_proc_stdio_finish(agent *a, proc *p, proc_stdio *ps, cf_error *err) {
   close_fd(&ps->child_in);
   close_fd(&ps->child_out);
   close_fd(&ps->child_err);
@@ -224,15 +230,15 @@ int proc_stdio_finish(agent *a, proc *p, proc_stdio *ps, cf_error *err) {
       p->stdin_fd = fcntl(ps->console_fd, F_DUPFD_CLOEXEC, 3);
     if (p->stdin_fd >= 0)
       fcntl(p->stdin_fd, F_SETFL, O_NONBLOCK);
-    outbuf_init(&p->out, p, ps->console_fd);
+    agent_outbuf_init(&p->out, p, ps->console_fd);
     ps->console_fd = -1;
   }
-  if (outbuf_start(a, &p->out, err) < 0 || outbuf_start(a, &p->err, err) < 0)
+  if (agent_outbuf_start(a, &p->out, err) < 0 || agent_outbuf_start(a, &p->err, err) < 0)
     return -EIO;
   return 0;
 }
 
-int read_pid_file(const char *path, pid_t *pid, cf_error *err) {
+int agent_read_pid_file(const char *path, pid_t *pid, cf_error *err) {
   _cleanup_fclose_ FILE *f = fopen(path, "re");
   long v = 0;
   if (!f)

@@ -3,7 +3,8 @@
  * HOST_PATH is used in place (process backend only), VIRTIOFS is a path
  * inside the pod's share, BLOCK is a virtio-blk disk found by its serial and
  * mounted under the bundle (read-only images get a tmpfs-backed overlay). */
-#include "agent.h"
+
+#include "rootfs.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -18,6 +19,8 @@
 #include "coffer/log.h"
 #include "coffer/path.h"
 #include "coffer/id.h"
+#include "init.h"
+#include "relpath.h"
 
 static int push_mount(container *c, const char *path) {
   char **n = realloc(c->mounts, (c->n_mounts + 1) * sizeof(*n));
@@ -154,7 +157,7 @@ static char *block_mount(agent *a, container *c, const Coffer__Agent__V1__Rootfs
   return strdup(target);
 }
 
-char *rootfs_prepare(agent *a, container *c, const Coffer__Agent__V1__Rootfs *r,
+char *agent_rootfs_prepare(agent *a, container *c, const Coffer__Agent__V1__Rootfs *r,
                      const char *name, cf_error *err) {
   if (!r) {
     cf_err_status(err, CF_INVALID_ARGUMENT, "no rootfs given");
@@ -190,7 +193,7 @@ char *rootfs_prepare(agent *a, container *c, const Coffer__Agent__V1__Rootfs *r,
   }
 }
 
-void rootfs_release(container *c) {
+void agent_rootfs_release(container *c) {
   for (size_t i = c->n_mounts; i-- > 0;) {
     if (umount2(c->mounts[i], MNT_DETACH) < 0 && errno != EINVAL && errno != ENOENT)
       cf_warn("container %s: unmount %s: %s", c->id, c->mounts[i], strerror(errno));

@@ -1,6 +1,7 @@
 /* The ttrpc services: decode and check each request (everything from the
  * host is hostile until checked), then act and answer, now or later. */
-#include "agent.h"
+
+#include "service.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -14,9 +15,16 @@
 
 #include "coffer/cleanup.h"
 #include "coffer/log.h"
-#include "oci/launch.h"
 #include "coffer/path.h"
 #include "coffer/id.h"
+#include "container.h"
+#include "engine.h"
+#include "guest.h"
+#include "init.h"
+#include "oom.h"
+#include "process.h"
+#include "stats_reply.h"
+#include "stream.h"
 
 #define SERVICE "coffer.agent.v1.Agent"
 #define HEALTH "coffer.agent.v1.Health"
@@ -24,30 +32,12 @@
 /* Unpack the payload into `var` (freed at scope end) or answer
  * INVALID_ARGUMENT. */
 #define DECODE(T, prefix, var)                                                          \
-  _cleanup_(prefix##__freep_) T *var = prefix##__unpack(NULL, len, payload);            \
+  _cleanup_pb_ T *var = prefix##__unpack(NULL, len, payload);                            \
   if (!var) {                                                                           \
     ttrpc_call_reply_status(call, CF_INVALID_ARGUMENT, "%s: malformed request",        \
                             ttrpc_call_method(call));                                   \
     return;                                                                             \
   }
-#define PB_FREE(T, prefix)                                                              \
-  static inline void prefix##__freep_(T **m) {                                          \
-    if (*m)                                                                             \
-      prefix##__free_unpacked(*m, NULL);                                                \
-  }
-PB_FREE(Coffer__Agent__V1__CreateSandboxRequest, coffer__agent__v1__create_sandbox_request)
-PB_FREE(Coffer__Agent__V1__DestroySandboxRequest, coffer__agent__v1__destroy_sandbox_request)
-PB_FREE(Coffer__Agent__V1__CreateContainerRequest, coffer__agent__v1__create_container_request)
-PB_FREE(Coffer__Agent__V1__ContainerRequest, coffer__agent__v1__container_request)
-PB_FREE(Coffer__Agent__V1__RemoveContainerRequest, coffer__agent__v1__remove_container_request)
-PB_FREE(Coffer__Agent__V1__ExecProcessRequest, coffer__agent__v1__exec_process_request)
-PB_FREE(Coffer__Agent__V1__ProcessRequest, coffer__agent__v1__process_request)
-PB_FREE(Coffer__Agent__V1__SignalProcessRequest, coffer__agent__v1__signal_process_request)
-PB_FREE(Coffer__Agent__V1__WriteStdinRequest, coffer__agent__v1__write_stdin_request)
-PB_FREE(Coffer__Agent__V1__ReadOutputRequest, coffer__agent__v1__read_output_request)
-PB_FREE(Coffer__Agent__V1__ResizeTtyRequest, coffer__agent__v1__resize_tty_request)
-PB_FREE(Coffer__Agent__V1__UpdateContainerRequest, coffer__agent__v1__update_container_request)
-PB_FREE(Google__Protobuf__Empty, google__protobuf__empty)
 
 /* Container by id, or answer INVALID_ARGUMENT / NOT_FOUND. */
 static container *lookup(agent *a, ttrpc_call *call, const char *id) {
@@ -69,7 +59,7 @@ static proc *lookup_proc(agent *a, ttrpc_call *call, const char *cid, const char
     ttrpc_call_reply_status(call, CF_INVALID_ARGUMENT, "exec id \"%.64s\" is not valid", eid);
     return NULL;
   }
-  proc *p = proc_find(c, eid);
+  proc *p = agent_proc_find(c, eid);
   if (!p)
     ttrpc_call_reply_status(call, CF_NOT_FOUND, "exec %s not found in container %s", eid, cid);
   return p;
@@ -154,7 +144,7 @@ static void h_create_sandbox(ttrpc_call *call, const uint8_t *payload, size_t le
     cf_warn("sethostname %s: %s", req->hostname, strerror(errno));
   char dir[PATH_MAX];
   snprintf(dir, sizeof(dir), "%s/sandbox", a->state_dir);
-  if (sandbox_write_files(dir, req, &err) < 0)
+  if (agent_sandbox_write_files(dir, req, &err) < 0)
     return reply_err(call, &err);
   if (lvl >= 0)
     cf_log_init("agent", (enum cf_log_level)lvl, STDERR_FILENO);
@@ -203,7 +193,7 @@ static void destroy_finish(cf_loop *loop, void *data) {
   cf_error err = {0};
   while (a->containers)
     container_remove(a, a->containers, true, &err);
-  cgroup_remove_pod(a);
+  agent_cgroup_remove_pod(a);
   cf_info("sandbox %s destroyed", a->sandbox_id ? a->sandbox_id : "(none)");
   ttrpc_call_reply(op->call, NULL);
   free(op);
@@ -297,7 +287,7 @@ static void h_remove_process(ttrpc_call *call, const uint8_t *payload, size_t le
   if (!p)
     return;
   cf_error err = {0};
-  if (process_remove(a, p->c, p, &err) < 0)
+  if (agent_exec_remove(a, p->c, p, &err) < 0)
     return reply_err(call, &err);
   ttrpc_call_reply(call, NULL);
 }
@@ -322,7 +312,7 @@ static void h_wait_process(ttrpc_call *call, const uint8_t *payload, size_t len,
   DECODE(Coffer__Agent__V1__ProcessRequest, coffer__agent__v1__process_request, req);
   proc *p = lookup_proc(a, call, req->container_id, req->exec_id);
   if (p)
-    proc_wait(a, p, call);
+    agent_proc_wait(a, p, call);
 }
 
 static void h_write_stdin(ttrpc_call *call, const uint8_t *payload, size_t len, void *data) {
@@ -332,7 +322,7 @@ static void h_write_stdin(ttrpc_call *call, const uint8_t *payload, size_t len, 
   if (!p)
     return;
   cf_error err = {0};
-  if (stdin_write(a, p, call, req->data.data, req->data.len, &err) < 0)
+  if (agent_stdin_write(a, p, call, req->data.data, req->data.len, &err) < 0)
     reply_err(call, &err);
 }
 
@@ -343,7 +333,7 @@ static void h_close_stdin(ttrpc_call *call, const uint8_t *payload, size_t len, 
   if (!p)
     return;
   cf_error err = {0};
-  if (stdin_close(a, p, &err) < 0)
+  if (agent_stdin_close(a, p, &err) < 0)
     return reply_err(call, &err);
   ttrpc_call_reply(call, NULL);
 }
@@ -353,7 +343,7 @@ static void read_output(ttrpc_call *call, const uint8_t *payload, size_t len, ag
   DECODE(Coffer__Agent__V1__ReadOutputRequest, coffer__agent__v1__read_output_request, req);
   proc *p = lookup_proc(a, call, req->container_id, req->exec_id);
   if (p)
-    outbuf_read(a, err_stream ? &p->err : &p->out, call, req->max_bytes);
+    agent_outbuf_read(a, err_stream ? &p->err : &p->out, call, req->max_bytes);
 }
 
 static void h_read_stdout(ttrpc_call *call, const uint8_t *payload, size_t len, void *data) {
@@ -371,7 +361,7 @@ static void h_resize_tty(ttrpc_call *call, const uint8_t *payload, size_t len, v
   if (!p)
     return;
   cf_error err = {0};
-  if (pty_resize(p, req->width, req->height, &err) < 0)
+  if (agent_pty_resize(p, req->width, req->height, &err) < 0)
     return reply_err(call, &err);
   ttrpc_call_reply(call, NULL);
 }
@@ -385,13 +375,7 @@ static void pause_resume(ttrpc_call *call, const uint8_t *payload, size_t len, a
   if (!c)
     return;
   cf_error err = {0};
-  if (c->oci && (!c->procs->started || c->procs->exited || c->paused == pause))
-    return ttrpc_call_reply_status(call, CF_FAILED_PRECONDITION, "container %s is %s", c->id,
-                                   c->paused ? "paused already"
-                                   : c->procs->started && !c->procs->exited ? "not paused"
-                                                                            : "not running");
-  if ((c->oci ? oci_cgroup_freeze(&c->oci->cg, pause, &err)
-              : runc_simple(a, &err, pause ? "pause" : "resume", c->id, NULL)) < 0) {
+  if (c->engine->pause(a, c, pause, &err) < 0) {
     cf_error_prefix(&err, "container %s", c->id);
     return reply_err(call, &err);
   }
@@ -431,27 +415,13 @@ static void h_update(ttrpc_call *call, const uint8_t *payload, size_t len, void 
     return ttrpc_call_reply_status(call, CF_INVALID_ARGUMENT,
                                    "container %s: resources are not a JSON object", c->id);
   }
-  if (c->oci) {
-    cf_error err = {0};
-    int rc = oci_cgroup_apply(&c->oci->cg, o, &err);
-    json_object_put(o);
-    if (rc < 0) {
-      cf_error_prefix(&err, "container %s", c->id);
-      return reply_err(call, &err);
-    }
-    return ttrpc_call_reply(call, NULL);
-  }
-  json_object_put(o);
-  char path[PATH_MAX];
-  snprintf(path, sizeof(path), "%s/update.json", c->bundle);
   cf_error err = {0};
-  if (write_file_atomic(path, (const char *)req->resources.data, req->resources.len, &err) < 0 ||
-      runc_simple(a, &err, "update", "--resources", path, c->id, NULL) < 0) {
-    unlink(path);
+  int rc = c->engine->update(a, c, (const char *)req->resources.data, req->resources.len, o, &err);
+  json_object_put(o);
+  if (rc < 0) {
     cf_error_prefix(&err, "container %s", c->id);
     return reply_err(call, &err);
   }
-  unlink(path);
   ttrpc_call_reply(call, NULL);
 }
 
@@ -461,45 +431,14 @@ static void h_stats(ttrpc_call *call, const uint8_t *payload, size_t len, void *
   container *c = lookup(a, call, req->container_id);
   if (!c)
     return;
-  const char *args[] = {"events", "--stats", c->id, NULL};
-  runc_io io = {.in = -1, .out = -1, .err = -1, .console_listen = -1, .capture_stdout = true};
   cf_error err = {0};
-  Coffer__Agent__V1__StatsContainerResponse *r = NULL;
-  if (c->oci ? oci_cgroup_stats(&c->oci->cg, &r, &err) < 0
-             : (runc_run(a, args, &io, a->runc_timeout_ms, &err) < 0 ||
-                stats_parse(io.capture, io.capture_len, &r, &err) < 0)) {
-    free(io.capture);
+  oci_stats st;
+  if (c->engine->stats(a, c, &st, &err) < 0) {
     cf_error_prefix(&err, "container %s", c->id);
     return reply_err(call, &err);
   }
-  free(io.capture);
-  r->cgroup_version = (uint32_t)a->cgroup_version;
-  r->oom_kills = c->oom_kills;
-  ttrpc_call_reply(call, &r->base);
-  stats_free(r);
-}
-
-/* The container's pids: from the built-in runtime's cgroup, or runc ps. */
-static int container_pids(agent *a, container *c, pid_t **pids, size_t *n, cf_error *err) {
-  if (c->oci)
-    return oci_cgroup_pids(&c->oci->cg, pids, n, err);
-  const char *args[] = {"ps", "--format", "json", c->id, NULL};
-  runc_io io = {.in = -1, .out = -1, .err = -1, .console_listen = -1, .capture_stdout = true};
-  *pids = NULL;
-  *n = 0;
-  if (runc_run(a, args, &io, a->runc_timeout_ms, err) < 0)
-    return -EIO;
-  json_object *arr = json_tokener_parse(io.capture ? io.capture : "");
-  free(io.capture);
-  size_t len = arr && json_object_is_type(arr, json_type_array) ? json_object_array_length(arr) : 0;
-  if (len && !(*pids = calloc(len, sizeof(pid_t))))
-    len = 0;
-  for (size_t i = 0; i < len; i++)
-    (*pids)[i] = (pid_t)json_object_get_int(json_object_array_get_idx(arr, i));
-  *n = len;
-  if (arr)
-    json_object_put(arr);
-  return 0;
+  agent_stats_reply(call, &st, (uint32_t)a->cgroup_version, c->oom_kills);
+  oci_stats_free(&st);
 }
 
 static void h_list_processes(ttrpc_call *call, const uint8_t *payload, size_t len, void *data) {
@@ -511,7 +450,7 @@ static void h_list_processes(ttrpc_call *call, const uint8_t *payload, size_t le
   cf_error err = {0};
   _cleanup_free_ pid_t *pids = NULL;
   size_t n = 0;
-  if (container_pids(a, c, &pids, &n, &err) < 0) {
+  if (c->engine->pids(a, c, &pids, &n, &err) < 0) {
     cf_error_prefix(&err, "container %s", c->id);
     return reply_err(call, &err);
   }
@@ -544,7 +483,7 @@ static void h_guest_details(ttrpc_call *call, const uint8_t *payload, size_t len
   DECODE(Google__Protobuf__Empty, google__protobuf__empty, req);
   Coffer__Agent__V1__GuestDetails d = COFFER__AGENT__V1__GUEST_DETAILS__INIT;
   char kernel[128];
-  guest_details(data, &d, kernel, sizeof(kernel));
+  agent_guest_details(data, &d, kernel, sizeof(kernel));
   ttrpc_call_reply(call, &d.base);
 }
 
@@ -555,7 +494,7 @@ static void h_check(ttrpc_call *call, const uint8_t *payload, size_t len, void *
   ttrpc_call_reply(call, &r.base);
 }
 
-int service_register(agent *a, cf_error *err) {
+int agent_service_register(agent *a, cf_error *err) {
   static const struct {
     const char *service, *method;
     ttrpc_handler h;

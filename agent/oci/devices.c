@@ -23,11 +23,12 @@
  * are compared through r2, as a jump's immediate is sign-extended.
  * A rule without conditions ends the program: the verifier refuses code it
  * cannot reach, and the rules before it could never decide anything. */
-#include "oci/oci.h"
+#include "devices.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>

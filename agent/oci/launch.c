@@ -1,18 +1,19 @@
 /* Container lifecycle of the built-in runtime.
  *
- * create: the agent forks a helper that enters the container's cgroup,
+ * create: the caller (the agent) forks a helper that enters the container's cgroup,
  * joins the namespaces the spec names by path and unshares the new ones,
  * then forks the container's init (so it lands in a new PID namespace) and
  * exits; the init is reparented to the agent (PID 1 or subreaper). The init
  * builds its root, takes its identity and waits on a socketpair for start.
  * start: one byte down the socket; the init execs, which closes its end
- * (close-on-exec), and that EOF tells the agent the exec happened.
+ * (close-on-exec), and that EOF tells the caller the exec happened.
  * exec: the same helper joins the init's namespaces and root instead.
  *
  * Messages on the SOCK_SEQPACKET pair, child to agent: 'P'<pid> from the
  * helper, 'T' carrying the pty master, 'R' ready, 'E'<text> an error; agent
  * to child: 'S' start. */
 #include "launch.h"
+#include "devices.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -424,12 +425,18 @@ static void reap_helper(pid_t helper) {
     ;
 }
 
-int oci_create(oci_container *ct, const char *id, oci_spec *s, const oci_options *o,
-               const oci_stdio *io, cf_error *err) {
+int oci_create(const char *id, oci_spec *s, const oci_options *o, const oci_stdio *io,
+               oci_container **out, cf_error *err) {
+  *out = NULL;
+  oci_container *ct = malloc(sizeof(*ct));
+  if (!ct)
+    return cf_err(err, ENOMEM, "container %s", id);
   *ct = (oci_container){.cg = {.dirfd = -1}, .sync_fd = -1};
   int rc = oci_spec_check_sysctls(s, o->pod_netns, err);
-  if (rc < 0)
+  if (rc < 0) {
+    free(ct);
     return rc;
+  }
   s->process.terminal = io->terminal;
   ct->has_caps = s->process.has_caps;
   memcpy(ct->caps, s->process.caps, sizeof(ct->caps));
@@ -492,8 +499,10 @@ int oci_create(oci_container *ct, const char *id, oci_spec *s, const oci_options
   if (rc < 0) {
     cf_error e2 = {0};
     oci_delete(ct, id, &e2);
+    return rc;
   }
-  return rc;
+  *out = ct;
+  return 0;
 }
 
 int oci_start(oci_container *ct, const char *id, int timeout_ms, cf_error *err) {
@@ -550,6 +559,8 @@ int oci_exec(oci_container *ct, const char *id, const char *process, size_t len,
 }
 
 int oci_delete(oci_container *ct, const char *id, cf_error *err) {
+  if (!ct)
+    return 0;
   if (ct->sync_fd >= 0)
     close(ct->sync_fd); /* an init still waiting for start exits on EOF */
   ct->sync_fd = -1;
@@ -558,7 +569,30 @@ int oci_delete(oci_container *ct, const char *id, cf_error *err) {
     rc = cf_error_prefix(err, "remove container %s", id);
   oci_cgroup_close(&ct->cg);
   oci_seccomp_free(ct->seccomp);
-  ct->seccomp = NULL;
-  ct->pid = 0;
+  free(ct);
   return rc;
+}
+
+pid_t oci_container_pid(const oci_container *ct) {
+  return ct->pid;
+}
+
+int oci_pause(oci_container *ct, bool frozen, cf_error *err) {
+  return oci_cgroup_freeze(&ct->cg, frozen, err);
+}
+
+int oci_kill_all(oci_container *ct, int sig, cf_error *err) {
+  return oci_cgroup_signal_all(&ct->cg, sig, err);
+}
+
+int oci_pids(oci_container *ct, pid_t **pids, size_t *n, cf_error *err) {
+  return oci_cgroup_pids(&ct->cg, pids, n, err);
+}
+
+int oci_update(oci_container *ct, json_object *resources, cf_error *err) {
+  return oci_cgroup_apply(&ct->cg, resources, err);
+}
+
+int oci_stats_read(oci_container *ct, oci_stats *out, cf_error *err) {
+  return oci_cgroup_stats(&ct->cg, out, err);
 }

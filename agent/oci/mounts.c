@@ -96,7 +96,7 @@ static unsigned long kept_flags(const char *path) {
   return f;
 }
 
-static int mount_one(int rootfd, const oci_mount *m, int cgroup_version, cf_error *err) {
+static int mount_one(int rootfd, const oci_mount *m, cf_error *err) {
   const char *type = m->type;
   bool src_is_dir = true;
   if (m->bind) {
@@ -110,8 +110,8 @@ static int mount_one(int rootfd, const oci_mount *m, int cgroup_version, cf_erro
     return -EIO;
   char target[32];
   fd_path(fd, target);
-  if (!strcmp(type, "cgroup") && cgroup_version == 2)
-    type = "cgroup2"; /* a spec written for v1 hosts: the guest has one hierarchy */
+  if (!strcmp(type, "cgroup"))
+    type = "cgroup2"; /* a spec written for v1 hosts: the runtime runs on v2 only */
   if (m->bind) {
     if (mount(m->source, target, NULL, MS_BIND | (m->rec ? MS_REC : 0), NULL) < 0)
       return cf_err(err, errno, "bind %s on %s", m->source, m->destination);
@@ -284,7 +284,7 @@ int oci_rootfs_setup(const oci_spec *s, const oci_options *o, cf_error *err) {
     return cf_err(err, errno, "open the rootfs %s", s->root);
   bool dev_tmpfs = false;
   for (size_t i = 0; i < s->n_mounts; i++) {
-    if (mount_one(rootfd, &s->mounts[i], o->cgroup_version, err) < 0)
+    if (mount_one(rootfd, &s->mounts[i], err) < 0)
       return -EIO;
     dev_tmpfs |= !strcmp(s->mounts[i].destination, "/dev") && !s->mounts[i].bind;
   }

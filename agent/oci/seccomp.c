@@ -16,9 +16,10 @@
  * Not implemented: seccomp notify (SCMP_ACT_NOTIFY, listenerPath), refused
  * by name. Syscall names this libseccomp does not know are skipped: profiles
  * list the syscalls of kernels newer than the one the library was built for. */
-#include "oci.h"
+#include "seccomp_filter.h"
 
 #include <ctype.h>
+#include <stdbool.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>

@@ -702,3 +702,24 @@ void oci_spec_free(oci_spec *s) {
     json_object_put(s->json);
   *s = (oci_spec){0};
 }
+
+int oci_spec_load(const char *json, size_t len, oci_spec **out, cf_error *err) {
+  *out = NULL;
+  oci_spec *s = malloc(sizeof(*s));
+  if (!s)
+    return cf_err(err, ENOMEM, "OCI spec");
+  int rc = oci_spec_parse(json, len, s, err);
+  if (rc < 0) {
+    oci_spec_unload(s);
+    return rc;
+  }
+  *out = s;
+  return 0;
+}
+
+void oci_spec_unload(oci_spec *s) {
+  if (!s)
+    return;
+  oci_spec_free(s);
+  free(s);
+}

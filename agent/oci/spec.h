@@ -1,8 +1,8 @@
-/* The OCI runtime spec as the built-in runtime uses it: parsed and checked
+/* liboci internal: the OCI runtime spec as the library uses it: parsed and checked
  * in the agent before anything is forked, so every mistake in a spec is an
  * error naming its field, and the forked child only acts. */
-#ifndef COFFER_AGENT_OCI_SPEC_H
-#define COFFER_AGENT_OCI_SPEC_H
+#ifndef COFFER_OCI_SPEC_H
+#define COFFER_OCI_SPEC_H
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -12,6 +12,7 @@
 #include <json-c/json.h>
 
 #include "coffer/error.h"
+#include "coffer/oci.h"
 
 enum oci_ns { OCI_NS_PID, OCI_NS_IPC, OCI_NS_UTS, OCI_NS_NET, OCI_NS_CGROUP, OCI_NS_MNT, OCI_NS_N };
 extern const char *const oci_ns_names[OCI_NS_N]; /* spec type names: "pid", "network", ... */

@@ -1571,6 +1571,71 @@ static void test_shared_pid_namespace(void) {
   CHECK(h_remove(&H, "pause", true) == CF_OK, "remove pause");
 }
 
+/* Live (not zombie) processes whose command line is exactly argv. */
+static int count_live(const char *const *argv) {
+  char want[256];
+  size_t wl = 0;
+  for (size_t i = 0; argv[i]; i++)
+    wl += (size_t)snprintf(want + wl, sizeof(want) - wl, "%s", argv[i]) + 1;
+  int n = 0;
+  DIR *d = opendir("/proc");
+  struct dirent *e;
+  while (d && (e = readdir(d))) {
+    if (e->d_name[0] < '0' || e->d_name[0] > '9')
+      continue;
+    char path[64], buf[256], stat[512] = "";
+    snprintf(path, sizeof(path), "/proc/%s/cmdline", e->d_name);
+    FILE *f = fopen(path, "re");
+    size_t len = f ? fread(buf, 1, sizeof(buf), f) : 0;
+    if (f)
+      fclose(f);
+    if (len != wl || memcmp(buf, want, wl))
+      continue;
+    snprintf(path, sizeof(path), "/proc/%s/stat", e->d_name);
+    f = fopen(path, "re");
+    if (f && fgets(stat, sizeof(stat), f)) {
+      const char *st = strrchr(stat, ')');
+      n += st && st[1] == ' ' && st[2] != 'Z';
+    }
+    if (f)
+      fclose(f);
+  }
+  if (d)
+    closedir(d);
+  return n;
+}
+
+/* A container in the pod's PID namespace whose main process leaves a child
+ * behind that holds its stdout (as nginx's workers do): the exit is
+ * reported at once, not after the drain timeout, and the child is gone
+ * (runc's shim kills the cgroup's rest the same way). */
+static void test_init_exit_ends_shared_pid_namespace_container(void) {
+  CHECK(h_create(&H, "pause", ARGS("sleep", "1000"), &(spec_opts){.annotation_type = "sandbox"},
+                 NULL, msg, sizeof(msg)) == CF_OK, "%s", msg);
+  CHECK(h_start(&H, "pause", msg, sizeof(msg)) == CF_OK, "%s", msg);
+  const char *const orphan[] = {"sleep", "1234", NULL};
+  CHECK(count_live(orphan) == 0, "a \"sleep 1234\" runs already on this host");
+  CHECK(h_create(&H, "app", ARGS("sh", "-c", "sleep 1234 & echo started; exec sleep 0.2"),
+                 &(spec_opts){.annotation_type = "container"}, NULL, msg, sizeof(msg)) == CF_OK,
+        "%s", msg);
+  uint64_t t0 = cf_now_ms();
+  CHECK(h_start(&H, "app", msg, sizeof(msg)) == CF_OK, "%s", msg);
+  int st = h_wait(&H, "app", "");
+  uint64_t took = cf_now_ms() - t0;
+  char *out = h_read_all(&H, "app", "", false, NULL);
+  int left = count_live(orphan);
+  printf("app exited %d after %lu ms, output \"%s\", %d \"sleep 1234\" left\n", st,
+         (unsigned long)took, out, left);
+  CHECK(st == 0, "exit status %d", st);
+  CHECK(!strcmp(out, "started\n"), "output \"%s\"", out);
+  CHECK(took < 2000, "exit reported %lu ms after start (the drain timeout is 3 s)",
+        (unsigned long)took);
+  CHECK(left == 0, "the child that outlived the container's init still runs");
+  free(out);
+  CHECK(h_remove(&H, "app", false) == CF_OK, "remove app");
+  CHECK(h_remove(&H, "pause", true) == CF_OK, "remove pause");
+}
+
 static char *read_text(const char *path) {
   FILE *f = fopen(path, "re");
   CHECK(f, "open %s", path);
@@ -1795,7 +1860,8 @@ int main(int argc, char **argv) {
     r.cgroup_parent = H.cgroup_parent;
     CHECK(h_call(&H, "CreateSandbox", &r.base, &google__protobuf__empty__descriptor, NULL, msg,
                  sizeof(msg)) == CF_OK, "%s", msg);
-  } else if (!strcmp(c, "shared_pid_namespace")) {
+  } else if (!strcmp(c, "shared_pid_namespace") ||
+             !strcmp(c, "init_exit_ends_shared_pid_namespace_container")) {
     h_no_sandbox = true;
     h_setup(&H, argv[1], NULL);
     Coffer__Agent__V1__CreateSandboxRequest r = COFFER__AGENT__V1__CREATE_SANDBOX_REQUEST__INIT;
@@ -1835,6 +1901,8 @@ int main(int argc, char **argv) {
   else if (!strcmp(c, "seccomp_filter")) test_seccomp_filter();
   else if (!strcmp(c, "device_cgroup")) test_device_cgroup();
   else if (!strcmp(c, "shared_pid_namespace")) test_shared_pid_namespace();
+  else if (!strcmp(c, "init_exit_ends_shared_pid_namespace_container"))
+    test_init_exit_ends_shared_pid_namespace_container();
   else if (!strcmp(c, "falls_back_to_runc")) test_falls_back_to_runc();
   else {
     fprintf(stderr, "unknown case %s\n", c);

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "agent.h"
+#include "service.h"
 #include "coffer/log.h"
 
 static const char *const methods[] = {
@@ -70,7 +71,7 @@ static void setup(void) {
   a->sigchld_fd = -1;
   int sv[2];
   if (!(a->loop = cf_loop_new(&err)) || !(a->srv = ttrpc_server_new(a->loop, &err)) ||
-      service_register(a, &err) < 0 || socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0 ||
+      agent_service_register(a, &err) < 0 || socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0 ||
       ttrpc_server_add_conn(a->srv, sv[0], &err) < 0 ||
       !(F.cli = ttrpc_client_new(a->loop, sv[1], &err))) {
     fprintf(stderr, "fuzz setup: %s\n", err.msg);

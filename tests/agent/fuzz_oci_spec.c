@@ -28,8 +28,9 @@
 #include <json-c/json.h>
 
 #include "coffer/log.h"
-#include "oci/oci.h"
-#include "oci/spec.h"
+#include "devices.h"
+#include "seccomp_filter.h"
+#include "spec.h"
 
 /* oci_devices_attach with no cgroup: it must stop before bpf(2). */
 static void devices(json_object *rules) {

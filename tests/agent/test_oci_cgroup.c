@@ -1,4 +1,4 @@
-/* agent/oci/cgroup.c: the cgroup v2 part of the built-in OCI runtime.
+/* agent/oci/cgroup_*.c: the cgroup v2 part of the built-in OCI runtime.
  *
  * Two parts:
  *  - resources, errors and stats against a directory tree of regular files
@@ -28,8 +28,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "agent.h"
-#include "oci/oci.h"
+#include "cgroup.h"
 #include "../shim/check.h"
 
 #ifndef CGROUP2_SUPER_MAGIC
@@ -357,70 +356,60 @@ static void test_fake_stats(void) {
   put("pod/st/hugetlb.2MB.rsvd.max", "max\n");
 
   oci_cgroup cg = {.root = tmp, .path = "/pod/st", .dirfd = -1};
-  Coffer__Agent__V1__StatsContainerResponse *s = NULL;
+  oci_stats s;
   int r = oci_cgroup_stats(&cg, &s, &err);
-  CHECK(r == 0 && s);
-  if (!s) {
+  CHECK(r == 0);
+  if (r < 0) {
     fprintf(stderr, "stats: %s\n", err.msg);
     return;
   }
-  CHECK(s->cgroup_version == 2);
-  CHECK(s->cpu && s->cpu->usage_total_ns == 1500000 && s->cpu->usage_user_ns == 1000000 &&
-        s->cpu->usage_kernel_ns == 500000);
-  CHECK(s->cpu && s->cpu->throttling_periods == 10 && s->cpu->throttled_periods == 3 &&
-        s->cpu->throttled_time_ns == 250000);
-  CHECK(s->memory && s->memory->usage && s->memory->usage->usage == 4096);
-  CHECK(s->memory && s->memory->usage && s->memory->usage->limit == UINT64_MAX);
-  CHECK(s->memory && s->memory->usage && s->memory->usage->max == 8192);
-  CHECK(s->memory && s->memory->usage && s->memory->usage->failcnt == 2);
-  CHECK(s->memory && s->memory->swap && s->memory->swap->usage == 12 &&
-        s->memory->swap->limit == 65536);
-  CHECK(s->memory && s->memory->cache == 200);
-  CHECK(s->oom_kills == 1);
-  CHECK(s->memory && s->memory->n_stats == 3);
-  for (size_t i = 0; s->memory && i < s->memory->n_stats; i++) {
-    const char *k = s->memory->stats[i]->key;
-    uint64_t v = s->memory->stats[i]->value;
+  CHECK(s.cpu.total_ns == 1500000 && s.cpu.user_ns == 1000000 && s.cpu.kernel_ns == 500000);
+  CHECK(s.cpu.throttling_periods == 10 && s.cpu.throttled_periods == 3 &&
+        s.cpu.throttled_time_ns == 250000);
+  CHECK(s.memory.usage.usage == 4096);
+  CHECK(s.memory.usage.limit == UINT64_MAX);
+  CHECK(s.memory.usage.max == 8192);
+  CHECK(s.memory.usage.failcnt == 2);
+  CHECK(s.memory.swap.usage == 12 && s.memory.swap.limit == 65536);
+  CHECK(s.memory.cache == 200);
+  CHECK(s.memory.n_stat == 3);
+  for (size_t i = 0; i < s.memory.n_stat; i++) {
+    const char *k = s.memory.stat[i].key;
+    uint64_t v = s.memory.stat[i].value;
     CHECK((strcmp(k, "anon") == 0 && v == 100) || (strcmp(k, "file") == 0 && v == 200) ||
           (strcmp(k, "kernel") == 0 && v == 300));
   }
-  CHECK(s->pids && s->pids->current == 3 && s->pids->limit == 0);
-  CHECK(s->blkio && s->blkio->n_io_service_bytes_recursive == 4 &&
-        s->blkio->n_io_serviced_recursive == 4);
-  if (s->blkio && s->blkio->n_io_service_bytes_recursive == 4 &&
-      s->blkio->n_io_serviced_recursive == 4) {
-    Coffer__Agent__V1__BlkioEntry **b = s->blkio->io_service_bytes_recursive;
-    Coffer__Agent__V1__BlkioEntry **o = s->blkio->io_serviced_recursive;
-    CHECK(b[0]->major == 8 && b[0]->minor == 0 && !strcmp(b[0]->op, "Read") && b[0]->value == 1024);
-    CHECK(b[1]->major == 8 && !strcmp(b[1]->op, "Write") && b[1]->value == 2048);
-    CHECK(b[2]->major == 253 && b[2]->minor == 1 && !strcmp(b[2]->op, "Read") && b[2]->value == 5);
-    CHECK(b[3]->major == 253 && !strcmp(b[3]->op, "Write") && b[3]->value == 6);
-    CHECK(!strcmp(o[0]->op, "Read") && o[0]->value == 1 && !strcmp(o[1]->op, "Write") &&
-          o[1]->value == 2);
-    CHECK(o[2]->major == 253 && o[2]->value == 7 && o[3]->value == 8);
+  CHECK(s.pids.current == 3 && s.pids.limit == 0);
+  CHECK(s.blkio.n_service_bytes == 4 && s.blkio.n_serviced == 4);
+  if (s.blkio.n_service_bytes == 4 && s.blkio.n_serviced == 4) {
+    const oci_blkio_entry *b = s.blkio.service_bytes, *o = s.blkio.serviced;
+    CHECK(b[0].major == 8 && b[0].minor == 0 && !strcmp(b[0].op, "Read") && b[0].value == 1024);
+    CHECK(b[1].major == 8 && !strcmp(b[1].op, "Write") && b[1].value == 2048);
+    CHECK(b[2].major == 253 && b[2].minor == 1 && !strcmp(b[2].op, "Read") && b[2].value == 5);
+    CHECK(b[3].major == 253 && !strcmp(b[3].op, "Write") && b[3].value == 6);
+    CHECK(!strcmp(o[0].op, "Read") && o[0].value == 1 && !strcmp(o[1].op, "Write") &&
+          o[1].value == 2);
+    CHECK(o[2].major == 253 && o[2].value == 7 && o[3].value == 8);
   }
-  CHECK(s->n_hugetlb == 1);
-  if (s->n_hugetlb == 1) {
-    CHECK(strcmp(s->hugetlb[0]->pagesize, "2MB") == 0);
-    CHECK(s->hugetlb[0]->usage == 2097152 && s->hugetlb[0]->max == 4194304 &&
-          s->hugetlb[0]->failcnt == 5);
+  CHECK(s.n_hugetlb == 1);
+  if (s.n_hugetlb == 1) {
+    CHECK(strcmp(s.hugetlb[0].pagesize, "2MB") == 0);
+    CHECK(s.hugetlb[0].usage == 2097152 && s.hugetlb[0].max == 4194304 &&
+          s.hugetlb[0].failcnt == 5);
   }
-  stats_free(s);
+  oci_stats_free(&s);
 
   /* no controller files at all: zeros, not an error */
   dir("pod/empty");
   put("pod/empty/cgroup.procs", "");
   oci_cgroup empty = {.root = tmp, .path = "/pod/empty", .dirfd = -1};
-  s = NULL;
-  CHECK(oci_cgroup_stats(&empty, &s, &err) == 0 && s);
-  CHECK(s && s->cgroup_version == 2 && s->cpu && s->cpu->usage_total_ns == 0 && s->memory &&
-        s->memory->n_stats == 0 && s->pids && s->blkio && s->n_hugetlb == 0);
-  stats_free(s);
+  CHECK(oci_cgroup_stats(&empty, &s, &err) == 0);
+  CHECK(s.cpu.total_ns == 0 && s.memory.n_stat == 0 && s.blkio.n_service_bytes == 0 &&
+        s.n_hugetlb == 0);
+  oci_stats_free(&s);
   /* a cgroup that is gone is an error naming it */
   oci_cgroup gone = {.root = tmp, .path = "/pod/gone", .dirfd = -1};
-  s = NULL;
   CHECK_FAILS(oci_cgroup_stats(&gone, &s, &err), CF_OK, "/pod/gone");
-  CHECK(!s);
 }
 
 /* rm -r of the fake tree (regular files and directories only) */
@@ -590,12 +579,12 @@ static int test_kernel(void) {
     fprintf(stderr, "error: %s\n", err.msg);
 
   /* stats of a cgroup without controllers: core cpu.stat only */
-  Coffer__Agent__V1__StatsContainerResponse *s = NULL;
-  CHECK(oci_cgroup_stats(&cg, &s, &err) == 0 && s);
-  CHECK(s && s->cgroup_version == 2 && s->cpu && s->cpu->usage_total_ns > 0);
+  oci_stats s;
+  CHECK(oci_cgroup_stats(&cg, &s, &err) == 0);
+  CHECK(s.cpu.total_ns > 0);
   if (strstr(offered, "hugetlb"))
-    CHECK(s && s->n_hugetlb >= 1);
-  stats_free(s);
+    CHECK(s.n_hugetlb >= 1);
+  oci_stats_free(&s);
 
   /* a signal other than SIGKILL goes to each process */
   CHECK(oci_cgroup_signal_all(&cg, SIGTERM, &err) == 0);

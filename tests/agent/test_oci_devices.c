@@ -4,7 +4,7 @@
  * the rules (and the defaults every container gets) say. Needs root and a
  * cgroup2 mount at /sys/fs/cgroup/unified (or /sys/fs/cgroup); exits 77 with
  * the reason otherwise. */
-#include "oci/oci.h"
+#include "devices.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -21,7 +21,7 @@
 
 #include <json-c/json.h>
 
-#include "oci/oci.h"
+#include "seccomp_filter.h"
 
 #include "../shim/check.h"
 

@@ -34,4 +34,17 @@ static inline void cf_closedirp(DIR **d) { if (*d) closedir(*d); }
 #define CF_DEFINE_PB_CLEANUP(type, freefn) \
   static inline void freefn##p(type **m) { if (*m) freefn(*m, NULL); }
 
+/* A protobuf-c message of any type (each starts with its ProtobufCMessage
+ * base), freed at scope end:
+ *   _cleanup_pb_ Foo__Bar *m = foo__bar__unpack(NULL, len, data); */
+#if __has_include(<protobuf-c/protobuf-c.h>)
+#include <protobuf-c/protobuf-c.h>
+static inline void cf_pb_freep(void *p) {
+  ProtobufCMessage **m = p;
+  if (*m)
+    protobuf_c_message_free_unpacked(*m, NULL);
+}
+#define _cleanup_pb_ _cleanup_(cf_pb_freep)
+#endif
+
 #endif

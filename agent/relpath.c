@@ -1,5 +1,6 @@
 /* Validation of names and paths that arrive from the host. */
-#include "agent.h"
+
+#include "relpath.h"
 
 #include <string.h>
 

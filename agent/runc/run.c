@@ -4,7 +4,8 @@
  * take tens of milliseconds, and nothing the agent parks (waits, reads)
  * depends on them. Errors carry runc's own message, taken from its JSON log
  * (--log) or, failing that, its stderr. */
-#include "agent.h"
+
+#include "runc.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -23,6 +24,7 @@
 
 #include "coffer/cleanup.h"
 #include "coffer/log.h"
+#include "stream.h"
 
 #define RUNC_MAX_ARGS 48
 #define RUNC_CAPTURE_MAX (4u << 20)
@@ -201,7 +203,7 @@ int runc_run(agent *a, const char *const *args, runc_io *io, int timeout_ms,
       int conn = accept4(io->console_listen, NULL, NULL, SOCK_CLOEXEC);
       if (conn >= 0) {
         cf_error cerr = {0};
-        int fd = console_recv_fd(conn, &cerr);
+        int fd = agent_console_recv_fd(conn, &cerr);
         close(conn);
         if (fd >= 0)
           *io->console_out = fd;

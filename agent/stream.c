@@ -4,7 +4,8 @@
  * Back-pressure instead of loss: when a stream's buffer holds
  * AGENT_OUTBUF_MAX bytes the agent stops reading its pipe, so the writer in
  * the container blocks until the shim reads. */
-#include "agent.h"
+
+#include "stream.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -18,10 +19,11 @@
 
 #include "coffer/cleanup.h"
 #include "coffer/log.h"
+#include "process.h"
 
 static void outbuf_readable(cf_loop *loop, int fd, uint32_t events, void *data);
 
-void outbuf_init(outbuf *ob, proc *p, int fd) {
+void agent_outbuf_init(outbuf *ob, proc *p, int fd) {
   memset(ob, 0, sizeof(*ob));
   ob->proc = p;
   ob->fd = fd;
@@ -30,7 +32,7 @@ void outbuf_init(outbuf *ob, proc *p, int fd) {
 
 static agent *ob_agent(outbuf *ob) { return ob->proc->c->a; }
 
-int outbuf_start(agent *a, outbuf *ob, cf_error *err) {
+int agent_outbuf_start(agent *a, outbuf *ob, cf_error *err) {
   if (ob->fd < 0 || ob->watch)
     return 0;
   fcntl(ob->fd, F_SETFL, fcntl(ob->fd, F_GETFL) | O_NONBLOCK);
@@ -120,7 +122,7 @@ static void outbuf_readable(cf_loop *loop, int fd, uint32_t events, void *data) 
   outbuf_fill(ob);
   outbuf_serve(ob);
   if (ob->eof)
-    proc_check_done(ob_agent(ob), ob->proc);
+    agent_proc_check_done(ob_agent(ob), ob->proc);
 }
 
 static void outbuf_reader_cancel(ttrpc_call *call, void *data) {
@@ -130,7 +132,7 @@ static void outbuf_reader_cancel(ttrpc_call *call, void *data) {
   ttrpc_call_reply_status(call, CF_CANCELLED, "connection closed");
 }
 
-void outbuf_read(agent *a, outbuf *ob, ttrpc_call *call, uint32_t max) {
+void agent_outbuf_read(agent *a, outbuf *ob, ttrpc_call *call, uint32_t max) {
   if (ob->reader) {
     ttrpc_call_reply_status(call, CF_FAILED_PRECONDITION,
                             "process %s/%s: a read of this stream is already pending",
@@ -149,15 +151,15 @@ resume:
     cf_error err = {0};
     outbuf_fill(ob);
     if (ob->fd >= 0 && ob->len - ob->head < AGENT_OUTBUF_MAX)
-      if (outbuf_start(a, ob, &err) < 0)
+      if (agent_outbuf_start(a, ob, &err) < 0)
         cf_warn("process %s: %s", ob->proc->c->id, err.msg);
     outbuf_serve(ob);
     if (ob->eof)
-      proc_check_done(a, ob->proc);
+      agent_proc_check_done(a, ob->proc);
   }
 }
 
-void outbuf_free(outbuf *ob) {
+void agent_outbuf_free(outbuf *ob) {
   if (ob->reader) {
     ttrpc_call *call = ob->reader;
     ob->reader = NULL;
@@ -263,7 +265,7 @@ static void stdin_cancel(ttrpc_call *call, void *data) {
   ttrpc_call_reply_status(call, CF_CANCELLED, "connection closed");
 }
 
-int stdin_write(agent *a, proc *p, ttrpc_call *call, const uint8_t *data, size_t len,
+int agent_stdin_write(agent *a, proc *p, ttrpc_call *call, const uint8_t *data, size_t len,
                 cf_error *err) {
   if (p->stdin_fd < 0 || p->stdin_close_pending)
     return cf_err_status(err, CF_FAILED_PRECONDITION,
@@ -292,7 +294,7 @@ int stdin_write(agent *a, proc *p, ttrpc_call *call, const uint8_t *data, size_t
   return 0;
 }
 
-int stdin_close(agent *a, proc *p, cf_error *err) {
+int agent_stdin_close(agent *a, proc *p, cf_error *err) {
   if (p->stdin_fd < 0)
     return 0;
   if (p->stdin_head)
@@ -302,7 +304,7 @@ int stdin_close(agent *a, proc *p, cf_error *err) {
   return 0;
 }
 
-void stdin_free(proc *p) {
+void agent_stdin_free(proc *p) {
   char msg[300];
   snprintf(msg, sizeof(msg), "process %s/%s was removed", p->c->id, p->exec_id);
   stdin_fail_all(p, CF_NOT_FOUND, msg);
@@ -317,7 +319,7 @@ void stdin_free(proc *p) {
 
 /* -------------------------------------------------------------------- pty */
 
-int pty_resize(proc *p, unsigned w, unsigned h, cf_error *err) {
+int agent_pty_resize(proc *p, unsigned w, unsigned h, cf_error *err) {
   if (!p->terminal || p->pty_fd < 0)
     return cf_err_status(err, CF_FAILED_PRECONDITION, "process %s/%s has no terminal",
                          p->c->id, p->exec_id);
@@ -329,7 +331,7 @@ int pty_resize(proc *p, unsigned w, unsigned h, cf_error *err) {
   return 0;
 }
 
-int console_recv_fd(int conn, cf_error *err) {
+int agent_console_recv_fd(int conn, cf_error *err) {
   char name[4096];
   union {
     char buf[CMSG_SPACE(sizeof(int))];
