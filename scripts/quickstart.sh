@@ -49,7 +49,7 @@ cat >"$CONFIG" <<JSON
   "agent_timeout_ms": 60000
 }
 JSON
-export COFFER_VMM_HELPER=$BUILD/vmm/libvirt/coffer-vmm
+export COFFER_VMM_HELPER=$BUILD/vmm/coffer-vmm/coffer-vmm
 
 step "starting a private containerd with the coffer runtime"
 tests/harness/containerd.sh start "$T/containerd" --shim-dir "$BUILD/shim" \

@@ -96,7 +96,7 @@ static int setup(shim *s, cf_error *err) {
     return -EINVAL;
   int r = shim_group_id(spec, s->opts.id, s->group_id, sizeof(s->group_id), err);
   spec_hostname(spec, s->hostname, sizeof(s->hostname));
-  /* a malformed annotation fails the pod (pod_start), so Create says why */
+  /* a malformed annotation fails the pod (shim_pod_start), so Create says why */
   if (shim_pod_size(&s->cfg, spec, &s->size, &s->size_err) < 0)
     cf_error_prefix(&s->size_err, "pod sizing from %s", path);
   free(spec);
@@ -121,12 +121,12 @@ static int setup(shim *s, cf_error *err) {
   prctl(PR_SET_CHILD_SUBREAPER, 1);
   if (!(s->srv = ttrpc_server_new(s->loop, err)))
     return -EIO;
-  if (service_register(s, err) < 0)
+  if (shim_service_register(s, err) < 0)
     return -EIO;
   fcntl(LISTEN_FD, F_SETFD, FD_CLOEXEC);
   if (ttrpc_server_listen_fd(s->srv, LISTEN_FD, err) < 0)
     return cf_error_prefix(err, "shim socket (fd %d)", LISTEN_FD);
-  events_init(s);
+  shim_events_init(s);
   return 0;
 }
 
@@ -146,27 +146,27 @@ int shim_daemon_main(shim_opts *o) {
   }
   cf_info("shim daemon for pod %s serving on %s (backend %s, config %s)", s->group_id,
           s->socket_path, s->cfg.backend, s->cfg.source);
-  pod_start(s);
+  shim_pod_start(s);
   /* Start-up garbage (config parsing) is freed: give it back. */
   malloc_trim(0);
   cf_loop_run(s->loop);
 
   /* Shutdown: no tasks left (or told to): stop the VM, tell containerd
    * what is still queued, leave nothing behind. */
-  procs_all_lost(s, "the shim is shutting down");
-  pod_stop(s);
+  shim_procs_all_lost(s, "the shim is shutting down");
+  shim_pod_stop(s);
   while (s->tasks) {
     cf_error e2 = {0};
-    if (s->tasks->rootfs_mounted && rootfs_unmount(s->tasks->rootfs, &e2) < 0)
+    if (s->tasks->rootfs_mounted && shim_rootfs_unmount(s->tasks->rootfs, &e2) < 0)
       cf_warn("%s", e2.msg);
-    task_free(s, s->tasks);
+    shim_task_free(s, s->tasks);
   }
   unlink(s->socket_path);
-  events_flush(s, 2000);
+  shim_events_flush(s, 2000);
   shim_pod_dir_remove(s->state_dir);
   cf_info("shim daemon for pod %s exits", s->group_id);
   ttrpc_server_free(s->srv);
-  events_free(s);
+  shim_events_free(s);
   if (s->signal_watch)
     cf_loop_unwatch(s->signal_watch);
   if (s->signal_fd >= 0)

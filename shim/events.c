@@ -15,7 +15,7 @@
 
 static void send_head(shim *s);
 
-void events_init(shim *s) {
+void shim_events_init(shim *s) {
   events *e = &s->ev;
   memset(e, 0, sizeof(*e));
   e->tail = &e->head;
@@ -151,7 +151,7 @@ static void send_head(shim *s) {
   }
 }
 
-void events_publish(shim *s, const char *topic, const char *type_url,
+void shim_events_publish(shim *s, const char *topic, const char *type_url,
                     const ProtobufCMessage *msg) {
   events *e = &s->ev;
   if (!e->address)
@@ -178,7 +178,7 @@ void events_publish(shim *s, const char *topic, const char *type_url,
   send_head(s);
 }
 
-void events_flush(shim *s, int timeout_ms) {
+void shim_events_flush(shim *s, int timeout_ms) {
   uint64_t end = cf_now_ms() + (uint64_t)timeout_ms;
   while (s->ev.head && s->ev.address && cf_now_ms() < end) {
     bool done = false;
@@ -188,7 +188,7 @@ void events_flush(shim *s, int timeout_ms) {
   }
 }
 
-void events_free(shim *s) {
+void shim_events_free(shim *s) {
   events *e = &s->ev;
   if (e->retry) {
     cf_loop_timer_cancel(e->retry);

@@ -27,7 +27,7 @@ static void refill(guest_log *g, uint64_t now_ms) {
   g->milli_tokens = g->milli_tokens + add > cap ? cap : g->milli_tokens + add;
 }
 
-void guest_log_flush(guest_log *g) {
+void shim_guest_log_flush(guest_log *g) {
   if (!g->dropped)
     return;
   cf_log(CF_LOG_WARN, "source=guest",
@@ -38,7 +38,7 @@ void guest_log_flush(guest_log *g) {
   g->dropped = 0;
 }
 
-void guest_log_line(guest_log *g, const char *line, size_t len, uint64_t now_ms) {
+void shim_guest_log_line(guest_log *g, const char *line, size_t len, uint64_t now_ms) {
   refill(g, now_ms);
   if (g->milli_tokens < 1000) {
     g->dropped++;
@@ -46,7 +46,7 @@ void guest_log_line(guest_log *g, const char *line, size_t len, uint64_t now_ms)
     return;
   }
   g->milli_tokens -= 1000;
-  guest_log_flush(g); /* the gap is reported where it was */
+  shim_guest_log_flush(g); /* the gap is reported where it was */
   if (len > GUEST_LOG_LINE_MAX)
     cf_log(CF_LOG_INFO, "source=guest", "%.*s [cut: %zu more bytes]", GUEST_LOG_LINE_MAX, line,
            len - GUEST_LOG_LINE_MAX);
@@ -54,7 +54,7 @@ void guest_log_line(guest_log *g, const char *line, size_t len, uint64_t now_ms)
     cf_log(CF_LOG_INFO, "source=guest", "%.*s", (int)len, line);
 }
 
-void guest_log_last_lines(const char *path, size_t max_lines, char *out, size_t cap) {
+void shim_guest_log_last_lines(const char *path, size_t max_lines, char *out, size_t cap) {
   if (!cap)
     return;
   out[0] = '\0';

@@ -23,11 +23,11 @@ typedef struct guest_log {
 } guest_log;
 
 /* Log one console line (now_ms: a monotonic clock). */
-void guest_log_line(guest_log *g, const char *line, size_t len, uint64_t now_ms);
+void shim_guest_log_line(guest_log *g, const char *line, size_t len, uint64_t now_ms);
 /* Report lines dropped and not yet reported. */
-void guest_log_flush(guest_log *g);
+void shim_guest_log_flush(guest_log *g);
 /* The last max_lines lines of the file at path (at most its last 2 KiB),
  * printable, joined with " | ", into out; "" when unreadable. */
-void guest_log_last_lines(const char *path, size_t max_lines, char *out, size_t cap);
+void shim_guest_log_last_lines(const char *path, size_t max_lines, char *out, size_t cap);
 
 #endif

@@ -281,7 +281,7 @@ int shim_manager_delete(shim_opts *o) {
   char rootfs[PATH_MAX + 16];
   snprintf(rootfs, sizeof(rootfs), "%s/rootfs", bundle);
   cf_error_clear(&err);
-  if (*bundle && rootfs_unmount(rootfs, &err) < 0)
+  if (*bundle && shim_rootfs_unmount(rootfs, &err) < 0)
     cf_warn("%s", err.msg);
 
   if (!alive) {

@@ -245,7 +245,7 @@ static const char *pack_v2(const Coffer__Agent__V1__StatsContainerResponse *st, 
   return "io.containerd.cgroups.v2.Metrics";
 }
 
-const char *metrics_pack(const Coffer__Agent__V1__StatsContainerResponse *st, uint8_t **out,
+const char *shim_metrics_pack(const Coffer__Agent__V1__StatsContainerResponse *st, uint8_t **out,
                          size_t *len, cf_error *err) {
   if (st->cgroup_version == 2)
     return pack_v2(st, out, len, err);

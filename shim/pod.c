@@ -38,7 +38,7 @@
 
 static void try_connect(cf_loop *loop, void *data);
 
-bool pod_alive(shim *s) { return s->pod.state == POD_READY && s->pod.agent; }
+bool shim_pod_alive(shim *s) { return s->pod.state == POD_READY && s->pod.agent; }
 
 static void fail_waiting(shim *s) {
   pod *pd = &s->pod;
@@ -66,7 +66,7 @@ static void replay_waiting(shim *s) {
   }
 }
 
-bool pod_ready_or_defer(shim *s, ttrpc_handler h, ttrpc_call *call, const uint8_t *payload,
+bool shim_pod_ready_or_defer(shim *s, ttrpc_handler h, ttrpc_call *call, const uint8_t *payload,
                         size_t len) {
   pod *pd = &s->pod;
   if (pd->state == POD_READY)
@@ -105,7 +105,7 @@ static void pod_failed(shim *s, enum pod_state state) {
   fail_waiting(s);
 }
 
-void pod_agent_call(shim *s, const char *method, const ProtobufCMessage *req, int timeout_ms,
+void shim_pod_agent_call(shim *s, const char *method, const ProtobufCMessage *req, int timeout_ms,
                     ttrpc_reply_cb cb, void *data) {
   pod *pd = &s->pod;
   cf_error err = {0};
@@ -157,7 +157,7 @@ static void pod_lost(shim *s, const char *why) {
   /* the guest's last words (a panic, the agent's error) say why */
   const char *console = pd->ops->console_log && pd->vm ? pd->ops->console_log(pd->vm) : NULL;
   char tail[640] = "";
-  guest_log_last_lines(console, CONSOLE_ERROR_LINES, tail, sizeof(tail));
+  shim_guest_log_last_lines(console, CONSOLE_ERROR_LINES, tail, sizeof(tail));
   cf_err_status(&pd->failure, CF_UNAVAILABLE, "the pod's VM/agent is gone: %s%s%s%s%s", why,
                 console ? "; guest console " : "", console ? console : "",
                 console ? " ends: " : "", console ? (*tail ? tail : "(empty)") : "");
@@ -176,7 +176,7 @@ static void pod_lost(shim *s, const char *why) {
     ttrpc_client_free(c);
   }
   reap_children();
-  procs_all_lost(s, why);
+  shim_procs_all_lost(s, why);
 }
 
 static void on_vm_exit(cf_loop *loop, int fd, uint32_t events, void *data) {
@@ -198,7 +198,7 @@ static void on_oom(int status, const char *message, const uint8_t *payload, size
                    void *data);
 
 static void watch_oom(shim *s) {
-  pod_agent_call(s, "GetOOMEvent", NULL, 0, on_oom, s);
+  shim_pod_agent_call(s, "GetOOMEvent", NULL, 0, on_oom, s);
 }
 
 static void on_oom(int status, const char *message, const uint8_t *payload, size_t len,
@@ -214,11 +214,11 @@ static void on_oom(int status, const char *message, const uint8_t *payload, size
   if (ev && ev->container_id && *ev->container_id) {
     Containerd__Events__TaskOOM oom = CONTAINERD__EVENTS__TASK_OOM__INIT;
     oom.container_id = ev->container_id;
-    events_publish(s, "/tasks/oom", "containerd.events.TaskOOM", &oom.base);
+    shim_events_publish(s, "/tasks/oom", "containerd.events.TaskOOM", &oom.base);
   }
   if (ev)
     coffer__agent__v1__oomevent__free_unpacked(ev, NULL);
-  if (pod_alive(s))
+  if (shim_pod_alive(s))
     watch_oom(s);
 }
 
@@ -262,7 +262,7 @@ static void agent_wait_next(shim *s, const char *why) {
   if (cf_now_ms() >= pd->deadline_ms) {
     const char *console = pd->ops->console_log ? pd->ops->console_log(pd->vm) : NULL;
     char tail[640] = "";
-    guest_log_last_lines(console, CONSOLE_ERROR_LINES, tail, sizeof(tail));
+    shim_guest_log_last_lines(console, CONSOLE_ERROR_LINES, tail, sizeof(tail));
     cf_err_status(&pd->failure, CF_UNAVAILABLE,
                   "agent at %s did not answer within %d ms (config %s, key agent_timeout_ms; %u "
                   "connects): %s%s%s%s%s",
@@ -316,7 +316,7 @@ static void on_health(int status, const char *message, const uint8_t *payload, s
   req.hostname = s->hostname; /* a host-process agent ignores it */
   req.guest_log_level = s->cfg.log_level;
   req.exit_on_destroy = true;
-  pod_agent_call(s, "CreateSandbox", &req.base, s->cfg.agent_timeout_ms, on_sandbox, s);
+  shim_pod_agent_call(s, "CreateSandbox", &req.base, s->cfg.agent_timeout_ms, on_sandbox, s);
 }
 
 static void on_resend(cf_loop *loop, void *data);
@@ -375,7 +375,7 @@ static void try_connect(cf_loop *loop, void *data) {
 
 static void on_console_line(void *data, const char *line, size_t len) {
   shim *s = data;
-  guest_log_line(&s->pod.glog, line, len, cf_now_ms());
+  shim_guest_log_line(&s->pod.glog, line, len, cf_now_ms());
 }
 
 static void on_console(cf_loop *loop, int fd, uint32_t events, void *data) {
@@ -416,10 +416,10 @@ static void console_stop(shim *s) {
   }
   cf_console_tail_free(pd->console, on_console_line, s);
   pd->console = NULL;
-  guest_log_flush(&pd->glog);
+  shim_guest_log_flush(&pd->glog);
 }
 
-void pod_start(shim *s) {
+void shim_pod_start(shim *s) {
   pod *pd = &s->pod;
   pd->state = POD_STARTING;
   pd->pidfd = -1;
@@ -471,7 +471,7 @@ void pod_start(shim *s) {
   try_connect(s->loop, s);
 }
 
-void pod_stop(shim *s) {
+void shim_pod_stop(shim *s) {
   pod *pd = &s->pod;
   if (pd->state == POD_STOPPED)
     return;

@@ -24,15 +24,15 @@ void shim_now(int64_t *sec, int32_t *nsec) {
   *nsec = (int32_t)ts.tv_nsec;
 }
 
-shim_task *task_find(shim *s, const char *id) {
+shim_task *shim_task_find(shim *s, const char *id) {
   for (shim_task *t = s->tasks; t; t = t->next)
     if (strcmp(t->id, id) == 0)
       return t;
   return NULL;
 }
 
-shim_proc *proc_find(shim *s, const char *id, const char *exec_id) {
-  shim_task *t = task_find(s, id);
+shim_proc *shim_proc_find(shim *s, const char *id, const char *exec_id) {
+  shim_task *t = shim_task_find(s, id);
   if (!t)
     return NULL;
   if (!exec_id || !*exec_id)
@@ -43,7 +43,7 @@ shim_proc *proc_find(shim *s, const char *id, const char *exec_id) {
   return NULL;
 }
 
-size_t task_count(shim *s) {
+size_t shim_task_count(shim *s) {
   size_t n = 0;
   for (shim_task *t = s->tasks; t; t = t->next)
     n++;
@@ -57,7 +57,7 @@ static void proc_init(shim_proc *p, shim_task *t) {
   p->status = ST_CREATED;
 }
 
-shim_task *task_new(shim *s, const char *id, const char *bundle, cf_error *err) {
+shim_task *shim_task_new(shim *s, const char *id, const char *bundle, cf_error *err) {
   shim_task *t = calloc(1, sizeof(*t));
   if (!t)
     return NULL;
@@ -83,8 +83,18 @@ shim_task *task_new(shim *s, const char *id, const char *bundle, cf_error *err) 
   return t;
 }
 
+static void drain_timer_cancel(shim_proc *p) {
+  if (!p->drain_timer)
+    return;
+  cf_loop_timer_cancel(p->drain_timer);
+  shim_proc_ref_free(p->drain_ref);
+  p->drain_timer = NULL;
+  p->drain_ref = NULL;
+}
+
 static void proc_release(shim *s, shim_proc *p) {
-  stdio_close(s, p);
+  drain_timer_cancel(p);
+  shim_stdio_close(s, p);
   for (size_t i = 0; i < p->nwaiters; i++)
     ttrpc_call_reply_status(p->waiters[i], CF_NOT_FOUND, "process %s of task %s was deleted",
                             *p->exec_id ? p->exec_id : "init", p->task->id);
@@ -98,7 +108,7 @@ static void proc_release(shim *s, shim_proc *p) {
   free(p->spec);
 }
 
-shim_proc *exec_new(shim_task *t, const char *exec_id, cf_error *err) {
+shim_proc *shim_exec_new(shim_task *t, const char *exec_id, cf_error *err) {
   shim_proc *p = calloc(1, sizeof(*p));
   if (!p || !(p->exec_id = strdup(exec_id))) {
     free(p);
@@ -113,7 +123,7 @@ shim_proc *exec_new(shim_task *t, const char *exec_id, cf_error *err) {
   return p;
 }
 
-void exec_free(shim *s, shim_proc *p) {
+void shim_exec_free(shim *s, shim_proc *p) {
   shim_task *t = p->task;
   for (shim_proc **pp = &t->execs; *pp; pp = &(*pp)->next) {
     if (*pp == p) {
@@ -125,9 +135,9 @@ void exec_free(shim *s, shim_proc *p) {
   free(p);
 }
 
-void task_free(shim *s, shim_task *t) {
+void shim_task_free(shim *s, shim_task *t) {
   while (t->execs)
-    exec_free(s, t->execs);
+    shim_exec_free(s, t->execs);
   proc_release(s, &t->init);
   for (shim_task **pp = &s->tasks; *pp; pp = &(*pp)->next) {
     if (*pp == t) {
@@ -143,7 +153,7 @@ void task_free(shim *s, shim_task *t) {
 
 static char *dup_or_null(const char *v) { return v && *v ? strdup(v) : NULL; }
 
-void proc_set_stdio(shim_proc *p, const char *in, const char *out, const char *err_path,
+void shim_proc_set_stdio(shim_proc *p, const char *in, const char *out, const char *err_path,
                     bool terminal) {
   p->stdin_path = dup_or_null(in);
   p->stdout_path = dup_or_null(out);
@@ -153,7 +163,7 @@ void proc_set_stdio(shim_proc *p, const char *in, const char *out, const char *e
 
 /* ------------------------------------------------------------------ exits */
 
-proc_ref *proc_ref_new(shim *s, const shim_proc *p) {
+proc_ref *shim_proc_ref_new(shim *s, const shim_proc *p) {
   proc_ref *r = calloc(1, sizeof(*r));
   if (!r)
     return NULL;
@@ -161,13 +171,13 @@ proc_ref *proc_ref_new(shim *s, const shim_proc *p) {
   r->id = strdup(p->task->id);
   r->exec_id = strdup(p->exec_id);
   if (!r->id || !r->exec_id) {
-    proc_ref_free(r);
+    shim_proc_ref_free(r);
     return NULL;
   }
   return r;
 }
 
-void proc_ref_free(proc_ref *r) {
+void shim_proc_ref_free(proc_ref *r) {
   free(r->id);
   free(r->exec_id);
   free(r);
@@ -177,9 +187,9 @@ static void on_wait(int status, const char *message, const uint8_t *payload, siz
                     void *data) {
   proc_ref *r = data;
   shim *s = r->s;
-  shim_proc *p = proc_find(s, r->id, r->exec_id);
+  shim_proc *p = shim_proc_find(s, r->id, r->exec_id);
   if (!p) {
-    proc_ref_free(r);
+    shim_proc_ref_free(r);
     return;
   }
   if (status != CF_OK) {
@@ -190,10 +200,10 @@ static void on_wait(int status, const char *message, const uint8_t *payload, siz
       int64_t sec;
       int32_t nsec;
       shim_now(&sec, &nsec);
-      stdio_abandon(s, p);
-      proc_exited(s, p, SHIM_LOST_EXIT_STATUS, sec, nsec);
+      shim_stdio_abandon(s, p);
+      shim_proc_exited(s, p, SHIM_LOST_EXIT_STATUS, sec, nsec);
     }
-    proc_ref_free(r);
+    shim_proc_ref_free(r);
     return;
   }
   Coffer__Agent__V1__WaitProcessResponse *w =
@@ -210,24 +220,64 @@ static void on_wait(int status, const char *message, const uint8_t *payload, siz
     }
     coffer__agent__v1__wait_process_response__free_unpacked(w, NULL);
   }
-  proc_exited(s, p, code, sec, nsec);
-  proc_ref_free(r);
+  shim_proc_exited(s, p, code, sec, nsec);
+  shim_proc_ref_free(r);
 }
 
-void proc_watch_exit(shim *s, shim_proc *p) {
+void shim_proc_watch_exit(shim *s, shim_proc *p) {
   if (p->wait_issued || p->exited)
     return;
   p->wait_issued = true;
-  proc_ref *r = proc_ref_new(s, p);
+  proc_ref *r = shim_proc_ref_new(s, p);
   if (!r)
     return;
   Coffer__Agent__V1__ProcessRequest req = COFFER__AGENT__V1__PROCESS_REQUEST__INIT;
   req.container_id = p->task->id;
   req.exec_id = p->exec_id;
-  pod_agent_call(s, "WaitProcess", &req.base, 0, on_wait, r);
+  shim_pod_agent_call(s, "WaitProcess", &req.base, 0, on_wait, r);
 }
 
-void proc_exited(shim *s, shim_proc *p, uint32_t status, int64_t sec, int32_t nsec) {
+/* The output is still open at the deadline: some writer (a child that
+ * outlived the process) holds it. Report the exit without the rest, so
+ * containerd's stop and wait never hang on it. */
+static void drain_timeout(cf_loop *loop, void *data) {
+  proc_ref *r = data;
+  shim *s = r->s;
+  shim_proc *p = shim_proc_find(s, r->id, r->exec_id);
+  if (p) {
+    p->drain_timer = NULL;
+    p->drain_ref = NULL;
+  }
+  if (p && !p->reported) {
+    cf_warn("container %s: process %s exited but its output is still open after %d ms "
+            "(a child keeps it open?); reporting the exit without the rest of the output",
+            r->id, *r->exec_id ? r->exec_id : "init", SHIM_DRAIN_TIMEOUT_MS);
+    shim_stdio_abandon(s, p);
+    shim_proc_maybe_report(s, p);
+  }
+  shim_proc_ref_free(r);
+}
+
+static void drain_timer_start(shim *s, shim_proc *p) {
+  if (p->drain_timer)
+    return;
+  proc_ref *r = shim_proc_ref_new(s, p);
+  cf_error err = {0};
+  cf_timer *t = r ? cf_loop_timer(s->loop, SHIM_DRAIN_TIMEOUT_MS, drain_timeout, r, &err) : NULL;
+  if (!t) {
+    cf_warn("container %s: no drain timer (%s); reporting the exit now", p->task->id,
+            r ? err.msg : "out of memory");
+    if (r)
+      shim_proc_ref_free(r);
+    shim_stdio_abandon(s, p);
+    shim_proc_maybe_report(s, p);
+    return;
+  }
+  p->drain_timer = t;
+  p->drain_ref = r;
+}
+
+void shim_proc_exited(shim *s, shim_proc *p, uint32_t status, int64_t sec, int32_t nsec) {
   if (p->exited)
     return;
   p->exited = true;
@@ -236,7 +286,9 @@ void proc_exited(shim *s, shim_proc *p, uint32_t status, int64_t sec, int32_t ns
   p->exited_nsec = nsec;
   cf_debug("process %s/%s exited with %u", p->task->id, *p->exec_id ? p->exec_id : "init",
            status);
-  proc_maybe_report(s, p);
+  shim_proc_maybe_report(s, p);
+  if (!p->reported)
+    drain_timer_start(s, p);
 }
 
 static void reply_wait(shim_proc *p, ttrpc_call *call) {
@@ -249,12 +301,13 @@ static void reply_wait(shim_proc *p, ttrpc_call *call) {
   ttrpc_call_reply(call, &resp.base);
 }
 
-void proc_maybe_report(shim *s, shim_proc *p) {
-  if (!p->exited || p->reported || !stdio_drained(p))
+void shim_proc_maybe_report(shim *s, shim_proc *p) {
+  if (!p->exited || p->reported || !shim_stdio_drained(p))
     return;
   p->reported = true;
   p->status = ST_STOPPED;
-  stdio_close(s, p);
+  drain_timer_cancel(p);
+  shim_stdio_close(s, p);
 
   Google__Protobuf__Timestamp ts = GOOGLE__PROTOBUF__TIMESTAMP__INIT;
   ts.seconds = p->exited_sec;
@@ -265,7 +318,7 @@ void proc_maybe_report(shim *s, shim_proc *p) {
   ev.pid = p->pid;
   ev.exit_status = p->exit_status;
   ev.exited_at = &ts;
-  events_publish(s, "/tasks/exit", "containerd.events.TaskExit", &ev.base);
+  shim_events_publish(s, "/tasks/exit", "containerd.events.TaskExit", &ev.base);
 
   for (size_t i = 0; i < p->nwaiters; i++)
     reply_wait(p, p->waiters[i]);
@@ -285,7 +338,7 @@ static void waiter_cancelled(ttrpc_call *call, void *data) {
   }
 }
 
-void proc_add_waiter(shim *s, shim_proc *p, ttrpc_call *call) {
+void shim_proc_add_waiter(shim *s, shim_proc *p, ttrpc_call *call) {
   if (p->reported) {
     reply_wait(p, call);
     return;
@@ -303,11 +356,11 @@ void proc_add_waiter(shim *s, shim_proc *p, ttrpc_call *call) {
 static void proc_lost(shim *s, shim_proc *p, int64_t sec, int32_t nsec) {
   if (p->exited)
     return;
-  stdio_abandon(s, p);
-  proc_exited(s, p, SHIM_LOST_EXIT_STATUS, sec, nsec);
+  shim_stdio_abandon(s, p);
+  shim_proc_exited(s, p, SHIM_LOST_EXIT_STATUS, sec, nsec);
 }
 
-void procs_all_lost(shim *s, const char *why) {
+void shim_procs_all_lost(shim *s, const char *why) {
   int64_t sec;
   int32_t nsec;
   shim_now(&sec, &nsec);

@@ -70,20 +70,20 @@ static int mount_one(const char *target, const Containerd__Types__Mount *m, cf_e
   return 0;
 }
 
-int rootfs_mount(const char *target, Containerd__Types__Mount **mounts, size_t n,
+int shim_rootfs_mount(const char *target, Containerd__Types__Mount **mounts, size_t n,
                  cf_error *err) {
   for (size_t i = 0; i < n; i++) {
     if (mount_one(target, mounts[i], err) < 0) {
       cf_error tmp = {0};
       for (size_t j = 0; j < i; j++)
-        rootfs_unmount(target, &tmp);
+        shim_rootfs_unmount(target, &tmp);
       return -EIO;
     }
   }
   return 0;
 }
 
-int rootfs_unmount(const char *target, cf_error *err) {
+int shim_rootfs_unmount(const char *target, cf_error *err) {
   /* Everything stacked there (also what a dead shim left). */
   for (int i = 0; i < 64; i++) {
     if (umount2(target, MNT_DETACH) < 0) {

@@ -45,9 +45,9 @@ static const char *pname(const char *exec_id) { return exec_id && *exec_id ? exe
 
 /* Look up a process or answer NOT_FOUND. */
 static shim_proc *need_proc(shim *s, ttrpc_call *call, const char *id, const char *exec_id) {
-  shim_proc *p = proc_find(s, id, exec_id);
+  shim_proc *p = shim_proc_find(s, id, exec_id);
   if (!p) {
-    if (exec_id && *exec_id && task_find(s, id))
+    if (exec_id && *exec_id && shim_task_find(s, id))
       ttrpc_call_reply_status(call, CF_NOT_FOUND, "exec %s of task %s: not found", exec_id, id);
     else
       ttrpc_call_reply_status(call, CF_NOT_FOUND, "task %s: not found", id ? id : "");
@@ -85,7 +85,7 @@ static void task_teardown_local(shim *s, shim_task *t) {
   }
   if (t->rootfs_mounted) {
     cf_error_clear(&err);
-    if (rootfs_unmount(t->rootfs, &err) < 0)
+    if (shim_rootfs_unmount(t->rootfs, &err) < 0)
       cf_warn("%s", err.msg);
     t->rootfs_mounted = false;
   }
@@ -95,7 +95,7 @@ static void on_created(int status, const char *message, const uint8_t *payload, 
                        void *data) {
   op *o = data;
   shim *s = o->s;
-  shim_task *t = task_find(s, o->id);
+  shim_task *t = shim_task_find(s, o->id);
   if (!t) {
     ttrpc_call_reply_status(o->call, CF_NOT_FOUND, "task %s: deleted while being created", o->id);
     free(o);
@@ -104,7 +104,7 @@ static void on_created(int status, const char *message, const uint8_t *payload, 
   if (status != CF_OK) {
     ttrpc_call_reply_status(o->call, status, "create task %s: %s", o->id, message);
     task_teardown_local(s, t);
-    task_free(s, t);
+    shim_task_free(s, t);
     free(o);
     return;
   }
@@ -126,14 +126,14 @@ static void on_created(int status, const char *message, const uint8_t *payload, 
   ev.bundle = t->bundle;
   ev.io = &io;
   ev.pid = t->init.pid;
-  events_publish(s, "/tasks/create", "containerd.events.TaskCreate", &ev.base);
+  shim_events_publish(s, "/tasks/create", "containerd.events.TaskCreate", &ev.base);
 
   Containerd__Task__V2__CreateTaskResponse resp = CONTAINERD__TASK__V2__CREATE_TASK_RESPONSE__INIT;
   resp.pid = t->init.pid;
   ttrpc_call_reply(o->call, &resp.base);
   free(o);
-  stdio_start_output(s, &t->init);
-  stdio_start_input(s, &t->init);
+  shim_stdio_start_output(s, &t->init);
+  shim_stdio_start_input(s, &t->init);
 }
 
 static void h_create(ttrpc_call *call, const uint8_t *payload, size_t len, void *data) {
@@ -147,7 +147,7 @@ static void h_create(ttrpc_call *call, const uint8_t *payload, size_t len, void 
     ttrpc_call_reply_status(call, CF_INVALID_ARGUMENT, "invalid task id \"%.*s\"", 140, req->id);
     goto out;
   }
-  if (task_find(s, req->id)) {
+  if (shim_task_find(s, req->id)) {
     ttrpc_call_reply_status(call, CF_ALREADY_EXISTS, "task %s: already exists", req->id);
     goto out;
   }
@@ -155,14 +155,14 @@ static void h_create(ttrpc_call *call, const uint8_t *payload, size_t len, void 
     ttrpc_call_reply_status(call, CF_UNIMPLEMENTED, "task %s: restore from checkpoint is not supported", req->id);
     goto out;
   }
-  if (!pod_ready_or_defer(s, h_create, call, payload, len))
+  if (!shim_pod_ready_or_defer(s, h_create, call, payload, len))
     goto out;
   const char *bundle = req->bundle && *req->bundle ? req->bundle : s->bundle;
-  if (!(t = task_new(s, req->id, bundle, &err))) {
+  if (!(t = shim_task_new(s, req->id, bundle, &err))) {
     ttrpc_call_reply_error(call, &err);
     goto out;
   }
-  proc_set_stdio(&t->init, req->stdin, req->stdout, req->stderr, req->terminal);
+  shim_proc_set_stdio(&t->init, req->stdin, req->stdout, req->stderr, req->terminal);
 
   char path[PATH_MAX];
   snprintf(path, sizeof(path), "%s/config.json", bundle);
@@ -170,7 +170,7 @@ static void h_create(ttrpc_call *call, const uint8_t *payload, size_t len, void 
   if (cf_read_file(path, SPEC_MAX, &spec, &spec_len, &err) < 0)
     goto fail;
   if (req->n_rootfs > 0) {
-    if (rootfs_mount(t->rootfs, req->rootfs, req->n_rootfs, &err) < 0)
+    if (shim_rootfs_mount(t->rootfs, req->rootfs, req->n_rootfs, &err) < 0)
       goto fail;
     t->rootfs_mounted = true;
   }
@@ -181,7 +181,7 @@ static void h_create(ttrpc_call *call, const uint8_t *payload, size_t len, void 
   t->rootfs_added = true;
   if (shim_volumes_share(s->pod.ops, s->pod.vm, t->id, spec, spec_len, &vols, &err) < 0)
     goto fail;
-  if (stdio_open(s, &t->init, &err) < 0)
+  if (shim_stdio_open(s, &t->init, &err) < 0)
     goto fail;
 
   Coffer__Agent__V1__Rootfs arf = COFFER__AGENT__V1__ROOTFS__INIT;
@@ -205,15 +205,15 @@ static void h_create(ttrpc_call *call, const uint8_t *payload, size_t len, void 
   op *o = op_new(s, call, t->id, "");
   if (!o) {
     task_teardown_local(s, t);
-    task_free(s, t);
+    shim_task_free(s, t);
     goto out;
   }
-  pod_agent_call(s, "CreateContainer", &creq.base, s->cfg.agent_timeout_ms, on_created, o);
+  shim_pod_agent_call(s, "CreateContainer", &creq.base, s->cfg.agent_timeout_ms, on_created, o);
   goto out;
 fail:
   ttrpc_call_reply_status(call, cf_error_grpc_status(&err), "create task %s: %s", req->id, err.msg);
   task_teardown_local(s, t);
-  task_free(s, t);
+  shim_task_free(s, t);
 out:
   free(spec);
   shim_volumes_free(&vols);
@@ -226,7 +226,7 @@ static void on_started(int status, const char *message, const uint8_t *payload, 
                        void *data) {
   op *o = data;
   shim *s = o->s;
-  shim_proc *p = proc_find(s, o->id, o->exec_id);
+  shim_proc *p = shim_proc_find(s, o->id, o->exec_id);
   if (!p) {
     ttrpc_call_reply_status(o->call, CF_NOT_FOUND, "task %s: deleted while starting", o->id);
     free(o);
@@ -237,7 +237,7 @@ static void on_started(int status, const char *message, const uint8_t *payload, 
     ttrpc_call_reply_status(o->call, status, "start %s of task %s: %s", pname(o->exec_id), o->id,
                             message);
     if (is_exec) {
-      stdio_close(s, p);
+      shim_stdio_close(s, p);
       p->status = ST_STOPPED;
       p->exited = p->reported = true;
       p->exit_status = SHIM_LOST_EXIT_STATUS;
@@ -268,22 +268,22 @@ static void on_started(int status, const char *message, const uint8_t *payload, 
     ev.container_id = p->task->id;
     ev.exec_id = p->exec_id;
     ev.pid = p->pid;
-    events_publish(s, "/tasks/exec-started", "containerd.events.TaskExecStarted", &ev.base);
+    shim_events_publish(s, "/tasks/exec-started", "containerd.events.TaskExecStarted", &ev.base);
   } else {
     Containerd__Events__TaskStart ev = CONTAINERD__EVENTS__TASK_START__INIT;
     ev.container_id = p->task->id;
     ev.pid = p->pid;
-    events_publish(s, "/tasks/start", "containerd.events.TaskStart", &ev.base);
+    shim_events_publish(s, "/tasks/start", "containerd.events.TaskStart", &ev.base);
   }
   Containerd__Task__V2__StartResponse resp = CONTAINERD__TASK__V2__START_RESPONSE__INIT;
   resp.pid = p->pid;
   ttrpc_call_reply(o->call, &resp.base);
   free(o);
   if (is_exec) {
-    stdio_start_output(s, p);
-    stdio_start_input(s, p);
+    shim_stdio_start_output(s, p);
+    shim_stdio_start_input(s, p);
   }
-  proc_watch_exit(s, p);
+  shim_proc_watch_exit(s, p);
 }
 
 static void h_start(ttrpc_call *call, const uint8_t *payload, size_t len, void *data) {
@@ -302,7 +302,7 @@ static void h_start(ttrpc_call *call, const uint8_t *payload, size_t len, void *
                             "exec %s: task %s is not running", p->exec_id, req->id);
     goto out;
   }
-  if (!pod_ready_or_defer(s, h_start, call, payload, len))
+  if (!shim_pod_ready_or_defer(s, h_start, call, payload, len))
     goto out;
   op *o = op_new(s, call, req->id, req->exec_id);
   if (!o)
@@ -310,13 +310,13 @@ static void h_start(ttrpc_call *call, const uint8_t *payload, size_t len, void *
   if (!*p->exec_id) {
     Coffer__Agent__V1__ContainerRequest creq = COFFER__AGENT__V1__CONTAINER_REQUEST__INIT;
     creq.container_id = p->task->id;
-    pod_agent_call(s, "StartContainer", &creq.base, s->cfg.agent_timeout_ms, on_started, o);
+    shim_pod_agent_call(s, "StartContainer", &creq.base, s->cfg.agent_timeout_ms, on_started, o);
     goto out;
   }
   cf_error err = {0};
-  if (stdio_open(s, p, &err) < 0) {
+  if (shim_stdio_open(s, p, &err) < 0) {
     ttrpc_call_reply_status(call, cf_error_grpc_status(&err), "exec %s: %s", p->exec_id, err.msg);
-    stdio_close(s, p);
+    shim_stdio_close(s, p);
     free(o);
     goto out;
   }
@@ -331,7 +331,7 @@ static void h_start(ttrpc_call *call, const uint8_t *payload, size_t len, void *
   ereq.process.data = (uint8_t *)p->spec;
   ereq.process.len = p->spec_len;
   ereq.stdio = &st;
-  pod_agent_call(s, "ExecProcess", &ereq.base, s->cfg.agent_timeout_ms, on_started, o);
+  shim_pod_agent_call(s, "ExecProcess", &ereq.base, s->cfg.agent_timeout_ms, on_started, o);
 out:
   FREE(containerd__task__v2__start_request, req);
 }
@@ -363,15 +363,15 @@ static void finish_delete(shim *s, shim_task *t, ttrpc_call *call) {
   ev.exit_status = p->exit_status;
   ev.exited_at = &ts;
   ev.id = t->id;
-  events_publish(s, "/tasks/delete", "containerd.events.TaskDelete", &ev.base);
+  shim_events_publish(s, "/tasks/delete", "containerd.events.TaskDelete", &ev.base);
   reply_delete(call, p);
-  task_free(s, t);
+  shim_task_free(s, t);
 }
 
 static void on_removed(int status, const char *message, const uint8_t *payload, size_t len,
                        void *data) {
   op *o = data;
-  shim_task *t = task_find(o->s, o->id);
+  shim_task *t = shim_task_find(o->s, o->id);
   if (status != CF_OK && status != CF_NOT_FOUND)
     cf_warn("agent RemoveContainer %s: %s", o->id, message);
   if (t)
@@ -385,7 +385,7 @@ static void finish_exec_delete(shim *s, shim_proc *p, ttrpc_call *call) {
   if (!p->exited_sec)
     shim_now(&p->exited_sec, &p->exited_nsec);
   reply_delete(call, p);
-  exec_free(s, p);
+  shim_exec_free(s, p);
 }
 
 /* The agent keeps a finished exec (its status, its unread output) until
@@ -396,7 +396,7 @@ static void on_exec_removed(int status, const char *message, const uint8_t *payl
   op *o = data;
   if (status != CF_OK && status != CF_NOT_FOUND)
     cf_warn("agent RemoveProcess %s/%s: %s", o->id, o->exec_id, message);
-  shim_proc *p = proc_find(o->s, o->id, o->exec_id);
+  shim_proc *p = shim_proc_find(o->s, o->id, o->exec_id);
   if (p)
     finish_exec_delete(o->s, p, o->call);
   else
@@ -419,7 +419,7 @@ static void h_delete(ttrpc_call *call, const uint8_t *payload, size_t len, void 
     goto out;
   }
   if (*p->exec_id) {
-    if (!pod_alive(s)) {
+    if (!shim_pod_alive(s)) {
       finish_exec_delete(s, p, call);
       goto out;
     }
@@ -429,11 +429,11 @@ static void h_delete(ttrpc_call *call, const uint8_t *payload, size_t len, void 
     Coffer__Agent__V1__ProcessRequest rreq = COFFER__AGENT__V1__PROCESS_REQUEST__INIT;
     rreq.container_id = req->id;
     rreq.exec_id = req->exec_id;
-    pod_agent_call(s, "RemoveProcess", &rreq.base, s->cfg.agent_timeout_ms, on_exec_removed, o);
+    shim_pod_agent_call(s, "RemoveProcess", &rreq.base, s->cfg.agent_timeout_ms, on_exec_removed, o);
     goto out;
   }
   shim_task *t = p->task;
-  if (t->agent_created && pod_alive(s)) {
+  if (t->agent_created && shim_pod_alive(s)) {
     op *o = op_new(s, call, t->id, "");
     if (!o)
       goto out;
@@ -441,7 +441,7 @@ static void h_delete(ttrpc_call *call, const uint8_t *payload, size_t len, void 
         COFFER__AGENT__V1__REMOVE_CONTAINER_REQUEST__INIT;
     rreq.container_id = t->id;
     rreq.force = true;
-    pod_agent_call(s, "RemoveContainer", &rreq.base, s->cfg.agent_timeout_ms, on_removed, o);
+    shim_pod_agent_call(s, "RemoveContainer", &rreq.base, s->cfg.agent_timeout_ms, on_removed, o);
     goto out;
   }
   finish_delete(s, t, call);
@@ -455,7 +455,7 @@ static void h_exec(ttrpc_call *call, const uint8_t *payload, size_t len, void *d
   shim *s = data;
   UNPACK(Containerd__Task__V2__ExecProcessRequest, containerd__task__v2__exec_process_request, req);
   cf_error err = {0};
-  shim_task *t = task_find(s, req->id);
+  shim_task *t = shim_task_find(s, req->id);
   if (!t) {
     ttrpc_call_reply_status(call, CF_NOT_FOUND, "task %s: not found", req->id);
     goto out;
@@ -465,7 +465,7 @@ static void h_exec(ttrpc_call *call, const uint8_t *payload, size_t len, void *d
                             req->exec_id);
     goto out;
   }
-  if (proc_find(s, req->id, req->exec_id)) {
+  if (shim_proc_find(s, req->id, req->exec_id)) {
     ttrpc_call_reply_status(call, CF_ALREADY_EXISTS, "exec %s of task %s: already exists",
                             req->exec_id, req->id);
     goto out;
@@ -480,24 +480,24 @@ static void h_exec(ttrpc_call *call, const uint8_t *payload, size_t len, void *d
                             req->exec_id);
     goto out;
   }
-  shim_proc *p = exec_new(t, req->exec_id, &err);
+  shim_proc *p = shim_exec_new(t, req->exec_id, &err);
   if (!p) {
     ttrpc_call_reply_error(call, &err);
     goto out;
   }
   p->spec = malloc(req->spec->value.len);
   if (!p->spec) {
-    exec_free(s, p);
+    shim_exec_free(s, p);
     ttrpc_call_reply_status(call, CF_RESOURCE_EXHAUSTED, "out of memory");
     goto out;
   }
   memcpy(p->spec, req->spec->value.data, req->spec->value.len);
   p->spec_len = req->spec->value.len;
-  proc_set_stdio(p, req->stdin, req->stdout, req->stderr, req->terminal);
+  shim_proc_set_stdio(p, req->stdin, req->stdout, req->stderr, req->terminal);
   Containerd__Events__TaskExecAdded ev = CONTAINERD__EVENTS__TASK_EXEC_ADDED__INIT;
   ev.container_id = t->id;
   ev.exec_id = p->exec_id;
-  events_publish(s, "/tasks/exec-added", "containerd.events.TaskExecAdded", &ev.base);
+  shim_events_publish(s, "/tasks/exec-added", "containerd.events.TaskExecAdded", &ev.base);
   ttrpc_call_reply(call, NULL);
 out:
   FREE(containerd__task__v2__exec_process_request, req);
@@ -574,13 +574,13 @@ static void forward_container(shim *s, ttrpc_call *call, const char *id, const c
     return;
   Coffer__Agent__V1__ContainerRequest creq = COFFER__AGENT__V1__CONTAINER_REQUEST__INIT;
   creq.container_id = o->id;
-  pod_agent_call(s, method, &creq.base, s->cfg.agent_timeout_ms, cb, o);
+  shim_pod_agent_call(s, method, &creq.base, s->cfg.agent_timeout_ms, cb, o);
 }
 
 static void h_pids(ttrpc_call *call, const uint8_t *payload, size_t len, void *data) {
   shim *s = data;
   UNPACK(Containerd__Task__V2__PidsRequest, containerd__task__v2__pids_request, req);
-  if (need_proc(s, call, req->id, "") && pod_ready_or_defer(s, h_pids, call, payload, len))
+  if (need_proc(s, call, req->id, "") && shim_pod_ready_or_defer(s, h_pids, call, payload, len))
     forward_container(s, call, req->id, "ListProcesses", on_pids);
   FREE(containerd__task__v2__pids_request, req);
 }
@@ -590,12 +590,12 @@ static void h_pids(ttrpc_call *call, const uint8_t *payload, size_t len, void *d
 static void on_paused(int status, const char *message, const uint8_t *payload, size_t len,
                       void *data) {
   op *o = data;
-  shim_task *t = task_find(o->s, o->id);
+  shim_task *t = shim_task_find(o->s, o->id);
   if (status == CF_OK && t) {
     t->init.status = ST_PAUSED;
     Containerd__Events__TaskPaused ev = CONTAINERD__EVENTS__TASK_PAUSED__INIT;
     ev.container_id = t->id;
-    events_publish(o->s, "/tasks/paused", "containerd.events.TaskPaused", &ev.base);
+    shim_events_publish(o->s, "/tasks/paused", "containerd.events.TaskPaused", &ev.base);
   }
   reply_empty_or_error(status, message, o, "pause task");
   free(o);
@@ -604,13 +604,13 @@ static void on_paused(int status, const char *message, const uint8_t *payload, s
 static void on_resumed(int status, const char *message, const uint8_t *payload, size_t len,
                        void *data) {
   op *o = data;
-  shim_task *t = task_find(o->s, o->id);
+  shim_task *t = shim_task_find(o->s, o->id);
   if (status == CF_OK && t) {
     if (t->init.status == ST_PAUSED)
       t->init.status = ST_RUNNING;
     Containerd__Events__TaskResumed ev = CONTAINERD__EVENTS__TASK_RESUMED__INIT;
     ev.container_id = t->id;
-    events_publish(o->s, "/tasks/resumed", "containerd.events.TaskResumed", &ev.base);
+    shim_events_publish(o->s, "/tasks/resumed", "containerd.events.TaskResumed", &ev.base);
   }
   reply_empty_or_error(status, message, o, "resume task");
   free(o);
@@ -623,7 +623,7 @@ static void h_pause(ttrpc_call *call, const uint8_t *payload, size_t len, void *
   if (p && (p->status != ST_RUNNING || proc_finished(p)))
     ttrpc_call_reply_status(call, CF_FAILED_PRECONDITION, "task %s is not running: cannot pause",
                             req->id);
-  else if (p && pod_ready_or_defer(s, h_pause, call, payload, len))
+  else if (p && shim_pod_ready_or_defer(s, h_pause, call, payload, len))
     forward_container(s, call, req->id, "PauseContainer", on_paused);
   FREE(containerd__task__v2__pause_request, req);
 }
@@ -635,7 +635,7 @@ static void h_resume(ttrpc_call *call, const uint8_t *payload, size_t len, void 
   if (p && (p->status != ST_PAUSED || proc_finished(p)))
     ttrpc_call_reply_status(call, CF_FAILED_PRECONDITION, "task %s is not paused: cannot resume",
                             req->id);
-  else if (p && pod_ready_or_defer(s, h_resume, call, payload, len))
+  else if (p && shim_pod_ready_or_defer(s, h_resume, call, payload, len))
     forward_container(s, call, req->id, "ResumeContainer", on_resumed);
   FREE(containerd__task__v2__resume_request, req);
 }
@@ -645,10 +645,10 @@ static void h_resume(ttrpc_call *call, const uint8_t *payload, size_t len, void 
 static void on_killed(int status, const char *message, const uint8_t *payload, size_t len,
                       void *data) {
   op *o = data;
-  shim_proc *p = proc_find(o->s, o->id, o->exec_id);
+  shim_proc *p = shim_proc_find(o->s, o->id, o->exec_id);
   /* a created, never started init can be killed too: learn its exit */
   if (status == CF_OK && p)
-    proc_watch_exit(o->s, p);
+    shim_proc_watch_exit(o->s, p);
   if (status == CF_OK)
     ttrpc_call_reply(o->call, NULL);
   else
@@ -677,7 +677,7 @@ static void h_kill(ttrpc_call *call, const uint8_t *payload, size_t len, void *d
     ttrpc_call_reply_status(call, CF_INVALID_ARGUMENT, "invalid signal %u", req->signal);
     goto out;
   }
-  if (!pod_ready_or_defer(s, h_kill, call, payload, len))
+  if (!shim_pod_ready_or_defer(s, h_kill, call, payload, len))
     goto out;
   op *o = op_new(s, call, req->id, req->exec_id);
   if (!o)
@@ -687,7 +687,7 @@ static void h_kill(ttrpc_call *call, const uint8_t *payload, size_t len, void *d
   sreq.exec_id = p->exec_id;
   sreq.signal = req->signal;
   sreq.all = req->all;
-  pod_agent_call(s, "SignalProcess", &sreq.base, s->cfg.agent_timeout_ms, on_killed, o);
+  shim_pod_agent_call(s, "SignalProcess", &sreq.base, s->cfg.agent_timeout_ms, on_killed, o);
 out:
   FREE(containerd__task__v2__kill_request, req);
 }
@@ -699,7 +699,7 @@ static void h_wait(ttrpc_call *call, const uint8_t *payload, size_t len, void *d
   UNPACK(Containerd__Task__V2__WaitRequest, containerd__task__v2__wait_request, req);
   shim_proc *p = need_proc(s, call, req->id, req->exec_id);
   if (p)
-    proc_add_waiter(s, p, call);
+    shim_proc_add_waiter(s, p, call);
   FREE(containerd__task__v2__wait_request, req);
 }
 
@@ -723,7 +723,7 @@ static void on_stats(int status, const char *message, const uint8_t *payload, si
   cf_error err = {0};
   uint8_t *buf = NULL;
   size_t n = 0;
-  const char *url = metrics_pack(st, &buf, &n, &err);
+  const char *url = shim_metrics_pack(st, &buf, &n, &err);
   if (!url) {
     ttrpc_call_reply_error(o->call, &err);
   } else {
@@ -743,7 +743,7 @@ static void on_stats(int status, const char *message, const uint8_t *payload, si
 static void h_stats(ttrpc_call *call, const uint8_t *payload, size_t len, void *data) {
   shim *s = data;
   UNPACK(Containerd__Task__V2__StatsRequest, containerd__task__v2__stats_request, req);
-  if (need_proc(s, call, req->id, "") && pod_ready_or_defer(s, h_stats, call, payload, len))
+  if (need_proc(s, call, req->id, "") && shim_pod_ready_or_defer(s, h_stats, call, payload, len))
     forward_container(s, call, req->id, "StatsContainer", on_stats);
   FREE(containerd__task__v2__stats_request, req);
 }
@@ -772,7 +772,7 @@ static void h_update(ttrpc_call *call, const uint8_t *payload, size_t len, void 
                             req->id);
     goto out;
   }
-  if (!pod_ready_or_defer(s, h_update, call, payload, len))
+  if (!shim_pod_ready_or_defer(s, h_update, call, payload, len))
     goto out;
   op *o = op_new(s, call, req->id, "");
   if (!o)
@@ -780,7 +780,7 @@ static void h_update(ttrpc_call *call, const uint8_t *payload, size_t len, void 
   Coffer__Agent__V1__UpdateContainerRequest ureq = COFFER__AGENT__V1__UPDATE_CONTAINER_REQUEST__INIT;
   ureq.container_id = o->id;
   ureq.resources = req->resources->value;
-  pod_agent_call(s, "UpdateContainer", &ureq.base, s->cfg.agent_timeout_ms, on_updated, o);
+  shim_pod_agent_call(s, "UpdateContainer", &ureq.base, s->cfg.agent_timeout_ms, on_updated, o);
 out:
   FREE(containerd__task__v2__update_task_request, req);
 }
@@ -809,7 +809,7 @@ static void h_resize(ttrpc_call *call, const uint8_t *payload, size_t len, void 
     ttrpc_call_reply(call, NULL); /* nothing to resize (yet / any more / unknown size) */
     goto out;
   }
-  if (!pod_ready_or_defer(s, h_resize, call, payload, len))
+  if (!shim_pod_ready_or_defer(s, h_resize, call, payload, len))
     goto out;
   op *o = op_new(s, call, req->id, req->exec_id);
   if (!o)
@@ -819,7 +819,7 @@ static void h_resize(ttrpc_call *call, const uint8_t *payload, size_t len, void 
   rreq.exec_id = p->exec_id;
   rreq.width = req->width;
   rreq.height = req->height;
-  pod_agent_call(s, "ResizeTty", &rreq.base, s->cfg.agent_timeout_ms, on_resized, o);
+  shim_pod_agent_call(s, "ResizeTty", &rreq.base, s->cfg.agent_timeout_ms, on_resized, o);
 out:
   FREE(containerd__task__v2__resize_pty_request, req);
 }
@@ -830,7 +830,7 @@ static void h_closeio(ttrpc_call *call, const uint8_t *payload, size_t len, void
   shim_proc *p = need_proc(s, call, req->id, req->exec_id);
   if (p) {
     if (req->stdin && !proc_finished(p))
-      stdio_close_stdin(s, p);
+      shim_stdio_close_stdin(s, p);
     ttrpc_call_reply(call, NULL);
   }
   FREE(containerd__task__v2__close_iorequest, req);
@@ -841,7 +841,7 @@ static void h_closeio(ttrpc_call *call, const uint8_t *payload, size_t len, void
 static void h_connect(ttrpc_call *call, const uint8_t *payload, size_t len, void *data) {
   shim *s = data;
   UNPACK(Containerd__Task__V2__ConnectRequest, containerd__task__v2__connect_request, req);
-  shim_task *t = task_find(s, req->id);
+  shim_task *t = shim_task_find(s, req->id);
   Containerd__Task__V2__ConnectResponse resp = CONTAINERD__TASK__V2__CONNECT_RESPONSE__INIT;
   resp.shim_pid = (uint32_t)getpid();
   resp.task_pid = t ? t->init.pid : 0;
@@ -859,7 +859,7 @@ static void exit_soon(cf_loop *loop, void *data) {
 static void h_shutdown(ttrpc_call *call, const uint8_t *payload, size_t len, void *data) {
   shim *s = data;
   UNPACK(Containerd__Task__V2__ShutdownRequest, containerd__task__v2__shutdown_request, req);
-  bool go = req->now || task_count(s) == 0;
+  bool go = req->now || shim_task_count(s) == 0;
   /* No new connection may reach a shim that is on its way out: the next
    * `start` for this pod must spawn a fresh one. */
   if (go)
@@ -880,7 +880,7 @@ static void h_checkpoint(ttrpc_call *call, const uint8_t *payload, size_t len, v
                           "checkpoint is not supported by the coffer runtime");
 }
 
-int service_register(shim *s, cf_error *err) {
+int shim_service_register(shim *s, cf_error *err) {
   static const struct {
     const char *method;
     ttrpc_handler h;

@@ -31,6 +31,10 @@
 #define AGENT_SERVICE "coffer.agent.v1.Agent"
 #define HEALTH_SERVICE "coffer.agent.v1.Health"
 #define SHIM_LOST_EXIT_STATUS 255 /* the VM/agent died under a process */
+/* How long an exited process's output may take to reach containerd before
+ * the exit is reported anyway (a child that outlived it can hold the pipe
+ * open forever). The agent has already waited its own drain bound. */
+#define SHIM_DRAIN_TIMEOUT_MS 2000
 
 typedef struct shim_opts {
   const char *ns;
@@ -92,6 +96,8 @@ struct shim_proc {
   size_t nwaiters;
   out_pump out, err;
   in_pump in;
+  cf_timer *drain_timer; /* exited, output still open: report anyway at expiry */
+  void *drain_ref;       /* the timer's proc_ref, freed with it */
   pid_t log_pid;      /* binary:// logger */
   shim_proc *next;
 };
@@ -185,81 +191,81 @@ struct shim {
 int shim_daemon_main(shim_opts *o);
 
 /* service.c */
-int service_register(shim *s, cf_error *err);
+int shim_service_register(shim *s, cf_error *err);
 
 /* pod.c */
-void pod_start(shim *s);
+void shim_pod_start(shim *s);
 /* Run handler now if the pod is ready, fail the call if it cannot become
  * ready, else keep it until it is. Returns true when the caller should go on
  * handling the call right now. */
-bool pod_ready_or_defer(shim *s, ttrpc_handler h, ttrpc_call *call,
+bool shim_pod_ready_or_defer(shim *s, ttrpc_handler h, ttrpc_call *call,
                         const uint8_t *payload, size_t len);
 /* Async agent call; on failure to send, cb runs at once with the status. */
-void pod_agent_call(shim *s, const char *method, const ProtobufCMessage *req,
+void shim_pod_agent_call(shim *s, const char *method, const ProtobufCMessage *req,
                     int timeout_ms, ttrpc_reply_cb cb, void *data);
-void pod_stop(shim *s);
-bool pod_alive(shim *s);
+void shim_pod_stop(shim *s);
+bool shim_pod_alive(shim *s);
 
 /* process.c */
-shim_task *task_find(shim *s, const char *id);
-shim_proc *proc_find(shim *s, const char *id, const char *exec_id);
+shim_task *shim_task_find(shim *s, const char *id);
+shim_proc *shim_proc_find(shim *s, const char *id, const char *exec_id);
 
 /* A process named by its ids, for callbacks that may outlive it: they look it
- * up again (proc_find) instead of holding a pointer. */
+ * up again (shim_proc_find) instead of holding a pointer. */
 typedef struct proc_ref {
   shim *s;
   char *id;
   char *exec_id;
   bool is_err; /* stdio pumps: the stderr stream */
 } proc_ref;
-proc_ref *proc_ref_new(shim *s, const shim_proc *p);
-void proc_ref_free(proc_ref *r);
-shim_task *task_new(shim *s, const char *id, const char *bundle, cf_error *err);
-void task_free(shim *s, shim_task *t);
-shim_proc *exec_new(shim_task *t, const char *exec_id, cf_error *err);
-void exec_free(shim *s, shim_proc *p);
-void proc_set_stdio(shim_proc *p, const char *in, const char *out, const char *err_path,
+proc_ref *shim_proc_ref_new(shim *s, const shim_proc *p);
+void shim_proc_ref_free(proc_ref *r);
+shim_task *shim_task_new(shim *s, const char *id, const char *bundle, cf_error *err);
+void shim_task_free(shim *s, shim_task *t);
+shim_proc *shim_exec_new(shim_task *t, const char *exec_id, cf_error *err);
+void shim_exec_free(shim *s, shim_proc *p);
+void shim_proc_set_stdio(shim_proc *p, const char *in, const char *out, const char *err_path,
                     bool terminal);
 /* Start waiting for the process's exit at the agent. */
-void proc_watch_exit(shim *s, shim_proc *p);
+void shim_proc_watch_exit(shim *s, shim_proc *p);
 /* The agent reported the exit (or the pod died): record it. */
-void proc_exited(shim *s, shim_proc *p, uint32_t status, int64_t sec, int32_t nsec);
+void shim_proc_exited(shim *s, shim_proc *p, uint32_t status, int64_t sec, int32_t nsec);
 /* Called whenever a condition for reporting changed (exit, output drained). */
-void proc_maybe_report(shim *s, shim_proc *p);
-void proc_add_waiter(shim *s, shim_proc *p, ttrpc_call *call);
+void shim_proc_maybe_report(shim *s, shim_proc *p);
+void shim_proc_add_waiter(shim *s, shim_proc *p, ttrpc_call *call);
 /* Every process of the pod is lost (VM/agent died). */
-void procs_all_lost(shim *s, const char *why);
-size_t task_count(shim *s);
+void shim_procs_all_lost(shim *s, const char *why);
+size_t shim_task_count(shim *s);
 
 /* stdio.c */
-int stdio_open(shim *s, shim_proc *p, cf_error *err);
-void stdio_start_output(shim *s, shim_proc *p);
-void stdio_start_input(shim *s, shim_proc *p);
-void stdio_close_stdin(shim *s, shim_proc *p);
+int shim_stdio_open(shim *s, shim_proc *p, cf_error *err);
+void shim_stdio_start_output(shim *s, shim_proc *p);
+void shim_stdio_start_input(shim *s, shim_proc *p);
+void shim_stdio_close_stdin(shim *s, shim_proc *p);
 /* Stop pumping, free buffers, close fds (output left undelivered is lost). */
-void stdio_close(shim *s, shim_proc *p);
+void shim_stdio_close(shim *s, shim_proc *p);
 /* Mark both output pumps done (the agent is gone). */
-void stdio_abandon(shim *s, shim_proc *p);
-bool stdio_drained(const shim_proc *p);
+void shim_stdio_abandon(shim *s, shim_proc *p);
+bool shim_stdio_drained(const shim_proc *p);
 
 /* events.c */
-void events_init(shim *s);
-void events_publish(shim *s, const char *topic, const char *type_url,
+void shim_events_init(shim *s);
+void shim_events_publish(shim *s, const char *topic, const char *type_url,
                     const ProtobufCMessage *msg);
-void events_free(shim *s);
+void shim_events_free(shim *s);
 /* Try to deliver what is queued before exiting (bounded). */
-void events_flush(shim *s, int timeout_ms);
+void shim_events_flush(shim *s, int timeout_ms);
 
 /* rootfs.c */
 struct Containerd__Types__Mount;
-int rootfs_mount(const char *target, struct Containerd__Types__Mount **mounts,
+int shim_rootfs_mount(const char *target, struct Containerd__Types__Mount **mounts,
                  size_t n, cf_error *err);
-int rootfs_unmount(const char *target, cf_error *err);
+int shim_rootfs_unmount(const char *target, cf_error *err);
 
 /* metrics.c */
 struct Coffer__Agent__V1__StatsContainerResponse;
 /* Packs a containerd cgroups Metrics message; returns its type URL. */
-const char *metrics_pack(const struct Coffer__Agent__V1__StatsContainerResponse *st,
+const char *shim_metrics_pack(const struct Coffer__Agent__V1__StatsContainerResponse *st,
                          uint8_t **out, size_t *len, cf_error *err);
 
 /* small helpers (process.c) */

@@ -27,7 +27,7 @@
 #define LOGGER_READY_MS 10000
 
 static proc_ref *pref_new(shim *s, shim_proc *p, bool is_err) {
-  proc_ref *r = proc_ref_new(s, p);
+  proc_ref *r = shim_proc_ref_new(s, p);
   if (r)
     r->is_err = is_err;
   return r;
@@ -182,7 +182,7 @@ static int open_output(shim *s, shim_proc *p, const char *uri, out_pump *o, cf_e
   return 0;
 }
 
-int stdio_open(shim *s, shim_proc *p, cf_error *err) {
+int shim_stdio_open(shim *s, shim_proc *p, cf_error *err) {
   if (p->stdin_path) {
     p->in.fd = open(p->stdin_path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
     if (p->in.fd < 0)
@@ -217,7 +217,7 @@ static void close_output(out_pump *o);
 static void finish_output(shim *s, shim_proc *p, out_pump *o) {
   close_output(o);
   o->done = true;
-  proc_maybe_report(s, p);
+  shim_proc_maybe_report(s, p);
 }
 
 /* Write what is buffered; true when all of it is out (or dropped). */
@@ -244,7 +244,7 @@ static bool flush_output(out_pump *o) {
 
 static void on_writable(cf_loop *loop, int fd, uint32_t events, void *data) {
   proc_ref *r = data;
-  shim_proc *p = proc_find(r->s, r->id, r->exec_id);
+  shim_proc *p = shim_proc_find(r->s, r->id, r->exec_id);
   if (!p)
     return;
   out_pump *o = r->is_err ? &p->err : &p->out;
@@ -255,7 +255,7 @@ static void on_writable(cf_loop *loop, int fd, uint32_t events, void *data) {
   cf_loop_unwatch(o->w);
   o->w = NULL;
   o->ref = NULL;
-  proc_ref_free(r);
+  shim_proc_ref_free(r);
   if (o->done)
     return;
   read_more(s, p, is_err);
@@ -265,22 +265,22 @@ static void on_output(int status, const char *message, const uint8_t *payload, s
                       void *data) {
   proc_ref *r = data;
   shim *s = r->s;
-  shim_proc *p = proc_find(s, r->id, r->exec_id);
+  shim_proc *p = shim_proc_find(s, r->id, r->exec_id);
   if (!p) {
-    proc_ref_free(r);
+    shim_proc_ref_free(r);
     return;
   }
   out_pump *o = r->is_err ? &p->err : &p->out;
   o->reading = false;
   if (o->done) {
-    proc_ref_free(r);
+    shim_proc_ref_free(r);
     return;
   }
   if (status != CF_OK) {
     if (status != CF_UNAVAILABLE && status != CF_NOT_FOUND)
       cf_warn("reading %s of %s/%s: %s", r->is_err ? "stderr" : "stdout", r->id,
               *r->exec_id ? r->exec_id : "init", message);
-    proc_ref_free(r);
+    shim_proc_ref_free(r);
     if (status != CF_UNAVAILABLE) /* pod death abandons every pump itself */
       finish_output(s, p, o);
     return;
@@ -288,7 +288,7 @@ static void on_output(int status, const char *message, const uint8_t *payload, s
   Coffer__Agent__V1__ReadOutputResponse *resp =
       coffer__agent__v1__read_output_response__unpack(NULL, len, payload);
   if (!resp) {
-    proc_ref_free(r);
+    shim_proc_ref_free(r);
     finish_output(s, p, o);
     return;
   }
@@ -330,7 +330,7 @@ static void on_output(int status, const char *message, const uint8_t *payload, s
       fcntl(o->fd, F_SETFL, 0);
       flush_output(o);
     }
-    proc_ref_free(r);
+    shim_proc_ref_free(r);
     finish_output(s, p, o);
     return;
   }
@@ -344,7 +344,7 @@ static void on_output(int status, const char *message, const uint8_t *payload, s
     }
     flush_output(o);
   }
-  proc_ref_free(r);
+  shim_proc_ref_free(r);
   read_more(s, p, is_err);
 }
 
@@ -360,10 +360,10 @@ static void read_more(shim *s, shim_proc *p, bool is_err) {
   req.exec_id = p->exec_id;
   req.max_bytes = OUT_CHUNK;
   o->reading = true;
-  pod_agent_call(s, is_err ? "ReadStderr" : "ReadStdout", &req.base, 0, on_output, r);
+  shim_pod_agent_call(s, is_err ? "ReadStderr" : "ReadStdout", &req.base, 0, on_output, r);
 }
 
-void stdio_start_output(shim *s, shim_proc *p) {
+void shim_stdio_start_output(shim *s, shim_proc *p) {
   if (p->out.fd < 0)
     p->out.done = true;
   if (p->err.fd < 0)
@@ -380,8 +380,8 @@ static void on_stdin_written(int status, const char *message, const uint8_t *pay
                              size_t len, void *data) {
   proc_ref *r = data;
   shim *s = r->s;
-  shim_proc *p = proc_find(s, r->id, r->exec_id);
-  proc_ref_free(r);
+  shim_proc *p = shim_proc_find(s, r->id, r->exec_id);
+  shim_proc_ref_free(r);
   if (!p)
     return;
   p->in.writing = false;
@@ -396,7 +396,7 @@ static void on_stdin_written(int status, const char *message, const uint8_t *pay
 static void on_stdin_closed(int status, const char *message, const uint8_t *payload,
                             size_t len, void *data) {
   proc_ref *r = data;
-  proc_ref_free(r);
+  shim_proc_ref_free(r);
 }
 
 static void send_close_stdin(shim *s, shim_proc *p) {
@@ -409,12 +409,12 @@ static void send_close_stdin(shim *s, shim_proc *p) {
   Coffer__Agent__V1__ProcessRequest req = COFFER__AGENT__V1__PROCESS_REQUEST__INIT;
   req.container_id = p->task->id;
   req.exec_id = p->exec_id;
-  pod_agent_call(s, "CloseStdin", &req.base, 10000, on_stdin_closed, r);
+  shim_pod_agent_call(s, "CloseStdin", &req.base, 10000, on_stdin_closed, r);
 }
 
 static void on_stdin_readable(cf_loop *loop, int fd, uint32_t events, void *data) {
   proc_ref *r = data;
-  shim_proc *p = proc_find(r->s, r->id, r->exec_id);
+  shim_proc *p = shim_proc_find(r->s, r->id, r->exec_id);
   if (p)
     drive_input(r->s, p);
 }
@@ -425,7 +425,7 @@ static void stop_input_watch(shim_proc *p) {
     p->in.w = NULL;
   }
   if (p->in.ref) {
-    proc_ref_free(p->in.ref);
+    shim_proc_ref_free(p->in.ref);
     p->in.ref = NULL;
   }
 }
@@ -434,7 +434,7 @@ static void drive_input(shim *s, shim_proc *p) {
   in_pump *in = &p->in;
   if (in->writing)
     return;
-  if (!in->eof && in->fd >= 0 && pod_alive(s)) {
+  if (!in->eof && in->fd >= 0 && shim_pod_alive(s)) {
     uint8_t buf[IN_CHUNK];
     ssize_t n = read(in->fd, buf, sizeof(buf));
     if (n > 0) {
@@ -449,7 +449,7 @@ static void drive_input(shim *s, shim_proc *p) {
       in->writing = true;
       if (in->w)
         cf_loop_watch_modify(in->w, 0, NULL);
-      pod_agent_call(s, "WriteStdin", &req.base, 0, on_stdin_written, r);
+      shim_pod_agent_call(s, "WriteStdin", &req.base, 0, on_stdin_written, r);
       return;
     }
     if (n < 0 && (errno == EAGAIN || errno == EINTR) && !in->close_requested) {
@@ -466,12 +466,12 @@ static void drive_input(shim *s, shim_proc *p) {
       close(in->fd);
       in->fd = -1;
     }
-    if (pod_alive(s))
+    if (shim_pod_alive(s))
       send_close_stdin(s, p);
   }
 }
 
-void stdio_start_input(shim *s, shim_proc *p) {
+void shim_stdio_start_input(shim *s, shim_proc *p) {
   if (p->in.fd < 0 || p->in.w)
     return;
   proc_ref *r = pref_new(s, p, false);
@@ -481,13 +481,13 @@ void stdio_start_input(shim *s, shim_proc *p) {
   p->in.w = cf_loop_watch(s->loop, p->in.fd, EPOLLIN, on_stdin_readable, r, &err);
   if (!p->in.w) {
     cf_warn("stdin of %s: %s", p->task->id, err.msg);
-    proc_ref_free(r);
+    shim_proc_ref_free(r);
     return;
   }
   p->in.ref = r;
 }
 
-void stdio_close_stdin(shim *s, shim_proc *p) {
+void shim_stdio_close_stdin(shim *s, shim_proc *p) {
   /* Deliver what is already in the fifo, then EOF (drive_input sees the
    * request at the first empty read, also after an in-flight write). */
   p->in.close_requested = true;
@@ -502,7 +502,7 @@ static void close_output(out_pump *o) {
     o->w = NULL;
   }
   if (o->ref) {
-    proc_ref_free(o->ref);
+    shim_proc_ref_free(o->ref);
     o->ref = NULL;
   }
   free(o->buf);
@@ -514,7 +514,7 @@ static void close_output(out_pump *o) {
   }
 }
 
-void stdio_close(shim *s, shim_proc *p) {
+void shim_stdio_close(shim *s, shim_proc *p) {
   close_output(&p->out);
   close_output(&p->err);
   stop_input_watch(p);
@@ -524,10 +524,10 @@ void stdio_close(shim *s, shim_proc *p) {
   }
 }
 
-void stdio_abandon(shim *s, shim_proc *p) {
+void shim_stdio_abandon(shim *s, shim_proc *p) {
   close_output(&p->out);
   close_output(&p->err);
   p->out.done = p->err.done = true;
 }
 
-bool stdio_drained(const shim_proc *p) { return p->out.done && p->err.done; }
+bool shim_stdio_drained(const shim_proc *p) { return p->out.done && p->err.done; }

@@ -24,7 +24,7 @@ RUNS=${RUNS:-5}
 H=$SRC/tests/harness
 SHIM_BIN=$BUILD/shim/containerd-shim-coffer-v2
 AGENT_BIN=$BUILD/agent/coffer-agent
-VMM=$BUILD/vmm/libvirt/coffer-vmm
+VMM=$BUILD/vmm/coffer-vmm/coffer-vmm
 GUEST=$BUILD/vmm-agent-guest
 for f in "$SHIM_BIN" "$AGENT_BIN" "$VMM"; do
   [ -x "$f" ] || { echo "build first: $f missing" >&2; exit 1; }

@@ -20,7 +20,7 @@ static guest_log glog;
 static uint64_t now_ms = 1000;
 
 static void on_line(void *data, const char *line, size_t len) {
-  guest_log_line(&glog, line, len, now_ms);
+  shim_guest_log_line(&glog, line, len, now_ms);
 }
 
 static void append(const char *text) {
@@ -117,13 +117,13 @@ int main(void) {
   /* the last lines, for errors: printable, joined, at most N */
   char tail[640];
   append("boot\x01 step\nagent: cannot open /dev/vport0p1\n");
-  guest_log_last_lines(console, 2, tail, sizeof(tail));
+  shim_guest_log_last_lines(console, 2, tail, sizeof(tail));
   CHECK(strcmp(tail, "boot  step | agent: cannot open /dev/vport0p1") == 0);
-  guest_log_last_lines(console, 1, tail, sizeof(tail));
+  shim_guest_log_last_lines(console, 1, tail, sizeof(tail));
   CHECK(strcmp(tail, "agent: cannot open /dev/vport0p1") == 0);
-  guest_log_last_lines("/nonexistent/console.log", 3, tail, sizeof(tail));
+  shim_guest_log_last_lines("/nonexistent/console.log", 3, tail, sizeof(tail));
   CHECK(tail[0] == '\0');
-  guest_log_last_lines(console, 1000, tail, 16); /* small buffer: cut, terminated */
+  shim_guest_log_last_lines(console, 1000, tail, 16); /* small buffer: cut, terminated */
   CHECK(strlen(tail) < 16);
 
   close(logfd);

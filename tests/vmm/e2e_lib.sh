@@ -13,7 +13,7 @@ H=$SRC/tests/harness
 V=$SRC/tests/vmm
 SHIM_BIN=$BUILD/shim/containerd-shim-coffer-v2
 AGENT_BIN=$BUILD/agent/coffer-agent
-VMM=$BUILD/vmm/libvirt/coffer-vmm
+VMM=$BUILD/vmm/coffer-vmm/coffer-vmm
 GUEST=$BUILD/vmm-agent-guest
 
 skip() { echo "SKIP: $*"; exit 77; }

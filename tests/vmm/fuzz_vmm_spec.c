@@ -16,12 +16,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   memcpy(text, data, size);
   text[size] = 0;
   vm_spec s;
-  spec_init(&s);
+  vm_spec_init(&s);
   cf_error err = {0};
-  if (spec_parse_json(&s, text, &err) == 0 && spec_validate(&s, &err) == 0) {
+  if (vm_spec_parse_json(&s, text, &err) == 0 && vm_spec_validate(&s, &err) == 0) {
     if (!strcmp(s.accel, "auto")) {
       free(s.accel);
-      s.accel = strdup(spec_is_tee(&s) ? "kvm" : "tcg");
+      s.accel = strdup(vm_spec_is_tee(&s) ? "kvm" : "tcg");
     }
     char *xml = domain_xml_build(&s, &err);
     if (xml) {
@@ -32,7 +32,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
       free(xml);
     }
   }
-  spec_free(&s);
+  vm_spec_free(&s);
   free(text);
   return 0;
 }

@@ -8,7 +8,7 @@
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 B=$(cd "$1" && pwd); N=${2:-5}
-H=$B/vmm/libvirt/coffer-vmm
+H=$B/vmm/coffer-vmm/coffer-vmm
 "$HERE/libvirtd.sh" start >/dev/null
 read -r K I <<<"$("$HERE/guest-kernel.sh" "$B/vmm-test-guest")"
 W=$(mktemp -d /tmp/coffer-measure.XXXXXX)

@@ -14,19 +14,19 @@
 
 static void bad(const char *json, const char *needle) {
   vm_spec s;
-  spec_init(&s);
+  vm_spec_init(&s);
   cf_error err = {0};
-  int r = spec_parse_json(&s, json, &err);
+  int r = vm_spec_parse_json(&s, json, &err);
   if (r == 0)
-    r = spec_validate(&s, &err);
+    r = vm_spec_validate(&s, &err);
   EXPECT(r < 0, "accepted: %s", json);
   EXPECT(r >= 0 || strstr(err.msg, needle), "error \"%s\" lacks \"%s\" for %s", err.msg, needle, json);
-  spec_free(&s);
+  vm_spec_free(&s);
 }
 
 int main(void) {
   vm_spec s;
-  spec_init(&s);
+  vm_spec_init(&s);
   cf_error err = {0};
   const char *full = "{\"pod_id\":\"p1\",\"profile\":\"sev-snp\",\"machine\":\"q35\",\"accel\":\"kvm\","
                      "\"kernel\":\"/k\",\"initrd\":\"/i\",\"firmware\":\"/f\",\"cmdline\":\"a b\","
@@ -34,21 +34,21 @@ int main(void) {
                      "\"vsock_cid\":0,\"disks\":[{\"path\":\"/d0\",\"serial\":\"cfslot-0\",\"readonly\":true}],"
                      "\"init_data_sha256\":\"e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855\","
                      "\"snp_policy\":\"0x30000\",\"snp_cbitpos\":47}";
-  EXPECT(spec_parse_json(&s, full, &err) == 0, "%s", err.msg);
-  EXPECT(spec_validate(&s, &err) == 0, "%s", err.msg);
-  char *json = spec_to_json(&s, &err);
+  EXPECT(vm_spec_parse_json(&s, full, &err) == 0, "%s", err.msg);
+  EXPECT(vm_spec_validate(&s, &err) == 0, "%s", err.msg);
+  char *json = vm_spec_to_json(&s, &err);
   vm_spec t;
-  spec_init(&t);
-  EXPECT(json && spec_parse_json(&t, json, &err) == 0, "re-parse: %s", err.msg);
-  char *again = spec_to_json(&t, &err);
+  vm_spec_init(&t);
+  EXPECT(json && vm_spec_parse_json(&t, json, &err) == 0, "re-parse: %s", err.msg);
+  char *again = vm_spec_to_json(&t, &err);
   EXPECT(json && again && !strcmp(json, again), "round trip differs:\n%s\n%s", json, again);
   EXPECT(t.vcpus == 3 && t.memory_mib == 640 && t.ndisks == 1 && t.disks[0].readonly &&
              t.snp_cbitpos == 47 && t.vsock_cid == 0 && !strcmp(t.disks[0].serial, "cfslot-0"),
          "fields lost in the round trip");
   free(json);
   free(again);
-  spec_free(&s);
-  spec_free(&t);
+  vm_spec_free(&s);
+  vm_spec_free(&t);
 
   bad("not json", "invalid JSON");
   bad("[1]", "object");

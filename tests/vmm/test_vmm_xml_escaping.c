@@ -17,7 +17,7 @@ static void set(char **f, const char *v) {
 }
 
 static void base(vm_spec *s) {
-  spec_init(s);
+  vm_spec_init(s);
   set(&s->pod_id, "pod1");
   set(&s->profile, "plain");
   set(&s->machine, "microvm");
@@ -89,7 +89,7 @@ int main(void) {
     }
     free(xml);
   }
-  spec_free(&s);
+  vm_spec_free(&s);
 
   /* ids: only containerd's charset is accepted, so names cannot carry markup */
   const char *bad_ids[] = {"a'b", "a<b", "a&b", "a\nb", "../x", "a/b", "", ".hidden", "a b"};
@@ -97,11 +97,11 @@ int main(void) {
     base(&s);
     set(&s.pod_id, bad_ids[i]);
     cf_error e = {0};
-    EXPECT(spec_validate(&s, &e) < 0 && e.status == CF_INVALID_ARGUMENT, "pod id \"%s\" accepted", bad_ids[i]);
+    EXPECT(vm_spec_validate(&s, &e) < 0 && e.status == CF_INVALID_ARGUMENT, "pod id \"%s\" accepted", bad_ids[i]);
     char *x = domain_xml_build(&s, &e);
     EXPECT(!x, "XML built for pod id \"%s\"", bad_ids[i]);
     free(x);
-    spec_free(&s);
+    vm_spec_free(&s);
   }
   /* control characters and invalid UTF-8 are refused, not passed on */
   const char *bad_paths[] = {"/a\x01b", "/a\x1b[31m", "/a\xff\xfe", "/a\x7f",
@@ -116,7 +116,7 @@ int main(void) {
     EXPECT(!x && e.status == CF_INVALID_ARGUMENT && strstr(e.msg, "kernel"),
            "path %zu accepted (%s)", i, e.msg);
     free(x);
-    spec_free(&s);
+    vm_spec_free(&s);
   }
   /* any XML character is passed on: non-ASCII paths are legitimate */
   base(&s);
@@ -125,14 +125,14 @@ int main(void) {
   EXPECT(ok && strstr(ok, "/k\xc3\xbc/\xe6\x97\xa5/\xf0\x9f\x98\x80/\xf4\x8f\xbf\xbd"),
          "non-ASCII kernel path refused or altered: %s", err.msg);
   free(ok);
-  spec_free(&s);
+  vm_spec_free(&s);
   /* disk serials are ids too */
   base(&s);
   s.disks[0].path = strdup("/d.img");
   s.disks[0].serial = strdup("x'><evil/>");
   s.ndisks = 1;
-  EXPECT(spec_validate(&s, &err) < 0, "hostile disk serial accepted");
-  spec_free(&s);
+  EXPECT(vm_spec_validate(&s, &err) < 0, "hostile disk serial accepted");
+  vm_spec_free(&s);
   if (!failed)
     printf("PASS XML escaping\n");
   return failed;

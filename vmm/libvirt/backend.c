@@ -155,7 +155,7 @@ static int fill_spec(const cf_vm_config *cfg, struct cf_vm *vm, bool tee, vm_spe
   set_str(&s->snp_policy, env_or("COFFER_SNP_POLICY", "0x30000"));
   set_str(&s->tdx_policy, env_or("COFFER_TDX_POLICY", "0x10000000"));
   set_str(&s->tdx_qgs_socket, env_or("COFFER_TDX_QGS_SOCKET", "/var/run/tdx-qgs/qgs.socket"));
-  return spec_validate(s, err);
+  return vm_spec_validate(s, err);
 }
 
 static int parse_created(struct cf_vm *vm, const char *out, cf_error *err) {
@@ -202,9 +202,9 @@ static int lv_start(const cf_vm_config *cfg, cf_vm **out, cf_error *err) {
   const char *profile = cfg->profile && *cfg->profile ? cfg->profile : "plain";
   bool tee = !strcmp(profile, "sev-snp") || !strcmp(profile, "tdx");
   snprintf(vm->pod_id, sizeof(vm->pod_id), "%s", cfg->pod_id);
-  if (spec_domain_name(cfg->pod_id, vm->name, sizeof(vm->name), err) < 0)
+  if (vm_spec_domain_name(cfg->pod_id, vm->name, sizeof(vm->name), err) < 0)
     return -EINVAL;
-  if (backend_find_helper(vm->helper, sizeof(vm->helper), err) < 0)
+  if (lv_backend_find_helper(vm->helper, sizeof(vm->helper), err) < 0)
     return -ENOENT;
   snprintf(vm->uri, sizeof(vm->uri), "%s", env_or("COFFER_LIBVIRT_URI", "qemu:///system"));
   if ((size_t)snprintf(vm->dir, sizeof(vm->dir), "%s/" VM_SUBDIR, cfg->state_dir) >= sizeof(vm->dir))
@@ -230,7 +230,7 @@ static int lv_start(const cf_vm_config *cfg, cf_vm **out, cf_error *err) {
   vm->block_rootfs = tee || !strcmp(mode, "block");
   if (!vm->block_rootfs) {
     snprintf(vm->share, sizeof(vm->share), "%s/share", vm->dir);
-    if ((r = backend_share_prepare(vm, err)) < 0)
+    if ((r = lv_backend_share_prepare(vm, err)) < 0)
       goto fail;
   } else {
     unsigned slots = (unsigned)atoi(env_or("COFFER_VMM_BLOCK_SLOTS", "4"));
@@ -240,7 +240,7 @@ static int lv_start(const cf_vm_config *cfg, cf_vm **out, cf_error *err) {
                         SPEC_MAX_DISKS);
       goto fail;
     }
-    if ((r = backend_slots_prepare(vm, slots, mib, err)) < 0)
+    if ((r = lv_backend_slots_prepare(vm, slots, mib, err)) < 0)
       goto fail;
   }
   /* Recorded before create, so a crash mid-create still gets cleaned up. */
@@ -248,20 +248,20 @@ static int lv_start(const cf_vm_config *cfg, cf_vm **out, cf_error *err) {
     goto fail;
 
   vm_spec s;
-  spec_init(&s);
+  vm_spec_init(&s);
   r = fill_spec(cfg, vm, tee, &s, err);
   char spec_path[PATH_MAX + 16];
   snprintf(spec_path, sizeof(spec_path), "%s/spec.json", vm->dir);
   if (r == 0)
-    r = spec_write_file(&s, spec_path, err);
-  spec_free(&s);
+    r = vm_spec_write_file(&s, spec_path, err);
+  vm_spec_free(&s);
   if (r < 0)
     goto fail;
   char *argv[] = {"coffer-vmm", "create", "--spec", spec_path, "--uri", vm->uri, NULL};
   char outbuf[8192];
   struct timespec t0, t1;
   clock_gettime(CLOCK_MONOTONIC, &t0);
-  if ((r = backend_run_helper(vm->helper, argv, outbuf, sizeof(outbuf), HELPER_CREATE_TIMEOUT_MS, err)) < 0 ||
+  if ((r = lv_backend_run_helper(vm->helper, argv, outbuf, sizeof(outbuf), HELPER_CREATE_TIMEOUT_MS, err)) < 0 ||
       (r = parse_created(vm, outbuf, err)) < 0 || (r = write_record(vm, err)) < 0)
     goto fail;
   clock_gettime(CLOCK_MONOTONIC, &t1);
@@ -282,11 +282,11 @@ static const char *lv_console_log(cf_vm *vm) { return vm->console; }
 
 static int lv_add_rootfs(cf_vm *vm, const char *cid, const char *host_rootfs, cf_rootfs *out,
                          cf_error *err) {
-  return backend_add_rootfs(vm, cid, host_rootfs, out, err);
+  return lv_backend_add_rootfs(vm, cid, host_rootfs, out, err);
 }
 
 static int lv_remove_rootfs(cf_vm *vm, const char *cid, cf_error *err) {
-  return backend_remove_rootfs(vm, cid, err);
+  return lv_backend_remove_rootfs(vm, cid, err);
 }
 
 /* True when pid is still the QEMU of domain `name` (pids get reused). */
@@ -355,48 +355,70 @@ static void read_record(const char *dir, char *helper, size_t hcap, char *uri, s
   json_object_put(o);
 }
 
-static int lv_cleanup(const char *pod_id, const char *state_dir, cf_error *err) {
-  char name[300], dir[PATH_MAX];
-  if (spec_domain_name(pod_id, name, sizeof(name), err) < 0)
-    return -EINVAL;
-  if ((size_t)snprintf(dir, sizeof(dir), "%s/" VM_SUBDIR, state_dir) >= sizeof(dir))
-    return cf_err_status(err, CF_INVALID_ARGUMENT, "state dir %s too long", state_dir);
-  char helper[PATH_MAX] = "", uri[512] = "", sock[PATH_MAX] = "", share[PATH_MAX] = "";
-  pid_t pid = 0;
-  read_record(dir, helper, sizeof(helper), uri, sizeof(uri), &pid, sock, sizeof(sock), share,
-              sizeof(share));
-  bool have_record = helper[0] != 0;
-  if (!have_record && backend_find_helper(helper, sizeof(helper), NULL) < 0)
-    helper[0] = 0;
-  if (!uri[0])
-    snprintf(uri, sizeof(uri), "%s", env_or("COFFER_LIBVIRT_URI", "qemu:///system"));
+/* What tearing a pod's VM down needs: from the live struct (stop) or from
+ * record.json (cleanup after a dead shim). */
+typedef struct vm_facts {
+  char name[300], dir[PATH_MAX], helper[PATH_MAX], uri[512], sock[PATH_MAX], share[PATH_MAX];
+  pid_t pid;
+  bool started; /* a VM may exist: ask libvirt to destroy it */
+} vm_facts;
+
+static int destroy_vm(const char *pod_id, const vm_facts *f, cf_error *err) {
   int rc = 0;
   cf_error herr = {0};
-  /* Without a record we never started a VM for this pod here: no libvirt call. */
-  if (have_record && helper[0]) {
+  if (f->started && f->helper[0]) {
     /* --state-dir: a same-named VM of another namespace's pod is not ours */
-    char *argv[] = {"coffer-vmm", "destroy", "--name", name, "--state-dir", dir, "--uri", uri, NULL};
+    char *argv[] = {"coffer-vmm", "destroy", "--name", (char *)f->name, "--state-dir",
+                    (char *)f->dir, "--uri", (char *)f->uri, NULL};
     char out[256];
-    if (backend_run_helper(helper, argv, out, sizeof(out), HELPER_DESTROY_TIMEOUT_MS, &herr) < 0)
+    if (lv_backend_run_helper(f->helper, argv, out, sizeof(out), HELPER_DESTROY_TIMEOUT_MS, &herr) < 0)
       cf_warn("pod %s: %s; killing its processes directly", pod_id, herr.msg);
   }
   /* Belt and braces: libvirtd may be gone; QEMU must not outlive the pod. */
-  if (is_our_qemu(pid, name)) {
-    kill(pid, SIGKILL);
-    for (int i = 0; i < 100 && kill(pid, 0) == 0 && is_our_qemu(pid, name); i++)
+  if (is_our_qemu(f->pid, f->name)) {
+    kill(f->pid, SIGKILL);
+    for (int i = 0; i < 100 && kill(f->pid, 0) == 0 && is_our_qemu(f->pid, f->name); i++)
       usleep(10000);
   }
-  kill_virtiofsd(share);
-  if (sock[0] && strncmp(sock, VM_SHORT_SOCK_DIR "/", sizeof(VM_SHORT_SOCK_DIR)) == 0)
-    unlink(sock);
-  if (backend_remove_tree(dir, err) < 0)
+  kill_virtiofsd(f->share);
+  if (f->sock[0] && strncmp(f->sock, VM_SHORT_SOCK_DIR "/", sizeof(VM_SHORT_SOCK_DIR)) == 0)
+    unlink(f->sock);
+  if (lv_backend_remove_tree(f->dir, err) < 0)
     rc = -EBUSY;
-  if (rc == 0 && herr.msg[0] && have_record) {
+  if (rc == 0 && herr.msg[0] && f->started) {
     /* The files are gone but libvirt may still know the domain: say so. */
     cf_err_status(err, CF_UNAVAILABLE, "pod %s: %s", pod_id, herr.msg);
     rc = -EIO;
   }
   return rc;
+}
+
+static int lv_cleanup(const char *pod_id, const char *state_dir, cf_error *err) {
+  vm_facts f = {0};
+  if (vm_spec_domain_name(pod_id, f.name, sizeof(f.name), err) < 0)
+    return -EINVAL;
+  if ((size_t)snprintf(f.dir, sizeof(f.dir), "%s/" VM_SUBDIR, state_dir) >= sizeof(f.dir))
+    return cf_err_status(err, CF_INVALID_ARGUMENT, "state dir %s too long", state_dir);
+  read_record(f.dir, f.helper, sizeof(f.helper), f.uri, sizeof(f.uri), &f.pid, f.sock,
+              sizeof(f.sock), f.share, sizeof(f.share));
+  /* Without a record we never started a VM for this pod here: no libvirt call. */
+  f.started = f.helper[0] != 0;
+  if (!f.uri[0])
+    snprintf(f.uri, sizeof(f.uri), "%s", env_or("COFFER_LIBVIRT_URI", "qemu:///system"));
+  return destroy_vm(pod_id, &f, err);
+}
+
+/* The running shim knows its VM: stop it from that, never from files
+ * under the state dir, which someone may have removed meanwhile. */
+static int vm_stop_now(const struct cf_vm *vm, cf_error *err) {
+  vm_facts f = {.pid = vm->pid, .started = true};
+  snprintf(f.name, sizeof(f.name), "%s", vm->name);
+  snprintf(f.dir, sizeof(f.dir), "%s", vm->dir);
+  snprintf(f.helper, sizeof(f.helper), "%s", vm->helper);
+  snprintf(f.uri, sizeof(f.uri), "%s", vm->uri);
+  snprintf(f.sock, sizeof(f.sock), "%s", vm->agent_sock);
+  snprintf(f.share, sizeof(f.share), "%s", vm->share);
+  return destroy_vm(vm->pod_id, &f, err);
 }
 
 /* Waits up to grace_ms for QEMU (pid) to exit by itself; true if it did. */
@@ -417,20 +439,16 @@ static bool wait_qemu_exit(pid_t pid, const char *name, int grace_ms) {
 }
 
 static int lv_stop(cf_vm *vm, int grace_ms, cf_error *err) {
-  /* The shim has asked the agent to power the guest off (DestroySandbox):
-   * a transient domain whose guest powers off ends by itself. Give it
-   * grace_ms, then destroy whatever is left (idempotent either way). */
+  /* A transient domain whose guest powers off ends by itself: give it
+   * grace_ms (the shim does not ask the agent to power off today, so the
+   * wait usually ends at the deadline), then destroy whatever is left
+   * (idempotent either way). */
   struct timespec t0, t1;
   clock_gettime(CLOCK_MONOTONIC, &t0);
   bool clean = grace_ms > 0 && wait_qemu_exit(vm->pid, vm->name, grace_ms);
   clock_gettime(CLOCK_MONOTONIC, &t1);
   long waited = (long)((t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000);
-  char state_dir[PATH_MAX];
-  snprintf(state_dir, sizeof(state_dir), "%s", vm->dir);
-  char *slash = strrchr(state_dir, '/');
-  if (slash)
-    *slash = 0;
-  int r = lv_cleanup(vm->pod_id, state_dir, err);
+  int r = vm_stop_now(vm, err);
   if (r == 0 && clean)
     cf_info("pod %s: VM %s powered off by itself after %ld ms", vm->pod_id, vm->name, waited);
   else if (r == 0)
@@ -447,7 +465,7 @@ const cf_vmm_ops cf_vmm_libvirt_ops = {
     .pid = lv_pid,
     .add_rootfs = lv_add_rootfs,
     .remove_rootfs = lv_remove_rootfs,
-    .add_volume = backend_add_volume,
+    .add_volume = lv_backend_add_volume,
     .console_log = lv_console_log,
     .stop = lv_stop,
     .cleanup = lv_cleanup,

@@ -36,26 +36,26 @@ struct cf_vm {
 };
 
 /* Locate coffer-vmm: $COFFER_VMM_HELPER, next to our binary, the build
- * tree's vmm/libvirt/, then PATH. */
-int backend_find_helper(char *out, size_t cap, cf_error *err);
+ * tree's vmm/coffer-vmm/, then PATH. */
+int lv_backend_find_helper(char *out, size_t cap, cf_error *err);
 /* Run the helper with argv (argv[0] ignored), capture stdout (≤ cap-1 bytes,
  * NUL-terminated), bounded by timeout_ms; stderr goes to ours (the shim log).
  * Fails when it exits non-zero. */
-int backend_run_helper(const char *helper, char *const argv[], char *out, size_t cap,
+int lv_backend_run_helper(const char *helper, char *const argv[], char *out, size_t cap,
                        int timeout_ms, cf_error *err);
 
 /* Rootfs delivery (backend_rootfs.c). */
-int backend_share_prepare(struct cf_vm *vm, cf_error *err);
-int backend_slots_prepare(struct cf_vm *vm, unsigned nslots, unsigned long long slot_mib,
+int lv_backend_share_prepare(struct cf_vm *vm, cf_error *err);
+int lv_backend_slots_prepare(struct cf_vm *vm, unsigned nslots, unsigned long long slot_mib,
                           cf_error *err);
-int backend_add_rootfs(struct cf_vm *vm, const char *container_id, const char *host_rootfs,
+int lv_backend_add_rootfs(struct cf_vm *vm, const char *container_id, const char *host_rootfs,
                        cf_rootfs *out, cf_error *err);
-int backend_remove_rootfs(struct cf_vm *vm, const char *container_id, cf_error *err);
+int lv_backend_remove_rootfs(struct cf_vm *vm, const char *container_id, cf_error *err);
 /* Volumes into the guest (backend_volume.c). */
-int backend_add_volume(struct cf_vm *vm, const char *container_id, unsigned index,
-                       const cf_volume *v, cf_rootfs *out, cf_error *err);
+int lv_backend_add_volume(struct cf_vm *vm, const char *container_id, unsigned index,
+                          const cf_volume *v, cf_rootfs *out, cf_error *err);
 /* Unmount everything under dir (deepest first) and remove it; refuses to
  * remove anything while a mount remains beneath it. Absent dir: success. */
-int backend_remove_tree(const char *dir, cf_error *err);
+int lv_backend_remove_tree(const char *dir, cf_error *err);
 
 #endif

@@ -25,7 +25,7 @@ static bool executable(const char *p) {
   return stat(p, &st) == 0 && S_ISREG(st.st_mode) && access(p, X_OK) == 0;
 }
 
-int backend_find_helper(char *out, size_t cap, cf_error *err) {
+int lv_backend_find_helper(char *out, size_t cap, cf_error *err) {
   const char *env = getenv("COFFER_VMM_HELPER");
   if (env && *env) {
     if (!executable(env))
@@ -41,7 +41,7 @@ int backend_find_helper(char *out, size_t cap, cf_error *err) {
     char *slash = strrchr(self, '/');
     if (slash) {
       *slash = 0;
-      const char *rel[] = {"coffer-vmm", "../vmm/libvirt/coffer-vmm", "../../vmm/libvirt/coffer-vmm"};
+      const char *rel[] = {"coffer-vmm", "../vmm/coffer-vmm/coffer-vmm", "../../vmm/coffer-vmm/coffer-vmm"};
       for (size_t i = 0; i < sizeof(rel) / sizeof(rel[0]); i++) {
         char p[PATH_MAX + 64];
         snprintf(p, sizeof(p), "%s/%s", self, rel[i]);
@@ -89,7 +89,7 @@ static void last_msg(const char *log, char *out, size_t cap) {
   out[strcspn(out, "\n")] = 0;
 }
 
-int backend_run_helper(const char *helper, char *const argv[], char *out, size_t cap,
+int lv_backend_run_helper(const char *helper, char *const argv[], char *out, size_t cap,
                        int timeout_ms, cf_error *err) {
   int po[2], pe[2];
   if (pipe2(po, O_CLOEXEC) < 0)

@@ -12,9 +12,9 @@
  * open); the agent mounts the disk with that serial, adding a writable
  * overlay. The guest reads a slot only when it mounts it (the kernel drops
  * a block device's page cache on last close), so a slot can be refilled
- * after remove_rootfs. Images are untrusted data to a TEE guest either way:
- * nothing checks their integrity yet (no dm-verity), so a TEE pod's rootfs
- * is only as trustworthy as the host that wrote the image. */
+ * after remove_rootfs. Images are untrusted data to a TEE guest either way,
+ * and nothing checks their integrity yet (no dm-verity, no measurement of
+ * the image): a hostile host can change a rootfs under a TEE pod. */
 #include "backend.h"
 
 #include <errno.h>
@@ -35,7 +35,7 @@
 
 extern char **environ;
 
-int backend_share_prepare(struct cf_vm *vm, cf_error *err) {
+int lv_backend_share_prepare(struct cf_vm *vm, cf_error *err) {
   if (mkdir(vm->share, 0700) < 0 && errno != EEXIST)
     return cf_err(err, errno, "create share %s", vm->share);
   if (mount(vm->share, vm->share, NULL, MS_BIND, NULL) < 0)
@@ -45,7 +45,7 @@ int backend_share_prepare(struct cf_vm *vm, cf_error *err) {
   return 0;
 }
 
-int backend_slots_prepare(struct cf_vm *vm, unsigned nslots, unsigned long long slot_mib,
+int lv_backend_slots_prepare(struct cf_vm *vm, unsigned nslots, unsigned long long slot_mib,
                           cf_error *err) {
   char dir[PATH_MAX + 8];
   snprintf(dir, sizeof(dir), "%s/disks", vm->dir);
@@ -180,7 +180,7 @@ static int add_virtiofs(struct cf_vm *vm, const char *cid, const char *host_root
   return 0;
 }
 
-int backend_add_rootfs(struct cf_vm *vm, const char *cid, const char *host_rootfs,
+int lv_backend_add_rootfs(struct cf_vm *vm, const char *cid, const char *host_rootfs,
                        cf_rootfs *out, cf_error *err) {
   memset(out, 0, sizeof(*out));
   if (!cid || !cf_id_valid(cid))
@@ -194,14 +194,14 @@ int backend_add_rootfs(struct cf_vm *vm, const char *cid, const char *host_rootf
                           : add_virtiofs(vm, cid, host_rootfs, out, err);
 }
 
-int backend_remove_rootfs(struct cf_vm *vm, const char *cid, cf_error *err) {
+int lv_backend_remove_rootfs(struct cf_vm *vm, const char *cid, cf_error *err) {
   if (!cid || !cf_id_valid(cid))
     return cf_err_status(err, CF_INVALID_ARGUMENT, "container id \"%.80s\" is not valid",
                          cid ? cid : "(null)");
   if (!vm->block_rootfs) {
     char d[PATH_MAX + 300];
     snprintf(d, sizeof(d), "%s/%s", vm->share, cid);
-    return backend_remove_tree(d, err);
+    return lv_backend_remove_tree(d, err);
   }
   for (unsigned i = 0; i < vm->nslots; i++) {
     char owner[PATH_MAX + 64], slot[PATH_MAX + 64], who[256] = "";
@@ -272,7 +272,7 @@ static int rm_entry(const char *p, const struct stat *sb, int flag, struct FTW *
   return r < 0 && errno != ENOENT ? -1 : 0;
 }
 
-int backend_remove_tree(const char *dir, cf_error *err) {
+int lv_backend_remove_tree(const char *dir, cf_error *err) {
   struct stat st;
   if (lstat(dir, &st) < 0)
     return errno == ENOENT ? 0 : cf_err(err, errno, "stat %s", dir);

@@ -55,7 +55,7 @@ static int stage_bind(const char *src, const char *stage, const cf_volume *v, cf
   return 0;
 }
 
-int backend_add_volume(struct cf_vm *vm, const char *cid, unsigned index, const cf_volume *v,
+int lv_backend_add_volume(struct cf_vm *vm, const char *cid, unsigned index, const cf_volume *v,
                        cf_rootfs *out, cf_error *err) {
   memset(out, 0, sizeof(*out));
   if (!cf_id_valid(cid))

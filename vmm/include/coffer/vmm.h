@@ -27,8 +27,12 @@ typedef struct cf_vm_config {
   const char *machine;         /* "microvm" | "q35"; NULL = profile default */
   unsigned vcpus;
   uint64_t memory_mib;
-  const uint8_t *init_data;    /* policy/config given to the guest, may be NULL */
-  size_t init_data_len;        /* its sha256/sha384 goes to HOST_DATA / MRCONFIGID */
+  const uint8_t *init_data;    /* TEE profiles: the pod's init-data, may be NULL.
+                                  Not handed to the guest (nothing does that yet):
+                                  coffer-vmm hashes it into the launch measurement
+                                  (SNP hostData = SHA-256, TDX mrConfigId = SHA-384).
+                                  The shim sets none today. */
+  size_t init_data_len;
   int agent_timeout_ms;        /* bound on waiting for the agent to answer */
   const char *log_level;       /* passed to the agent */
   const char *agent_transport; /* config agent_transport: "auto" | "vsock" |

@@ -76,8 +76,8 @@ static int add_tsc_hint(vm_spec *s, cf_error *err) {
 
 /* Reads and validates the spec, resolving accel "auto" by probing. */
 static int load_spec(vm_spec *s, const char *path, cf_error *err) {
-  spec_init(s);
-  if (spec_read_file(s, path, err) < 0 || spec_validate(s, err) < 0 ||
+  vm_spec_init(s);
+  if (vm_spec_read_file(s, path, err) < 0 || vm_spec_validate(s, err) < 0 ||
       init_data_fill_digests(s, err) < 0)
     return -EINVAL;
   char accel[8], why[512];
@@ -90,7 +90,7 @@ static int load_spec(vm_spec *s, const char *path, cf_error *err) {
   s->accel = strdup(accel);
   if (add_tsc_hint(s, err) < 0)
     return -ENOMEM;
-  if (spec_is_tee(s) && strcmp(accel, "kvm") != 0)
+  if (vm_spec_is_tee(s) && strcmp(accel, "kvm") != 0)
     return cf_err_status(err, CF_FAILED_PRECONDITION,
                          "profile %s needs KVM, which does not work here (%s)", s->profile, why);
   return 0;
@@ -100,7 +100,7 @@ static int cmd_xml(const char *spec_path, cf_error *err) {
   vm_spec s;
   int r = load_spec(&s, spec_path, err);
   _cleanup_free_ char *xml = r < 0 ? NULL : domain_xml_build(&s, err);
-  spec_free(&s);
+  vm_spec_free(&s);
   if (!xml)
     return -EINVAL;
   fputs(xml, stdout);
@@ -113,15 +113,15 @@ static int cmd_create(const char *uri, const char *spec_path, cf_error *err) {
   int r = load_spec(&s, spec_path, err);
   _cleanup_free_ char *xml = r < 0 ? NULL : domain_xml_build(&s, err);
   if (!xml) {
-    spec_free(&s);
+    vm_spec_free(&s);
     return -EINVAL;
   }
   char name[160];
-  spec_domain_name(s.pod_id, name, sizeof(name), err);
+  vm_spec_domain_name(s.pod_id, name, sizeof(name), err);
   vmm_created c = {0, -1};
   r = vmm_create(uri, name, xml, &c, err);
   if (r < 0) {
-    spec_free(&s);
+    vm_spec_free(&s);
     return r;
   }
   char addr[4200];
@@ -139,7 +139,7 @@ static int cmd_create(const char *uri, const char *spec_path, cf_error *err) {
   printf("%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
   json_object_put(o);
   cf_info("domain %s created: qemu pid %d, agent %s, accel %s", name, (int)c.pid, addr, s.accel);
-  spec_free(&s);
+  vm_spec_free(&s);
   return 0;
 }
 
@@ -147,7 +147,7 @@ static int cmd_destroy(const char *uri, const char *name, const char *pod, const
                        cf_error *err) {
   char buf[160];
   if (pod) {
-    if (spec_domain_name(pod, buf, sizeof(buf), err) < 0)
+    if (vm_spec_domain_name(pod, buf, sizeof(buf), err) < 0)
       return -EINVAL;
     name = buf;
   }

@@ -23,11 +23,11 @@
   X(init_data_sha384)                                                          \
   X(snp_policy) X(tdx_policy) X(tdx_qgs_socket)
 
-bool spec_is_tee(const vm_spec *s) {
+bool vm_spec_is_tee(const vm_spec *s) {
   return s->profile && (!strcmp(s->profile, "sev-snp") || !strcmp(s->profile, "tdx"));
 }
 
-void spec_init(vm_spec *s) {
+void vm_spec_init(vm_spec *s) {
   memset(s, 0, sizeof(*s));
 #define X(f) s->f = strdup("");
   SPEC_STRINGS(X)
@@ -39,7 +39,7 @@ void spec_init(vm_spec *s) {
   s->snp_reduced_phys_bits = 1;
 }
 
-void spec_free(vm_spec *s) {
+void vm_spec_free(vm_spec *s) {
 #define X(f) free(s->f);
   SPEC_STRINGS(X)
 #undef X
@@ -50,7 +50,7 @@ void spec_free(vm_spec *s) {
   memset(s, 0, sizeof(*s));
 }
 
-int spec_domain_name(const char *pod_id, char *buf, size_t cap, cf_error *err) {
+int vm_spec_domain_name(const char *pod_id, char *buf, size_t cap, cf_error *err) {
   if (!pod_id || !cf_id_valid(pod_id))
     return cf_err_status(err, CF_INVALID_ARGUMENT,
                          "pod id \"%.80s\" is not a valid id (a letter or digit, then [A-Za-z0-9_.-], 1..128 chars)",
@@ -83,11 +83,11 @@ static int need_abs(const char *what, const char *v, cf_error *err) {
   return 0;
 }
 
-int spec_validate(const vm_spec *s, cf_error *err) {
+int vm_spec_validate(const vm_spec *s, cf_error *err) {
   char name[160];
-  if (spec_domain_name(s->pod_id, name, sizeof(name), err) < 0)
+  if (vm_spec_domain_name(s->pod_id, name, sizeof(name), err) < 0)
     return cf_error_prefix(err, "spec");
-  bool tee = spec_is_tee(s);
+  bool tee = vm_spec_is_tee(s);
   if (!tee && strcmp(s->profile, "plain") != 0)
     return cf_err_status(err, CF_INVALID_ARGUMENT,
                          "spec: profile \"%s\" unknown (plain, sev-snp, tdx)", s->profile);
@@ -236,7 +236,7 @@ static int parse_disks(vm_spec *s, json_object *arr, cf_error *err) {
   return 0;
 }
 
-int spec_parse_json(vm_spec *s, const char *json, cf_error *err) {
+int vm_spec_parse_json(vm_spec *s, const char *json, cf_error *err) {
   if (strlen(json) > SPEC_MAX_BYTES)
     return cf_err_status(err, CF_INVALID_ARGUMENT, "spec: larger than %d bytes", SPEC_MAX_BYTES);
   enum json_tokener_error jerr;
@@ -289,20 +289,20 @@ int spec_parse_json(vm_spec *s, const char *json, cf_error *err) {
   return 0;
 }
 
-int spec_read_file(vm_spec *s, const char *path, cf_error *err) {
+int vm_spec_read_file(vm_spec *s, const char *path, cf_error *err) {
   _cleanup_free_ char *buf = NULL;
   size_t n;
   if (cf_read_file(path, SPEC_MAX_BYTES, &buf, &n, err) < 0)
     return cf_error_prefix(err, "spec");
   if (memchr(buf, 0, n))
     return cf_err_status(err, CF_INVALID_ARGUMENT, "spec %s contains NUL bytes", path);
-  int r = spec_parse_json(s, buf, err);
+  int r = vm_spec_parse_json(s, buf, err);
   if (r < 0)
     return cf_error_prefix(err, "%s", path);
   return 0;
 }
 
-char *spec_to_json(const vm_spec *s, cf_error *err) {
+char *vm_spec_to_json(const vm_spec *s, cf_error *err) {
   _cleanup_json_ json_object *o = json_object_new_object();
   if (!o) {
     cf_err(err, ENOMEM, "spec to JSON");
@@ -332,8 +332,8 @@ char *spec_to_json(const vm_spec *s, cf_error *err) {
   return out;
 }
 
-int spec_write_file(const vm_spec *s, const char *path, cf_error *err) {
-  _cleanup_free_ char *txt = spec_to_json(s, err);
+int vm_spec_write_file(const vm_spec *s, const char *path, cf_error *err) {
+  _cleanup_free_ char *txt = vm_spec_to_json(s, err);
   if (!txt)
     return -ENOMEM;
   char tmp[4200];

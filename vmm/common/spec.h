@@ -1,8 +1,8 @@
 /* The VM spec: everything coffer-vmm needs to build one pod's domain.
  *
  * The shim-side libvirt backend fills it from cf_vm_config and writes it as
- * JSON (spec_write_file); the coffer-vmm helper reads it back
- * (spec_parse_json) and turns it into domain XML. One struct, one JSON
+ * JSON (vm_spec_write_file); the coffer-vmm helper reads it back
+ * (vm_spec_parse_json) and turns it into domain XML. One struct, one JSON
  * encoding, so both sides agree by construction. JSON keys are the field
  * names below. */
 #ifndef COFFER_VMM_SPEC_H
@@ -52,21 +52,21 @@ typedef struct vm_spec {
   char *tdx_qgs_socket;
 } vm_spec;
 
-bool spec_is_tee(const vm_spec *s);
+bool vm_spec_is_tee(const vm_spec *s);
 /* Fill defaults for everything optional (strings become ""). */
-void spec_init(vm_spec *s);
-void spec_free(vm_spec *s);
+void vm_spec_init(vm_spec *s);
+void vm_spec_free(vm_spec *s);
 /* Check the spec is complete and consistent (names the bad field). */
-int spec_validate(const vm_spec *s, cf_error *err);
+int vm_spec_validate(const vm_spec *s, cf_error *err);
 
-int spec_parse_json(vm_spec *s, const char *json, cf_error *err);
-int spec_read_file(vm_spec *s, const char *path, cf_error *err);
+int vm_spec_parse_json(vm_spec *s, const char *json, cf_error *err);
+int vm_spec_read_file(vm_spec *s, const char *path, cf_error *err);
 /* Returns malloc'd JSON text. */
-char *spec_to_json(const vm_spec *s, cf_error *err);
+char *vm_spec_to_json(const vm_spec *s, cf_error *err);
 /* Atomically (tmp + rename) writes the JSON to path, mode 0600. */
-int spec_write_file(const vm_spec *s, const char *path, cf_error *err);
+int vm_spec_write_file(const vm_spec *s, const char *path, cf_error *err);
 
 /* "coffer-" + pod_id into buf. */
-int spec_domain_name(const char *pod_id, char *buf, size_t cap, cf_error *err);
+int vm_spec_domain_name(const char *pod_id, char *buf, size_t cap, cf_error *err);
 
 #endif

@@ -64,7 +64,7 @@ static void mmio_address(xw *x, const vm_spec *s) {
 
 /* TEE guests can only DMA through shared (unencrypted) bounce buffers. */
 static void iommu_driver(xw *x, const vm_spec *s) {
-  if (spec_is_tee(s))
+  if (vm_spec_is_tee(s))
     empty1(x, "driver", "iommu", "on");
 }
 
@@ -98,7 +98,7 @@ static void write_os(xw *x, const vm_spec *s) {
   attr(x, "machine", s->machine);
   text(x, "hvm");
   end(x);
-  if (spec_is_tee(s)) {
+  if (vm_spec_is_tee(s)) {
     /* SNP/TDX firmware is measured as a ROM; there is no varstore. */
     start(x, "loader");
     attr(x, "type", "rom");
@@ -194,7 +194,7 @@ static void write_devices(xw *x, const vm_spec *s) {
     start(x, "driver");
     attr(x, "name", "qemu");
     attr(x, "type", "raw");
-    if (spec_is_tee(s))
+    if (vm_spec_is_tee(s))
       attr(x, "iommu", "on");
     end(x);
     empty1(x, "source", "file", d->path);
@@ -330,7 +330,7 @@ static int check_all_text(const vm_spec *s, cf_error *err) {
 
 char *domain_xml_build(const vm_spec *s, cf_error *err) {
   char name[160];
-  if (spec_domain_name(s->pod_id, name, sizeof(name), err) < 0)
+  if (vm_spec_domain_name(s->pod_id, name, sizeof(name), err) < 0)
     return NULL;
   if (strcmp(s->accel, "kvm") && strcmp(s->accel, "tcg")) {
     cf_err_status(err, CF_INVALID_ARGUMENT, "accelerator \"%s\" not resolved (kvm|tcg)", s->accel);
@@ -351,7 +351,7 @@ char *domain_xml_build(const vm_spec *s, cf_error *err) {
   }
   chk(&x, xmlTextWriterSetIndent(x.w, 1));
   chk(&x, xmlTextWriterSetIndentString(x.w, BAD_CAST "  "));
-  bool tee = spec_is_tee(s);
+  bool tee = vm_spec_is_tee(s);
   bool qemu_ns = microvm(s) && s->share_dir[0];
 
   start(&x, "domain");
