@@ -7,8 +7,9 @@
  *                  [--snp-ovmf-hash HEX] [--output-format hex|json]
  *   coffer-measure snp-ovmf-hash --ovmf F
  *   coffer-measure tdx --firmware F [--kernel K [--initrd I] [--append C]]
- *                  [--memory MIB] [--two-pass] [--stub-measures-initrd]
+ *                  [--memory MIB] [--two-pass] [--stub-measures]
  *                  [--output-format hex|json]
+ *   coffer-measure authenticode --kernel F [--sha256]
  *   coffer-measure reference [snp options] [--tdx-firmware F] [--memory MIB]
  *                  [--vcpu-type T[,T...]] [--output FILE]
  * Flag names for snp are sev-snp-measure's. Exit 0 ok, 1 failure (message
@@ -34,8 +35,9 @@ static void usage(FILE *f) {
         "                 [--snp-ovmf-hash HEX] [--output-format hex|json]\n"
         "  coffer-measure snp-ovmf-hash --ovmf FILE\n"
         "  coffer-measure tdx --firmware FILE [--kernel FILE [--initrd FILE] [--append CMDLINE]]\n"
-        "                 [--memory MIB] [--two-pass] [--stub-measures-initrd]\n"
+        "                 [--memory MIB] [--two-pass] [--stub-measures]\n"
         "                 [--output-format hex|json]\n"
+        "  coffer-measure authenticode --kernel FILE [--sha256]\n"
         "  coffer-measure reference [--ovmf FILE --vcpus N --vcpu-type T[,T...] [--guest-features V]]\n"
         "                 [--tdx-firmware FILE [--memory MIB]] [--kernel FILE [--initrd FILE]\n"
         "                 [--append CMDLINE]] [--output FILE]\n"
@@ -47,7 +49,7 @@ typedef struct opts {
   const char *ovmf, *kernel, *initrd, *append, *vcpu_type, *snp_ovmf_hash, *format, *output,
       *tdx_firmware;
   unsigned vcpus;
-  bool have_sig, have_fms, two_pass, stub_initrd;
+  bool have_sig, have_fms, two_pass, stub_initrd, sha256;
   uint32_t vcpu_sig;
   unsigned family, model, stepping;
   uint64_t features, memory_mib;
@@ -55,7 +57,7 @@ typedef struct opts {
 } opts;
 
 enum { O_OVMF = 1, O_VCPUS, O_TYPE, O_SIG, O_FAM, O_MODEL, O_STEP, O_KERNEL, O_INITRD, O_APPEND,
-       O_FEAT, O_VMM, O_HASH, O_FORMAT, O_MEMORY, O_TWO_PASS, O_STUB, O_OUTPUT, O_TDXFW, O_HELP };
+       O_FEAT, O_VMM, O_HASH, O_FORMAT, O_MEMORY, O_TWO_PASS, O_STUB, O_OUTPUT, O_TDXFW, O_SHA256, O_HELP };
 
 static int num(const char *name, const char *s, unsigned long long max, unsigned long long *v) {
   char *end;
@@ -89,8 +91,9 @@ static int parse(int argc, char **argv, opts *o) {
       {"output-format", required_argument, NULL, O_FORMAT},
       {"memory", required_argument, NULL, O_MEMORY},
       {"two-pass", no_argument, NULL, O_TWO_PASS},
-      {"stub-measures-initrd", no_argument, NULL, O_STUB},
+      {"stub-measures", no_argument, NULL, O_STUB},
       {"output", required_argument, NULL, O_OUTPUT},
+      {"sha256", no_argument, NULL, O_SHA256},
       {"help", no_argument, NULL, O_HELP},
       {0}};
   o->features = 0x1;
@@ -131,6 +134,7 @@ static int parse(int argc, char **argv, opts *o) {
     case O_TWO_PASS: o->two_pass = true; break;
     case O_STUB: o->stub_initrd = true; break;
     case O_OUTPUT: o->output = optarg; break;
+    case O_SHA256: o->sha256 = true; break;
     case O_HELP: usage(stdout); exit(0);
     default:
       fprintf(stderr, "coffer-measure: unknown or incomplete option %s\n", argv[optind - 1]);
@@ -280,7 +284,7 @@ static int tdx_measure(const opts *o, const char *fw, cf_tdx_measurements *m) {
   cf_error err = {0};
   cf_tdx_input in = {.firmware = fw, .kernel = o->kernel, .initrd = o->initrd, .append = o->append,
                      .memory_mib = o->memory_mib, .two_pass = o->two_pass,
-                     .stub_measures_initrd = o->stub_initrd};
+                     .stub_measures = o->stub_initrd};
   if (cf_tdx_measure(&in, m, &err) < 0) {
     fprintf(stderr, "coffer-measure: %s\n", err.msg);
     return EXIT_FAIL;
@@ -321,6 +325,24 @@ static int cmd_tdx(const opts *o) {
   add_str(j, "append", o->append);
   json_object_object_add(j, "memory_mib", json_object_new_int64((int64_t)o->memory_mib));
   print_json(j);
+  return 0;
+}
+
+static int cmd_authenticode(const opts *o) {
+  if (!o->kernel) {
+    fprintf(stderr, "coffer-measure: authenticode needs --kernel\n");
+    return EXIT_USAGE;
+  }
+  cf_error err = {0};
+  uint8_t d[CF_MEASURE_LEN];
+  size_t n;
+  if (cf_pe_authenticode(o->kernel, o->sha256, d, &n, &err) < 0) {
+    fprintf(stderr, "coffer-measure: %s\n", err.msg);
+    return EXIT_FAIL;
+  }
+  char h[2 * CF_MEASURE_LEN + 1];
+  hex(d, n, h);
+  puts(h);
   return 0;
 }
 
@@ -413,6 +435,8 @@ int main(int argc, char **argv) {
     return cmd_ovmf_hash(&o);
   if (!strcmp(cmd, "tdx"))
     return cmd_tdx(&o);
+  if (!strcmp(cmd, "authenticode"))
+    return cmd_authenticode(&o);
   if (!strcmp(cmd, "reference"))
     return cmd_reference(&o);
   fprintf(stderr, "coffer-measure: unknown command \"%s\"\n", cmd);

@@ -189,7 +189,7 @@ static int sev_meta_parse(const mbuf *fw, const char *path, sev_meta *m, cf_erro
       return cf_err_status(err, CF_INVALID_ARGUMENT, "%s: SEV metadata section %u has unknown type 0x%x",
                            path, i, s.type);
     }
-    if (s.gpa % PAGE || s.size % PAGE || s.size == 0 || (uint64_t)s.gpa + s.size > FOUR_GIB)
+    if (s.gpa % PAGE || s.size % PAGE || (uint64_t)s.gpa + s.size > FOUR_GIB)
       return cf_err_status(err, CF_INVALID_ARGUMENT,
                            "%s: SEV metadata section %u (gpa 0x%x, size 0x%x) is not whole pages below 4 GiB",
                            path, i, s.gpa, s.size);

@@ -6,8 +6,15 @@
  *
  *   test_measure_unit snp-metadata VECTORS_DIR
  *   test_measure_unit snp-inputs VECTORS_DIR
- *   test_measure_unit snp-reports VECTORS_DIR ATTESTATION_DATA_DIR */
+ *   test_measure_unit snp-reports VECTORS_DIR ATTESTATION_DATA_DIR
+ *   test_measure_unit tdx-synthetic VECTORS_DIR
+ *   test_measure_unit tdx-firmware VECTORS_DIR TDVF_FILE
+ * TDX: MRTD of a small synthetic TDVF image against the byte stream the
+ * TDX module hashes, written out here; malformed TDVF metadata refused; on a
+ * real TDVF, a changed byte of a measured section changes MRTD and a changed
+ * byte of an unmeasured one (CFV) does not. */
 #include <dirent.h>
+#include <openssl/evp.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -281,6 +288,245 @@ static int test_reports(const char *data) {
   return 0;
 }
 
+
+/* ---- TDX ---- */
+
+static void put32le(unsigned char *p, uint32_t v) {
+  for (int i = 0; i < 4; i++)
+    p[i] = (unsigned char)(v >> (8 * i));
+}
+static void put64le(unsigned char *p, uint64_t v) {
+  put32le(p, (uint32_t)v);
+  put32le(p + 4, (uint32_t)(v >> 32));
+}
+
+/* GUIDs in their on-disk byte order. */
+static const unsigned char GUID_FOOTER[16] = {0xde, 0x82, 0xb5, 0x96, 0xb2, 0x1f, 0xf7, 0x45,
+                                              0xba, 0xea, 0xa3, 0x66, 0xc5, 0x5a, 0x08, 0x2d};
+static const unsigned char GUID_TDX[16] = {0x35, 0x65, 0x7a, 0xe4, 0x4a, 0x98, 0x98, 0x47,
+                                           0x86, 0x5e, 0x46, 0x85, 0xa7, 0xbf, 0x8e, 0xc2};
+
+#define SYN_LEN 0x4000
+#define SYN_DESC 0x3000
+/* A 16 KiB TDVF image: BFV (2 pages, measured), CFV (1 page), TD_HOB (1
+ * page), TEMP_MEM (2 pages, PAGE.AUG: never added). */
+static void synthetic_tdvf(unsigned char *fw) {
+  for (size_t i = 0; i < SYN_LEN; i++)
+    fw[i] = (unsigned char)(i * 7 + (i >> 8));
+  unsigned char *d = fw + SYN_DESC;
+  memcpy(d, "TDVF", 4);
+  put32le(d + 4, 16 + 32 * 4);
+  put32le(d + 8, 1);
+  put32le(d + 12, 4);
+  struct { uint32_t off, raw; uint64_t gpa, size; uint32_t type, attr; } sec[4] = {
+      {0, 0x2000, 0xffffc000, 0x2000, 0, 1},
+      {0x2000, 0x1000, 0xffffb000, 0x1000, 1, 0},
+      {0, 0, 0x800000, 0x1000, 2, 0},
+      {0, 0, 0x900000, 0x2000, 3, 2}};
+  for (int i = 0; i < 4; i++) {
+    unsigned char *e = d + 16 + 32 * i;
+    put32le(e, sec[i].off);
+    put32le(e + 4, sec[i].raw);
+    put64le(e + 8, sec[i].gpa);
+    put64le(e + 16, sec[i].size);
+    put32le(e + 24, sec[i].type);
+    put32le(e + 28, sec[i].attr);
+  }
+  /* GUID table: [u32 offset | u16 22 | TDX GUID][u16 40 | footer GUID][32 bytes] */
+  unsigned char *t = fw + SYN_LEN - 32 - 18 - 22;
+  put32le(t, SYN_LEN - SYN_DESC);
+  t[4] = 22, t[5] = 0;
+  memcpy(t + 6, GUID_TDX, 16);
+  t[22] = 40, t[23] = 0;
+  memcpy(t + 24, GUID_FOOTER, 16);
+}
+
+static void block(EVP_MD_CTX *c, const char *op, uint64_t gpa) {
+  unsigned char b[128] = {0};
+  memcpy(b, op, strlen(op));
+  put64le(b + 16, gpa);
+  EVP_DigestUpdate(c, b, sizeof(b));
+}
+
+static void extend_page(EVP_MD_CTX *c, uint64_t gpa, const unsigned char *data) {
+  for (int i = 0; i < 16; i++) {
+    block(c, "MR.EXTEND", gpa + 256u * i);
+    EVP_DigestUpdate(c, data + 256 * i, 256);
+  }
+}
+
+static void expected_mrtd(const unsigned char *fw, bool two_pass, unsigned char out[48]) {
+  EVP_MD_CTX *c = EVP_MD_CTX_new();
+  EVP_DigestInit_ex(c, EVP_sha384(), NULL);
+  block(c, "MEM.PAGE.ADD", 0xffffc000);
+  if (two_pass) {
+    block(c, "MEM.PAGE.ADD", 0xffffd000);
+    extend_page(c, 0xffffc000, fw);
+    extend_page(c, 0xffffd000, fw + 0x1000);
+  } else {
+    extend_page(c, 0xffffc000, fw);
+    block(c, "MEM.PAGE.ADD", 0xffffd000);
+    extend_page(c, 0xffffd000, fw + 0x1000);
+  }
+  block(c, "MEM.PAGE.ADD", 0xffffb000); /* CFV: added, not extended */
+  block(c, "MEM.PAGE.ADD", 0x800000);   /* TD HOB */
+  unsigned int n = 48;
+  EVP_DigestFinal_ex(c, out, &n);
+  EVP_MD_CTX_free(c);
+}
+
+static int tdx_mrtd_of(const unsigned char *fw, size_t len, bool two_pass, unsigned char out[48], cf_error *err) {
+  char *p = tmp_path("tdvf.bin");
+  write_file(p, fw, len);
+  cf_tdx_input in = {.firmware = p, .two_pass = two_pass};
+  cf_tdx_measurements m;
+  int r = cf_tdx_measure(&in, &m, err);
+  memcpy(out, m.mrtd, 48);
+  return r;
+}
+
+static void tdx_refused(const unsigned char *fw, const char *want, int line) {
+  unsigned char d[48];
+  cf_error err = {0};
+  int r = tdx_mrtd_of(fw, SYN_LEN, false, d, &err);
+  if (r >= 0 || !strstr(err.msg, want)) {
+    fprintf(stderr, "line %d: want an error with \"%s\", got r=%d \"%s\"\n", line, want, r, err.msg);
+    failures++;
+  } else {
+    printf("refused as expected: %s\n", err.msg);
+  }
+}
+#define TDX_REFUSED(fw, want) tdx_refused(fw, want, __LINE__)
+
+static void test_tdx_synthetic(void) {
+  static unsigned char fw[SYN_LEN], bad[SYN_LEN];
+  synthetic_tdvf(fw);
+  unsigned char want[48], got[48];
+  cf_error err = {0};
+  for (int two = 0; two < 2; two++) {
+    expected_mrtd(fw, two, want);
+    EXPECT(tdx_mrtd_of(fw, SYN_LEN, two, got, &err) == 0);
+    EXPECT(memcmp(want, got, 48) == 0);
+  }
+  unsigned char single[48];
+  tdx_mrtd_of(fw, SYN_LEN, false, single, &err);
+  EXPECT(memcmp(single, got, 48) != 0); /* the page order is measured */
+
+  memcpy(bad, fw, SYN_LEN);
+  bad[0x1234] ^= 1; /* BFV byte: measured */
+  tdx_mrtd_of(bad, SYN_LEN, false, got, &err);
+  EXPECT(memcmp(single, got, 48) != 0);
+  memcpy(bad, fw, SYN_LEN);
+  bad[0x2345] ^= 1; /* CFV byte: added, not extended */
+  tdx_mrtd_of(bad, SYN_LEN, false, got, &err);
+  EXPECT(memcmp(single, got, 48) == 0);
+
+  unsigned char *d = bad + SYN_DESC;
+  memcpy(bad, fw, SYN_LEN);
+  d[0] = 'X';
+  TDX_REFUSED(bad, "signature is not \"TDVF\"");
+  memcpy(bad, fw, SYN_LEN);
+  d[8] = 2;
+  TDX_REFUSED(bad, "version 2 unknown");
+  memcpy(bad, fw, SYN_LEN);
+  d[12] = 200;
+  TDX_REFUSED(bad, "truncated or too large");
+  memcpy(bad, fw, SYN_LEN);
+  d[16 + 32 + 24] = 5; /* CFV becomes PAYLOAD */
+  TDX_REFUSED(bad, "type 5");
+  memcpy(bad, fw, SYN_LEN);
+  put32le(d + 16 + 4, 0x8000); /* BFV raw data past the image */
+  TDX_REFUSED(bad, "outside the image");
+  memcpy(bad, fw, SYN_LEN);
+  put64le(d + 16 + 8, 0xffffc800); /* unaligned gpa */
+  TDX_REFUSED(bad, "not whole pages");
+  memcpy(bad, fw, SYN_LEN);
+  put32le(bad + SYN_LEN - 32 - 18 - 22, SYN_LEN + 16); /* descriptor before the image */
+  TDX_REFUSED(bad, "outside the");
+  memcpy(bad, fw, SYN_LEN);
+  bad[SYN_LEN - 32 - 16] ^= 1; /* footer GUID gone */
+  TDX_REFUSED(bad, "no TDX metadata entry");
+
+  /* An SEV firmware is no TDVF. */
+  char *amd = tmp_path("amd.bin");
+  write_file(amd, fixture, sizeof(fixture));
+  cf_tdx_input in = {.firmware = amd};
+  cf_tdx_measurements m;
+  /* (This 4 KiB tail of a unified OVMF names TDVF metadata that lies
+   * before it: the offset is refused.) */
+  EXPECT(cf_tdx_measure(&in, &m, &err) < 0 && strstr(err.msg, amd));
+  printf("SEV-only image refused for TDX: %s\n", err.msg);
+
+  /* Every corrupted byte of metadata and table: measured or refused. */
+  for (size_t off = SYN_DESC; off < SYN_DESC + 16 + 128; off++)
+    for (int v = 0; v < 2; v++) {
+      memcpy(bad, fw, SYN_LEN);
+      bad[off] = v ? 0xff : (unsigned char)(bad[off] ^ 0x80);
+      err.msg[0] = 0;
+      int r = tdx_mrtd_of(bad, SYN_LEN, false, got, &err);
+      EXPECT(r == 0 || err.msg[0]);
+    }
+}
+
+/* On a real TDVF: flip one byte inside each section's data. */
+static int test_tdx_firmware(const char *path) {
+  size_t n;
+  unsigned char *fw = NULL;
+  FILE *f = fopen(path, "re");
+  if (!f) {
+    printf("SKIP: %s not found\n", path);
+    return 77;
+  }
+  fw = malloc(64 << 20);
+  n = fread(fw, 1, 64 << 20, f);
+  fclose(f);
+  cf_error err = {0};
+  unsigned char base[48], got[48];
+  EXPECT(tdx_mrtd_of(fw, n, false, base, &err) == 0);
+  /* Locate the descriptor the way the metadata says (offset from the end). */
+  size_t t = n - 32 - 18;
+  size_t total = fw[t] | fw[t + 1] << 8;
+  size_t end = t, start = t - (total - 18);
+  size_t desc = 0;
+  while (end - start >= 18) {
+    size_t sz = fw[end - 18] | fw[end - 17] << 8;
+    if (!memcmp(fw + end - 16, GUID_TDX, 16)) {
+      uint32_t off = fw[end - sz] | fw[end - sz + 1] << 8 | fw[end - sz + 2] << 16 | (uint32_t)fw[end - sz + 3] << 24;
+      desc = n - off;
+      break;
+    }
+    end -= sz;
+  }
+  EXPECT(desc != 0);
+  unsigned nsec = fw[desc + 12];
+  int measured = 0, unmeasured = 0;
+  for (unsigned i = 0; i < nsec; i++) {
+    unsigned char *e = fw + desc + 16 + 32 * i;
+    uint32_t off = e[0] | e[1] << 8 | e[2] << 16 | (uint32_t)e[3] << 24;
+    uint32_t raw = e[4] | e[5] << 8 | e[6] << 16 | (uint32_t)e[7] << 24;
+    uint32_t attr = e[28];
+    if (!raw)
+      continue;
+    size_t at = off + raw / 2;
+    if (at >= desc && at < desc + 16 + 32 * nsec)
+      continue;
+    fw[at] ^= 0x01;
+    EXPECT(tdx_mrtd_of(fw, n, false, got, &err) == 0);
+    bool changed = memcmp(base, got, 48) != 0;
+    printf("section %u (type %u, attributes 0x%x): byte 0x%zx flipped, MRTD %s\n", i, e[24], attr, at,
+           changed ? "changed" : "unchanged");
+    EXPECT(changed == ((attr & 1) != 0));
+    if (attr & 1)
+      measured++;
+    else
+      unmeasured++;
+    fw[at] ^= 0x01;
+  }
+  EXPECT(measured >= 1);
+  free(fw);
+  return 0;
+}
+
 static void cleanup(void) {
   char cmd[300];
   snprintf(cmd, sizeof(cmd), "rm -rf %s", tmpdir);
@@ -313,6 +559,10 @@ int main(int argc, char **argv) {
     test_metadata();
   else if (!strcmp(argv[1], "snp-inputs"))
     test_inputs();
+  else if (!strcmp(argv[1], "tdx-synthetic"))
+    test_tdx_synthetic();
+  else if (!strcmp(argv[1], "tdx-firmware") && argc > 3)
+    rc = test_tdx_firmware(argv[3]);
   else if (!strcmp(argv[1], "snp-reports") && argc > 3)
     rc = test_reports(argv[3]);
   else

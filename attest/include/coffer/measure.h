@@ -52,8 +52,10 @@ typedef struct cf_tdx_input {
   uint64_t memory_mib;        /* guest RAM: QEMU places the initrd below it */
   bool two_pass;              /* all PAGE.ADDs of a section before its
                                * EXTENDs (older KVM/QEMU); default: per page */
-  bool stub_measures_initrd;  /* the kernel's EFI stub logs the initrd
-                               * (Linux >= 6.9 with the CC measurement protocol) */
+  bool stub_measures;         /* the kernel's EFI stub logs its command line
+                               * and initrd into RTMR[2] (Linux >= 6.9, through
+                               * the CC measurement protocol); older stubs log
+                               * nothing there */
 } cf_tdx_input;
 
 typedef struct cf_tdx_measurements {
@@ -64,5 +66,10 @@ typedef struct cf_tdx_measurements {
 } cf_tdx_measurements;
 
 int cf_tdx_measure(const cf_tdx_input *in, cf_tdx_measurements *out, cf_error *err);
+
+/* The Authenticode digest of a PE file as it is (SHA-384, or SHA-256 as
+ * signers use: then it can be compared with the file's own signature).
+ * out holds 48 bytes; *len is set to 32 or 48. */
+int cf_pe_authenticode(const char *path, bool sha256, uint8_t *out, size_t *len, cf_error *err);
 
 #endif

@@ -1,5 +1,5 @@
 #!/bin/bash
-# fetch_firmware.sh CACHE_DIR PACKAGE...
+# measure_fetch_firmware.sh CACHE_DIR PACKAGE...
 # Downloads Debian unstable's firmware packages (ovmf-amdsev, ovmf-inteltdx)
 # without installing them: a private sources list for sid, `apt-get download`,
 # `dpkg -x` into CACHE_DIR/<package>/. Prints the extracted roots, one a line.
@@ -7,13 +7,13 @@
 # the tests calling it count as skipped.
 set -euo pipefail
 
-cache=${1:?usage: fetch_firmware.sh CACHE_DIR PACKAGE...}
+cache=${1:?usage: measure_fetch_firmware.sh CACHE_DIR PACKAGE...}
 shift
-[ $# -gt 0 ] || { echo "fetch_firmware.sh: no package named" >&2; exit 2; }
+[ $# -gt 0 ] || { echo "measure_fetch_firmware.sh: no package named" >&2; exit 2; }
 mkdir -p "$cache"
 cache=$(cd "$cache" && pwd)
 
-skip() { echo "fetch_firmware.sh: $*" >&2; exit 77; }
+skip() { echo "measure_fetch_firmware.sh: $*" >&2; exit 77; }
 
 # Same mirror the machine uses for bookworm.
 uri=$(awk '/^URIs:/ {print $2; exit}' /etc/apt/sources.list.d/debian.sources 2>/dev/null || true)
