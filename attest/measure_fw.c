@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -18,6 +19,7 @@
 int mbuf_read(mbuf *b, const char *path, size_t max, cf_error *err) {
   b->data = NULL;
   b->len = 0;
+  b->mapped = 0;
   _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
   if (fd < 0)
     return cf_err(err, errno, "open %s", path);
@@ -30,6 +32,14 @@ int mbuf_read(mbuf *b, const char *path, size_t max, cf_error *err) {
   if (cap > max)
     return cf_err_status(err, CF_INVALID_ARGUMENT, "%s: %zu bytes, more than the %zu allowed",
                          path, cap, max);
+  if (cap > 0) {
+    void *p = mmap(NULL, cap, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
+    if (p == MAP_FAILED)
+      return cf_err(err, errno, "map %s", path);
+    b->data = p;
+    b->len = b->mapped = cap;
+    return 0;
+  }
   b->data = malloc(cap ? cap : 1);
   if (!b->data)
     return cf_err(err, ENOMEM, "read %s", path);
@@ -71,7 +81,11 @@ int mbuf_read(mbuf *b, const char *path, size_t max, cf_error *err) {
 }
 
 void mbuf_free(mbuf *b) {
-  free(b->data);
+  if (b->mapped)
+    munmap(b->data, b->mapped);
+  else
+    free(b->data);
+  b->mapped = 0;
   b->data = NULL;
   b->len = 0;
 }
@@ -84,6 +98,44 @@ void sha384(const void *data, size_t len, uint8_t out[48]) {
 void sha256(const void *data, size_t len, uint8_t out[32]) {
   unsigned int n = 32;
   EVP_Digest(data, len, out, &n, EVP_sha256(), NULL);
+}
+
+int hash_file(const char *path, bool use_sha384, uint8_t *out, uint64_t *len, cf_error *err) {
+  _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0)
+    return cf_err(err, errno, "open %s", path);
+  EVP_MD_CTX *c = EVP_MD_CTX_new();
+  if (!c || EVP_DigestInit_ex(c, use_sha384 ? EVP_sha384() : EVP_sha256(), NULL) != 1) {
+    EVP_MD_CTX_free(c);
+    return cf_err(err, ENOMEM, "digest context");
+  }
+  enum { BUF = 1 << 20 };
+  _cleanup_free_ uint8_t *buf = malloc(BUF);
+  if (!buf) {
+    EVP_MD_CTX_free(c);
+    return cf_err(err, ENOMEM, "read %s", path);
+  }
+  uint64_t total = 0;
+  for (;;) {
+    ssize_t n = read(fd, buf, BUF);
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n < 0) {
+      int e = errno;
+      EVP_MD_CTX_free(c);
+      return cf_err(err, e, "read %s", path);
+    }
+    if (n == 0)
+      break;
+    EVP_DigestUpdate(c, buf, (size_t)n);
+    total += (uint64_t)n;
+  }
+  unsigned int n = 0;
+  EVP_DigestFinal_ex(c, out, &n);
+  EVP_MD_CTX_free(c);
+  if (len)
+    *len = total;
+  return 0;
 }
 
 static int hexval(char c) {

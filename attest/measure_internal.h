@@ -3,6 +3,7 @@
 #ifndef COFFER_MEASURE_INTERNAL_H
 #define COFFER_MEASURE_INTERNAL_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -12,9 +13,12 @@
 typedef struct mbuf {
   uint8_t *data;
   size_t len;
+  size_t mapped; /* bytes mmap'd (private, writable copy-on-write), 0: malloc'd */
 } mbuf;
 
-/* Reads a whole regular file (at most max bytes). */
+/* A whole file (at most max bytes): regular files are mapped privately, so
+ * reading costs no copy and writing a few bytes (a setup header) copies one
+ * page; other files (/dev/null) are read. */
 int mbuf_read(mbuf *b, const char *path, size_t max, cf_error *err);
 void mbuf_free(mbuf *b);
 static inline void mbuf_freep(mbuf *b) { mbuf_free(b); }
@@ -28,6 +32,8 @@ static inline void put64(uint8_t *p, uint64_t v) { put32(p, (uint32_t)v); put32(
 
 void sha384(const void *data, size_t len, uint8_t out[48]);
 void sha256(const void *data, size_t len, uint8_t out[32]);
+/* Streams a file through a digest (SHA-256 or SHA-384) without keeping it. */
+int hash_file(const char *path, bool sha384_not_256, uint8_t *out, uint64_t *len, cf_error *err);
 
 /* A GUID in its on-disk (mixed-endian) byte order from "xxxxxxxx-xxxx-...". */
 void guid_bytes(const char *text, uint8_t out[16]);

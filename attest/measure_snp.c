@@ -19,6 +19,7 @@
 #define FOUR_GIB 0x100000000ull
 #define FW_MAX (64u << 20)
 #define BLOB_MAX (1ull << 31)
+#define SECTION_MAX (64u << 20)
 
 enum { PT_NORMAL = 1, PT_VMSA = 2, PT_ZERO = 3, PT_UNMEASURED = 4, PT_SECRETS = 5, PT_CPUID = 6 };
 enum { SEC_SNP_SEC_MEM = 1, SEC_SNP_SECRETS = 2, SEC_CPUID = 3, SEC_SVSM_CAA = 4, SEC_KERNEL_HASHES = 0x10 };
@@ -189,6 +190,10 @@ static int sev_meta_parse(const mbuf *fw, const char *path, sev_meta *m, cf_erro
       return cf_err_status(err, CF_INVALID_ARGUMENT, "%s: SEV metadata section %u has unknown type 0x%x",
                            path, i, s.type);
     }
+    /* Real metadata declares a few pages; a huge section is a corrupt one. */
+    if (s.size > SECTION_MAX)
+      return cf_err_status(err, CF_INVALID_ARGUMENT, "%s: SEV metadata section %u declares 0x%x bytes (over %u MiB)",
+                           path, i, s.size, SECTION_MAX >> 20);
     if (s.gpa % PAGE || s.size % PAGE || (uint64_t)s.gpa + s.size > FOUR_GIB)
       return cf_err_status(err, CF_INVALID_ARGUMENT,
                            "%s: SEV metadata section %u (gpa 0x%x, size 0x%x) is not whole pages below 4 GiB",
@@ -219,17 +224,11 @@ static int hashes_page(const cf_snp_input *in, const mbuf *fw, uint8_t page[PAGE
     return cf_err_status(err, CF_INVALID_ARGUMENT, "%s: SEV hash table at 0x%x crosses its page", in->ovmf,
                          table_gpa);
   uint8_t hk[32], hi[32], hc[32];
-  {
-    mbuf k __attribute__((cleanup(mbuf_freep))) = {0};
-    if ((r = mbuf_read(&k, in->kernel, BLOB_MAX, err)) < 0)
-      return cf_error_prefix(err, "kernel");
-    sha256(k.data, k.len, hk);
-  }
+  if ((r = hash_file(in->kernel, false, hk, NULL, err)) < 0)
+    return cf_error_prefix(err, "kernel");
   if (in->initrd) {
-    mbuf i __attribute__((cleanup(mbuf_freep))) = {0};
-    if ((r = mbuf_read(&i, in->initrd, BLOB_MAX, err)) < 0)
+    if ((r = hash_file(in->initrd, false, hi, NULL, err)) < 0)
       return cf_error_prefix(err, "initrd");
-    sha256(i.data, i.len, hi);
   } else {
     sha256("", 0, hi);
   }

@@ -23,6 +23,7 @@
 #include <openssl/evp.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "coffer/measure.h"
 
@@ -275,13 +276,23 @@ static void rtmr_extend_data(uint8_t rtmr[48], const void *data, size_t len) {
 
 static int rtmrs(const cf_tdx_input *in, cf_tdx_measurements *out, cf_error *err) {
   mbuf k __attribute__((cleanup(mbuf_freep))) = {0};
-  mbuf i __attribute__((cleanup(mbuf_freep))) = {0};
   int r = mbuf_read(&k, in->kernel, BLOB_MAX, err);
   if (r < 0)
     return cf_error_prefix(err, "kernel");
-  if (in->initrd && (r = mbuf_read(&i, in->initrd, BLOB_MAX, err)) < 0)
+  uint8_t initrd_hash[48];
+  uint64_t initrd_len = 0;
+  /* QEMU needs the initrd's size; only a measuring EFI stub needs its hash. */
+  if (in->initrd && in->stub_measures && (r = hash_file(in->initrd, true, initrd_hash, &initrd_len, err)) < 0)
     return cf_error_prefix(err, "initrd");
-  if ((r = patch_setup_header(k.data, k.len, i.len, in->memory_mib, in->kernel, err)) < 0)
+  struct stat st;
+  if (in->initrd && !in->stub_measures) {
+    if (stat(in->initrd, &st) < 0)
+      return cf_err(err, errno, "initrd: stat %s", in->initrd);
+    initrd_len = (uint64_t)st.st_size;
+  }
+  if (initrd_len > UINT32_MAX)
+    return cf_err_status(err, CF_INVALID_ARGUMENT, "%s: initrd larger than 4 GiB", in->initrd);
+  if ((r = patch_setup_header(k.data, k.len, initrd_len, in->memory_mib, in->kernel, err)) < 0)
     return r;
   uint8_t h[48];
   if ((r = authenticode(k.data, k.len, in->kernel, EVP_sha384(), h, err)) < 0)
@@ -319,7 +330,7 @@ static int rtmrs(const cf_tdx_input *in, cf_tdx_measurements *out, cf_error *err
     free(u);
   }
   if (in->initrd)
-    rtmr_extend_data(out->rtmr2, i.data, i.len);
+    rtmr_extend(out->rtmr2, initrd_hash);
   return 0;
 }
 
