@@ -102,6 +102,10 @@ if [ -n "$TDX_FW" ]; then
   say "tdx       firmware $TDX_FW, memory $MEM MiB${stub:+, stub logs RTMR[2]}"
   out=$("$M" tdx --firmware "$TDX_FW" --kernel "$kernel" --initrd "$initrd" --append "$cmdline" --memory "$MEM" "${stub[@]}")
   while read -r k v; do say "  tdx $k: $v"; done <<<"$out"
+  if [ ${#stub[@]} = 0 ]; then
+    say "  WARNING: kernel $release predates the EFI stub's CC measurement (Linux 6.9): under TDX its"
+    say "  command line and initrd are measured nowhere (RTMR[2] stays zero); a host could change them."
+  fi
   json_tdx=$(awk '{printf "%s\"%s\": \"%s\"", (NR > 1 ? ", " : ""), $1, $2}' <<<"$out")
 fi
 

@@ -7,10 +7,38 @@
 # lists that value. A TDX document with mrtd/rtmr1/rtmr2 loads the same way.
 set -u
 M=$1 A=$2 V=$3 D=$4
-[ -f "$D/snp/gsg_milan/attestation.bin" ] || { echo "SKIP: $D (shared attestation test data) not found"; exit 77; }
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 fail=0
+
+# Hostile host: it boots the expected kernel and initrd but adds
+# "init=/bin/sh" to the command line, or swaps the initrd. The measurements
+# it gets are none of the reference values computed for the real inputs.
+head -c 65536 /dev/urandom > "$work/k"
+head -c 8192 /dev/urandom > "$work/i"
+head -c 8192 /dev/urandom > "$work/evil"
+common=(--ovmf "$V/ovmf_AmdSev_suffix.bin" --vcpus 1 --vcpu-type EPYC-Milan --kernel "$work/k")
+"$M" reference "${common[@]}" --initrd "$work/i" --append "console=ttyS0" --output "$work/good.json"
+hostile() { # description, then the inputs the host really boots
+  local what=$1 d
+  shift
+  d=$("$M" snp "${common[@]}" "$@")
+  if [ ${#d} = 96 ] && ! grep -q "$d" "$work/good.json"; then
+    echo "ok   hostile host ($what): $d is not a reference value"
+  else
+    echo "FAIL hostile host ($what): '$d' accepted"
+    fail=1
+  fi
+}
+hostile "init=/bin/sh appended" --initrd "$work/i" --append "console=ttyS0 init=/bin/sh"
+hostile "initrd swapped" --initrd "$work/evil" --append "console=ttyS0"
+hostile "initrd dropped" --append "console=ttyS0"
+
+if [ ! -f "$D/snp/gsg_milan/attestation.bin" ]; then
+  [ "$fail" = 0 ] || exit 1
+  echo "SKIP: $D (shared attestation test data) not found; the hostile-host cases above passed"
+  exit 77
+fi
 "$M" reference --ovmf "$V/ovmf_AmdSev_suffix.bin" --vcpus 1 --vcpu-type EPYC-Milan,EPYC-v4 \
   --output "$work/ref.json" || { echo "FAIL: coffer-measure reference"; exit 1; }
 cat "$work/ref.json"

@@ -9,6 +9,7 @@
  *   test_measure_unit snp-reports VECTORS_DIR ATTESTATION_DATA_DIR
  *   test_measure_unit tdx-synthetic VECTORS_DIR
  *   test_measure_unit tdx-firmware VECTORS_DIR TDVF_FILE
+ *   test_measure_unit tdx-rtmr VECTORS_DIR
  * TDX: MRTD of a small synthetic TDVF image against the byte stream the
  * TDX module hashes, written out here; malformed TDVF metadata refused; on a
  * real TDVF, a changed byte of a measured section changes MRTD and a changed
@@ -527,6 +528,138 @@ static int test_tdx_firmware(const char *path) {
   return 0;
 }
 
+/* A minimal bzImage with an EFI stub: MZ, PE32+ header at 0x40, one
+ * section at 0x1000, the setup header ("HdrS", boot protocol 2.15, loaded
+ * high, initrd above 4G allowed) at 0x1f1. */
+#define KLEN 0x3000
+static void synthetic_kernel(unsigned char *k) {
+  memset(k, 0, KLEN);
+  for (size_t i = 0x1000; i < KLEN; i++)
+    k[i] = (unsigned char)(i * 13);
+  k[0] = 'M', k[1] = 'Z';
+  put32le(k + 0x3c, 0x40);
+  memcpy(k + 0x40, "PE\0\0", 4);
+  k[0x44] = 0x64, k[0x45] = 0x86;         /* machine x86-64 */
+  k[0x46] = 1;                            /* one section */
+  k[0x54] = 0xf0;                         /* optional header size */
+  unsigned char *opt = k + 0x58;
+  opt[0] = 0x0b, opt[1] = 0x02;           /* PE32+ */
+  put32le(opt + 60, 0x1000);              /* SizeOfHeaders */
+  put32le(opt + 108, 16);                 /* NumberOfRvaAndSizes */
+  unsigned char *sec = k + 0x58 + 0xf0;
+  memcpy(sec, ".text", 5);
+  put32le(sec + 16, 0x2000);              /* SizeOfRawData */
+  put32le(sec + 20, 0x1000);              /* PointerToRawData */
+  memcpy(k + 0x202, "HdrS", 4);
+  k[0x206] = 0x0f, k[0x207] = 0x02;       /* protocol 2.15 */
+  k[0x211] = 0x01;                        /* LOADED_HIGH */
+  k[0x236] = 0x40;                        /* XLF_CAN_BE_LOADED_ABOVE_4G */
+}
+
+static int tdx_rtmrs(const char *kernel, const char *initrd, const char *append, uint64_t mem, bool stub,
+                     cf_tdx_measurements *m, cf_error *err) {
+  static unsigned char fw[SYN_LEN];
+  synthetic_tdvf(fw);
+  char *p = tmp_path("tdvf-r.bin");
+  write_file(p, fw, SYN_LEN);
+  cf_tdx_input in = {.firmware = p, .kernel = kernel, .initrd = initrd, .append = append,
+                     .memory_mib = mem, .stub_measures = stub};
+  return cf_tdx_measure(&in, m, err);
+}
+
+static void sha384_of(const void *d, size_t n, unsigned char out[48]) {
+  unsigned int len = 48;
+  EVP_Digest(d, n, out, &len, EVP_sha384(), NULL);
+}
+
+static void extend(unsigned char r[48], const unsigned char d[48]) {
+  unsigned char b[96];
+  memcpy(b, r, 48);
+  memcpy(b + 48, d, 48);
+  sha384_of(b, 96, r);
+}
+
+static void test_tdx_rtmr(void) {
+  static unsigned char k[KLEN], initrd[5000];
+  synthetic_kernel(k);
+  for (size_t i = 0; i < sizeof(initrd); i++)
+    initrd[i] = (unsigned char)(i ^ 0x5a);
+  char kp[256], ip[256], junk[256]; /* tmp_path's buffers rotate */
+  snprintf(kp, sizeof(kp), "%s", tmp_path("bz"));
+  snprintf(ip, sizeof(ip), "%s", tmp_path("rd"));
+  snprintf(junk, sizeof(junk), "%s", tmp_path("junk"));
+  write_file(kp, k, KLEN);
+  write_file(ip, initrd, sizeof(initrd));
+  cf_error err = {0};
+  cf_tdx_measurements base, m;
+  EXPECT(tdx_rtmrs(kp, ip, "console=hvc0", 256, true, &base, &err) == 0 && base.has_rtmr);
+
+  /* RTMR[2] = extend(extend(0, SHA-384(UTF-16LE "initrd=initrd console=hvc0" NUL)), SHA-384(initrd)) */
+  const char *opts = "initrd=initrd console=hvc0";
+  unsigned char u[128] = {0}, h[48], want[48] = {0};
+  for (size_t i = 0; opts[i]; i++)
+    u[2 * i] = (unsigned char)opts[i];
+  sha384_of(u, 2 * (strlen(opts) + 1), h);
+  extend(want, h);
+  sha384_of(initrd, sizeof(initrd), h);
+  extend(want, h);
+  EXPECT(memcmp(want, base.rtmr2, 48) == 0);
+
+  /* Hostile host: changed command line, initrd or kernel byte. */
+  EXPECT(tdx_rtmrs(kp, ip, "console=hvc0 init=/bin/sh", 256, true, &m, &err) == 0);
+  EXPECT(memcmp(m.rtmr2, base.rtmr2, 48) != 0 && memcmp(m.rtmr1, base.rtmr1, 48) == 0);
+  initrd[100] ^= 1;
+  write_file(ip, initrd, sizeof(initrd));
+  EXPECT(tdx_rtmrs(kp, ip, "console=hvc0", 256, true, &m, &err) == 0);
+  EXPECT(memcmp(m.rtmr2, base.rtmr2, 48) != 0);
+  initrd[100] ^= 1;
+  write_file(ip, initrd, sizeof(initrd));
+  k[0x1800] ^= 1;
+  write_file(kp, k, KLEN);
+  EXPECT(tdx_rtmrs(kp, ip, "console=hvc0", 256, true, &m, &err) == 0);
+  EXPECT(memcmp(m.rtmr1, base.rtmr1, 48) != 0 && memcmp(m.mrtd, base.mrtd, 48) == 0);
+  k[0x1800] ^= 1;
+  write_file(kp, k, KLEN);
+
+  /* QEMU places the initrd by the RAM size below 2.75 GiB: RTMR[1] follows it. */
+  EXPECT(tdx_rtmrs(kp, ip, "console=hvc0", 512, true, &m, &err) == 0);
+  EXPECT(memcmp(m.rtmr1, base.rtmr1, 48) != 0);
+  cf_tdx_measurements a, b;
+  EXPECT(tdx_rtmrs(kp, ip, "console=hvc0", 4096, true, &a, &err) == 0);
+  EXPECT(tdx_rtmrs(kp, ip, "console=hvc0", 8192, true, &b, &err) == 0);
+  EXPECT(memcmp(a.rtmr1, b.rtmr1, 48) == 0);
+
+  /* An older EFI stub logs nothing into RTMR[2]. */
+  EXPECT(tdx_rtmrs(kp, ip, "console=hvc0", 256, false, &m, &err) == 0);
+  static const unsigned char zero[48];
+  EXPECT(memcmp(m.rtmr2, zero, 48) == 0 && memcmp(m.rtmr1, base.rtmr1, 48) == 0);
+
+  /* Not a bzImage, not a PE image, missing memory size: clear errors. */
+  write_file(junk, initrd, sizeof(initrd));
+  err.msg[0] = 0;
+  EXPECT(tdx_rtmrs(junk, NULL, NULL, 256, false, &m, &err) < 0 && strstr(err.msg, "not a bzImage"));
+  k[0] = 'X';
+  write_file(kp, k, KLEN);
+  EXPECT(tdx_rtmrs(kp, NULL, NULL, 256, false, &m, &err) < 0 && strstr(err.msg, "no MZ header"));
+  k[0] = 'M';
+  put32le(k + 0x3c, 0x7fffffff);
+  write_file(kp, k, KLEN);
+  EXPECT(tdx_rtmrs(kp, NULL, NULL, 256, false, &m, &err) < 0 && strstr(err.msg, "no PE signature"));
+  put32le(k + 0x3c, 0x40);
+  write_file(kp, k, KLEN);
+  EXPECT(tdx_rtmrs(kp, NULL, NULL, 0, false, &m, &err) < 0 && strstr(err.msg, "memory size"));
+  EXPECT(tdx_rtmrs(kp, NULL, NULL, 256, false, &m, &err) == 0);
+  /* Every corrupted header byte: measured or refused, never a crash. */
+  for (size_t off = 0; off < 0x280; off++) {
+    synthetic_kernel(k);
+    k[off] ^= 0xff;
+    write_file(kp, k, KLEN);
+    err.msg[0] = 0;
+    int r = tdx_rtmrs(kp, ip, "x", 256, true, &m, &err);
+    EXPECT(r == 0 || err.msg[0]);
+  }
+}
+
 static void cleanup(void) {
   char cmd[300];
   snprintf(cmd, sizeof(cmd), "rm -rf %s", tmpdir);
@@ -561,6 +694,8 @@ int main(int argc, char **argv) {
     test_inputs();
   else if (!strcmp(argv[1], "tdx-synthetic"))
     test_tdx_synthetic();
+  else if (!strcmp(argv[1], "tdx-rtmr"))
+    test_tdx_rtmr();
   else if (!strcmp(argv[1], "tdx-firmware") && argc > 3)
     rc = test_tdx_firmware(argv[3]);
   else if (!strcmp(argv[1], "snp-reports") && argc > 3)
