@@ -15,6 +15,8 @@
 # through OVMF/TDVF); an image without one gets the bzImage of its kernel
 # package from --kernel-cache, and says so.
 #
+# A firmware of "none" leaves that profile out.
+#
 # Writes DIR/reference-values.json (the --reference format of coffer-attest,
 # which the key broker loads) and DIR/measurements.json (the same values with
 # every input named and hashed). Never fails the build for a missing network:
@@ -75,6 +77,8 @@ if [ -z "$SNP_FW" ] || [ -z "$TDX_FW" ]; then
   fi
   rm -f /tmp/measure-fetch.$$
 fi
+[ "$SNP_FW" = none ] && SNP_FW=
+[ "$TDX_FW" = none ] && TDX_FW=
 [ -n "$SNP_FW" ] || [ -n "$TDX_FW" ] || { say "no firmware: nothing measured"; exit 0; }
 
 # A kernel >= 6.9 logs its command line and initrd into RTMR[2] itself.
@@ -87,14 +91,14 @@ say "kernel    $kernel ($kernel_note)"
 say "initrd    $initrd"
 say "cmdline   \"$cmdline\" (coffer-vmm cmdline --log-level $LEVEL${PARAMS:+ --kernel-params \"$PARAMS\"})"
 ref=(reference --kernel "$kernel" --initrd "$initrd" --append "$cmdline" --memory "$MEM" "${stub[@]}")
-json_snp="" json_tdx=""
+snp_lines="" tdx_lines=""
 if [ -n "$SNP_FW" ]; then
   say "sev-snp   firmware $SNP_FW, guest features 0x1, kernel hashes"
   for n in $VCPUS; do
     for t in ${TYPES//,/ }; do
       d=$("$M" snp --ovmf "$SNP_FW" --vcpus "$n" --vcpu-type "$t" --kernel "$kernel" --initrd "$initrd" --append "$cmdline")
       say "  snp measurement  vcpus=$n $t: $d"
-      json_snp+="${json_snp:+,}{\"vcpus\": $n, \"vcpu_type\": \"$t\", \"measurement\": \"$d\"}"
+      snp_lines+="$n $t $d"$'\n'
     done
   done
 fi
@@ -106,7 +110,7 @@ if [ -n "$TDX_FW" ]; then
     say "  WARNING: kernel $release predates the EFI stub's CC measurement (Linux 6.9): under TDX its"
     say "  command line and initrd are measured nowhere (RTMR[2] stays zero); a host could change them."
   fi
-  json_tdx=$(awk '{printf "%s\"%s\": \"%s\"", (NR > 1 ? ", " : ""), $1, $2}' <<<"$out")
+  tdx_lines=$out
 fi
 
 # reference-values.json: every SNP measurement (vCPU counts x types) is
@@ -133,16 +137,32 @@ open(f"{d}/reference-values.json", "a").write("\n")
 PY
 for n in $VCPUS; do rm -f "$IMAGE/reference-values.$n.json"; done
 
-sha() { sha256sum "$1" | cut -d' ' -f1; }
-cat > "$IMAGE/measurements.json" <<JSON
-{
-  "kernel": {"path": "$kernel", "sha256": "$(sha "$kernel")"},
-  "initrd": {"path": "$initrd", "sha256": "$(sha "$initrd")"},
-  "cmdline": $(printf '%s' "$cmdline" | /usr/bin/python3 -c 'import json,sys; print(json.dumps(sys.stdin.read()))'),
-  "snp": {"firmware": "$SNP_FW", "firmware_sha256": "${SNP_FW:+$(sha "$SNP_FW")}", "guest_features": "0x1",
-          "measurements": [$json_snp]},
-  "tdx": {"firmware": "$TDX_FW", "firmware_sha256": "${TDX_FW:+$(sha "$TDX_FW")}", "memory_mib": $MEM,
-          "stub_measures_rtmr2": $([ ${#stub[@]} -gt 0 ] && echo true || echo false), $json_tdx}
-}
-JSON
+# measurements.json: the same values with every input named and hashed.
+KERNEL=$kernel INITRD=$initrd CMDLINE=$cmdline SNP_FW=$SNP_FW TDX_FW=$TDX_FW MEM=$MEM \
+SNP_LINES=$snp_lines TDX_LINES=$tdx_lines STUB=${#stub[@]} /usr/bin/python3 - "$IMAGE/measurements.json" <<'PY'
+import hashlib, json, os, sys
+e = os.environ
+def sha(p):
+    h = hashlib.sha256()
+    with open(p, "rb") as f:
+        for b in iter(lambda: f.read(1 << 20), b""):
+            h.update(b)
+    return h.hexdigest()
+doc = {"kernel": {"path": e["KERNEL"], "sha256": sha(e["KERNEL"])},
+       "initrd": {"path": e["INITRD"], "sha256": sha(e["INITRD"])},
+       "cmdline": e["CMDLINE"]}
+if e["SNP_FW"]:
+    doc["snp"] = {"firmware": e["SNP_FW"], "firmware_sha256": sha(e["SNP_FW"]), "guest_features": "0x1",
+                  "kernel_hashes": True,
+                  "measurements": [dict(zip(("vcpus", "vcpu_type", "measurement"), (int(l.split()[0]),) + tuple(l.split()[1:])))
+                                   for l in e["SNP_LINES"].splitlines() if l]}
+if e["TDX_FW"]:
+    t = {"firmware": e["TDX_FW"], "firmware_sha256": sha(e["TDX_FW"]), "memory_mib": int(e["MEM"]),
+         "stub_measures_rtmr2": e["STUB"] != "0"}
+    t.update(dict(l.split() for l in e["TDX_LINES"].splitlines() if l))
+    doc["tdx"] = t
+with open(sys.argv[1], "w") as f:
+    json.dump(doc, f, indent=2)
+    f.write("\n")
+PY
 say "reference values: $IMAGE/reference-values.json (coffer-attest --reference format)"
