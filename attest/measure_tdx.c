@@ -31,6 +31,7 @@
 #define CHUNK 256u
 #define FW_MAX (64u << 20)
 #define BLOB_MAX (1ull << 31)
+#define SECTION_MAX (256ull << 20) /* real TDVF sections are a few MiB */
 
 #define GUID_TDX_METADATA "e47a6535-984a-4798-865e-4685a7bf8ec2"
 #define ATTR_MR_EXTEND 0x1u
@@ -70,7 +71,7 @@ static int tdvf_parse(const mbuf *fw, const char *path, tdvf_section *s, unsigne
       return cf_err_status(err, CF_INVALID_ARGUMENT,
                            "%s: TDVF section %u has type %u, which QEMU does not load (BFV, CFV, TD_HOB, TEMP_MEM)",
                            path, i, x.type);
-    if (x.gpa % PAGE || x.mem_size % PAGE || x.mem_size == 0 || x.mem_size > (1ull << 32) ||
+    if (x.gpa % PAGE || x.mem_size % PAGE || x.mem_size == 0 || x.mem_size > SECTION_MAX ||
         x.gpa > (1ull << 52))
       return cf_err_status(err, CF_INVALID_ARGUMENT,
                            "%s: TDVF section %u (gpa 0x%llx, size 0x%llx) is not whole pages", path, i,
