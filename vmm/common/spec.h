@@ -66,6 +66,13 @@ char *vm_spec_to_json(const vm_spec *s, cf_error *err);
 /* Atomically (tmp + rename) writes the JSON to path, mode 0600. */
 int vm_spec_write_file(const vm_spec *s, const char *path, cf_error *err);
 
+/* The guest kernel command line the backend passes for a pod: fixed
+ * options, coffer.log=<log_level> when set, then the configured extra
+ * parameters. coffer-measure's reference values hash this same string
+ * (coffer-vmm cmdline prints it). */
+int vm_spec_kernel_cmdline(const char *log_level, const char *kernel_params, char *buf, size_t cap,
+                        cf_error *err);
+
 /* "coffer-" + pod_id into buf. */
 int vm_spec_domain_name(const char *pod_id, char *buf, size_t cap, cf_error *err);
 

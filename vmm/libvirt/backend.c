@@ -121,11 +121,8 @@ static int fill_spec(const cf_vm_config *cfg, struct cf_vm *vm, bool tee, vm_spe
   set_str(&s->initrd, cfg->initrd);
   set_str(&s->firmware, cfg->firmware);
   char cmdline[4096];
-  snprintf(cmdline, sizeof(cmdline), "console=ttyS0 quiet panic=-1%s%s%s%s",
-           cfg->log_level && *cfg->log_level ? " coffer.log=" : "",
-           cfg->log_level && *cfg->log_level ? cfg->log_level : "",
-           cfg->kernel_params && *cfg->kernel_params ? " " : "",
-           cfg->kernel_params ? cfg->kernel_params : "");
+  if (vm_spec_kernel_cmdline(cfg->log_level, cfg->kernel_params, cmdline, sizeof(cmdline), err) < 0)
+    return -EINVAL;
   set_str(&s->cmdline, cmdline);
   s->vcpus = cfg->vcpus ? cfg->vcpus : 1;
   s->memory_mib = cfg->memory_mib ? cfg->memory_mib : 256;
