@@ -116,11 +116,14 @@ runc_of() { awk '/^[ \t]*\[/ {on = ($0 ~ /runtimes\.runc[].]/)} on' "$1"; }
 for h in coffer coffer-snp coffer-tdx; do
   grep -qE "runtimes\\.$h\\]" "$T/dump.toml" || fail "config dump lacks runtimes.$h"
 done
-grep -qE "runtime_(path|type) = \"$R/opt/coffer/bin/containerd-shim-coffer-v2\"" "$T/dump.toml" || fail "config dump: no shim path"
-grep -q "ConfigPath = \"$R/opt/coffer/share/coffer/sev-snp.json\"" "$T/dump.toml" || fail "config dump: no sev-snp ConfigPath"
+# (2.x dumps strings in single quotes)
+grep -qE "runtime_(path|type) = [\"']$R/opt/coffer/bin/containerd-shim-coffer-v2[\"']" "$T/dump.toml" ||
+  fail "config dump: no shim path"
+grep -qE "ConfigPath = [\"']$R/opt/coffer/share/coffer/sev-snp.json[\"']" "$T/dump.toml" ||
+  fail "config dump: no sev-snp ConfigPath"
 # what the in-place edit must not lose (1.x imports would): the node's own settings
 grep -q 'localhost/pause:latest' "$T/dump.toml" || fail "config dump lost the node's pause image"
-grep -q '"/usr/lib/cni"' "$T/dump.toml" || fail "config dump lost the node's cni bin_dir"
+grep -qE "[\"']/usr/lib/cni[\"']" "$T/dump.toml" || fail "config dump lost the node's cni bin_dir"
 [ -n "$(runc_of "$T/dump-before.toml")" ] || fail "no runc runtime in the node's own config dump"
 [ "$(runc_of "$T/dump.toml")" = "$(runc_of "$T/dump-before.toml")" ] ||
   { diff <(runc_of "$T/dump-before.toml") <(runc_of "$T/dump.toml") >&2; fail "the runc runtime changed"; }
