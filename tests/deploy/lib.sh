@@ -89,3 +89,9 @@ tree_state() {
   (cd "$1" && find . -mindepth 1 -printf '%p %M %s %T@\n' | sort && \
     find . -type f -print0 | sort -z | xargs -0r sha256sum)
 }
+# The same without times and without /run/lock (what a rolled-back install
+# may leave: the lock file, new directory mtimes).
+tree_content() {
+  (cd "$1" && find . -mindepth 1 ! -path './run/lock*' -printf '%p %M %s\n' | sort && \
+    find . -type f ! -path './run/lock*' -print0 | sort -z | xargs -0r sha256sum)
+}
