@@ -32,6 +32,10 @@ void shim_config_free(shim_config *c) {
   }
 }
 
+#ifndef COFFER_GUEST_DIR /* the build sets it: ${CMAKE_INSTALL_FULL_DATADIR}/coffer */
+#define COFFER_GUEST_DIR "/usr/local/share/coffer"
+#endif
+
 int shim_config_defaults(shim_config *c, cf_error *err) {
   shim_config_free(c);
   memset(c, 0, sizeof(*c));
@@ -40,8 +44,9 @@ int shim_config_defaults(shim_config *c, cf_error *err) {
   c->agent_timeout_ms = 30000;
   c->busy_poll_us = 50;
   if (set_str(&c->source, "(built-in defaults)", err) < 0 ||
-      set_str(&c->backend, "libvirt", err) < 0 || set_str(&c->kernel, "", err) < 0 ||
-      set_str(&c->initrd, "", err) < 0 || set_str(&c->firmware, "", err) < 0 ||
+      set_str(&c->backend, "libvirt", err) < 0 ||
+      set_str(&c->kernel, COFFER_GUEST_DIR "/vmlinux", err) < 0 ||
+      set_str(&c->initrd, COFFER_GUEST_DIR "/initramfs.img", err) < 0 || set_str(&c->firmware, "", err) < 0 ||
       set_str(&c->kernel_params, "", err) < 0 || set_str(&c->machine, "", err) < 0 ||
       set_str(&c->agent_transport, "auto", err) < 0 ||
       set_str(&c->log_level, "info", err) < 0 || set_str(&c->profile, "plain", err) < 0 ||
