@@ -14,6 +14,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <json-c/json.h>
+
 #include "coffer/cleanup.h"
 #include "coffer/log.h"
 #include "oci/launch.h"
@@ -81,6 +83,24 @@ int sandbox_ensure(agent *a, const char *fallback_id, cf_error *err) {
     return cf_err(err, ENOMEM, "sandbox");
   a->sandbox_created = true;
   return 0;
+}
+
+/* CAP_NET_ADMIN in the bounding set (privileged containers, or one given
+ * it): the container may set up bridges, veths and netfilter, whose modules
+ * are the guest image's "netdev" group. */
+static bool may_admin_network(const char *config) {
+  json_object *s = json_tokener_parse(config), *p, *caps, *set;
+  bool found = false;
+  if (s && json_object_object_get_ex(s, "process", &p) &&
+      json_object_object_get_ex(p, "capabilities", &caps) &&
+      json_object_object_get_ex(caps, "bounding", &set) &&
+      json_object_is_type(set, json_type_array))
+    for (size_t i = 0; !found && i < json_object_array_length(set); i++) {
+      const char *name = json_object_get_string(json_object_array_get_idx(set, i));
+      found = name && !strcmp(name, "CAP_NET_ADMIN");
+    }
+  json_object_put(s);
+  return found;
 }
 
 /* The built-in runtime runs a container unless its spec asks for something
@@ -260,6 +280,8 @@ int container_create(agent *a, const Coffer__Agent__V1__CreateContainerRequest *
     goto fail;
   }
   c->sandbox = is_sandbox || !sb;
+  if (a->pid1 && may_admin_network(config))
+    init_load_modules(a->modules, "netdev");
   bool builtin = a->builtin && use_builtin(a, id, config, &spec, err);
   if (builtin && err->msg[0]) {
     cf_error_prefix(err, "container %s", id);

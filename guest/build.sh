@@ -57,17 +57,22 @@ set -euo pipefail
 # PCI bus (q35), "serial" / "vsock" when a virtio console / vsock device is
 # there (the agent channel), "virtiofs" / "block" when the first container
 # rootfs of that kind arrives (block: virtio-blk, erofs/ext4, overlay,
-# dm-verity). Under TCG each module costs 5-20 ms to load, so a pod loads
-# only what its VM has and its containers use.
+# dm-verity); "net" (virtio-net) for pod networking, which nothing loads
+# yet; "netdev" when a container may administer the network (CAP_NET_ADMIN,
+# e.g. privileged): bridge, veth and netfilter (nftables with the iptables
+# compatibility, conntrack, NAT, br_netfilter), which tools in the container
+# cannot load themselves (no modprobe in the guest to autoload them). Under
+# TCG each module costs 5-20 ms to load, so a pod loads only what its VM has
+# and its containers use.
 MODULE_GROUPS=("boot:virtio_mmio" "pci:virtio_pci" "serial:virtio_console"
                "vsock:vsock vmw_vsock_virtio_transport_common vmw_vsock_virtio_transport"
                "virtiofs:fuse virtiofs"
-               "block:virtio_blk libcrc32c erofs ext4 jbd2 mbcache overlay dm_mod dm_verity")
-MODULES=()
-for g in "${MODULE_GROUPS[@]}"; do
-  read -r -a names <<<"${g#*:}"
-  MODULES+=("${names[@]}")
-done
+               "block:virtio_blk libcrc32c erofs ext4 jbd2 mbcache overlay dm_mod dm_verity"
+               "net:virtio_net"
+               "netdev:bridge veth br_netfilter nf_conntrack nf_nat nf_tables nft_compat
+                nft_chain_nat nft_ct nft_nat nft_masq x_tables ip_tables iptable_filter
+                iptable_nat ip6_tables ip6table_filter ip6table_nat xt_conntrack
+                xt_MASQUERADE xt_addrtype xt_comment xt_mark")
 
 die() { echo "guest/build.sh: $*" >&2; exit 1; }
 skip() { echo "guest/build.sh: $*" >&2; exit 77; }
@@ -176,10 +181,8 @@ verify_given_deb() { # file
   [ -f "$file" ] || die "no package at $file"
   { pkg=$(dpkg-deb -f "$file" Package 2>/dev/null) && ver=$(dpkg-deb -f "$file" Version 2>/dev/null); } ||
     die "$file is not a Debian package"
-  if ! index_record "$pkg=$ver"; then
-    { apt_update_once "apt knows no $pkg $ver" && index_record "$pkg=$ver"; } ||
-      die "$file ($pkg $ver) is not in apt's package index: refusing a package that cannot be verified"
-  fi
+  index_record "$pkg=$ver" ||
+    die "$file ($pkg $ver) is not in apt's package index: refusing a package that cannot be verified (apt-get update, if it is newer than the index)"
   got=$(sha256sum "$file" | cut -d' ' -f1)
   [ "$got" = "$R_SHA" ] ||
     die "package $pkg $ver: $file has sha256 $got, the package index says $R_SHA; refusing it"
