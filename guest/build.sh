@@ -116,13 +116,21 @@ INIT=$(realpath "$INIT")
 
 # --- verified packages ---------------------------------------------------------
 
+# apt's binary cache of the index, made once per run from the verified lists
+# in a private directory: without one (some images turn it off) every
+# apt-cache call parses all the lists again, ~1 s of CPU each. Never kept in
+# the package cache, where anyone who can change a .deb could change it.
+APT_TMP=$(mktemp -d /tmp/coffer-guest-apt.XXXXXX)
+trap 'rm -rf "$APT_TMP"' EXIT
+APT_OPTS=(-o "Dir::Cache::pkgcache=$APT_TMP/pkgcache.bin" -o "Dir::Cache::srcpkgcache=$APT_TMP/srcpkgcache.bin")
+
 # The index record of a package ("name" for apt's candidate, "name=version"
 # for that one): sets R_PKG R_VER R_ARCH R_SHA R_DEPS (Pre-Depends and
 # Depends). The index is what `apt-get update` verified against the
 # archive's signed Release file. Returns 1 when apt knows no such package.
 index_record() { # spec
   local rec
-  rec=$(apt-cache show --no-all-versions "$1" 2>/dev/null | awk -F': ' '
+  rec=$(apt-cache "${APT_OPTS[@]}" show --no-all-versions "$1" 2>/dev/null | awk -F': ' '
     /^$/ { exit }
     $1 == "Package" { p = $2 } $1 == "Version" { v = $2 } $1 == "Architecture" { a = $2 }
     $1 == "SHA256" { s = $2 } $1 == "Depends" || $1 == "Pre-Depends" { d = d (d ? ", " : "") $2 }
@@ -136,7 +144,7 @@ apt_update_once() {
   [ -z "$APT_UPDATED" ] || return 1
   APT_UPDATED=1
   log "running apt-get update once ($1)"
-  apt-get update -q >&2 || return 1
+  apt-get "${APT_OPTS[@]}" update -q >&2 || return 1
 }
 
 # The .deb of a package, checked against the index: sets FETCHED to its
@@ -155,7 +163,7 @@ fetch_verified() { # spec
   if [ ! -f "$file" ]; then
     log "downloading $R_PKG $R_VER (not installing it)"
     dl=$(mktemp -d "$CACHE/download.XXXXXX")
-    if ! (cd "$dl" && apt-get -q -o APT::Sandbox::User=root download "$R_PKG=$R_VER" >&2); then
+    if ! (cd "$dl" && apt-get "${APT_OPTS[@]}" -q -o APT::Sandbox::User=root download "$R_PKG=$R_VER" >&2); then
       rm -rf "$dl"
       # Stale lists name a file the mirror no longer has: refresh, take the
       # version the fresh index names.
@@ -193,9 +201,9 @@ verify_given_deb() { # file
 # depends on, else the highest version among the names.
 newest_kernel_package() {
   local pkg
-  pkg=$(apt-cache depends linux-image-cloud-amd64 2>/dev/null |
+  pkg=$(apt-cache "${APT_OPTS[@]}" depends linux-image-cloud-amd64 2>/dev/null |
         awk '$1 == "Depends:" && $2 ~ /^linux-image-.*-cloud-amd64$/ { print $2; exit }')
-  [ -n "$pkg" ] || pkg=$(apt-cache search --names-only '^linux-image-[0-9.]+-[0-9]+-cloud-amd64$' 2>/dev/null |
+  [ -n "$pkg" ] || pkg=$(apt-cache "${APT_OPTS[@]}" search --names-only '^linux-image-[0-9.]+-[0-9]+-cloud-amd64$' 2>/dev/null |
                          awk '{ print $1 }' | sort -V | tail -1)
   echo "$pkg"
 }
@@ -225,10 +233,10 @@ kernel_deb() {
 # Sets PKG_FILE[name], PKG_ID[name] ("name version sha256"), PKG_ORDER.
 declare -A PKG_FILE=() PKG_ID=()
 PKG_ORDER=()
-add_package() { # name
+add_package() { # name [version]
   local name=$1 dep deps alt dname op dver ver
   [ -n "${PKG_FILE[$name]:-}" ] && return
-  fetch_verified "$name"
+  fetch_verified "$name${2:+=$2}"
   PKG_FILE[$name]=$FETCHED
   PKG_ID[$name]="$R_PKG $R_VER $R_SHA"
   PKG_ORDER+=("$name")
@@ -252,10 +260,27 @@ if [ "$PROFILE" = plain ]; then add_package busybox-static; add_package runc; fi
 
 # --- inputs and cache --------------------------------------------------------
 
-# The /init must not need shared libraries: they would come from the host.
+# A dynamically linked /init (sanitizer builds) gets its libraries from
+# packages too: the host's dpkg database only names the package that owns
+# each library (the version installed there, if the index has it, else apt's
+# candidate); the files come from that package, downloaded and verified.
+init_library_packages() {
+  local so owner ver
+  while read -r so; do
+    owner=$(dpkg -S "*/$so" 2>/dev/null | awk -F': ' -v so="/$so" '
+      substr($2, length($2) - length(so) + 1) == so &&
+      $2 ~ /^(\/usr)?\/lib(\/x86_64-linux-gnu)?\/[^\/]*$/ { sub(/:.*/, "", $1); print $1; exit }')
+    [ -n "$owner" ] || die "no package owns $so, needed by the /init $INIT (link it statically: COFFER_AGENT_STATIC=ON)"
+    ver=$(dpkg-query -W -f='${Version}' "$owner" 2>/dev/null || true)
+    if [ -n "$ver" ] && index_record "$owner=$ver"; then add_package "$owner" "$ver"; else add_package "$owner"; fi
+  done < <(readelf -dW "$INIT" | sed -n 's/.*(NEEDED).*\[\(.*\)\]$/\1/p')
+}
+INIT_DYNAMIC=""
 if [ "$(od -An -c -N4 "$INIT" | tr -d ' ')" = '177ELF' ] &&
-   readelf -dW "$INIT" 2>/dev/null | grep -q '(NEEDED)'; then
-  die "the /init $INIT is dynamically linked: its libraries would come from the build host (link it statically: COFFER_AGENT_STATIC=ON)"
+   readelf -lW "$INIT" 2>/dev/null | grep -q 'program interpreter'; then
+  INIT_DYNAMIC=1
+  log "the /init is dynamically linked: its libraries come from packages"
+  init_library_packages
 fi
 
 # Without SOURCE_DATE_EPOCH, mtimes come from the kernel package (its vmlinuz's
@@ -289,7 +314,7 @@ fi
 log "building the $PROFILE image from $(basename "$DEB"), /init = $INIT"
 
 WORK=$(mktemp -d "$OUTDIR/work.XXXXXX")
-trap 'rm -rf "$WORK"' EXIT
+trap 'rm -rf "$WORK" "$APT_TMP"' EXIT
 dpkg -x "$DEB" "$WORK/deb"
 
 # --- vmlinux -----------------------------------------------------------------
@@ -456,6 +481,7 @@ place_library() { # soname what
   die "no package of the closure (${PKG_ORDER[*]}) has the library $so, needed by $2"
 }
 
+[ -z "$INIT_DYNAMIC" ] || place_elf_needs "$ROOT/init" /init
 if [ "$PROFILE" = plain ]; then
   place_file busybox-static bin/busybox
   # the package's own static busybox lists its applets
