@@ -91,7 +91,7 @@ while [ $# -gt 0 ]; do
     --kernel-deb) KERNEL_DEB=${2:?--kernel-deb needs a path}; shift 2 ;;
     --cache) CACHE=${2:?--cache needs a directory}; shift 2 ;;
     --compress) COMPRESS=${2:?--compress needs gzip, zstd or none}; shift 2 ;;
-    -h|--help) sed -n '2,55p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d'; exit 0 ;;
     -*) die "unknown option $1" ;;
     *) [ -z "$OUTDIR" ] || die "one OUTDIR only"; OUTDIR=$1; shift ;;
   esac
