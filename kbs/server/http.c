@@ -127,6 +127,11 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
   }
 }
 
+/* The URL is used as sent: a percent-encoded slash or dot must not become a
+ * path separator or a "..", so nothing is decoded (a '%' fails the resource
+ * path syntax). */
+static size_t no_unescape(void *cls, struct MHD_Connection *c, char *s) { return strlen(s); }
+
 static void mhd_log(void *cls, const char *fmt, va_list ap) {
   char msg[512];
   vsnprintf(msg, sizeof(msg), fmt, ap);
@@ -206,7 +211,8 @@ int kbs_http_start(kbs_server *s, cf_error *err) {
       MHD_OPTION_THREAD_POOL_SIZE, threads, MHD_OPTION_CONNECTION_LIMIT, s->cfg.max_connections,
       MHD_OPTION_CONNECTION_TIMEOUT, s->cfg.connection_timeout_s,
       MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)HEADER_MEMORY, MHD_OPTION_NOTIFY_COMPLETED,
-      on_completed, NULL, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL, MHD_OPTION_ARRAY,
+      on_completed, NULL, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
+      MHD_OPTION_UNESCAPE_CALLBACK, no_unescape, NULL, MHD_OPTION_ARRAY,
       s->cfg.insecure_http ? &tls[2] : tls, MHD_OPTION_END);
   if (!d)
     return cf_err_status(err, CF_UNAVAILABLE, "cannot serve on %s (address in use, bad TLS "
