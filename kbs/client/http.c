@@ -57,6 +57,8 @@ int kbs_http_call(kbs_http *h, const char *method, const char *path, const char 
     snprintf(ct, sizeof(ct), "Content-Type: %s", ctype);
     hdr = curl_slist_append(hdr, ct);
   }
+  /* No "Expect: 100-continue" round trip before bodies over 1 KiB. */
+  hdr = curl_slist_append(hdr, "Expect:");
   if (bearer) {
     snprintf(auth, sizeof(auth), "Authorization: Bearer %s", bearer);
     hdr = curl_slist_append(hdr, auth);

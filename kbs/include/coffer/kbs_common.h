@@ -12,6 +12,10 @@
 
 #include "coffer/error.h"
 
+/* json-c (attest/) exports json_object_get and json_object_iter_next too,
+ * with other meanings: kbs/CMakeLists.txt puts jansson first on every link
+ * line so these references bind to jansson's. */
+
 #define CF_KBS_PROTOCOL_VERSION "0.4.0"
 #define CF_KBS_NONCE_BYTES 32
 
