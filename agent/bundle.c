@@ -20,6 +20,7 @@
 
 #include "coffer/cleanup.h"
 #include "coffer/log.h"
+#include "coffer/path.h"
 
 static void json_putp(json_object **o) {
   if (*o)
@@ -212,7 +213,7 @@ static int adjust_mounts(json_object *spec, const bundle_opts *o, cf_error *err)
   for (size_t i = 0; mounts && i < json_object_array_length(mounts); i++) {
     json_object *m = json_object_array_get_idx(mounts, i);
     const char *dst = str_field(m, "destination");
-    if (!dst || dst[0] != '/' || path_has_dotdot(dst)) {
+    if (!dst || dst[0] != '/' || cf_path_has_dotdot(dst)) {
       json_object_put(out);
       return cf_err_status(err, CF_INVALID_ARGUMENT,
                            "mounts[%zu]: destination must be an absolute path without \"..\"", i);

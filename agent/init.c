@@ -55,7 +55,8 @@ int init_mounts(cf_error *err) {
   unlink("/dev/ptmx");
   if (symlink("pts/ptmx", "/dev/ptmx") < 0 && errno != EEXIST)
     cf_warn("symlink /dev/ptmx: %s", strerror(errno));
-  symlink("/proc/self/fd", "/dev/fd");
+  if (symlink("/proc/self/fd", "/dev/fd") < 0 && errno != EEXIST)
+    cf_warn("symlink /dev/fd: %s", strerror(errno));
   /* let container cgroups have every controller */
   cf_error cerr = {0};
   if (oci_cgroup_enable_controllers("/sys/fs/cgroup", &cerr) < 0)

@@ -16,6 +16,7 @@
 #include "containerd/events/task.pb-c.h"
 #include "containerd/task/v2/shim.pb-c.h"
 #include "shim.h"
+#include "coffer/id.h"
 
 #define SPEC_MAX (1u << 20)
 
@@ -140,7 +141,7 @@ static void h_create(ttrpc_call *call, const uint8_t *payload, size_t len, void 
   cf_error err = {0};
   shim_task *t = NULL;
   char *spec = NULL; /* freed at out: (no cleanup attribute: gotos jump over) */
-  if (!shim_valid_id(req->id)) {
+  if (!cf_id_valid(req->id)) {
     ttrpc_call_reply_status(call, CF_INVALID_ARGUMENT, "invalid task id \"%.*s\"", 140, req->id);
     goto out;
   }
@@ -452,7 +453,7 @@ static void h_exec(ttrpc_call *call, const uint8_t *payload, size_t len, void *d
     ttrpc_call_reply_status(call, CF_NOT_FOUND, "task %s: not found", req->id);
     goto out;
   }
-  if (!shim_valid_id(req->exec_id)) {
+  if (!cf_id_valid(req->exec_id)) {
     ttrpc_call_reply_status(call, CF_INVALID_ARGUMENT, "invalid exec id \"%.*s\"", 140,
                             req->exec_id);
     goto out;
