@@ -250,7 +250,8 @@ int main(int argc, char **argv) {
 
   /* The broker on CPU 0 with one server thread; clients on CPU 1. */
   char dir[] = "/tmp/bench-kbs-XXXXXX";
-  mkdtemp(dir);
+  if (!mkdtemp(dir))
+    return fprintf(stderr, "mkdtemp failed\n"), 1;
   snprintf(path, sizeof(path), "mkdir -p %s/bench/key && head -c 64 /dev/urandom > %s/bench/key/one", dir, dir);
   if (system(path))
     return 1;
