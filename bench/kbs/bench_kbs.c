@@ -38,6 +38,12 @@ static void pin(int cpu) {
 
 static char *snp_evidence_json;
 
+static double thread_cpu(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
+  return t.tv_sec + t.tv_nsec / 1e9;
+}
+
 /* Raw attest/ rate on this core, chain cached, as the broker calls it. */
 static double raw_rate(const char *report, size_t rlen, const char *vcek, size_t vlen, time_t at,
                        double secs) {
@@ -45,14 +51,16 @@ static double raw_rate(const char *report, size_t rlen, const char *vcek, size_t
   cf_snp_verifier *v = cf_snp_verifier_new(&err);
   cf_snp_result res = {0};
   int n = 0;
-  double t0 = now();
+  double t0 = now(), c0 = thread_cpu();
   while (now() - t0 < secs) {
     cf_snp_verify(v, (const uint8_t *)report, rlen, (const uint8_t *)vcek, vlen, at, &res, &err);
     if (!cf_checks_all_pass(&res.checks))
       return -1;
     n++;
   }
-  double r = n / (now() - t0);
+  /* Per CPU-second, like the broker's rates: other load on the machine
+   * does not count against either. */
+  double r = n / (thread_cpu() - c0);
   cf_snp_result_free(&res);
   cf_snp_verifier_free(v);
   return r;
@@ -282,8 +290,8 @@ int main(int argc, char **argv) {
   printf("bench_kbs: broker on 1 core (1 thread, CPU 0), clients on CPU 1, plain HTTP on localhost, %.0f s each\n", secs);
   printf("(\"per broker CPU-s\": completed operations per second of broker CPU time, i.e. the rate\n"
          " one fully busy core sustains; wall rates with 1 client are latency-bound)\n");
-  printf("%-58s %8.0f /s (%.0f before, %.0f after the broker runs)\n",
-         "raw attest/ SNP verification (cf_snp_verify, chain cached)", raw, raw1, raw2);
+  printf("%-58s %8.0f /CPU-s (%.0f before, %.0f after the broker runs)\n",
+         "raw attest/ SNP verifications per CPU-s (chain cached)", raw, raw1, raw2);
   printf("%-58s %8.0f /s wall %8.0f /broker CPU-s\n", "RCAR handshakes, sample evidence, 1 client", hs_sample, c_hs);
   printf("%-58s %8.0f /s wall %8.0f /broker CPU-s\n", "RCAR handshakes, SNP evidence, 1 client", hs_snp, c_hss);
   printf("%-58s %8.0f /s wall %8.0f /broker CPU-s\n", "resource fetches (JWE ECDH-ES), sample session, 1 client", f_sample, c_fs);
