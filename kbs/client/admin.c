@@ -26,7 +26,9 @@ static int call(const cf_kbs_admin *a, const char *method, const char *path, con
     return cf_error_prefix(err, "admin key");
   kbs_http h = {.url = a->url, .ca_file = a->ca_file, .timeout_ms = a->timeout_ms > 0 ? a->timeout_ms : 10000};
   kbs_reply r = {0};
-  if (kbs_http_call(&h, method, path, ctype, body, len, tok, &r, err))
+  int hr = kbs_http_call(&h, method, path, ctype, body, len, tok, &r, err);
+  kbs_http_close(&h);
+  if (hr)
     return -EIO;
   int rc = 0;
   if (r.status != 200) {

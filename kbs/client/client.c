@@ -58,6 +58,7 @@ cf_kbs_client *cf_kbs_client_new(const cf_kbs_client_config *cfg, cf_error *err)
 void cf_kbs_client_free(cf_kbs_client *c) {
   if (!c)
     return;
+  kbs_http_close(&c->http);
   free(c->url);
   free(c->tee);
   free(c->ca);
@@ -200,10 +201,12 @@ int cf_kbs_export_jwks(const char *url, const char *ca_file, long timeout_ms, ch
   pthread_once(&curl_once, curl_init);
   kbs_http h = {.url = url, .ca_file = ca_file, .timeout_ms = timeout_ms > 0 ? timeout_ms : 10000};
   kbs_reply r = {0};
-  if (kbs_http_call(&h, "GET", "/kbs/v0/token-jwks", NULL, NULL, 0, NULL, &r, err))
+  int rc = kbs_http_call(&h, "GET", "/kbs/v0/token-jwks", NULL, NULL, 0, NULL, &r, err);
+  kbs_http_close(&h);
+  if (rc)
     return -EIO;
   if (r.status != 200) {
-    int rc = refused("token-jwks", &r, err);
+    rc = refused("token-jwks", &r, err);
     kbs_reply_free(&r);
     return rc;
   }

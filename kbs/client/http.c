@@ -47,8 +47,10 @@ int kbs_http_call(kbs_http *h, const char *method, const char *path, const char 
                   const void *body, size_t len, const char *bearer, kbs_reply *out,
                   cf_error *err) {
   memset(out, 0, sizeof(*out));
-  CURL *c = curl_easy_init();
-  if (!c)
+  CURL *c = h->curl;
+  if (c)
+    curl_easy_reset(c); /* options only: the live connection stays */
+  else if (!(c = h->curl = curl_easy_init()))
     return cf_err(err, ENOMEM, "curl");
   char url[1024], auth[8192 + 32], ct[128];
   snprintf(url, sizeof(url), "%s%s", h->url, path);
@@ -86,7 +88,6 @@ int kbs_http_call(kbs_http *h, const char *method, const char *path, const char 
   CURLcode rc = curl_easy_perform(c);
   curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &out->status);
   curl_slist_free_all(hdr);
-  curl_easy_cleanup(c);
   if (rc != CURLE_OK) {
     kbs_reply_free(out);
     return cf_err_status(err, CF_UNAVAILABLE, "%s %s: %s", method, url, curl_easy_strerror(rc));
@@ -94,6 +95,12 @@ int kbs_http_call(kbs_http *h, const char *method, const char *path, const char 
   if (!out->body && !(out->body = calloc(1, 1)))
     return cf_err(err, ENOMEM, "reply");
   return 0;
+}
+
+void kbs_http_close(kbs_http *h) {
+  if (h->curl)
+    curl_easy_cleanup(h->curl);
+  h->curl = NULL;
 }
 
 void kbs_reply_free(kbs_reply *r) {

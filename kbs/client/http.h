@@ -10,6 +10,7 @@ typedef struct kbs_http {
   const char *url, *ca_file;
   long timeout_ms;
   char cookie[160]; /* kbs-session-id=…, kept across calls */
+  void *curl;       /* CURL*: one handle, so its connection (and TLS session) is reused */
 } kbs_http;
 
 typedef struct kbs_reply {
@@ -24,6 +25,8 @@ int kbs_http_call(kbs_http *h, const char *method, const char *path, const char 
                   const void *body, size_t len, const char *bearer, kbs_reply *out,
                   cf_error *err);
 void kbs_reply_free(kbs_reply *r);
+/* Closes the connection kept by `h`. */
+void kbs_http_close(kbs_http *h);
 /* The error detail of a KBS error body, or the body itself. */
 const char *kbs_reply_detail(const kbs_reply *r, char *buf, size_t n);
 
