@@ -196,6 +196,8 @@ static const char *guest_file(const char *dst) {
     return "hosts";
   if (!strcmp(dst, "/etc/hostname"))
     return "hostname";
+  if (!strcmp(dst, "/dev/shm"))
+    return "shm";
   return NULL;
 }
 
@@ -249,10 +251,14 @@ static int adjust_mounts(json_object *spec, const bundle_opts *o, cf_error *err)
             bind = true;
         }
       struct stat st;
+      /* the shim shares every host volume it can; what is left would be a
+       * silently missing volume in the container */
       if (bind && (!src || src[0] != '/' || stat(src, &st) < 0)) {
-        cf_debug("container %s: dropping bind mount of host path %s on %s", o->id,
-                 src ? src : "(none)", dst);
-        continue;
+        json_object_put(out);
+        return cf_err_status(err, CF_INVALID_ARGUMENT,
+                             "mounts[%zu] (%s): bind source \"%s\" was not shared with the "
+                             "guest and does not exist in it",
+                             i, dst, src ? src : "");
       }
     }
     json_object_array_add(out, json_object_get(m));
