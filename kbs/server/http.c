@@ -206,9 +206,14 @@ int kbs_http_start(kbs_server *s, cf_error *err) {
       {MHD_OPTION_HTTPS_MEM_KEY, 0, key},
       {MHD_OPTION_END, 0, NULL},
   };
+  /* One thread: the internal polling thread itself (no pool). */
+  struct MHD_OptionItem pool[] = {
+      {MHD_OPTION_THREAD_POOL_SIZE, threads, NULL},
+      {MHD_OPTION_END, 0, NULL},
+  };
   struct MHD_Daemon *d = MHD_start_daemon(
       flags, 0, NULL, NULL, on_request, s, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
-      MHD_OPTION_THREAD_POOL_SIZE, threads, MHD_OPTION_CONNECTION_LIMIT, s->cfg.max_connections,
+      MHD_OPTION_ARRAY, threads > 1 ? pool : &pool[1], MHD_OPTION_CONNECTION_LIMIT, s->cfg.max_connections,
       MHD_OPTION_CONNECTION_TIMEOUT, s->cfg.connection_timeout_s,
       MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)HEADER_MEMORY, MHD_OPTION_NOTIFY_COMPLETED,
       on_completed, NULL, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
