@@ -15,6 +15,8 @@ PACKAGES=(
   python3-grpcio python3-grpc-tools
   # interop peers, benchmarks, sanitizers
   golang-go golang-github-containerd-ttrpc-dev valgrind
+  # kbs/: HTTP server, HTTP client, JOSE; jwcrypto as the independent JOSE peer in tests
+  libmicrohttpd-dev libcurl4-openssl-dev libjose-dev python3-jwcrypto
 )
 
 missing=()
