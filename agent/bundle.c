@@ -1,12 +1,14 @@
-/* The bundle's config.json: the shim's OCI spec, adjusted to this guest.
+/* The container's config.json: the shim's OCI spec, adjusted to this guest.
  *
  * What the agent owns in the spec: root.path (the rootfs it mounted),
  * process.terminal (from the stdio mode), linux.cgroupsPath (under the pod's
  * cgroup), the IPC/UTS(/PID) namespaces of a pod's later containers (joined
- * to the sandbox container's). In guest mode host-side paths mean nothing:
- * unknown bind sources are dropped, hooks too, and network namespaces (the
- * VM is the pod's). */
-
+ * to the sandbox container's). In guest mode a host path means nothing
+ * until the guest has it: a bind mount whose source does not exist in the
+ * guest is dropped (logged at debug level; one whose source the guest has
+ * is kept and binds the guest's file), hooks are dropped, and so are network
+ * namespaces (the VM is the pod's) and namespace paths that are not another
+ * container's of the pod. */
 #include "bundle.h"
 
 #include "agent.h"
