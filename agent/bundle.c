@@ -176,7 +176,7 @@ static json_object *bind_mount(const char *dst, const char *src) {
   return m;
 }
 
-/* A mount whose source we replaced must be a bind mount for runc. */
+/* A mount whose source we replaced must be a bind mount. */
 static void make_bind(json_object *m, const char *src) {
   json_object_object_add(m, "source", json_object_new_string(src));
   json_object_object_add(m, "type", json_object_new_string("bind"));
