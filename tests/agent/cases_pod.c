@@ -333,9 +333,14 @@ static void test_init_exit_ends_shared_pid_namespace_container(void) {
   CHECK(h_create(&H, "pause", ARGS("sleep", "1000"), &(spec_opts){.annotation_type = "sandbox"},
                  NULL, msg, sizeof(msg)) == CF_OK, "%s", msg);
   CHECK(h_start(&H, "pause", msg, sizeof(msg)) == CF_OK, "%s", msg);
-  const char *const orphan[] = {"sleep", "1234", NULL};
-  CHECK(count_live(orphan) == 0, "a \"sleep 1234\" runs already on this host");
-  CHECK(h_create(&H, "app", ARGS("sh", "-c", "sleep 1234 & echo started; exec sleep 0.2"),
+  /* a command line of this run's own: the runc and built-in variants may
+   * run at the same time */
+  char secs[16], script[96];
+  snprintf(secs, sizeof(secs), "%d", 100000 + (int)(getpid() % 100000));
+  snprintf(script, sizeof(script), "sleep %s & echo started; exec sleep 0.2", secs);
+  const char *const orphan[] = {"sleep", secs, NULL};
+  CHECK(count_live(orphan) == 0, "a \"sleep %s\" runs already on this host", secs);
+  CHECK(h_create(&H, "app", ARGS("sh", "-c", script),
                  &(spec_opts){.annotation_type = "container"}, NULL, msg, sizeof(msg)) == CF_OK,
         "%s", msg);
   uint64_t t0 = cf_now_ms();
@@ -344,8 +349,8 @@ static void test_init_exit_ends_shared_pid_namespace_container(void) {
   uint64_t took = cf_now_ms() - t0;
   char *out = h_read_all(&H, "app", "", false, NULL);
   int left = count_live(orphan);
-  printf("app exited %d after %lu ms, output \"%s\", %d \"sleep 1234\" left\n", st,
-         (unsigned long)took, out, left);
+  printf("app exited %d after %lu ms, output \"%s\", %d \"sleep %s\" left\n", st,
+         (unsigned long)took, out, left, secs);
   CHECK(st == 0, "exit status %d", st);
   CHECK(!strcmp(out, "started\n"), "output \"%s\"", out);
   CHECK(took < 2000, "exit reported %lu ms after start (the drain timeout is 3 s)",
