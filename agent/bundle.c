@@ -11,8 +11,6 @@
  * container's of the pod. */
 #include "bundle.h"
 
-#include "agent.h"
-
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -23,6 +21,7 @@
 
 #include <json-c/json.h>
 
+#include "agent.h"
 #include "coffer/cleanup.h"
 #include "coffer/log.h"
 #include "coffer/path.h"
