@@ -15,7 +15,6 @@
 #include "coffer/error.h"
 #include "coffer/loop.h"
 #include "coffer/ttrpc.h"
-#include "agent.pb-c.h"
 
 #define AGENT_VERSION "0.1.0"
 #define AGENT_MAX_SPEC (1u << 20)     /* OCI spec / process JSON */

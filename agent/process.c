@@ -20,6 +20,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "agent.pb-c.h"
 #include "coffer/cleanup.h"
 #include "coffer/log.h"
 #include "container.h"
