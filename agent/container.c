@@ -1,4 +1,4 @@
-/* Containers: create (bundle + rootfs + runc create), start, exec, remove,
+/* Containers: create (spec + rootfs + the engine's create), start, exec, remove,
  * and the reaping of every child the agent inherits as subreaper. */
 
 #include "container.h"
