@@ -15,6 +15,8 @@ PACKAGES=(
   python3-grpcio python3-grpc-tools
   # interop peers, benchmarks, sanitizers
   golang-go golang-github-containerd-ttrpc-dev valgrind
+  # critest (tests/critest): local registry for the image-pull specs, pod network
+  docker-registry skopeo containernetworking-plugins iptables curl
 )
 
 missing=()
