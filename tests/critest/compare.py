@@ -1,7 +1,13 @@
 #!/usr/bin/env python3
 """Compares critest runs (JUnit XML) of the runc baseline and coffer.
 
-    compare.py SKIPLIST runc=JUNIT process=JUNIT [libvirt=JUNIT]
+    compare.py SKIPLIST [same=SAMELIST] runc=JUNIT[@SECONDS] process=JUNIT[@SECONDS]
+               [libvirt=JUNIT[@SECONDS]]
+    compare.py skip-regex SKIPLIST... [runc=JUNIT process=JUNIT]
+        -ginkgo.skip for the libvirt run: the specs of the SKIPLISTs, and (given runs)
+        every spec runc or the process backend did not pass (it decides nothing
+        on the libvirt backend: runc's cannot regress, the process backend's fail
+        the comparison already; a stop that hangs costs a minute in a VM)
 
 Prints a table (passed / failed / skipped per run), the specs skipped by name
 on the libvirt backend with their reasons, and every spec that passes with
@@ -10,8 +16,9 @@ when there is such a spec, or when the baseline shows the local registry was
 not used (runc failed to pull critest's images), else 0.
 
 A coffer run's spec counts against it when runc passed it and coffer did not
-(failed, or skipped by critest itself); only specs of SKIPLIST may be skipped
-on the libvirt backend, and only there.
+(failed, or skipped by critest itself); only specs of SKIPLIST (cannot hold
+in a VM) and SAMELIST (left out for time: the same code as on the process
+backend, which must pass them) may be skipped, and only on the libvirt backend.
 """
 import sys
 import xml.etree.ElementTree as ET
@@ -29,6 +36,24 @@ def spec_name(case_name):
     return n
 
 
+def clean(msg, text=""):
+    """The gist of a failure: gomega wraps gRPC errors in a dump of the Go struct;
+    the text says where (e.g. In [AfterEach] at: .../networking.go:53)."""
+    where = ""
+    for line in (text or "").splitlines():
+        if line.startswith("In [") and " at: " in line:
+            where = " (" + line.split(" @ ")[0].replace(" at: sigs.k8s.io/cri-tools/pkg/", " at ") + ")"
+    msg = " ".join(msg.split())
+    i = msg.find("rpc error: ")
+    if i >= 0:
+        msg = msg[i:]
+    for dump in (" { s: ", " { Err: "):
+        j = msg.find(dump)
+        if j > 0:
+            msg = msg[:j]
+    return msg + where
+
+
 def load(path):
     out = {}
     for c in ET.parse(path).getroot().iter("testcase"):
@@ -38,10 +63,10 @@ def load(path):
             f = c.find("error")
         if name.startswith(("[BeforeSuite]", "[AfterSuite]", "[SynchronizedBeforeSuite]")):
             if f is not None:  # a suite-level failure fails everything after it
-                out[name] = ("failed", " ".join((f.get("message") or f.text or "").split()))
+                out[name] = ("failed", clean(f.get("message") or f.text or "", f.text))
             continue
         if f is not None:
-            out[spec_name(name)] = ("failed", " ".join((f.get("message") or f.text or "").split()))
+            out[spec_name(name)] = ("failed", clean(f.get("message") or f.text or "", f.text))
         elif c.find("skipped") is not None or c.get("status") in ("skipped", "pending"):
             out[spec_name(name)] = ("skipped", "")
         else:
@@ -61,25 +86,51 @@ def load_skiplist(path):
     return skips
 
 
+def ginkgo_text(name):
+    """critest's spec text as -ginkgo.focus/skip see it: no [Serial] decorator."""
+    return name[:-len(" [Serial]")] if name.endswith(" [Serial]") else name
+
+
+def skip_regex(args):
+    names = []
+    for arg in args:
+        label, eq, path = arg.partition("=")
+        if not eq:
+            names += list(load_skiplist(arg))
+        else:
+            names += [n for n, v in load(path).items() if v[0] != "passed" and not n.startswith("[")]
+    esc = ("".join("\\" + c if c in "\\.+*?()|[]{}^$" else c for c in ginkgo_text(n)) + "$"
+           for n in sorted(set(names)))
+    print("|".join(esc))
+    return 0
+
+
 def main():
+    if len(sys.argv) > 2 and sys.argv[1] == "skip-regex":
+        return skip_regex(sys.argv[2:])
     if len(sys.argv) < 4:
         sys.exit(__doc__)
     skips = load_skiplist(sys.argv[1])
-    runs = {}
+    runs, secs, same = {}, {}, {}
     for arg in sys.argv[2:]:
         label, _, path = arg.partition("=")
+        if label == "same":
+            same = load_skiplist(path)
+            continue
+        path, _, secs[label] = path.partition("@")
         runs[label] = load(path)
     base = runs["runc"]
 
     def count(r, state):
         return sum(1 for v in r.values() if v[0] == state)
 
-    print(f"{'critest v1.36.0':<18}{'passed':>8}{'failed':>8}{'skipped':>9}{'specs':>7}")
+    print(f"{'critest v1.36.0':<18}{'passed':>8}{'failed':>8}{'skipped':>9}{'specs':>7}{'seconds':>9}")
     for label, r in runs.items():
-        print(f"{label:<18}{count(r, 'passed'):>8}{count(r, 'failed'):>8}{count(r, 'skipped'):>9}{len(r):>7}")
+        print(f"{label:<18}{count(r, 'passed'):>8}{count(r, 'failed'):>8}{count(r, 'skipped'):>9}"
+              f"{len(r):>7}{secs[label] or '-':>9}")
 
     rc = 0
-    if base.get(REGISTRY_PROBE, ("missing",))[0] != "passed":
+    if not any(n.startswith(REGISTRY_PROBE) and v[0] == "passed" for n, v in base.items()):
         print(f"\nFAIL: runc did not pass '{REGISTRY_PROBE}': the local registry was not used")
         rc = 1
 
@@ -92,23 +143,34 @@ def main():
                 print("      (ran: the skip list no longer matches critest's spec name)")
                 rc = 1
 
+    if "libvirt" in runs and same:
+        left = [n for n in same if runs["libvirt"].get(n, ("absent",))[0] in ("skipped", "absent")]
+        print(f"\nleft out on the libvirt backend for time ({len(left)} of {len(same)},"
+              " tests/critest/libvirt-same.txt: the same code as on the process backend)")
+
     for label, r in runs.items():
         if label == "runc":
             continue
-        regress = []
+        regress, not_run = [], []
         for n, (state, _) in base.items():
             if state != "passed":
                 continue
             got = r.get(n, ("absent", "not run"))
             if got[0] == "passed":
                 continue
-            if label == "libvirt" and n in skips and got[0] in ("skipped", "absent"):
+            if label == "libvirt" and (n in skips or n in same) and got[0] in ("skipped", "absent"):
+                continue
+            if (label == "libvirt" and got[0] in ("skipped", "absent") and "process" in runs
+                    and runs["process"].get(n, ("absent",))[0] != "passed"):
+                not_run.append(n)  # left out (critest.sh): it fails the process run already
                 continue
             regress.append((n, got))
         suite = [(n, v) for n, v in r.items() if n.startswith("[") and v[0] == "failed"]
         print(f"\n{label}: {len(regress)} spec(s) pass with runc but not with coffer")
         for n, (state, msg) in regress + suite:
             print(f"  {state.upper()} {n}\n      {msg[:500]}")
+        if not_run:
+            print(f"{label}: {len(not_run)} more not run, as they fail with the process backend")
         if regress or suite:
             rc = 1
         better = [n for n, v in r.items() if v[0] == "passed" and base.get(n, ("",))[0] != "passed"]
