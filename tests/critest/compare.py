@@ -20,6 +20,7 @@ A coffer run's spec counts against it when runc passed it and coffer did not
 in a VM) and SAMELIST (left out for time: the same code as on the process
 backend, which must pass them) may be skipped, and only on the libvirt backend.
 """
+import re
 import sys
 import xml.etree.ElementTree as ET
 
@@ -47,10 +48,9 @@ def clean(msg, text=""):
     i = msg.find("rpc error: ")
     if i >= 0:
         msg = msg[i:]
-    for dump in (" { s: ", " { Err: "):
-        j = msg.find(dump)
-        if j > 0:
-            msg = msg[:j]
+    dump = re.search(r" \{ [A-Za-z]+: ", msg)  # e.g. " { s: ", " { Err: ", " { Op: "
+    if dump:
+        msg = msg[:dump.start()]
     return msg + where
 
 
