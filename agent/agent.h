@@ -131,12 +131,8 @@ typedef struct agent {
   unsigned console_seq;  /* names console sockets */
 } agent;
 
-/* ids: [A-Za-z0-9][A-Za-z0-9_.-]{0,127} */
-bool agent_valid_id(const char *id);
 /* Relative path without "..", "." or empty components. */
 bool agent_valid_relpath(const char *p);
-/* Any ".." component. */
-bool path_has_dotdot(const char *p);
 
 /* runc.c: run `runc --root … --log … args…` with stdio fds (-1 = /dev/null)
  * and an optional console socket listener; io NULL: no stdio, stderr

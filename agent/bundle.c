@@ -20,6 +20,7 @@
 
 #include "coffer/cleanup.h"
 #include "coffer/log.h"
+#include "coffer/path.h"
 
 static void json_putp(json_object **o) {
   if (*o)
@@ -195,6 +196,8 @@ static const char *guest_file(const char *dst) {
     return "hosts";
   if (!strcmp(dst, "/etc/hostname"))
     return "hostname";
+  if (!strcmp(dst, "/dev/shm"))
+    return "shm";
   return NULL;
 }
 
@@ -212,7 +215,7 @@ static int adjust_mounts(json_object *spec, const bundle_opts *o, cf_error *err)
   for (size_t i = 0; mounts && i < json_object_array_length(mounts); i++) {
     json_object *m = json_object_array_get_idx(mounts, i);
     const char *dst = str_field(m, "destination");
-    if (!dst || dst[0] != '/' || path_has_dotdot(dst)) {
+    if (!dst || dst[0] != '/' || cf_path_has_dotdot(dst)) {
       json_object_put(out);
       return cf_err_status(err, CF_INVALID_ARGUMENT,
                            "mounts[%zu]: destination must be an absolute path without \"..\"", i);
@@ -248,10 +251,14 @@ static int adjust_mounts(json_object *spec, const bundle_opts *o, cf_error *err)
             bind = true;
         }
       struct stat st;
+      /* the shim shares every host volume it can; what is left would be a
+       * silently missing volume in the container */
       if (bind && (!src || src[0] != '/' || stat(src, &st) < 0)) {
-        cf_debug("container %s: dropping bind mount of host path %s on %s", o->id,
-                 src ? src : "(none)", dst);
-        continue;
+        json_object_put(out);
+        return cf_err_status(err, CF_INVALID_ARGUMENT,
+                             "mounts[%zu] (%s): bind source \"%s\" was not shared with the "
+                             "guest and does not exist in it",
+                             i, dst, src ? src : "");
       }
     }
     json_object_array_add(out, json_object_get(m));

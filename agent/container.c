@@ -17,6 +17,8 @@
 #include "coffer/cleanup.h"
 #include "coffer/log.h"
 #include "oci/launch.h"
+#include "coffer/path.h"
+#include "coffer/id.h"
 
 container *container_find(agent *a, const char *id) {
   for (container *c = a->containers; c; c = c->next)
@@ -170,7 +172,7 @@ static int runtime_delete(agent *a, container *c, cf_error *err) {
 int container_create(agent *a, const Coffer__Agent__V1__CreateContainerRequest *req,
                      container **out, cf_error *err) {
   const char *id = req->container_id;
-  if (!agent_valid_id(id))
+  if (!cf_id_valid(id))
     return cf_err_status(err, CF_INVALID_ARGUMENT,
                          "container id \"%.64s\" is not valid ([A-Za-z0-9][A-Za-z0-9_.-]{0,127})", id);
   if (container_find(a, id))
@@ -187,7 +189,7 @@ int container_create(agent *a, const Coffer__Agent__V1__CreateContainerRequest *
                          id, req->n_mounts);
   for (size_t i = 0; i < req->n_mounts; i++) {
     const Coffer__Agent__V1__SharedMount *m = req->mounts[i];
-    if (!m->source || m->destination[0] != '/' || path_has_dotdot(m->destination))
+    if (!m->source || m->destination[0] != '/' || cf_path_has_dotdot(m->destination))
       return cf_err_status(err, CF_INVALID_ARGUMENT,
                            "container %s: shared mount %zu needs a source and an absolute destination without \"..\"",
                            id, i);
@@ -369,7 +371,7 @@ static int exec_runc(agent *a, container *c, const char *eid, const char *json, 
 int container_exec(agent *a, container *c, const Coffer__Agent__V1__ExecProcessRequest *req,
                    proc **out, cf_error *err) {
   const char *eid = req->exec_id;
-  if (!agent_valid_id(eid))
+  if (!cf_id_valid(eid))
     return cf_err_status(err, CF_INVALID_ARGUMENT, "exec id \"%.64s\" is not valid", eid);
   proc *old = proc_find(c, eid);
   if (old && !proc_reusable(old))

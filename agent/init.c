@@ -55,7 +55,8 @@ int init_mounts(cf_error *err) {
   unlink("/dev/ptmx");
   if (symlink("pts/ptmx", "/dev/ptmx") < 0 && errno != EEXIST)
     cf_warn("symlink /dev/ptmx: %s", strerror(errno));
-  symlink("/proc/self/fd", "/dev/fd");
+  if (symlink("/proc/self/fd", "/dev/fd") < 0 && errno != EEXIST)
+    cf_warn("symlink /dev/fd: %s", strerror(errno));
   /* let container cgroups have every controller */
   cf_error cerr = {0};
   if (oci_cgroup_enable_controllers("/sys/fs/cgroup", &cerr) < 0)
@@ -167,12 +168,16 @@ void init_power_off(void) {
 }
 
 /* The pod's resolv.conf, hosts and hostname, under <state>/sandbox/, for
- * the containers whose spec bind-mounts those files from the host. */
+ * the containers whose spec bind-mounts those files from the host; and shm/,
+ * the pod's shared memory (its containers' /dev/shm), in guest memory. */
 int sandbox_write_files(const char *dir, const Coffer__Agent__V1__CreateSandboxRequest *req,
                         cf_error *err) {
   char path[PATH_MAX];
   if (mkdir(dir, 0755) < 0 && errno != EEXIST)
     return cf_err(err, errno, "mkdir %s", dir);
+  snprintf(path, sizeof(path), "%s/shm", dir);
+  if ((mkdir(path, 01777) < 0 && errno != EEXIST) || chmod(path, 01777) < 0)
+    return cf_err(err, errno, "mkdir %s", path);
   char *buf = NULL;
   size_t len = 0;
   FILE *m = open_memstream(&buf, &len);

@@ -19,6 +19,7 @@
 #include "coffer/cleanup.h"
 #include "coffer/log.h"
 #include "coffer/transport.h"
+#include "coffer/path.h"
 
 static void usage(FILE *f) {
   fprintf(f,
@@ -51,18 +52,6 @@ static char *find_in_path(const char *name) {
       return strdup(full);
   }
   return NULL;
-}
-
-static int mkdir_p(const char *path) {
-  char tmp[PATH_MAX];
-  snprintf(tmp, sizeof(tmp), "%s", path);
-  for (char *s = tmp + 1; *s; s++)
-    if (*s == '/') {
-      *s = '\0';
-      mkdir(tmp, 0755);
-      *s = '/';
-    }
-  return mkdir(tmp, 0700) < 0 && errno != EEXIST ? -errno : 0;
 }
 
 /* fds 0..2 must be open before anything else is: a PID 1 started without
@@ -262,7 +251,7 @@ int main(int argc, char **argv) {
     rt = strdup("/usr/sbin/runc"); /* answer calls anyway; runc failures say why */
   }
   a.runtime = rt;
-  if (mkdir_p(state) < 0) {
+  if (cf_mkdir_p(state, 0755, 0700) < 0) {
     cf_error_log("state dir %s: %s", state, strerror(errno));
     return 1;
   }
@@ -274,8 +263,8 @@ int main(int argc, char **argv) {
   }
   char bundles[PATH_MAX];
   snprintf(bundles, sizeof(bundles), "%s/bundles", a.state_dir);
-  mkdir_p(bundles);
-  mkdir_p(a.runc_root);
+  cf_mkdir_p(bundles, 0755, 0700);
+  cf_mkdir_p(a.runc_root, 0755, 0700);
   a.cgroup_version = cgroup_detect_version();
   a.no_pivot = no_pivot || (a.pid1 && root_is_initramfs());
   if (a.builtin && a.cgroup_version != 2) {

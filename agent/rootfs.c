@@ -16,6 +16,8 @@
 
 #include "coffer/cleanup.h"
 #include "coffer/log.h"
+#include "coffer/path.h"
+#include "coffer/id.h"
 
 static int push_mount(container *c, const char *path) {
   char **n = realloc(c->mounts, (c->n_mounts + 1) * sizeof(*n));
@@ -26,22 +28,6 @@ static int push_mount(container *c, const char *path) {
   if (!c->mounts[c->n_mounts])
     return -ENOMEM;
   c->n_mounts++;
-  return 0;
-}
-
-static int mkdir_p(const char *path) {
-  char tmp[PATH_MAX];
-  snprintf(tmp, sizeof(tmp), "%s", path);
-  for (char *s = tmp + 1; *s; s++) {
-    if (*s != '/')
-      continue;
-    *s = '\0';
-    if (mkdir(tmp, 0755) < 0 && errno != EEXIST)
-      return -errno;
-    *s = '/';
-  }
-  if (mkdir(tmp, 0755) < 0 && errno != EEXIST)
-    return -errno;
   return 0;
 }
 
@@ -58,7 +44,7 @@ static bool is_mountpoint(const char *path) {
 static int ensure_share(agent *a, cf_error *err) {
   if (!a->pid1 || is_mountpoint(a->shared_dir))
     return 0;
-  if (mkdir_p(a->shared_dir) < 0)
+  if (cf_mkdir_p(a->shared_dir, 0755, 0755) < 0)
     return cf_err(err, errno, "mkdir %s", a->shared_dir);
   init_load_modules(a->modules, "virtiofs");
   if (mount("coffer", a->shared_dir, "virtiofs", 0, NULL) < 0)
@@ -123,7 +109,7 @@ static char *block_mount(agent *a, container *c, const Coffer__Agent__V1__Rootfs
     cf_err_status(err, CF_INVALID_ARGUMENT, "rootfs fstype \"%s\" is not erofs or ext4", fs);
     return NULL;
   }
-  if (!agent_valid_id(r->source)) {
+  if (!cf_id_valid(r->source)) {
     cf_err_status(err, CF_INVALID_ARGUMENT, "block serial \"%s\" is not valid", r->source);
     return NULL;
   }
@@ -137,7 +123,7 @@ static char *block_mount(agent *a, container *c, const Coffer__Agent__V1__Rootfs
   snprintf(target, sizeof(target), "%s/%s", c->bundle, name);
   snprintf(lower, sizeof(lower), "%s/%s.lower", c->bundle, name);
   const char *first = ro ? lower : target;
-  if (mkdir_p(first) < 0 || mount(dev, first, fs, ro ? MS_RDONLY : 0, NULL) < 0) {
+  if (cf_mkdir_p(first, 0755, 0755) < 0 || mount(dev, first, fs, ro ? MS_RDONLY : 0, NULL) < 0) {
     cf_err(err, errno, "mount %s (%s) on %s", dev, fs, first);
     return NULL;
   }
@@ -147,14 +133,14 @@ static char *block_mount(agent *a, container *c, const Coffer__Agent__V1__Rootfs
   /* read-only image: writable overlay with a tmpfs upper layer */
   char rw[PATH_MAX], upper[PATH_MAX + 8], work[PATH_MAX + 8], opts[3 * PATH_MAX + 64];
   snprintf(rw, sizeof(rw), "%s/%s.rw", c->bundle, name);
-  if (mkdir_p(rw) < 0 || mount("tmpfs", rw, "tmpfs", 0, "mode=0755") < 0) {
+  if (cf_mkdir_p(rw, 0755, 0755) < 0 || mount("tmpfs", rw, "tmpfs", 0, "mode=0755") < 0) {
     cf_err(err, errno, "mount tmpfs on %s", rw);
     return NULL;
   }
   push_mount(c, rw);
   snprintf(upper, sizeof(upper), "%s/upper", rw);
   snprintf(work, sizeof(work), "%s/work", rw);
-  if (mkdir(upper, 0755) < 0 || mkdir(work, 0755) < 0 || mkdir_p(target) < 0) {
+  if (mkdir(upper, 0755) < 0 || mkdir(work, 0755) < 0 || cf_mkdir_p(target, 0755, 0755) < 0) {
     cf_err(err, errno, "overlay directories in %s", rw);
     return NULL;
   }
@@ -182,7 +168,7 @@ char *rootfs_prepare(agent *a, container *c, const Coffer__Agent__V1__Rootfs *r,
       return NULL;
     }
     struct stat st;
-    if (r->source[0] != '/' || path_has_dotdot(r->source)) {
+    if (r->source[0] != '/' || cf_path_has_dotdot(r->source)) {
       cf_err_status(err, CF_INVALID_ARGUMENT,
                     "rootfs source \"%s\" must be an absolute path without \"..\"", r->source);
       return NULL;

@@ -15,6 +15,8 @@
 #include "coffer/cleanup.h"
 #include "coffer/log.h"
 #include "oci/launch.h"
+#include "coffer/path.h"
+#include "coffer/id.h"
 
 #define SERVICE "coffer.agent.v1.Agent"
 #define HEALTH "coffer.agent.v1.Health"
@@ -49,7 +51,7 @@ PB_FREE(Google__Protobuf__Empty, google__protobuf__empty)
 
 /* Container by id, or answer INVALID_ARGUMENT / NOT_FOUND. */
 static container *lookup(agent *a, ttrpc_call *call, const char *id) {
-  if (!agent_valid_id(id)) {
+  if (!cf_id_valid(id)) {
     ttrpc_call_reply_status(call, CF_INVALID_ARGUMENT, "container id \"%.64s\" is not valid", id);
     return NULL;
   }
@@ -63,7 +65,7 @@ static proc *lookup_proc(agent *a, ttrpc_call *call, const char *cid, const char
   container *c = lookup(a, call, cid);
   if (!c)
     return NULL;
-  if (eid[0] && !agent_valid_id(eid)) {
+  if (eid[0] && !cf_id_valid(eid)) {
     ttrpc_call_reply_status(call, CF_INVALID_ARGUMENT, "exec id \"%.64s\" is not valid", eid);
     return NULL;
   }
@@ -81,7 +83,7 @@ static void reply_err(ttrpc_call *call, cf_error *err) {
 /* ------------------------------------------------------------------ sandbox */
 
 static bool valid_cgroup_parent(const char *p) {
-  if (p[0] != '/' || strlen(p) > 512 || path_has_dotdot(p))
+  if (p[0] != '/' || strlen(p) > 512 || cf_path_has_dotdot(p))
     return false;
   for (const char *s = p; *s; s++)
     if (!(*s == '/' || *s == '_' || *s == '-' || *s == '.' || (*s >= 'a' && *s <= 'z') ||
@@ -118,7 +120,7 @@ static void h_create_sandbox(ttrpc_call *call, const uint8_t *payload, size_t le
   if (a->sandbox_created)
     return ttrpc_call_reply_status(call, CF_ALREADY_EXISTS, "sandbox %s already exists",
                                    a->sandbox_id);
-  if (!agent_valid_id(req->sandbox_id))
+  if (!cf_id_valid(req->sandbox_id))
     return ttrpc_call_reply_status(call, CF_INVALID_ARGUMENT, "sandbox id \"%.64s\" is not valid",
                                    req->sandbox_id);
   if (req->cgroup_parent[0] && !valid_cgroup_parent(req->cgroup_parent))

@@ -3,31 +3,6 @@
 
 #include <string.h>
 
-bool agent_valid_id(const char *id) {
-  if (!id || !id[0])
-    return false;
-  size_t n = strlen(id);
-  if (n > 128)
-    return false;
-  for (size_t i = 0; i < n; i++) {
-    char c = id[i];
-    bool alnum = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
-    if (!alnum && (i == 0 || (c != '_' && c != '.' && c != '-')))
-      return false;
-  }
-  return true;
-}
-
-bool path_has_dotdot(const char *p) {
-  for (const char *s = p; (s = strstr(s, "..")); s += 2) {
-    bool start = s == p || s[-1] == '/';
-    bool end = s[2] == '\0' || s[2] == '/';
-    if (start && end)
-      return true;
-  }
-  return false;
-}
-
 bool agent_valid_relpath(const char *p) {
   if (!p || !p[0] || p[0] == '/' || strlen(p) > 4000)
     return false;

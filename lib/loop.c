@@ -57,18 +57,6 @@ struct cf_loop {
  * loop whose events come further apart burns a few windows, not a core. */
 #define SPIN_MAX_MISSES 8
 
-uint64_t cf_now_ms(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
-uint64_t cf_now_us(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
-}
-
 cf_loop *cf_loop_new(cf_error *err) {
   _cleanup_free_ cf_loop *loop = calloc(1, sizeof(*loop));
   if (!loop) {

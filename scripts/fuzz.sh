@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUDGET=${1:-60}
-cmake -S . -B build-fuzz -DCOFFER_FUZZ=ON -DCMAKE_C_COMPILER=clang -DBUILD_TESTING=OFF >/dev/null
+cmake -S . -B build-fuzz -DCOFFER_FUZZ=ON -DCOFFER_WERROR=ON -DCMAKE_C_COMPILER=clang -DBUILD_TESTING=OFF >/dev/null
 cmake --build build-fuzz -j"$(nproc)" >/dev/null
 mapfile -t targets < <(find build-fuzz -type f -executable -name 'fuzz_*' | sort)
 if [ ${#targets[@]} -eq 0 ]; then

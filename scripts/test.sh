@@ -17,7 +17,7 @@ TOTAL_PASSED=0 TOTAL_FAILED=0 TOTAL_SKIPPED=0
 run_suite() { # name builddir cmake-args...
   local name=$1 dir=$2; shift 2
   echo "=== $name: configure and build ($dir)"
-  cmake -S . -B "$dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo "$@" >/dev/null
+  cmake -S . -B "$dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCOFFER_WERROR=ON "$@" >/dev/null
   cmake --build "$dir" -j"$JOBS"
   echo "=== $name: ctest"
   local log=$dir/ctest.log rc=0

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "sha256.h"
+#include "coffer/id.h"
 
 void shim_path_clean(const char *in, char *out, size_t cap) {
   if (cap == 0)
@@ -80,19 +81,6 @@ const char *shim_address_path(const char *address) {
   return address;
 }
 
-int shim_valid_id(const char *id) {
-  size_t n = strlen(id);
-  if (n == 0 || n > 128)
-    return 0;
-  for (size_t i = 0; i < n; i++) {
-    char c = id[i];
-    bool alnum = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
-    if (!alnum && (i == 0 || (c != '_' && c != '.' && c != '-')))
-      return 0;
-  }
-  return 1;
-}
-
 int shim_group_id(const char *config_json, const char *id, char *out, size_t cap,
                   cf_error *err) {
   const char *group = id;
@@ -111,7 +99,7 @@ int shim_group_id(const char *config_json, const char *id, char *out, size_t cap
       group = json_object_get_string(v);
   }
   int r = 0;
-  if (!shim_valid_id(group))
+  if (!cf_id_valid(group))
     r = cf_err_status(err, CF_INVALID_ARGUMENT, "invalid pod id \"%.*s\"", 140, group);
   else if ((size_t)snprintf(out, cap, "%s", group) >= cap)
     r = cf_err_status(err, CF_INVALID_ARGUMENT, "pod id too long");
@@ -121,7 +109,7 @@ int shim_group_id(const char *config_json, const char *id, char *out, size_t cap
 
 int shim_pod_dir(const char *state_root, const char *ns, const char *group_id,
                  char *out, size_t cap, cf_error *err) {
-  if (!shim_valid_id(ns))
+  if (!cf_id_valid(ns))
     return cf_err_status(err, CF_INVALID_ARGUMENT, "invalid namespace \"%.*s\"", 140, ns);
   int n = snprintf(out, cap, "%s/%s/%s", state_root, ns, group_id);
   /* the longest path a backend puts there: "<dir>/agent.sock" */

@@ -27,7 +27,5 @@ int shim_pod_dir(const char *state_root, const char *ns, const char *group_id,
  * empty; another pod of the namespace may be creating its own at the same
  * time, so a plain rmdir whose ENOTEMPTY/ENOENT is ignored, never a check. */
 void shim_pod_dir_remove(const char *pod_dir);
-/* Container ids / group ids we accept: [A-Za-z0-9][A-Za-z0-9_.-]{0,127}. */
-int shim_valid_id(const char *id);
 
 #endif

@@ -23,6 +23,8 @@
 #include "coffer/transport.h"
 #include "containerd/task/v2/shim.pb-c.h"
 #include "google/protobuf/any.pb-c.h"
+#include "coffer/path.h"
+#include "coffer/id.h"
 
 #define START_INPUT_MAX (1u << 20)
 
@@ -110,22 +112,6 @@ static int write_file(const char *dir, const char *name, const char *text, cf_er
   return 0;
 }
 
-static int mkdir_p(const char *path, mode_t mode) {
-  char buf[PATH_MAX];
-  snprintf(buf, sizeof(buf), "%s", path);
-  for (char *p = buf + 1; *p; p++) {
-    if (*p != '/')
-      continue;
-    *p = '\0';
-    if (mkdir(buf, mode) < 0 && errno != EEXIST)
-      return -errno;
-    *p = '/';
-  }
-  if (mkdir(buf, mode) < 0 && errno != EEXIST)
-    return -errno;
-  return 0;
-}
-
 static int bundle_group(const char *bundle, const char *id, char *group, size_t cap,
                         cf_error *err) {
   char path[PATH_MAX];
@@ -195,7 +181,7 @@ static int start(shim_opts *o, char *address, size_t cap, cf_error *err) {
   char bundle[PATH_MAX], group[160], pod_dir[PATH_MAX];
   if (r == 0 && !getcwd(bundle, sizeof(bundle)))
     r = cf_err(err, errno, "getcwd");
-  if (r == 0 && !shim_valid_id(o->id))
+  if (r == 0 && !cf_id_valid(o->id))
     r = cf_err_status(err, CF_INVALID_ARGUMENT, "invalid task id \"%.*s\"", 140, o->id);
   if (r == 0)
     r = bundle_group(bundle, o->id, group, sizeof(group), err);
@@ -214,7 +200,7 @@ static int start(shim_opts *o, char *address, size_t cap, cf_error *err) {
   if (write_file(bundle, SHIM_POD_FILE, pod_file, err) < 0)
     return -EIO;
   if (!socket_alive(path)) {
-    if (mkdir_p(SHIM_SOCKET_DIR, 0711) < 0)
+    if (cf_mkdir_p(SHIM_SOCKET_DIR, 0711, 0711) < 0)
       return cf_err(err, errno, "mkdir %s", SHIM_SOCKET_DIR);
     char listen_addr[300];
     snprintf(listen_addr, sizeof(listen_addr), "unix:%s", path);
@@ -283,7 +269,7 @@ int shim_manager_delete(shim_opts *o) {
    * the task's rootfs, then the slower backend cleanup. */
   char address[300];
   const char *gid = *group ? group : o->id;
-  bool have_addr = *o->address && shim_valid_id(gid) &&
+  bool have_addr = *o->address && cf_id_valid(gid) &&
                    shim_socket_address(o->address, o->ns, gid, address, sizeof(address), &err) == 0;
   /* containerd runs us as soon as the shim's connection drops, which can be
    * before a killed shim's listening socket is gone: a shim is alive only

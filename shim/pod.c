@@ -19,6 +19,7 @@
 #include "agent.pb-c.h"
 #include "containerd/events/task.pb-c.h"
 #include "shim.h"
+#include "coffer/path.h"
 
 /* Waiting for the agent: connects back off from 10 ms to 200 ms (doubling
  * every 4 tries). On a
@@ -418,22 +419,6 @@ static void console_stop(shim *s) {
   guest_log_flush(&pd->glog);
 }
 
-static int mkdir_p(const char *path) {
-  char buf[PATH_MAX];
-  snprintf(buf, sizeof(buf), "%s", path);
-  for (char *p = buf + 1; *p; p++) {
-    if (*p != '/')
-      continue;
-    *p = '\0';
-    if (mkdir(buf, 0711) < 0 && errno != EEXIST)
-      return -errno;
-    *p = '/';
-  }
-  if (mkdir(buf, 0700) < 0 && errno != EEXIST)
-    return -errno;
-  return 0;
-}
-
 void pod_start(shim *s) {
   pod *pd = &s->pod;
   pd->state = POD_STARTING;
@@ -447,7 +432,7 @@ void pod_start(shim *s) {
     pod_failed(s, POD_FAILED);
     return;
   }
-  int r = mkdir_p(s->state_dir);
+  int r = cf_mkdir_p(s->state_dir, 0711, 0700);
   if (r < 0) {
     cf_err(&pd->failure, -r, "pod state directory %s", s->state_dir);
     pod_failed(s, POD_FAILED);

@@ -16,6 +16,8 @@
 #include "containerd/events/task.pb-c.h"
 #include "containerd/task/v2/shim.pb-c.h"
 #include "shim.h"
+#include "volumes.h"
+#include "coffer/id.h"
 
 #define SPEC_MAX (1u << 20)
 
@@ -140,7 +142,8 @@ static void h_create(ttrpc_call *call, const uint8_t *payload, size_t len, void 
   cf_error err = {0};
   shim_task *t = NULL;
   char *spec = NULL; /* freed at out: (no cleanup attribute: gotos jump over) */
-  if (!shim_valid_id(req->id)) {
+  shim_volumes vols = {0};
+  if (!cf_id_valid(req->id)) {
     ttrpc_call_reply_status(call, CF_INVALID_ARGUMENT, "invalid task id \"%.*s\"", 140, req->id);
     goto out;
   }
@@ -176,6 +179,8 @@ static void h_create(ttrpc_call *call, const uint8_t *payload, size_t len, void 
   if (s->pod.ops->add_rootfs(s->pod.vm, t->id, t->rootfs, &rf, &err) < 0)
     goto fail;
   t->rootfs_added = true;
+  if (shim_volumes_share(s->pod.ops, s->pod.vm, t->id, spec, spec_len, &vols, &err) < 0)
+    goto fail;
   if (stdio_open(s, &t->init, &err) < 0)
     goto fail;
 
@@ -195,6 +200,8 @@ static void h_create(ttrpc_call *call, const uint8_t *payload, size_t len, void 
   creq.spec.len = spec_len;
   creq.rootfs = &arf;
   creq.stdio = &st;
+  creq.mounts = vols.mounts;
+  creq.n_mounts = vols.n;
   op *o = op_new(s, call, t->id, "");
   if (!o) {
     task_teardown_local(s, t);
@@ -209,6 +216,7 @@ fail:
   task_free(s, t);
 out:
   free(spec);
+  shim_volumes_free(&vols);
   FREE(containerd__task__v2__create_task_request, req);
 }
 
@@ -452,7 +460,7 @@ static void h_exec(ttrpc_call *call, const uint8_t *payload, size_t len, void *d
     ttrpc_call_reply_status(call, CF_NOT_FOUND, "task %s: not found", req->id);
     goto out;
   }
-  if (!shim_valid_id(req->exec_id)) {
+  if (!cf_id_valid(req->exec_id)) {
     ttrpc_call_reply_status(call, CF_INVALID_ARGUMENT, "invalid exec id \"%.*s\"", 140,
                             req->exec_id);
     goto out;

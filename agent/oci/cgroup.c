@@ -19,6 +19,7 @@
 
 #include "agent.h"
 #include "coffer/cleanup.h"
+#include "coffer/clock.h"
 
 #define RES "linux.resources"
 
@@ -981,12 +982,6 @@ int oci_cgroup_signal_all(const oci_cgroup *cg, int sig, cf_error *err) {
   return 0;
 }
 
-static int64_t now_ms(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static void sleep_ms(long ms) {
   struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000L};
   while (nanosleep(&ts, &ts) < 0 && errno == EINTR) {
@@ -1002,7 +997,7 @@ static int wait_frozen(const oci_cgroup *cg, bool want, cf_error *err) {
   _cleanup_close_ int fd = cg_openat(cg, "cgroup.events", O_RDONLY);
   if (fd < 0)
     return cf_err(err, errno, "open %s%s/cgroup.events", cg->root, cg->path);
-  int64_t deadline = now_ms() + FREEZE_TIMEOUT_MS;
+  int64_t deadline = (int64_t)cf_now_ms() + FREEZE_TIMEOUT_MS;
   for (;;) {
     _cleanup_free_ char *buf = NULL;
     uint64_t frozen;
@@ -1011,7 +1006,7 @@ static int wait_frozen(const oci_cgroup *cg, bool want, cf_error *err) {
       return cf_err(err, -r, "read %s%s/cgroup.events", cg->root, cg->path);
     if (keyed_u64(buf, "frozen", &frozen) && (frozen != 0) == want)
       return 0;
-    int64_t left = deadline - now_ms();
+    int64_t left = deadline - (int64_t)cf_now_ms();
     if (left <= 0)
       return cf_err_status(err, CF_DEADLINE_EXCEEDED,
                            "cgroup %s%s: not %s after %d ms (cgroup.events)", cg->root,
@@ -1297,7 +1292,7 @@ int oci_cgroup_destroy(oci_cgroup *cg, cf_error *err) {
   int r = oci_cgroup_signal_all(cg, SIGKILL, err);
   if (r < 0 && r != -ENOENT)
     return r;
-  int64_t deadline = now_ms() + DESTROY_TIMEOUT_MS;
+  int64_t deadline = (int64_t)cf_now_ms() + DESTROY_TIMEOUT_MS;
   for (int round = 1;; round++) {
     _cleanup_close_ int dfd = open(full, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     int e = dfd < 0 ? errno : rmdir_children(dfd);
@@ -1305,7 +1300,7 @@ int oci_cgroup_destroy(oci_cgroup *cg, cf_error *err) {
       e = errno;
     if (!e || e == ENOENT)
       return close_dirfd(cg);
-    if (e != EBUSY || now_ms() >= deadline)
+    if (e != EBUSY || (int64_t)cf_now_ms() >= deadline)
       return cf_err(err, e, "remove cgroup %s%s", full,
                     e == EBUSY ? " (processes still in it)" : "");
     /* without cgroup.kill a process may have forked past the first

@@ -79,18 +79,12 @@ static noreturn void child_fail(int sock, cf_error *e) {
   _exit(1);
 }
 
-static uint64_t now_ms(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 /* One message into buf (NUL-terminated); *fd gets a passed fd (else -1).
  * Returns its length, 0 at EOF, or a negative errno (timeout: -ETIMEDOUT). */
 static ssize_t recv_msg(int sock, uint64_t deadline, char *buf, size_t cap, int *fd) {
   *fd = -1;
   for (;;) {
-    uint64_t now = now_ms();
+    uint64_t now = cf_now_ms();
     if (now >= deadline)
       return -ETIMEDOUT;
     struct pollfd pf = {.fd = sock, .events = POLLIN};
@@ -474,7 +468,7 @@ int oci_create(oci_container *ct, const char *id, oci_spec *s, const oci_options
     init_main(s, ct, o);
   }
   if (rc == 0) {
-    uint64_t deadline = now_ms() + (uint64_t)(o->timeout_ms > 0 ? o->timeout_ms : 30000);
+    uint64_t deadline = cf_now_ms() + (uint64_t)(o->timeout_ms > 0 ? o->timeout_ms : 30000);
     if (direct) {
       ct->pid = helper;
     } else {
@@ -508,7 +502,7 @@ int oci_start(oci_container *ct, const char *id, int timeout_ms, cf_error *err) 
   _cleanup_close_ int fd = cf_steal_fd(ct->sync_fd);
   if (write(fd, "S", 1) != 1)
     return cf_err(err, errno, "start %s: the container's init is gone", id);
-  uint64_t deadline = now_ms() + (uint64_t)(timeout_ms > 0 ? timeout_ms : 30000);
+  uint64_t deadline = cf_now_ms() + (uint64_t)(timeout_ms > 0 ? timeout_ms : 30000);
   return await(fd, 0, deadline, NULL, NULL, id, "start", NULL, 0, err);
 }
 
@@ -538,7 +532,7 @@ int oci_exec(oci_container *ct, const char *id, const char *process, size_t len,
       exec_helper(ct, &p, io, sv[1], in_cgroup);
     }
     if (rc == 0) {
-      uint64_t deadline = now_ms() + (uint64_t)(timeout_ms > 0 ? timeout_ms : 30000);
+      uint64_t deadline = cf_now_ms() + (uint64_t)(timeout_ms > 0 ? timeout_ms : 30000);
       *pid = 0;
       rc = await(sv[0], 'P', deadline, pid, NULL, id, "exec in", NULL, 0, err);
       reap_helper(helper);

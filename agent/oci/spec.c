@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 
 #include "coffer/log.h"
+#include "coffer/path.h"
 
 const char *const oci_ns_names[OCI_NS_N] = {"pid", "ipc", "uts", "network", "cgroup", "mount"};
 const char *const oci_ns_proc[OCI_NS_N] = {"pid", "ipc", "uts", "net", "cgroup", "mnt"};
@@ -397,12 +398,7 @@ int oci_mount_options(json_object *opts, oci_mount *m, const char *what, cf_erro
 }
 
 static bool bad_path(const char *p) {
-  if (!p || p[0] != '/')
-    return true;
-  for (const char *s = p; (s = strstr(s, "..")); s += 2)
-    if ((s == p || s[-1] == '/') && (s[2] == '\0' || s[2] == '/'))
-      return true;
-  return false;
+  return !p || p[0] != '/' || cf_path_has_dotdot(p);
 }
 
 static int parse_mounts(json_object *arr, oci_spec *s, cf_error *err) {

@@ -863,8 +863,9 @@ static void test_bad_input(void) {
   free(good);
 }
 
-/* A guest-mode agent never takes host paths: HOST_PATH rootfs refused, bind
- * mounts of host paths dropped, hooks dropped, shared mounts from the share. */
+/* A guest-mode agent never takes host paths: HOST_PATH rootfs refused, a
+ * bind of a host path that the shim did not share refused naming the mount
+ * (never silently dropped), hooks dropped, shared mounts from the share. */
 static void test_guest_rejects_host_paths(void) {
   char *good = h_spec(&H, ARGS("true"), NULL);
   expect(create_raw("g1", good, strlen(good), 0, H.rootfs), CF_INVALID_ARGUMENT,
@@ -881,6 +882,7 @@ static void test_guest_rejects_host_paths(void) {
               *hooks = json_object_new_object(), *pre = json_object_new_array(),
               *hook = json_object_new_object();
   json_object_object_get_ex(s, "mounts", &mounts);
+  size_t hostbind_idx = json_object_array_length(mounts);
   json_object_object_add(m, "destination", json_object_new_string("/hostbind"));
   json_object_object_add(m, "type", json_object_new_string("bind"));
   json_object_object_add(m, "source", json_object_new_string("/nonexistent/host/dir"));
@@ -923,13 +925,21 @@ static void test_guest_rejects_host_paths(void) {
   req.mounts = &smp;
   req.n_mounts = 1;
   CHECK(h_call(&H, "CreateContainer", &req.base, &coffer__agent__v1__create_container_response__descriptor,
+               NULL, msg, sizeof(msg)) == CF_INVALID_ARGUMENT && strstr(msg, "/hostbind") &&
+            strstr(msg, "/nonexistent/host/dir"),
+        "an unshared host bind must fail the create naming it: %s", msg);
+  json_object_array_del_idx(mounts, hostbind_idx, 1);
+  txt = json_object_to_json_string(s);
+  req.spec.data = (uint8_t *)txt;
+  req.spec.len = strlen(txt);
+  CHECK(h_call(&H, "CreateContainer", &req.base, &coffer__agent__v1__create_container_response__descriptor,
                NULL, msg, sizeof(msg)) == CF_OK, "create in guest mode: %s", msg);
   json_object_put(s);
   CHECK(h_start(&H, "g2", msg, sizeof(msg)) == CF_OK, "%s", msg);
   CHECK(h_wait(&H, "g2", "") == 0, "exit");
   char *out = h_read_all(&H, "g2", "", false, NULL);
   CHECK(!strncmp(out, "shared-data\n", 12), "shared mount content \"%s\"", out);
-  CHECK(strstr(out, "No such file"), "the host bind mount was not dropped: \"%s\"", out);
+  CHECK(strstr(out, "No such file"), "/hostbind exists in the container: \"%s\"", out);
   CHECK(strstr(out, "nameserver 10.9.8.7\n"), "pod resolv.conf not in the container: \"%s\"", out);
   CHECK(strstr(out, "10.1.2.3\tdb.pod\tdb\n"), "pod hosts not in the container: \"%s\"", out);
   free(out);

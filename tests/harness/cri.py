@@ -133,8 +133,9 @@ class Client:
 
     def create_container(self, pod_id, name, image, command=None, args=None,
                          annotations=None, labels=None, envs=None, tty=False,
-                         stdin=False, log_path="", working_dir=""):
-        """CreateContainer in pod_id; returns the container id."""
+                         stdin=False, log_path="", working_dir="", mounts=None):
+        """CreateContainer in pod_id; returns the container id. mounts:
+        (host_path, container_path, readonly, propagation) tuples."""
         cfg = pb.ContainerConfig(
             metadata=pb.ContainerMetadata(name=name, attempt=0),
             image=pb.ImageSpec(image=image),
@@ -142,6 +143,8 @@ class Client:
             envs=[pb.KeyValue(key=k, value=v) for k, v in (envs or {}).items()],
             labels=labels or {}, annotations=annotations or {},
             log_path=log_path, tty=tty, stdin=stdin,
+            mounts=[pb.Mount(host_path=h, container_path=c, readonly=ro, propagation=pr)
+                    for h, c, ro, pr in (mounts or [])],
             linux=pb.LinuxContainerConfig(
                 security_context=pb.LinuxContainerSecurityContext(
                     namespace_options=HOST_NETWORK)))
@@ -199,6 +202,15 @@ def _kv(items):
     return out
 
 
+_PROPAGATION = {"private": 0, "host-to-container": 1, "bidirectional": 2}
+
+
+def _mount(spec):
+    host, ctr, *flags = spec.split(":")
+    return (host, ctr, "ro" in flags,
+            max([_PROPAGATION.get(f, 0) for f in flags] or [0]))
+
+
 def _print(msg):
     print(json_format.MessageToJson(msg, preserving_proto_field_name=True))
 
@@ -224,6 +236,8 @@ def main(argv=None):
     p.add_argument("--annotation", action="append")
     p.add_argument("--tty", action="store_true")
     p.add_argument("--log-path", default="")
+    p.add_argument("--mount", action="append", default=[],
+                   help="HOST:CONTAINER[:ro][:private|:host-to-container|:bidirectional]")
     p.add_argument("command", nargs="*")
     for name in ("start", "rm", "status"):
         sub.add_parser(name).add_argument("container")
@@ -258,7 +272,8 @@ def main(argv=None):
         elif a.cmd == "create":
             print(c.create_container(a.pod, a.name, a.image, command=a.command,
                                      annotations=_kv(a.annotation), tty=a.tty,
-                                     log_path=a.log_path))
+                                     log_path=a.log_path,
+                                     mounts=[_mount(m) for m in a.mount]))
         elif a.cmd == "start":
             c.start_container(a.container)
         elif a.cmd == "stop":

@@ -65,8 +65,6 @@ static void test_group(void) {
   CHECK(shim_group_id("not json", "t2", g, sizeof(g), &err) == 0 && strcmp(g, "t2") == 0);
   CHECK(shim_group_id("{\"annotations\":{\"io.kubernetes.cri.sandbox-id\":\"../etc\"}}", "c1",
                       g, sizeof(g), &err) < 0);
-  CHECK(shim_valid_id("abc-1.2_x") && !shim_valid_id("") && !shim_valid_id("-a") &&
-        !shim_valid_id("a/b"));
   char dir[256];
   CHECK(shim_pod_dir("/run/coffer", "default", "t1", dir, sizeof(dir), &err) == 0 &&
         strcmp(dir, "/run/coffer/default/t1") == 0);

@@ -30,6 +30,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "coffer/clock.h"
 #include "coffer/transport.h"
 #include "coffer/vmm.h"
 
@@ -44,12 +45,6 @@
     }                                                                          \
   } while (0)
 
-static long long now_ms(void) {
-  struct timespec t;
-  clock_gettime(CLOCK_MONOTONIC, &t);
-  return (long long)t.tv_sec * 1000 + t.tv_nsec / 1000000;
-}
-
 static char *slurp(const char *path) {
   FILE *f = fopen(path, "re");
   if (!f)
@@ -62,8 +57,8 @@ static char *slurp(const char *path) {
 }
 
 static int wait_console(const char *path, const char *needle, int timeout_ms) {
-  long long end = now_ms() + timeout_ms;
-  while (now_ms() < end) {
+  long long end = (long long)cf_now_ms() + timeout_ms;
+  while ((long long)cf_now_ms() < end) {
     char *c = slurp(path);
     int hit = c && strstr(c, needle);
     free(c);
@@ -193,8 +188,8 @@ int main(int argc, char **argv) {
   mkdir(src, 0755);
   mkdir(src2, 0755);
   char marker1[64], marker2[64], path[700];
-  snprintf(marker1, sizeof(marker1), "m1-%d-%lld", (int)getpid(), now_ms());
-  snprintf(marker2, sizeof(marker2), "m2-%d-%lld", (int)getpid(), now_ms());
+  snprintf(marker1, sizeof(marker1), "m1-%d-%lld", (int)getpid(), (long long)cf_now_ms());
+  snprintf(marker2, sizeof(marker2), "m2-%d-%lld", (int)getpid(), (long long)cf_now_ms());
   snprintf(path, sizeof(path), "%s/coffer-test-marker", src);
   write_file(path, marker1);
   snprintf(path, sizeof(path), "%s/coffer-test-marker", src2);
@@ -235,9 +230,9 @@ int main(int argc, char **argv) {
     printf("PASS badkernel\n");
     goto out;
   }
-  long long t0 = now_ms();
+  long long t0 = (long long)cf_now_ms();
   int r = ops->start(&cfg, &vm, &err);
-  long long t_start = now_ms() - t0;
+  long long t_start = (long long)cf_now_ms() - t0;
   CHECK(r == 0, "start: %s", err.msg);
   pid = ops->pid(vm);
   console = ops->console_log(vm);
@@ -260,12 +255,12 @@ int main(int argc, char **argv) {
     char cmd[1200];
     snprintf(cmd, sizeof(cmd), "\"%s\" --addr '%s' --timeout 1000 health 2>/dev/null | grep -q SERVING",
              ctl, addr);
-    long long end = now_ms() + 45000;
+    long long end = (long long)cf_now_ms() + 45000;
     int serving = 0;
-    while (!serving && now_ms() < end)
+    while (!serving && (long long)cf_now_ms() < end)
       serving = system(cmd) == 0;
     CHECK(serving, "coffer-agent did not answer Health on %s", addr);
-    printf("coffer-agent answered Health after %lld ms (from start)\n", now_ms() - t0);
+    printf("coffer-agent answered Health after %lld ms (from start)\n", (long long)cf_now_ms() - t0);
     CHECK(wait_console(console, "coffer-agent", 5000) == 0, "the agent's log lines are not on the console");
     r = ops->stop(vm, 1000, &err);
     vm = NULL;
@@ -278,14 +273,14 @@ int main(int argc, char **argv) {
   CHECK(agent >= 0, "connect agent channel: %s", err.msg);
 
   CHECK(wait_console(console, "COFFER-TEST-GUEST-BOOTED", 40000) == 0, "no boot marker on the console");
-  long long t_boot = now_ms() - t0;
+  long long t_boot = (long long)cf_now_ms() - t0;
   printf("guest console marker after %lld ms\n", t_boot);
   {
     struct pollfd p = {.fd = agent, .events = POLLIN};
     char buf[256] = "";
     size_t got = 0;
-    long long end = now_ms() + 20000;
-    while (now_ms() < end && !strstr(buf, "COFFER-TEST-HELLO-FROM-GUEST")) {
+    long long end = (long long)cf_now_ms() + 20000;
+    while ((long long)cf_now_ms() < end && !strstr(buf, "COFFER-TEST-HELLO-FROM-GUEST")) {
       if (poll(&p, 1, 200) > 0) {
         ssize_t n = read(agent, buf + got, sizeof(buf) - 1 - got);
         if (n > 0)
@@ -294,7 +289,7 @@ int main(int argc, char **argv) {
       }
     }
     CHECK(strstr(buf, "COFFER-TEST-HELLO-FROM-GUEST"), "nothing from the guest on agent.0 (got \"%s\")", buf);
-    printf("agent.0 channel answered after %lld ms\n", now_ms() - t0);
+    printf("agent.0 channel answered after %lld ms\n", (long long)cf_now_ms() - t0);
   }
   CHECK(wait_console(console, "COFFER-TEST-GUEST-READY", 30000) == 0, "guest did not get ready");
 
@@ -302,8 +297,8 @@ int main(int argc, char **argv) {
     CHECK(kill(pid, SIGKILL) == 0, "kill -9 %d", (int)pid);
     struct pollfd p = {.fd = pidfd, .events = POLLIN};
     CHECK(poll(&p, 1, 5000) == 1, "pidfd of QEMU not readable 5 s after kill -9");
-    long long end = now_ms() + 10000;
-    while (domain_listed(name) != 0 && now_ms() < end)
+    long long end = (long long)cf_now_ms() + 10000;
+    while (domain_listed(name) != 0 && (long long)cf_now_ms() < end)
       usleep(100000);
     CHECK(domain_listed(name) == 0, "domain %s still listed after QEMU died", name);
     printf("kill -9 noticed: pidfd readable, domain gone\n");
@@ -315,10 +310,10 @@ int main(int argc, char **argv) {
     snprintf(path, sizeof(path), "%s/share/poweroff", vmdir);
     write_file(path, "now");
     CHECK(wait_console(console, "COFFER-TEST-POWEROFF-IN-2S", 10000) == 0, "guest did not see the request");
-    long long ts = now_ms();
+    long long ts = (long long)cf_now_ms();
     r = ops->stop(vm, 30000, &err);
     vm = NULL;
-    long long took = now_ms() - ts;
+    long long took = (long long)cf_now_ms() - ts;
     CHECK(r == 0, "stop: %s", err.msg);
     printf("stop (grace 30000 ms) of a guest powering off in ~2 s took %lld ms\n", took);
     /* < 1 s would mean destroyed at once; ~30 s the exit went unnoticed */
@@ -354,11 +349,11 @@ int main(int argc, char **argv) {
       snprintf(path, sizeof(path), "%s/coffer-test-marker", src);
       CHECK(access(path, F_OK) == 0, "remove_rootfs damaged the host rootfs");
     }
-    long long ts = now_ms();
+    long long ts = (long long)cf_now_ms();
     r = ops->stop(vm, 1000, &err);
     vm = NULL;
     CHECK(r == 0, "stop: %s", err.msg);
-    long long took = now_ms() - ts;
+    long long took = (long long)cf_now_ms() - ts;
     printf("stop (grace 1000 ms) of a guest that does not power off took %lld ms\n", took);
     CHECK(took >= 1000 && took < 15000, "stop took %lld ms, not grace then destroy", took);
     struct pollfd p = {.fd = pidfd, .events = POLLIN};

@@ -12,16 +12,11 @@
 #include <unistd.h>
 
 #include "coffer/cleanup.h"
+#include "coffer/clock.h"
 
 extern char **environ;
 
 #define PROBE_ALIVE_MS 1000
-
-static long long now_ms(void) {
-  struct timespec t;
-  clock_gettime(CLOCK_MONOTONIC, &t);
-  return (long long)t.tv_sec * 1000 + t.tv_nsec / 1000000;
-}
 
 /* 1 = KVM usable, 0 = not (why says so). */
 static int probe_kvm(const char *emulator, char *why, size_t whycap) {
@@ -44,9 +39,9 @@ static int probe_kvm(const char *emulator, char *why, size_t whycap) {
     snprintf(why, whycap, "cannot run %s: %s", emulator, strerror(r));
     return 0;
   }
-  long long deadline = now_ms() + PROBE_ALIVE_MS;
+  long long deadline = (long long)cf_now_ms() + PROBE_ALIVE_MS;
   int status;
-  while (now_ms() < deadline) {
+  while ((long long)cf_now_ms() < deadline) {
     pid_t w = waitpid(pid, &status, WNOHANG);
     if (w == pid) {
       snprintf(why, whycap, "QEMU with KVM %s %d at start", WIFSIGNALED(status) ? "died of signal" : "exited",

@@ -447,6 +447,7 @@ const cf_vmm_ops cf_vmm_libvirt_ops = {
     .pid = lv_pid,
     .add_rootfs = lv_add_rootfs,
     .remove_rootfs = lv_remove_rootfs,
+    .add_volume = backend_add_volume,
     .console_log = lv_console_log,
     .stop = lv_stop,
     .cleanup = lv_cleanup,

@@ -51,6 +51,9 @@ int backend_slots_prepare(struct cf_vm *vm, unsigned nslots, unsigned long long 
 int backend_add_rootfs(struct cf_vm *vm, const char *container_id, const char *host_rootfs,
                        cf_rootfs *out, cf_error *err);
 int backend_remove_rootfs(struct cf_vm *vm, const char *container_id, cf_error *err);
+/* Volumes into the guest (backend_volume.c). */
+int backend_add_volume(struct cf_vm *vm, const char *container_id, unsigned index,
+                       const cf_volume *v, cf_rootfs *out, cf_error *err);
 /* Unmount everything under dir (deepest first) and remove it; refuses to
  * remove anything while a mount remains beneath it. Absent dir: success. */
 int backend_remove_tree(const char *dir, cf_error *err);

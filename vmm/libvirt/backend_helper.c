@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "coffer/cleanup.h"
+#include "coffer/clock.h"
 
 extern char **environ;
 
@@ -65,12 +66,6 @@ int backend_find_helper(char *out, size_t cap, cf_error *err) {
   }
   return cf_err_status(err, CF_FAILED_PRECONDITION,
                        "coffer-vmm helper not found (next to the shim, in PATH, or $COFFER_VMM_HELPER)");
-}
-
-static long long now_ms(void) {
-  struct timespec t;
-  clock_gettime(CLOCK_MONOTONIC, &t);
-  return (long long)t.tv_sec * 1000 + t.tv_nsec / 1000000;
 }
 
 /* The helper's log lines carry msg="…": quote the last one in our error. */
@@ -127,11 +122,11 @@ int backend_run_helper(const char *helper, char *const argv[], char *out, size_t
 
   char elog[4096];
   size_t len = 0, elen = 0;
-  long long deadline = now_ms() + timeout_ms;
+  long long deadline = (long long)cf_now_ms() + timeout_ms;
   bool timed_out = false;
   int open_fds = 2;
   while (open_fds > 0) {
-    long long left = deadline - now_ms();
+    long long left = deadline - (long long)cf_now_ms();
     if (left <= 0) {
       timed_out = true;
       break;

@@ -13,7 +13,8 @@
  * overlay. The guest reads a slot only when it mounts it (the kernel drops
  * a block device's page cache on last close), so a slot can be refilled
  * after remove_rootfs. Images are untrusted data to a TEE guest either way:
- * integrity comes from verity/measurement, not from the transport. */
+ * nothing checks their integrity yet (no dm-verity), so a TEE pod's rootfs
+ * is only as trustworthy as the host that wrote the image. */
 #include "backend.h"
 
 #include <errno.h>
@@ -30,21 +31,9 @@
 #include <unistd.h>
 
 #include "coffer/cleanup.h"
+#include "coffer/id.h"
 
 extern char **environ;
-
-static bool id_ok(const char *id) {
-  size_t n = strlen(id);
-  if (n == 0 || n > 128 || id[0] == '.')
-    return false;
-  for (size_t i = 0; i < n; i++) {
-    char c = id[i];
-    if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-          c == '-' || c == '_' || c == '.'))
-      return false;
-  }
-  return true;
-}
 
 int backend_share_prepare(struct cf_vm *vm, cf_error *err) {
   if (mkdir(vm->share, 0700) < 0 && errno != EEXIST)
@@ -194,7 +183,7 @@ static int add_virtiofs(struct cf_vm *vm, const char *cid, const char *host_root
 int backend_add_rootfs(struct cf_vm *vm, const char *cid, const char *host_rootfs,
                        cf_rootfs *out, cf_error *err) {
   memset(out, 0, sizeof(*out));
-  if (!cid || !id_ok(cid))
+  if (!cid || !cf_id_valid(cid))
     return cf_err_status(err, CF_INVALID_ARGUMENT, "container id \"%.80s\" is not valid",
                          cid ? cid : "(null)");
   struct stat st;
@@ -206,7 +195,7 @@ int backend_add_rootfs(struct cf_vm *vm, const char *cid, const char *host_rootf
 }
 
 int backend_remove_rootfs(struct cf_vm *vm, const char *cid, cf_error *err) {
-  if (!cid || !id_ok(cid))
+  if (!cid || !cf_id_valid(cid))
     return cf_err_status(err, CF_INVALID_ARGUMENT, "container id \"%.80s\" is not valid",
                          cid ? cid : "(null)");
   if (!vm->block_rootfs) {

@@ -21,6 +21,7 @@
 
 #include "accel.h"
 #include "coffer/cleanup.h"
+#include "coffer/clock.h"
 #include "coffer/log.h"
 #include "domain_xml.h"
 #include "init_data.h"
@@ -35,12 +36,6 @@ static void usage(FILE *f) {
              "       coffer-vmm list [--json] [--uri URI]\n"
              "       coffer-vmm xml --spec FILE\n"
              "       coffer-vmm accel\n");
-}
-
-static long long now_ms(void) {
-  struct timespec t;
-  clock_gettime(CLOCK_MONOTONIC, &t);
-  return (long long)t.tv_sec * 1000 + t.tv_nsec / 1000000;
 }
 
 static const char *accel_cache(void) {
@@ -113,7 +108,7 @@ static int cmd_xml(const char *spec_path, cf_error *err) {
 }
 
 static int cmd_create(const char *uri, const char *spec_path, cf_error *err) {
-  long long t0 = now_ms();
+  long long t0 = (long long)cf_now_ms();
   vm_spec s;
   int r = load_spec(&s, spec_path, err);
   _cleanup_free_ char *xml = r < 0 ? NULL : domain_xml_build(&s, err);
@@ -140,7 +135,7 @@ static int cmd_create(const char *uri, const char *spec_path, cf_error *err) {
   json_object_object_add(o, "agent_address", json_object_new_string(addr));
   json_object_object_add(o, "vsock_cid", json_object_new_int64(c.vsock_cid));
   json_object_object_add(o, "accel", json_object_new_string(s.accel));
-  json_object_object_add(o, "create_ms", json_object_new_int64(now_ms() - t0));
+  json_object_object_add(o, "create_ms", json_object_new_int64((long long)cf_now_ms() - t0));
   printf("%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
   json_object_put(o);
   cf_info("domain %s created: qemu pid %d, agent %s, accel %s", name, (int)c.pid, addr, s.accel);

@@ -11,6 +11,7 @@
 
 #include "coffer/cleanup.h"
 #include "coffer/file.h"
+#include "coffer/id.h"
 
 #define SPEC_MAX_BYTES (1 << 20)
 
@@ -49,25 +50,10 @@ void spec_free(vm_spec *s) {
   memset(s, 0, sizeof(*s));
 }
 
-/* Container and pod ids as containerd allows them: no '/', no control
- * characters; anything else is rejected rather than mangled. */
-static bool id_ok(const char *id) {
-  size_t n = strlen(id);
-  if (n == 0 || n > 128)
-    return false;
-  for (size_t i = 0; i < n; i++) {
-    char c = id[i];
-    if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-          c == '-' || c == '_' || c == '.'))
-      return false;
-  }
-  return id[0] != '.';
-}
-
 int spec_domain_name(const char *pod_id, char *buf, size_t cap, cf_error *err) {
-  if (!pod_id || !id_ok(pod_id))
+  if (!pod_id || !cf_id_valid(pod_id))
     return cf_err_status(err, CF_INVALID_ARGUMENT,
-                         "pod id \"%.80s\" is not a valid id ([A-Za-z0-9_.-], 1..128 chars)",
+                         "pod id \"%.80s\" is not a valid id (a letter or digit, then [A-Za-z0-9_.-], 1..128 chars)",
                          pod_id ? pod_id : "(null)");
   if ((size_t)snprintf(buf, cap, "coffer-%s", pod_id) >= cap)
     return cf_err_status(err, CF_INVALID_ARGUMENT, "pod id \"%s\" too long", pod_id);
@@ -151,9 +137,9 @@ int spec_validate(const vm_spec *s, cf_error *err) {
     if ((r = need_abs("disk path", s->disks[i].path, err)) < 0)
       return r;
     /* virtio-blk serials are at most 20 bytes */
-    if (!id_ok(s->disks[i].serial) || strlen(s->disks[i].serial) > 20)
+    if (!cf_id_valid(s->disks[i].serial) || strlen(s->disks[i].serial) > 20)
       return cf_err_status(err, CF_INVALID_ARGUMENT,
-                           "spec: disk serial \"%s\" invalid ([A-Za-z0-9_.-], <= 20 chars)",
+                           "spec: disk serial \"%s\" invalid (a letter or digit, then [A-Za-z0-9_.-], <= 20 chars)",
                            s->disks[i].serial);
   }
   if (s->init_data_path[0] && (r = need_abs("init_data_path", s->init_data_path, err)) < 0)

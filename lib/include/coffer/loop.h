@@ -6,6 +6,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include "coffer/clock.h" /* timers are on cf_now_ms() */
 #include "coffer/error.h"
 
 typedef struct cf_loop cf_loop;
@@ -48,7 +49,5 @@ void cf_loop_set_busy_poll(cf_loop *loop, unsigned us);
 /* Whether the loop spins before its next sleep (set, and not given up). */
 bool cf_loop_busy_polling(const cf_loop *loop);
 
-uint64_t cf_now_ms(void); /* CLOCK_MONOTONIC */
-uint64_t cf_now_us(void);
 
 #endif

@@ -47,6 +47,19 @@ typedef struct cf_rootfs {
   int readonly;       /* BLOCK erofs: the agent stacks a writable overlay */
 } cf_rootfs;
 
+/* A host bind mount of a container (a Kubernetes volume: emptyDir,
+ * hostPath, configMap, secret, projected token, ...) for the guest. */
+enum cf_propagation {
+  CF_PROPAGATION_PRIVATE = 0, /* later host mounts below the source stay unseen */
+  CF_PROPAGATION_SLAVE = 1,   /* later host mounts below the source are seen */
+};
+typedef struct cf_volume {
+  const char *host_path;   /* absolute host path, symlinks resolved */
+  const char *destination; /* where the container sees it (for messages) */
+  int readonly;
+  enum cf_propagation propagation;
+} cf_volume;
+
 typedef struct cf_vm cf_vm;
 
 typedef struct cf_vmm_ops {
@@ -64,6 +77,12 @@ typedef struct cf_vmm_ops {
   int (*add_rootfs)(cf_vm *vm, const char *container_id, const char *host_rootfs,
                     cf_rootfs *out, cf_error *err);
   int (*remove_rootfs)(cf_vm *vm, const char *container_id, cf_error *err);
+  /* Make volume number index of container_id visible to the guest and fill
+   * out with what the agent mounts in its place; remove_rootfs removes it
+   * too. A backend that cannot share it fails naming the volume, never
+   * drops it. NULL: the agent sees host paths itself (process backend). */
+  int (*add_volume)(cf_vm *vm, const char *container_id, unsigned index, const cf_volume *v,
+                    cf_rootfs *out, cf_error *err);
   /* Path of the guest console log (NULL when there is none). */
   const char *(*console_log)(cf_vm *vm);
   /* Stop the VM (grace_ms for a clean power-off, then force) and remove all

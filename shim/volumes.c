@@ -1,0 +1,155 @@
+#include "volumes.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <json-c/json.h>
+
+#include "coffer/log.h"
+#include "coffer/path.h"
+
+/* Provided by the agent from the pod's own data (CreateSandbox): DNS,
+ * hosts, hostname, and the pod's shared memory, which must be guest memory
+ * that the pod's containers share, not a host directory. */
+static bool guest_provided(const char *dst) {
+  static const char *const provided[] = {"/etc/resolv.conf", "/etc/hosts", "/etc/hostname",
+                                         "/dev/shm"};
+  for (size_t i = 0; i < sizeof(provided) / sizeof(*provided); i++)
+    if (!strcmp(dst, provided[i]))
+      return true;
+  return false;
+}
+
+static const char *str_field(json_object *o, const char *key) {
+  json_object *v;
+  if (!json_object_object_get_ex(o, key, &v) || !json_object_is_type(v, json_type_string))
+    return NULL;
+  return json_object_get_string(v);
+}
+
+/* The options that matter here: bind-ness, read-only (last of ro/rw wins,
+ * as for mount(8)), and propagation. */
+static void read_options(json_object *m, bool *bind, bool *ro, enum cf_propagation *prop) {
+  const char *type = str_field(m, "type");
+  *bind = type && !strcmp(type, "bind");
+  *ro = false;
+  *prop = CF_PROPAGATION_PRIVATE;
+  json_object *opts;
+  if (!json_object_object_get_ex(m, "options", &opts) || !json_object_is_type(opts, json_type_array))
+    return;
+  for (size_t k = 0; k < json_object_array_length(opts); k++) {
+    const char *o = json_object_get_string(json_object_array_get_idx(opts, k));
+    if (!o)
+      continue;
+    if (!strcmp(o, "bind") || !strcmp(o, "rbind"))
+      *bind = true;
+    else if (!strcmp(o, "ro"))
+      *ro = true;
+    else if (!strcmp(o, "rw"))
+      *ro = false;
+    else if (!strcmp(o, "rslave") || !strcmp(o, "slave") || !strcmp(o, "rshared") ||
+             !strcmp(o, "shared"))
+      *prop = CF_PROPAGATION_SLAVE; /* guest mounts never reach the host */
+    else if (!strcmp(o, "rprivate") || !strcmp(o, "private"))
+      *prop = CF_PROPAGATION_PRIVATE;
+  }
+}
+
+static int add_one(const cf_vmm_ops *ops, cf_vm *vm, const char *cid, json_object *m, size_t i,
+                   shim_volumes *out, cf_error *err) {
+  const char *dst = str_field(m, "destination");
+  const char *src = str_field(m, "source");
+  bool bind, ro;
+  enum cf_propagation prop;
+  read_options(m, &bind, &ro, &prop);
+  if (!bind || !dst || guest_provided(dst))
+    return 0;
+  if (!src || src[0] != '/' || cf_path_has_dotdot(src))
+    return cf_err_status(err, CF_INVALID_ARGUMENT,
+                         "mounts[%zu] (%s): bind source \"%s\" is not an absolute host path", i,
+                         dst, src ? src : "");
+  if (out->n >= SHIM_VOLUMES_MAX)
+    return cf_err_status(err, CF_INVALID_ARGUMENT, "more than %d volumes", SHIM_VOLUMES_MAX);
+  /* kubelet may hand a symlinked host path: share what it points at */
+  char real[PATH_MAX];
+  if (!realpath(src, real))
+    return cf_err(err, errno, "volume %s: host path %s", dst, src);
+  cf_volume v = {.host_path = real, .destination = dst, .readonly = ro, .propagation = prop};
+  cf_rootfs rf;
+  if (ops->add_volume(vm, cid, (unsigned)out->n, &v, &rf, err) < 0)
+    return -EIO;
+
+  Coffer__Agent__V1__SharedMount *sm = calloc(1, sizeof(*sm));
+  Coffer__Agent__V1__Rootfs *r = calloc(1, sizeof(*r));
+  if (!sm || !r) {
+    free(sm);
+    free(r);
+    return cf_err(err, ENOMEM, "volume %s", dst);
+  }
+  coffer__agent__v1__shared_mount__init(sm);
+  coffer__agent__v1__rootfs__init(r);
+  r->kind = (Coffer__Agent__V1__Rootfs__Kind)rf.kind;
+  r->source = strdup(rf.source);
+  r->fstype = strdup(rf.fstype);
+  r->readonly = rf.readonly;
+  sm->destination = strdup(dst);
+  sm->source = r;
+  out->mounts[out->n++] = sm;
+  if (!r->source || !r->fstype || !sm->destination)
+    return cf_err(err, ENOMEM, "volume %s", dst);
+  cf_debug("container %s: volume %s from host %s shared as %s%s", cid, dst, real, rf.source,
+           ro ? " (read-only)" : "");
+  return 0;
+}
+
+static int share_all(const cf_vmm_ops *ops, cf_vm *vm, const char *cid, json_object *spec,
+                     shim_volumes *out, cf_error *err) {
+  json_object *mounts;
+  if (!spec || !json_object_object_get_ex(spec, "mounts", &mounts))
+    return 0; /* the agent reports a malformed spec with the details */
+  if (!json_object_is_type(mounts, json_type_array))
+    return cf_err_status(err, CF_INVALID_ARGUMENT, "OCI spec: mounts must be an array");
+  size_t n = json_object_array_length(mounts);
+  out->mounts = calloc(n < SHIM_VOLUMES_MAX ? n + 1 : SHIM_VOLUMES_MAX + 1, sizeof(*out->mounts));
+  if (!out->mounts)
+    return cf_err(err, ENOMEM, "volumes");
+  for (size_t i = 0; i < n; i++) {
+    json_object *m = json_object_array_get_idx(mounts, i);
+    if (json_object_is_type(m, json_type_object) && add_one(ops, vm, cid, m, i, out, err) < 0)
+      return -EIO;
+  }
+  return 0;
+}
+
+int shim_volumes_share(const cf_vmm_ops *ops, cf_vm *vm, const char *cid, const char *spec_json,
+                       size_t len, shim_volumes *out, cf_error *err) {
+  memset(out, 0, sizeof(*out));
+  if (!ops->add_volume)
+    return 0;
+  json_tokener *tok = json_tokener_new();
+  if (!tok)
+    return cf_err(err, ENOMEM, "parse OCI spec");
+  json_object *spec = json_tokener_parse_ex(tok, spec_json, (int)len);
+  json_tokener_free(tok);
+  int r = share_all(ops, vm, cid, spec, out, err);
+  json_object_put(spec);
+  return r;
+}
+
+void shim_volumes_free(shim_volumes *v) {
+  for (size_t i = 0; i < v->n; i++) {
+    Coffer__Agent__V1__SharedMount *sm = v->mounts[i];
+    if (sm->source) {
+      free(sm->source->source);
+      free(sm->source->fstype);
+      free(sm->source);
+    }
+    free(sm->destination);
+    free(sm);
+  }
+  free(v->mounts);
+  memset(v, 0, sizeof(*v));
+}
