@@ -17,6 +17,8 @@ PACKAGES=(
   golang-go golang-github-containerd-ttrpc-dev valgrind
   # kbs/: HTTP server, HTTP client, JOSE; jwcrypto as the independent JOSE peer in tests
   libmicrohttpd-dev libcurl4-openssl-dev libjose-dev python3-jwcrypto
+  # critest (tests/critest): local registry for the image-pull specs, pod network
+  docker-registry skopeo containernetworking-plugins iptables curl
 )
 
 missing=()
