@@ -1,6 +1,8 @@
 /* containerd.task.v2.Task: each handler checks what it can locally (ids,
  * states: NOT_FOUND / FAILED_PRECONDITION / ALREADY_EXISTS as containerd's
  * errdefs expect), then forwards to the agent and answers from the reply. */
+#include "service.h"
+
 #include <errno.h>
 #include <limits.h>
 #include <stdio.h>
@@ -16,6 +18,12 @@
 #include "containerd/events/task.pb-c.h"
 #include "containerd/task/v2/shim.pb-c.h"
 #include "shim.h"
+#include "events.h"
+#include "metrics.h"
+#include "pod.h"
+#include "process.h"
+#include "rootfs.h"
+#include "stdio_pump.h"
 #include "coffer/id.h"
 
 #define SPEC_MAX (1u << 20)

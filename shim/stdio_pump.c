@@ -6,6 +6,8 @@
  * the next ReadStdout goes to the agent only once the previous chunk is in
  * the fifo (back-pressure all the way to the container). stdin flows the
  * same way with WriteStdin. */
+#include "stdio_pump.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -21,6 +23,8 @@
 #include "coffer/log.h"
 #include "agent.pb-c.h"
 #include "shim.h"
+#include "pod.h"
+#include "process.h"
 
 #define OUT_CHUNK (32 * 1024)
 #define IN_CHUNK (8 * 1024)
