@@ -45,7 +45,6 @@ struct shim_proc {
   in_pump in;
   cf_timer *drain_timer; /* exited, output still open: report anyway at expiry */
   void *drain_ref;       /* the timer's proc_ref, freed with it */
-  pid_t log_pid;      /* binary:// logger */
   shim_proc *next;
 };
 

@@ -147,7 +147,6 @@ static int spawn_logger(shim *s, shim_proc *p, const char *uri, cf_error *err) {
     close(out[1]); close(errp[1]); close(ready[0]);
     return cf_err(err, e, "fork log driver %s", buf);
   }
-  p->log_pid = pid;
   /* The driver closes fd 5 (or exits) once it is ready to read. */
   struct pollfd pfd = {.fd = ready[0], .events = POLLIN};
   int r = poll(&pfd, 1, LOGGER_READY_MS);

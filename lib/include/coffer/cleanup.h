@@ -34,4 +34,18 @@ static inline void cf_closedirp(DIR **d) { if (*d) closedir(*d); }
 #define CF_DEFINE_PB_CLEANUP(type, freefn) \
   static inline void freefn##p(type **m) { if (*m) freefn(*m, NULL); }
 
+/* Any unpacked protobuf-c message, one attribute for every type (protobuf-c
+ * frees a message through its descriptor):
+ *   _cleanup_pb_ Foo__Bar *m = foo__bar__unpack(NULL, len, data); */
+struct ProtobufCMessage;
+struct ProtobufCAllocator;
+void protobuf_c_message_free_unpacked(struct ProtobufCMessage *message,
+                                      struct ProtobufCAllocator *allocator);
+static inline void cf_pb_freep(void *p) {
+  struct ProtobufCMessage **m = p;
+  if (*m)
+    protobuf_c_message_free_unpacked(*m, NULL);
+}
+#define _cleanup_pb_ __attribute__((cleanup(cf_pb_freep)))
+
 #endif
