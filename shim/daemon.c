@@ -103,6 +103,7 @@ static int setup(shim *s, cf_error *err) {
     return -EINVAL;
   int r = shim_group_id(spec, s->opts.id, s->group_id, sizeof(s->group_id), err);
   spec_hostname(spec, s->hostname, sizeof(s->hostname));
+  shim_pod_files_read(spec, &s->pod_files);
   /* a malformed annotation fails the pod (shim_pod_start), so Create says why */
   if (shim_pod_size(&s->cfg, spec, &s->size, &s->size_err) < 0)
     cf_error_prefix(&s->size_err, "pod sizing from %s", path);
@@ -181,6 +182,7 @@ int shim_daemon_main(shim_opts *o) {
   if (s->signal_fd >= 0)
     close(s->signal_fd);
   cf_loop_free(s->loop);
+  shim_pod_files_free(&s->pod_files);
   shim_config_free(&s->cfg);
   free(s);
   return 0;

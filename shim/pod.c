@@ -318,6 +318,7 @@ static void on_health(int status, const char *message, const uint8_t *payload, s
   Coffer__Agent__V1__CreateSandboxRequest req = COFFER__AGENT__V1__CREATE_SANDBOX_REQUEST__INIT;
   req.sandbox_id = s->group_id;
   req.hostname = s->hostname; /* a host-process agent ignores it */
+  shim_pod_files_fill(&s->pod_files, &req);
   req.guest_log_level = s->cfg.log_level;
   req.exit_on_destroy = true;
   shim_pod_agent_call(s, "CreateSandbox", &req.base, s->cfg.agent_timeout_ms, on_sandbox, s);

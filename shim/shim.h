@@ -21,6 +21,7 @@
 #include "coffer/loop.h"
 #include "coffer/ttrpc.h"
 #include "config.h"
+#include "podfiles.h"
 #include "events.h"
 #include "pod.h"
 #include "podsize.h"
@@ -47,6 +48,7 @@ struct shim {
   shim_config cfg;
   char group_id[160];
   char hostname[256];     /* the pod's (the first task's spec), for the guest */
+  shim_pod_files pod_files; /* the pod's DNS and hosts, for the guest */
   char bundle[4096];
   char socket_path[256];
   char state_dir[4096];   /* per pod: cfg.state_dir/<ns>/<group_id> */

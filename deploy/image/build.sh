@@ -45,7 +45,7 @@ done
 
 BUSYBOX=/bin/busybox
 [ -x "$BUSYBOX" ] && ! ldd "$BUSYBOX" >/dev/null 2>&1 || die "$BUSYBOX must be busybox-static"
-for f in shim/containerd-shim-coffer-v2 vmm/libvirt/coffer-vmm agent/coffer-agent; do
+for f in shim/containerd-shim-coffer-v2 vmm/coffer-vmm/coffer-vmm agent/coffer-agent; do
   [ -x "$BUILD/$f" ] || die "$BUILD/$f not built (cmake --build $BUILD)"
 done
 for f in vmlinux initramfs.img; do
@@ -74,7 +74,7 @@ make_rootfs() { # dir
     copy_with_libs "$(command -v $a)" "$r" || die "$a missing (apt-get install curl jq util-linux systemd)"
   done
   install -m 0755 "$HERE/../coffer-deploy" "$r/usr/bin/coffer-deploy"
-  install -m 0755 "$BUILD/shim/containerd-shim-coffer-v2" "$BUILD/vmm/libvirt/coffer-vmm" \
+  install -m 0755 "$BUILD/shim/containerd-shim-coffer-v2" "$BUILD/vmm/coffer-vmm/coffer-vmm" \
     "$BUILD/agent/coffer-agent" "$r/opt/coffer-artifacts/bin/"
   install -m 0644 "$GUEST/vmlinux" "$GUEST/initramfs.img" "$r/opt/coffer-artifacts/share/coffer/"
   printf 'root:x:0:0:root:/:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\n' >"$r/etc/passwd"

@@ -56,7 +56,7 @@ for b in containerd ctr runc umoci iptables python3 gcc; do
   command -v "$b" >/dev/null || skip "$b is not installed (scripts/install-deps.sh)"
 done
 [ -x /usr/lib/cni/bridge ] || skip "containernetworking-plugins is not installed (scripts/install-deps.sh)"
-SHIM=$BUILD/shim/containerd-shim-coffer-v2 AGENT=$BUILD/agent/coffer-agent VMM=$BUILD/vmm/libvirt/coffer-vmm
+SHIM=$BUILD/shim/containerd-shim-coffer-v2 AGENT=$BUILD/agent/coffer-agent VMM=$BUILD/vmm/coffer-vmm/coffer-vmm
 for f in "$SHIM" "$AGENT" "$VMM"; do [ -x "$f" ] || skip "$f is not built"; done
 BACKENDS=${CRITEST_BACKENDS:-process libvirt}
 CALL_TMO=${CRITEST_CALL_TIMEOUT:-30s}

@@ -7,7 +7,7 @@
 . "$(dirname "$0")/lib.sh"
 [ "$(id -u)" = 0 ] || skip "needs root (chroot)"
 command -v umoci >/dev/null || skip "umoci missing"
-for f in shim/containerd-shim-coffer-v2 vmm/libvirt/coffer-vmm agent/coffer-agent; do
+for f in shim/containerd-shim-coffer-v2 vmm/coffer-vmm/coffer-vmm agent/coffer-agent; do
   [ -x "$BUILD/$f" ] || skip "$f not built"
 done
 mkdir -p "$T/guest"
