@@ -216,11 +216,26 @@ int shim_config_parse(shim_config *c, const char *source, const char *json, cf_e
   return r;
 }
 
+/* The TEE profiles boot the TEE image (no shell, no runc) through OVMF/TDVF,
+ * which take the kernel's bzImage: a config that picks a TEE profile but
+ * names no guest image gets the installed TEE image, not the plain one. */
+static int tee_image_defaults(shim_config *c, cf_error *err) {
+  bool tee = !strcmp(c->profile, "sev-snp") || !strcmp(c->profile, "tdx");
+  if (tee && !strcmp(c->kernel, COFFER_GUEST_DIR "/vmlinux") &&
+      set_str(&c->kernel, COFFER_GUEST_DIR "/tee/vmlinuz", err) < 0)
+    return -ENOMEM;
+  if (tee && !strcmp(c->initrd, COFFER_GUEST_DIR "/initramfs.img") &&
+      set_str(&c->initrd, COFFER_GUEST_DIR "/tee/initramfs.img", err) < 0)
+    return -ENOMEM;
+  return 0;
+}
+
 int shim_config_load(shim_config *c, const char *path, const char *body, cf_error *err) {
   if (shim_config_defaults(c, err) < 0)
     return -ENOMEM;
   if (!(path && *path) && body && *body)
-    return shim_config_parse(c, "(inline config_body)", body, err);
+    return shim_config_parse(c, "(inline config_body)", body, err) < 0 ? -EINVAL
+                                                                       : tee_image_defaults(c, err);
   if (!(path && *path)) {
     if (access(SHIM_DEFAULT_CONFIG, F_OK) != 0)
       return 0;
@@ -229,7 +244,9 @@ int shim_config_load(shim_config *c, const char *path, const char *body, cf_erro
   _cleanup_free_ char *text = NULL;
   if (cf_read_file(path, CONFIG_MAX_BYTES, &text, NULL, err) < 0)
     return cf_error_prefix(err, "config");
-  return shim_config_parse(c, path, text, err);
+  if (shim_config_parse(c, path, text, err) < 0)
+    return -EINVAL;
+  return tee_image_defaults(c, err);
 }
 
 void shim_config_vm(const shim_config *c, const char *pod_id, const char *state_dir,

@@ -77,6 +77,11 @@ make_rootfs() { # dir
   install -m 0755 "$BUILD/shim/containerd-shim-coffer-v2" "$BUILD/vmm/coffer-vmm/coffer-vmm" \
     "$BUILD/agent/coffer-agent" "$r/opt/coffer-artifacts/bin/"
   install -m 0644 "$GUEST/vmlinux" "$GUEST/initramfs.img" "$r/opt/coffer-artifacts/share/coffer/"
+  # the TEE profiles' image (bzImage + initramfs without shell or runc), when built
+  if [ -f "$GUEST-tee/vmlinuz" ] && [ -f "$GUEST-tee/initramfs.img" ]; then
+    mkdir -p "$r/opt/coffer-artifacts/share/coffer/tee"
+    install -m 0644 "$GUEST-tee/vmlinuz" "$GUEST-tee/initramfs.img" "$r/opt/coffer-artifacts/share/coffer/tee/"
+  fi
   printf 'root:x:0:0:root:/:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\n' >"$r/etc/passwd"
   printf 'root:x:0:\nnogroup:x:65534:\n' >"$r/etc/group"
 }
