@@ -338,7 +338,7 @@ static void h_start(ttrpc_call *call, const uint8_t *payload, size_t len, void *
   ereq.process.len = p->spec_len;
   ereq.stdio = &st;
   shim_pod_agent_call(s, "ExecProcess", &ereq.base, s->cfg.agent_timeout_ms, on_started, o);
-out:
+out:;
 }
 
 /* ------------------------------------------------------------------ delete */
@@ -450,7 +450,7 @@ static void h_delete(ttrpc_call *call, const uint8_t *payload, size_t len, void 
     goto out;
   }
   finish_delete(s, t, call);
-out:
+out:;
 }
 
 /* -------------------------------------------------------------------- exec */
@@ -503,7 +503,7 @@ static void h_exec(ttrpc_call *call, const uint8_t *payload, size_t len, void *d
   ev.exec_id = p->exec_id;
   shim_events_publish(s, "/tasks/exec-added", "containerd.events.TaskExecAdded", &ev.base);
   ttrpc_call_reply(call, NULL);
-out:
+out:;
 }
 
 /* ------------------------------------------------------------------- state */
@@ -687,7 +687,7 @@ static void h_kill(ttrpc_call *call, const uint8_t *payload, size_t len, void *d
   sreq.signal = req->signal;
   sreq.all = req->all;
   shim_pod_agent_call(s, "SignalProcess", &sreq.base, s->cfg.agent_timeout_ms, on_killed, o);
-out:
+out:;
 }
 
 /* -------------------------------------------------------------------- wait */
@@ -777,7 +777,7 @@ static void h_update(ttrpc_call *call, const uint8_t *payload, size_t len, void 
   ureq.container_id = o->id;
   ureq.resources = req->resources->value;
   shim_pod_agent_call(s, "UpdateContainer", &ureq.base, s->cfg.agent_timeout_ms, on_updated, o);
-out:
+out:;
 }
 
 /* ------------------------------------------------------------ pty / stdin */
@@ -815,7 +815,7 @@ static void h_resize(ttrpc_call *call, const uint8_t *payload, size_t len, void 
   rreq.width = req->width;
   rreq.height = req->height;
   shim_pod_agent_call(s, "ResizeTty", &rreq.base, s->cfg.agent_timeout_ms, on_resized, o);
-out:
+out:;
 }
 
 static void h_closeio(ttrpc_call *call, const uint8_t *payload, size_t len, void *data) {
