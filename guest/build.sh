@@ -41,7 +41,8 @@ set -euo pipefail
 MODULE_GROUPS=("boot:virtio_mmio" "pci:virtio_pci" "serial:virtio_console"
                "vsock:vsock vmw_vsock_virtio_transport_common vmw_vsock_virtio_transport"
                "virtiofs:fuse virtiofs"
-               "block:virtio_blk libcrc32c erofs ext4 jbd2 mbcache overlay dm_mod dm_verity")
+               "block:virtio_blk libcrc32c erofs ext4 jbd2 mbcache overlay dm_mod dm_verity"
+               "net:virtio_net")
 MODULES=()
 for g in "${MODULE_GROUPS[@]}"; do
   read -r -a names <<<"${g#*:}"

@@ -15,6 +15,8 @@ PACKAGES=(
   python3-grpcio python3-grpc-tools
   # interop peers, benchmarks, sanitizers
   golang-go golang-github-containerd-ttrpc-dev valgrind
+  # pod networking: netlink (shim side, agent static) and the CNI plugins the tests use
+  libnl-3-dev libnl-route-3-dev containernetworking-plugins
 )
 
 missing=()
