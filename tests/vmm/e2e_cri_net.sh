@@ -44,7 +44,7 @@ grep -q '^GW_PING=ok' "$OUT" || fail "the pod did not reach its gateway $SUBNET.
 NETNS=$(find "$T/c/state" -path "*netns*" -type f 2>/dev/null | head -1)
 [ -n "$NETNS" ] || NETNS=$(awk '$9=="nsfs" && $5 ~ /netns/ {print $5}' /proc/self/mountinfo | grep "$T" | head -1)
 [ -n "$NETNS" ] || fail "cannot find the pod's netns under $T/c/state"
-TAP=$(nsenter --net="$NETNS" ip -o link show | awk -F': ' '$2 ~ /^cof/ {print $2}' | head -1)
+TAP=$(nsenter --net="$NETNS" ip -o link show 2>/dev/null | awk -F': ' '$2 ~ /^cof/ {print $2}' | head -1)
 [ -n "$TAP" ] || fail "no coffer tap in the pod's netns $NETNS"
 log "tap $TAP in $NETNS"
 for dev in eth0 "$TAP"; do
