@@ -334,25 +334,40 @@ static void reply(ttrpc_call *call, int r, const cf_error *err) {
   ttrpc_call_reply(call, NULL);
 }
 
+/* A host-process agent (process backend) shares the host's network: it
+ * must never reconfigure it. */
+static bool in_guest(agent *a, ttrpc_call *call) {
+  if (a->pid1)
+    return true;
+  ttrpc_call_reply_status(call, CF_FAILED_PRECONDITION,
+                          "%s: network configuration is done only by the guest's agent (PID 1)",
+                          ttrpc_call_method(call));
+  return false;
+}
+
 static void h_update_interface(ttrpc_call *call, const uint8_t *payload, size_t len, void *data) {
   agent *a = data;
   DECODE(Coffer__Agent__V1__UpdateInterfaceRequest, coffer__agent__v1__update_interface_request, req);
-  if (a->pid1 && a->modules)
+  if (!in_guest(a, call))
+    return;
+  if (a->modules)
     init_load_modules(a->modules, "net"); /* virtio-net, once */
   cf_error err = {0};
   reply(call, agent_net_update_interface(req, NIC_WAIT_MS, &err), &err);
 }
 
 static void h_update_routes(ttrpc_call *call, const uint8_t *payload, size_t len, void *data) {
-  (void)data;
   DECODE(Coffer__Agent__V1__UpdateRoutesRequest, coffer__agent__v1__update_routes_request, req);
+  if (!in_guest(data, call))
+    return;
   cf_error err = {0};
   reply(call, agent_net_update_routes(req, &err), &err);
 }
 
 static void h_add_neighbors(ttrpc_call *call, const uint8_t *payload, size_t len, void *data) {
-  (void)data;
   DECODE(Coffer__Agent__V1__AddNeighborsRequest, coffer__agent__v1__add_neighbors_request, req);
+  if (!in_guest(data, call))
+    return;
   cf_error err = {0};
   reply(call, agent_net_add_neighbors(req, &err), &err);
 }
