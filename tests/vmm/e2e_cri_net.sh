@@ -20,7 +20,7 @@ BR=cofe2e${T##*.}; BR=${BR:0:15}
 # tests' bridges): a stale pod answering at the same IP would fake a result
 SUBNET=""
 for n in $(seq 251 -1 230); do
-  ip route show | grep -q "^10\.231\.$n\." && continue
+  grep -q "^10\.231\.$n\." <<<"$(ip route show)" && continue
   SUBNET=10.231.$n; break
 done
 [ -n "$SUBNET" ] || skip "no free 10.231.x.0/24 for the test bridge"
@@ -60,7 +60,7 @@ log "tap $TAP in $NETNS"
 for dev in eth0 "$TAP"; do
   F=$(nsenter --net="$NETNS" tc filter show dev "$dev" ingress)
   echo "--- tc filter show dev $dev ingress"; echo "$F"
-  echo "$F" | grep -q "mirred (Egress Redirect to device" || fail "no redirect on $dev"
+  grep -q "mirred (Egress Redirect to device" <<<"$F" || fail "no redirect on $dev"
 done
 
 if [ "$MODE" = kill9 ]; then
@@ -88,5 +88,5 @@ if [ -e "$NETNS" ] && nsenter --net="$NETNS" true 2>/dev/null; then
   nsenter --net="$NETNS" ip link show "$TAP" >/dev/null 2>&1 && fail "tap $TAP left in the pod netns"
   [ -z "$(nsenter --net="$NETNS" tc qdisc show dev eth0 ingress 2>/dev/null)" ] || fail "ingress qdisc left on eth0"
 fi
-ip -o link show | grep -q " cof[0-9a-f]\{12\}:" && fail "a coffer tap is left in the host netns: $(ip -o link show | grep ' cof')"
+grep -q " cof[0-9a-f]\{12\}:" <<<"$(ip -o link show)" && fail "a coffer tap is left in the host netns: $(ip -o link show | grep ' cof')"
 echo PASS

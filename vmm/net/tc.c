@@ -22,7 +22,7 @@
 #include "coffer/pod_net.h"
 #include "net_internal.h"
 
-#define INGRESS_HANDLE TC_HANDLE(0xffff, 0)
+#define INGRESS_HANDLE 0xffff0000U /* ffff: */
 #define FILTER_PRIO 1
 #define EBUSY_RETRIES 10
 
@@ -60,7 +60,7 @@ int cf_pod_net_tap_create(const char *name, cf_error *err) {
     return cf_err(err, errno, "open /dev/net/tun");
   struct ifreq ifr = {0};
   /* IFF_TUN_EXCL: a tap of that name that exists already is not ours */
-  ifr.ifr_flags = IFF_TAP | IFF_NO_PI | IFF_VNET_HDR | IFF_TUN_EXCL;
+  ifr.ifr_flags = (short)(IFF_TAP | IFF_NO_PI | IFF_VNET_HDR | IFF_TUN_EXCL);
   snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", name);
   if (ioctl(fd, TUNSETIFF, &ifr) < 0)
     return cf_err(err, errno, "create tap %s", name);
