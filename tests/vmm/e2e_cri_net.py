@@ -55,3 +55,28 @@ print("HTTP=ok", flush=True)
 gw = ip.rsplit(".", 1)[0] + ".1"
 r = c.exec_sync(srv, ["ping", "-c", "1", "-W", "3", gw])
 print("GW_PING=%s" % ("ok" if r.exit_code == 0 else "failed: " + r.stdout.decode()[-200:]), flush=True)
+
+# a runc pod on the same bridge: pod to pod, both ways (ping: busybox-static's
+# wget crashes in glibc's static getaddrinfo here)
+runc_pod = c.run_pod("net-runc", handler="")
+rip = c.pod_status(runc_pod).status.network.ip
+print("RUNC_IP=" + rip, flush=True)
+rctr = c.create_container(runc_pod, "r", IMG, ["sleep", "600"])
+c.start_container(rctr)
+ok_in = ok_out = False
+for _ in range(20):
+    if not ok_in:
+        r = c.exec_sync(rctr, ["ping", "-c", "1", "-W", "2", ip])
+        ok_in = r.exit_code == 0
+    if not ok_out:
+        r = c.exec_sync(srv, ["ping", "-c", "1", "-W", "2", rip])
+        ok_out = r.exit_code == 0
+    if ok_in and ok_out:
+        break
+    time.sleep(0.2)
+if not (ok_in and ok_out):
+    print("# last ping: rc %d out %r err %r" % (r.exit_code, r.stdout[-300:], r.stderr[-200:]))
+print("RUNC_TO_COFFER=%s" % ("ok" if ok_in else "failed"), flush=True)
+print("COFFER_TO_RUNC=%s" % ("ok" if ok_out else "failed"), flush=True)
+c.stop_pod(runc_pod)
+c.remove_pod(runc_pod)

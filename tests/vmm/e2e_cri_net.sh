@@ -4,7 +4,8 @@
 # conf dir, a private subnet, traffic only on this machine) runs a CRI pod
 # with handler coffer: the guest's NIC carries the IP of the CNI result (seen
 # with `ip addr` in the container), the host fetches a page from busybox
-# httpd in the pod at that IP, the tap and both u32 mirred redirects exist in
+# httpd in the pod at that IP, the pod and a runc pod on the same bridge
+# reach each other, the tap and both u32 mirred redirects exist in
 # the pod's netns while it runs, and none of it is left after the pod is
 # stopped and removed.
 #   e2e_cri_net.sh SRC BUILD [kill9]   kill9: kill -9 the pod's shim first
@@ -32,7 +33,8 @@ cat > "$T/c/cni/net.d/10-coffer-e2e.conflist" <<JSON
             "routes": [{"dst": "0.0.0.0/0"}], "dataDir": "$T/c/cni/ipam"}}]}
 JSON
 net_cleanup() { ip link del "$BR" 2>/dev/null || true; }
-trap 'net_cleanup; e2e_cleanup' EXIT
+# keep the test's status for e2e_cleanup (it reads $? first)
+trap 'rc=$?; net_cleanup; (exit $rc); e2e_cleanup' EXIT
 sleep 1 # containerd's CRI picks the conf dir up by inotify
 
 log "RunPodSandbox on the pod network (handler coffer), httpd in a container"
@@ -51,6 +53,8 @@ wait $py || { cat "$OUT"; fail "pod networking failed"; }
 cat "$OUT"
 POD=$(sed -n 's/^POD=//p' "$OUT"); IP=$(sed -n 's/^IP=//p' "$OUT")
 grep -q '^GW_PING=ok' "$OUT" || fail "the pod did not reach its gateway $SUBNET.1"
+grep -q '^RUNC_TO_COFFER=ok' "$OUT" || fail "a runc pod on the bridge did not reach the coffer pod"
+grep -q '^COFFER_TO_RUNC=ok' "$OUT" || fail "the coffer pod did not reach a runc pod on the bridge"
 NETNS=$(find "$T/c/state" -path "*netns*" -type f 2>/dev/null | head -1)
 [ -n "$NETNS" ] || NETNS=$(awk '$9=="nsfs" && $5 ~ /netns/ {print $5}' /proc/self/mountinfo | grep "$T" | head -1)
 [ -n "$NETNS" ] || fail "cannot find the pod's netns under $T/c/state"
