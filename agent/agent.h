@@ -1,7 +1,8 @@
 /* coffer-agent: the one per-process context (agent) and the records it
  * holds (containers, their processes, their streams); each .c file declares
- * its functions in its own header. The agent is one epoll loop; runc runs as short child processes
- * (synchronously, bounded); long waits are parked ttrpc calls. */
+ * its functions in its own header. The agent is one epoll loop; the
+ * engines' steps run synchronously with a bound (runc as short child
+ * processes); long waits are parked ttrpc calls. */
 #ifndef COFFER_AGENT_H
 #define COFFER_AGENT_H
 
@@ -14,7 +15,6 @@
 #include "coffer/error.h"
 #include "coffer/loop.h"
 #include "coffer/ttrpc.h"
-#include "agent.pb-c.h"
 
 #define AGENT_VERSION "0.1.0"
 #define AGENT_MAX_SPEC (1u << 20)     /* OCI spec / process JSON */
@@ -55,7 +55,7 @@ typedef struct proc {
   char *exec_id;
   pid_t pid;
   bool terminal;
-  bool started;          /* init: runc start done; execs: always */
+  bool started;          /* init: started; execs: always */
   int stdin_fd;          /* pipe write end or dup of the pty master, -1 */
   cf_watch *stdin_watch;
   stdin_req *stdin_head, *stdin_tail;
@@ -109,7 +109,7 @@ typedef struct agent {
   int cgroup_version;
   int runc_timeout_ms;
   size_t max_done_execs; /* AGENT_MAX_DONE_EXECS, or COFFER_AGENT_MAX_DONE_EXECS (tests) */
-  bool no_pivot;         /* / is the initramfs: runc cannot pivot_root away from it */
+  bool no_pivot;         /* / is the initramfs: no pivot_root away from it */
 
   bool sandbox_created;
   char *sandbox_id;

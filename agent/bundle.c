@@ -1,15 +1,17 @@
-/* The bundle's config.json: the shim's OCI spec, adjusted to this guest.
+/* The container's config.json: the shim's OCI spec, adjusted to this guest.
  *
  * What the agent owns in the spec: root.path (the rootfs it mounted),
  * process.terminal (from the stdio mode), linux.cgroupsPath (under the pod's
  * cgroup), the IPC/UTS(/PID) namespaces of a pod's later containers (joined
- * to the sandbox container's). In guest mode host-side paths mean nothing:
- * unknown bind sources are dropped, hooks too, and network namespaces (the
- * VM is the pod's). */
-
+ * to the sandbox container's). In guest mode a host path means nothing
+ * until the guest has it: the shim shares every host volume (SharedMount),
+ * so a bind mount whose source does not exist in the guest fails the create
+ * naming it (one whose source the guest has binds the guest's file; /etc/hosts,
+ * resolv.conf, hostname and /dev/shm come from the pod's files in the guest),
+ * hooks are dropped, and so are network
+ * namespaces (the VM is the pod's) and namespace paths that are not another
+ * container's of the pod. */
 #include "bundle.h"
-
-#include "agent.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -21,6 +23,7 @@
 
 #include <json-c/json.h>
 
+#include "agent.h"
 #include "coffer/cleanup.h"
 #include "coffer/log.h"
 #include "coffer/path.h"
@@ -174,7 +177,7 @@ static json_object *bind_mount(const char *dst, const char *src) {
   return m;
 }
 
-/* A mount whose source we replaced must be a bind mount for runc. */
+/* A mount whose source we replaced must be a bind mount. */
 static void make_bind(json_object *m, const char *src) {
   json_object_object_add(m, "source", json_object_new_string(src));
   json_object_object_add(m, "type", json_object_new_string("bind"));

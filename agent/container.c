@@ -1,4 +1,4 @@
-/* Containers: create (bundle + rootfs + runc create), start, exec, remove,
+/* Containers: create (spec + rootfs + the engine's create), start, exec, remove,
  * and the reaping of every child the agent inherits as subreaper. */
 
 #include "container.h"
@@ -15,12 +15,15 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <json-c/json.h>
+
 #include "coffer/cleanup.h"
 #include "coffer/log.h"
 #include "coffer/path.h"
 #include "coffer/id.h"
 #include "bundle.h"
 #include "engine.h"
+#include "init.h"
 #include "oom.h"
 #include "process.h"
 #include "rootfs.h"
@@ -87,6 +90,24 @@ int agent_sandbox_ensure(agent *a, const char *fallback_id, cf_error *err) {
     return cf_err(err, ENOMEM, "sandbox");
   a->sandbox_created = true;
   return 0;
+}
+
+/* CAP_NET_ADMIN in the bounding set (privileged containers, or one given
+ * it): the container may set up bridges, veths and netfilter, whose modules
+ * are the guest image's "netdev" group. */
+static bool may_admin_network(const char *config) {
+  json_object *s = json_tokener_parse(config), *p, *caps, *set;
+  bool found = false;
+  if (s && json_object_object_get_ex(s, "process", &p) &&
+      json_object_object_get_ex(p, "capabilities", &caps) &&
+      json_object_object_get_ex(caps, "bounding", &set) &&
+      json_object_is_type(set, json_type_array))
+    for (size_t i = 0; !found && i < json_object_array_length(set); i++) {
+      const char *name = json_object_get_string(json_object_array_get_idx(set, i));
+      found = name && !strcmp(name, "CAP_NET_ADMIN");
+    }
+  json_object_put(s);
+  return found;
 }
 
 /* True when pid is 1 in its innermost PID namespace (the last NSpid field):
@@ -198,6 +219,8 @@ int container_create(agent *a, const Coffer__Agent__V1__CreateContainerRequest *
     goto fail;
   }
   c->sandbox = is_sandbox || !sb;
+  if (a->pid1 && may_admin_network(config))
+    init_load_modules(a->modules, "netdev");
   if (!(c->engine = engine_choose(a, id, config, &spec, err))) {
     cf_error_prefix(err, "container %s", id);
     goto fail;

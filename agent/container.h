@@ -3,6 +3,7 @@
 #define COFFER_AGENT_CONTAINER_H
 
 #include "agent.h"
+#include "agent.pb-c.h"
 
 container *container_find(agent *a, const char *id);
 int agent_sandbox_ensure(agent *a, const char *fallback_id, cf_error *err);

@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+
 #include "process.h"
 
 static int builtin_create(agent *a, container *c, const char *config, oci_spec *spec,

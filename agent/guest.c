@@ -10,6 +10,7 @@
 #include <sys/sysinfo.h>
 #include <sys/utsname.h>
 #include <unistd.h>
+
 #include "runc/runc.h"
 
 static bool exists(const char *p) {

@@ -5,6 +5,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include "agent.h"
+#include "agent.pb-c.h"
 
 void agent_guest_details(agent *a, Coffer__Agent__V1__GuestDetails *d,
                    char *kernel, size_t kcap);

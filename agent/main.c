@@ -1,5 +1,6 @@
 /* coffer-agent: the pod VM's PID 1 (or a host process for the process
- * backend) serving the shim over ttrpc and running containers with runc. */
+ * backend) serving the shim over ttrpc and running containers with its
+ * built-in OCI runtime or runc. */
 
 #include "agent.h"
 
@@ -38,7 +39,7 @@ static void usage(FILE *f) {
           "  --shared-dir    where VIRTIOFS rootfs paths are found (default /run/coffer/shared)\n"
           "  --modules FILE  kernel modules to load as PID 1 (default /etc/coffer/modules)\n"
           "  --guest         treat the host as untrusted (implied as PID 1)\n"
-          "  --no-pivot      runc create --no-pivot (automatic when / is the initramfs)\n"
+          "  --no-pivot      move and chroot instead of pivot_root (automatic when / is the initramfs)\n"
           "  --block-dir DIR where BLOCK serials are looked up: DIR/<dev>/serial (default /sys/block)\n"
           "  --busy-poll-us N  poll up to N us before sleeping, adaptive (0..1000, default 50;\n"
           "                  as PID 1: coffer.busy_poll_us=N on the kernel command line)\n");

@@ -18,6 +18,7 @@
 #include <sys/inotify.h>
 #include <unistd.h>
 
+#include "agent.pb-c.h"
 #include "coffer/cleanup.h"
 #include "coffer/log.h"
 

@@ -1,4 +1,4 @@
-/* A container's processes (init and execs): their stdio set-up for runc,
+/* A container's processes (init and execs): their stdio set-up for the engine,
  * their exit (reaped by the agent, the subreaper of them all), and the
  * WaitProcess calls parked until the exit is reported.
  *
@@ -20,6 +20,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "agent.pb-c.h"
 #include "coffer/cleanup.h"
 #include "coffer/log.h"
 #include "container.h"
@@ -216,7 +217,7 @@ void agent_proc_stdio_cleanup(proc_stdio *ps) {
   ps->console_path = NULL;
 }
 
-/* After runc created the process: our copies of its ends go, reading starts. */
+/* After the engine created the process: our copies of its ends go, reading starts. */
 int agent_proc_stdio_finish(agent *a, proc *p, proc_stdio *ps, cf_error *err) {
   close_fd(&ps->child_in);
   close_fd(&ps->child_out);

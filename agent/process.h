@@ -10,9 +10,10 @@ void agent_proc_free(agent *a, proc *p, const char *why);
 void agent_proc_check_done(agent *a, proc *p);
 void agent_proc_reaped(agent *a, proc *p, int wstatus);
 void agent_proc_wait(agent *a, proc *p, ttrpc_call *call);
-/* Set up stdio for a process about to be created: fills io fds for runc. */
+/* Set up stdio for a process about to be created: the fds the engine hands
+ * it, or a console socket for runc to send a terminal's master over. */
 typedef struct proc_stdio {
-  int child_in, child_out, child_err; /* runc's ends (closed after runc) */
+  int child_in, child_out, child_err; /* the process's ends (closed after create) */
   int console_listen;
   int console_fd;
   bool want_stdin;

@@ -3,6 +3,7 @@
 #define COFFER_AGENT_ROOTFS_H
 
 #include "agent.h"
+#include "agent.pb-c.h"
 
 /* Resolves/mounts r for c; returns the malloc'd path (NULL: err). */
 char *agent_rootfs_prepare(agent *a, container *c, const Coffer__Agent__V1__Rootfs *r,

@@ -13,6 +13,7 @@
 
 #include <json-c/json.h>
 
+#include "agent.pb-c.h"
 #include "coffer/cleanup.h"
 #include "coffer/log.h"
 #include "coffer/path.h"

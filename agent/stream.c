@@ -17,6 +17,7 @@
 #include <termios.h>
 #include <unistd.h>
 
+#include "agent.pb-c.h"
 #include "coffer/cleanup.h"
 #include "coffer/log.h"
 #include "process.h"

@@ -38,18 +38,24 @@ time_t cf_asn1_time_t(const ASN1_TIME *t);
 void cf_x509_name_rfc2253(const X509_NAME *n, char *out, size_t len);
 void cf_x509_cn(const X509_NAME *n, char *out, size_t len);
 /* Verifies `child`'s signature with `issuer`'s key and that its issuer name
- * is `issuer`'s subject. On failure writes why into `why`. */
-bool cf_x509_signed_by(X509 *child, X509 *issuer, char *why, size_t whylen);
+ * is `issuer`'s subject; 0, or a negative errno with `err` saying why. */
+int cf_x509_signed_by(X509 *child, X509 *issuer, cf_error *err);
 /* Signature algorithm is RSASSA-PSS with SHA-384 (AMD chains). */
-bool cf_x509_sig_is_pss_sha384(X509 *x, char *why, size_t whylen);
+int cf_x509_sig_is_pss_sha384(X509 *x, cf_error *err);
 /* Signature algorithm is ECDSA with SHA-256 (Intel chains). */
-bool cf_x509_sig_is_ecdsa_sha256(X509 *x, char *why, size_t whylen);
+int cf_x509_sig_is_ecdsa_sha256(X509 *x, cf_error *err);
+/* Adds check `name`: `child` signed by `issuer` with the algorithm `alg_ok`
+ * accepts. Returns whether it passed. */
+bool cf_x509_check_signed(cf_checks *ck, const char *name, X509 *child, X509 *issuer,
+                          int (*alg_ok)(X509 *, cf_error *));
 /* A DER or PEM CRL, or NULL. */
 X509_CRL *cf_x509_crl_load(const uint8_t *buf, size_t len);
-bool cf_x509_crl_fresh(X509_CRL *crl, time_t at, char *why, size_t whylen);
-bool cf_x509_crl_signed_by(X509_CRL *crl, X509 *issuer, char *why, size_t whylen);
-/* True when `subject`'s serial is listed (revoked). */
-bool cf_x509_crl_lists(X509_CRL *crl, X509 *subject, char *why, size_t whylen);
+/* CRL checks; each adds check `name` describing what was compared. */
+bool cf_x509_check_crl_fresh(cf_checks *ck, const char *name, X509_CRL *crl, time_t at);
+bool cf_x509_check_crl_signed(cf_checks *ck, const char *name, X509_CRL *crl, X509 *issuer);
+/* Passes when `subject`'s serial is not listed; `suffix` ends the reason. */
+bool cf_x509_check_not_revoked(cf_checks *ck, const char *name, X509_CRL *crl, X509 *subject,
+                               const char *suffix);
 /* Extension contents by dotted OID, or NULL. */
 const ASN1_OCTET_STRING *cf_x509_ext_data(X509 *x, const char *oid);
 
@@ -95,7 +101,7 @@ int cf_snp_cert_info_read(X509 *x, cf_snp_cert_info *out);
 /* ---- TDX helpers ---- */
 extern const char cf_intel_root_ca_pem[];
 extern const char cf_intel_root_ca_sha256_hex[];
-int cf_tdx_pck_info_read(X509 *pck, cf_tdx_pck_info *out, char *why, size_t whylen);
+int cf_tdx_pck_info_read(X509 *pck, cf_tdx_pck_info *out, cf_error *err);
 /* Evaluates collateral, appending checks and filling the TCB fields of res. */
 int cf_tdx_collateral_eval(const cf_tdx_collateral *c, X509 *root, X509 *platform_ca,
                            X509 *pck, time_t at, cf_tdx_result *res);

@@ -122,19 +122,38 @@ static cf_reference *load_reference(const char *path, cf_error *err) {
   return r;
 }
 
-static int emit(json_object *doc, time_t at, const cf_checks *checks) {
+/* Without reference values the checks only say the evidence is genuine (a
+ * real TEE signed it), not that it runs what anyone expects: such a result is
+ * GENUINE, never ACCEPT, and a guest policy that lets the host debug it is
+ * flagged. */
+static int emit(json_object *doc, time_t at, const cf_checks *checks, bool appraised,
+                const char *debug_warning) {
   char buf[40];
   struct tm tm;
   gmtime_r(&at, &tm);
   strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm);
   json_object_object_add(doc, "verify_at", json_object_new_string(buf));
   bool ok = cf_checks_all_pass(checks);
-  json_object_object_add(doc, "verdict", json_object_new_string(ok ? "ACCEPT" : "REJECT"));
+  const char *verdict = !ok ? "REJECT" : appraised ? "ACCEPT" : "GENUINE";
+  json_object_object_add(doc, "verdict", json_object_new_string(verdict));
+  json_object_object_add(
+      doc, "appraisal",
+      json_object_new_string(appraised ? "reference values (--reference)"
+                                       : "none: no --reference given; genuine evidence is not "
+                                         "trusted evidence"));
+  if (debug_warning) {
+    json_object *w = json_object_new_array();
+    json_object_array_add(w, json_object_new_string(debug_warning));
+    json_object_object_add(doc, "warnings", w);
+  }
   const cf_check *first = cf_checks_first_failure(checks);
   if (first)
     json_object_object_add(doc, "first_failure", json_object_new_string(first->name));
   puts(json_object_to_json_string_ext(doc, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE));
   json_object_put(doc);
+  if (ok && !appraised)
+    fprintf(stderr, "coffer-attest: evidence is genuine but was not appraised (no --reference)%s%s\n",
+            debug_warning ? "; WARNING: " : "", debug_warning ? debug_warning : "");
   return ok ? 0 : EXIT_REJECT;
 }
 
@@ -167,7 +186,11 @@ static int verify_snp(const opts *o) {
   int r = cf_snp_verify(v, report.data, report.len, signer.data, signer.len, at, &res, &err);
   if (r == 0 && ref)
     cf_reference_appraise_snp(ref, &res, &res.checks);
-  int rc = r ? fail_input(&err) : emit(cf_json_snp_result(&res), at, &res.checks);
+  const char *dbg = res.parsed && (res.report.policy >> 19) & 1
+                        ? "guest policy allows debugging (SNP policy bit 19): the host can read "
+                          "and change guest memory"
+                        : NULL;
+  int rc = r ? fail_input(&err) : emit(cf_json_snp_result(&res), at, &res.checks, ref, dbg);
   cf_snp_result_free(&res);
   cf_snp_verifier_free(v);
   cf_reference_free(ref);
@@ -208,7 +231,11 @@ static int verify_tdx(const opts *o) {
   int r = cf_tdx_verify(v, quote.data, quote.len, at, &coll, &res, &err);
   if (r == 0 && ref)
     cf_reference_appraise_tdx(ref, &res, &res.checks);
-  int rc = r ? fail_input(&err) : emit(cf_json_tdx_result(&res), at, &res.checks);
+  const char *dbg = res.parsed && (res.quote.td_attributes[0] & 1)
+                        ? "TD attributes allow debugging (DEBUG bit): the host can read and "
+                          "change guest memory"
+                        : NULL;
+  int rc = r ? fail_input(&err) : emit(cf_json_tdx_result(&res), at, &res.checks, ref, dbg);
   cf_tdx_result_free(&res);
   cf_tdx_verifier_free(v);
   cf_reference_free(ref);

@@ -210,7 +210,7 @@ int cf_reference_appraise_snp(const cf_reference *ref, const cf_snp_result *res,
     cf_snp_tcb_decode(r->reported_tcb, res->product, &t);
     struct { const char *k; int have; } c[] = {
         {"bl", t.bl}, {"tee", t.tee}, {"snp", t.snp}, {"ucode", t.ucode}, {"fmc", t.has_fmc ? t.fmc : -1}};
-    char why[256] = "";
+    char detail[256] = "";
     size_t off = 0;
     bool ok = true;
     for (size_t i = 0; i < 5; i++) {
@@ -220,11 +220,11 @@ int cf_reference_appraise_snp(const cf_reference *ref, const cf_snp_result *res,
       int64_t want = json_object_get_int64(m);
       bool this_ok = c[i].have >= 0 && c[i].have >= want;
       ok = ok && this_ok;
-      if (off < sizeof(why))
-        off += (size_t)snprintf(why + off, sizeof(why) - off, "%s%s %d%s%lld", off ? ", " : "",
+      if (off < sizeof(detail))
+        off += (size_t)snprintf(detail + off, sizeof(detail) - off, "%s%s %d%s%lld", off ? ", " : "",
                                 c[i].k, c[i].have, this_ok ? ">=" : "<", (long long)want);
     }
-    cf_check_add(ck, "reference.min_tcb", ok, "reported_tcb %s", why);
+    cf_check_add(ck, "reference.min_tcb", ok, "reported_tcb %s", detail);
   }
   return 0;
 }

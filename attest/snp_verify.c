@@ -28,7 +28,11 @@ struct cf_snp_verifier {
   cf_snp_cert_info info;
   enum cf_snp_product product;
   EVP_PKEY_CTX *signer_ctx; /* NULL when the key is not P-384 */
-  char signer_key_why[160];
+  cf_error signer_key_err; /* why the signer key cannot verify, when it cannot */
+  /* Certificates that came after the signer in its file (ASK, ARK as a
+   * cloud's certificate service returns them); trusted for this signer only. */
+  snp_cert extra[4];
+  size_t n_extra;
   cf_checks chain_checks;
   X509_CRL *crl; /* AMD KDS CRL (signed by the ARK), optional */
 };
@@ -52,6 +56,9 @@ static void cache_drop(cf_snp_verifier *v) {
   v->cache_signer = NULL;
   EVP_PKEY_CTX_free(v->signer_ctx);
   v->signer_ctx = NULL;
+  for (size_t i = 0; i < v->n_extra; i++)
+    X509_free(v->extra[i].x);
+  v->n_extra = 0;
   cf_checks_reset(&v->chain_checks);
   v->cache_valid = false;
 }
@@ -110,6 +117,24 @@ static const snp_cert *pinned_ark_with_fp(const cf_snp_verifier *v, const uint8_
   return NULL;
 }
 
+/* A certificate from a file: a root counts as pinned only when its DER is one
+ * of the pinned ARKs; otherwise the product is read from its name. */
+static snp_cert classify(const cf_snp_verifier *v, X509 *x) {
+  bool self_issued = X509_NAME_cmp(X509_get_subject_name(x), X509_get_issuer_name(x)) == 0;
+  uint8_t fp[32];
+  cf_x509_sha256(x, fp);
+  const snp_cert *pin = self_issued ? pinned_ark_with_fp(v, fp) : NULL;
+  enum cf_snp_product product = pin ? pin->product : CF_SNP_PRODUCT_UNKNOWN;
+  if (!pin) {
+    char cn[64];
+    cf_x509_cn(X509_get_subject_name(x), cn, sizeof(cn));
+    const char *dash = strrchr(cn, '-');
+    if (dash)
+      product = cf_snp_product_from_name(dash + 1);
+  }
+  return (snp_cert){x, product, self_issued, pin != NULL, true};
+}
+
 int cf_snp_verifier_load_chain(cf_snp_verifier *v, const uint8_t *buf, size_t len,
                                cf_error *err) {
   STACK_OF(X509) *sk = cf_x509_load_all(buf, len);
@@ -118,19 +143,8 @@ int cf_snp_verifier_load_chain(cf_snp_verifier *v, const uint8_t *buf, size_t le
   int r = 0;
   X509 *x;
   while (r == 0 && (x = sk_X509_shift(sk)) != NULL) {
-    bool self_issued = X509_NAME_cmp(X509_get_subject_name(x), X509_get_issuer_name(x)) == 0;
-    uint8_t fp[32];
-    cf_x509_sha256(x, fp);
-    const snp_cert *pin = self_issued ? pinned_ark_with_fp(v, fp) : NULL;
-    enum cf_snp_product product = pin ? pin->product : CF_SNP_PRODUCT_UNKNOWN;
-    if (!pin) {
-      char cn[64];
-      cf_x509_cn(X509_get_subject_name(x), cn, sizeof(cn));
-      const char *dash = strrchr(cn, '-');
-      if (dash)
-        product = cf_snp_product_from_name(dash + 1);
-    }
-    r = add_cert(v, x, product, self_issued, pin != NULL, true);
+    snp_cert c = classify(v, x);
+    r = add_cert(v, x, c.product, c.is_root, c.pinned, true);
     if (r)
       X509_free(x);
   }
@@ -149,10 +163,14 @@ int cf_snp_verifier_load_crl(cf_snp_verifier *v, const uint8_t *buf, size_t len,
   return 0;
 }
 
-/* The issuer of `child` among the known certificates: from a loaded file
- * first, then built in. */
+/* The issuer of `child` among the known certificates: from the signer's own
+ * file first, then from a loaded file, then built in. */
 static const snp_cert *find_issuer(const cf_snp_verifier *v, X509 *child, bool want_root) {
   const X509_NAME *iss = X509_get_issuer_name(child);
+  for (size_t i = 0; i < v->n_extra; i++)
+    if (v->extra[i].is_root == want_root &&
+        X509_NAME_cmp(X509_get_subject_name(v->extra[i].x), iss) == 0)
+      return &v->extra[i];
   for (int pass = 0; pass < 2; pass++)
     for (size_t i = 0; i < v->n; i++) {
       const snp_cert *c = &v->certs[i];
@@ -177,7 +195,6 @@ static void validity_check(cf_checks *ck, const char *name, X509 *x, time_t at) 
 /* Evaluates the signer's chain once and fills the cache. */
 static void eval_chain(cf_snp_verifier *v, X509 *signer, time_t at) {
   cf_checks *ck = &v->chain_checks;
-  char why[256], why2[160];
   const snp_cert *inter = find_issuer(v, signer, false);
   if (!inter) {
     cf_check_add(ck, "vcek_signed_by_ask", false,
@@ -197,16 +214,10 @@ static void eval_chain(cf_snp_verifier *v, X509 *signer, time_t at) {
     cf_check_add(ck, "ark_pinned", root->pinned, "'%s' SHA-256 %s %s", icn, hex,
                  root->pinned ? "is a pinned AMD ARK" : "is not one of the pinned AMD ARKs");
     v->product = root->pinned ? root->product : CF_SNP_PRODUCT_UNKNOWN;
-    bool ok = cf_x509_signed_by(root->x, root->x, why, sizeof(why));
-    bool alg = cf_x509_sig_is_pss_sha384(root->x, why2, sizeof(why2));
-    cf_check_add(ck, "ark_self_signed", ok && alg, "%s", ok && !alg ? why2 : why);
-    ok = cf_x509_signed_by(inter->x, root->x, why, sizeof(why));
-    alg = cf_x509_sig_is_pss_sha384(inter->x, why2, sizeof(why2));
-    cf_check_add(ck, "ask_signed_by_ark", ok && alg, "%s", ok && !alg ? why2 : why);
+    cf_x509_check_signed(ck, "ark_self_signed", root->x, root->x, cf_x509_sig_is_pss_sha384);
+    cf_x509_check_signed(ck, "ask_signed_by_ark", inter->x, root->x, cf_x509_sig_is_pss_sha384);
   }
-  bool ok = cf_x509_signed_by(signer, inter->x, why, sizeof(why));
-  bool alg = cf_x509_sig_is_pss_sha384(signer, why2, sizeof(why2));
-  cf_check_add(ck, "vcek_signed_by_ask", ok && alg, "%s", ok && !alg ? why2 : why);
+  cf_x509_check_signed(ck, "vcek_signed_by_ask", signer, inter->x, cf_x509_sig_is_pss_sha384);
   if (root) {
     /* Roles by name: ARK-<P> issues SEV-<P> (issuing SEV-VCEK) or SEV-VLEK-<P>
      * (issuing SEV-VLEK), P being the product of the pinned ARK. */
@@ -229,14 +240,10 @@ static void eval_chain(cf_snp_verifier *v, X509 *signer, time_t at) {
     /* The KDS CRL is issued by the ARK and lists revoked ASKs/ASVKs. */
     if (!root)
       cf_check_add(ck, "crl_sig_valid", false, "no ARK to verify the CRL with");
-    else {
-      ok = cf_x509_crl_signed_by(v->crl, root->x, why, sizeof(why));
-      cf_check_add(ck, "crl_sig_valid", ok, "%s", why);
-    }
-    ok = cf_x509_crl_fresh(v->crl, at, why, sizeof(why));
-    cf_check_add(ck, "crl_fresh_at", ok, "%s", why);
-    ok = !cf_x509_crl_lists(v->crl, inter->x, why, sizeof(why));
-    cf_check_add(ck, "ask_not_revoked", ok, "%s", why);
+    else
+      cf_x509_check_crl_signed(ck, "crl_sig_valid", v->crl, root->x);
+    cf_x509_check_crl_fresh(ck, "crl_fresh_at", v->crl, at);
+    cf_x509_check_not_revoked(ck, "ask_not_revoked", v->crl, inter->x, "");
   }
   if (root)
     validity_check(ck, "ark_valid_at", root->x, at);
@@ -249,7 +256,7 @@ static int fill_cache(cf_snp_verifier *v, const uint8_t *signer, size_t signer_l
   cache_drop(v);
   v->signer_parsed = false;
   v->product = CF_SNP_PRODUCT_UNKNOWN;
-  v->signer_key_why[0] = '\0';
+  cf_error_clear(&v->signer_key_err);
   v->cache_signer = malloc(signer_len ? signer_len : 1);
   if (!v->cache_signer)
     return cf_err(err, ENOMEM, "caching the signer certificate");
@@ -257,25 +264,35 @@ static int fill_cache(cf_snp_verifier *v, const uint8_t *signer, size_t signer_l
   v->cache_signer_len = signer_len;
   v->cache_at = at;
   v->cache_valid = true;
-  X509 *x = cf_x509_load_one(signer, signer_len);
-  if (!x) {
+  /* The signer is the first certificate; any after it (ASK, ARK, as a cloud's
+   * certificate service sends them) may complete its chain. */
+  STACK_OF(X509) *sk = cf_x509_load_all(signer, signer_len);
+  X509 *x = sk ? sk_X509_shift(sk) : NULL;
+  if (!x || sk_X509_num(sk) > (int)(sizeof(v->extra) / sizeof(v->extra[0]))) {
+    X509_free(x);
+    sk_X509_pop_free(sk, X509_free);
     cf_check_add(&v->chain_checks, "signer_cert_parse", false,
-                 "the signer file holds no readable X.509 certificate (PEM or DER, exactly one)");
+                 "the signer file holds no readable X.509 certificate (PEM or DER: the signer, "
+                 "optionally followed by up to 4 chain certificates)");
     return 0;
   }
+  X509 *extra;
+  while ((extra = sk_X509_shift(sk)) != NULL)
+    v->extra[v->n_extra++] = classify(v, extra);
+  sk_X509_free(sk);
   v->signer_parsed = true;
   cf_snp_cert_info_read(x, &v->info);
   eval_chain(v, x, at);
   EVP_PKEY *key = X509_get0_pubkey(x);
   if (!cf_pkey_is_ec_curve(key, NID_secp384r1)) {
-    snprintf(v->signer_key_why, sizeof(v->signer_key_why),
-             "the key of '%s' is not an ECDSA P-384 key", v->info.issuer_cn);
+    cf_err_status(&v->signer_key_err, CF_INVALID_ARGUMENT,
+                  "the key of '%s' is not an ECDSA P-384 key", v->info.issuer_cn);
   } else {
     v->signer_ctx = EVP_PKEY_CTX_new_from_pkey(NULL, key, NULL);
     if (!v->signer_ctx || EVP_PKEY_verify_init(v->signer_ctx) != 1) {
       EVP_PKEY_CTX_free(v->signer_ctx);
       v->signer_ctx = NULL;
-      snprintf(v->signer_key_why, sizeof(v->signer_key_why), "cannot use the signer key");
+      cf_err_status(&v->signer_key_err, CF_INTERNAL, "cannot use the signer key");
     }
   }
   ERR_clear_error();
@@ -335,7 +352,7 @@ static void report_checks(cf_snp_verifier *v, const uint8_t *raw, cf_snp_result 
                "signature_algo %u (1 = ECDSA P-384 with SHA-384)", r->signature_algo);
 
   if (!v->signer_ctx) {
-    cf_check_add(ck, "report_sig_valid", false, "%s", v->signer_key_why);
+    cf_check_add(ck, "report_sig_valid", false, "%s", v->signer_key_err.msg);
   } else {
     uint8_t dig[48];
     SHA384(raw, CF_SNP_SIGNED_SIZE, dig);
@@ -358,20 +375,20 @@ static void report_checks(cf_snp_verifier *v, const uint8_t *raw, cf_snp_result 
     *dash = '\0';
   bool cpuid_known = r->version >= 3 && (r->cpuid_fam || r->cpuid_mod || r->cpuid_step);
   bool ok = res->product != CF_SNP_PRODUCT_UNKNOWN;
-  const char *why = "the chain's ARK";
+  const char *mismatch = "the chain's ARK";
   if (ok && cpuid_known && cpu != res->product) {
     ok = false;
-    why = "CPUID family/model";
+    mismatch = "CPUID family/model";
   }
   if (ok && cert_prod[0] && cf_snp_product_from_name(cert_prod) != res->product) {
     ok = false;
-    why = "the signer's productName";
+    mismatch = "the signer's productName";
   }
   cf_check_add(ck, "product_consistent", ok,
                "chain product %s; CPUID fam 0x%02x mod 0x%02x -> %s; signer productName '%s'%s%s",
                cf_snp_product_name(res->product), r->cpuid_fam, r->cpuid_mod,
                cpuid_known ? cf_snp_product_name(cpu) : "not reported", ci->product_name,
-               ok ? "" : "; mismatch in ", ok ? "" : why);
+               ok ? "" : "; mismatch in ", ok ? "" : mismatch);
 
   cf_snp_tcb t;
   enum cf_snp_product layout = res->product != CF_SNP_PRODUCT_UNKNOWN ? res->product : cpu;

@@ -64,15 +64,13 @@ typedef struct signed_doc {
 } signed_doc;
 
 static int load_signed_doc(const uint8_t *buf, size_t len, const char *key, signed_doc *d,
-                           char *why, size_t whylen) {
+                           cf_error *err) {
   memset(d, 0, sizeof(*d));
-  if (len > (1u << 22)) {
-    snprintf(why, whylen, "document of %zu bytes is too large", len);
-    return -EINVAL;
-  }
+  if (len > (1u << 22))
+    return cf_err_status(err, CF_INVALID_ARGUMENT, "document of %zu bytes is too large", len);
   json_tokener *tok = json_tokener_new();
   if (!tok)
-    return -ENOMEM;
+    return cf_err(err, ENOMEM, "parsing JSON");
   d->root = json_tokener_parse_ex(tok, (const char *)buf, (int)len);
   enum json_tokener_error jerr = json_tokener_get_error(tok);
   size_t used = json_tokener_get_parse_end(tok);
@@ -80,23 +78,16 @@ static int load_signed_doc(const uint8_t *buf, size_t len, const char *key, sign
   while (used < len && (buf[used] == ' ' || buf[used] == '\n' || buf[used] == '\r' ||
                         buf[used] == '\t'))
     used++;
-  if (!d->root || jerr != json_tokener_success || used != len) {
-    snprintf(why, whylen, "not a JSON document (%s)", json_tokener_error_desc(jerr));
-    return -EINVAL;
-  }
+  if (!d->root || jerr != json_tokener_success || used != len)
+    return cf_err_status(err, CF_INVALID_ARGUMENT, "not a JSON document (%s)",
+                         json_tokener_error_desc(jerr));
   d->body = get(d->root, key, json_type_object);
-  if (!d->body) {
-    snprintf(why, whylen, "no \"%s\" object", key);
-    return -EINVAL;
-  }
-  if (!get_hex(d->root, "signature", d->sig, 64)) {
-    snprintf(why, whylen, "\"signature\" is not 128 hex digits");
-    return -EINVAL;
-  }
-  if (cf_json_top_value_span((const char *)buf, len, key, &d->span, &d->span_len)) {
-    snprintf(why, whylen, "cannot locate the signed \"%s\" text", key);
-    return -EINVAL;
-  }
+  if (!d->body)
+    return cf_err_status(err, CF_INVALID_ARGUMENT, "no \"%s\" object", key);
+  if (!get_hex(d->root, "signature", d->sig, 64))
+    return cf_err_status(err, CF_INVALID_ARGUMENT, "\"signature\" is not 128 hex digits");
+  if (cf_json_top_value_span((const char *)buf, len, key, &d->span, &d->span_len))
+    return cf_err_status(err, CF_INVALID_ARGUMENT, "cannot locate the signed \"%s\" text", key);
   return 0;
 }
 
@@ -144,17 +135,21 @@ static EVP_PKEY *signing_key(const cf_tdx_collateral *c, X509 *root, time_t at, 
     cf_x509_sha256(sk_X509_value(sk, i), fp);
     roots_ok = roots_ok && memcmp(fp, pin, 32) == 0;
   }
-  char why[256], why2[160], cn[64];
-  bool ok = cf_x509_signed_by(signer, root, why, sizeof(why));
-  bool alg = cf_x509_sig_is_ecdsa_sha256(signer, why2, sizeof(why2));
+  char cn[64], ok_msg[160];
+  cf_error serr = {0}, aerr = {0};
+  bool ok = cf_x509_signed_by(signer, root, &serr) == 0;
+  bool alg = cf_x509_sig_is_ecdsa_sha256(signer, &aerr) == 0;
   /* Only Intel's TCB signing certificate may sign collateral, not any CA
    * under the root (a PCK CA key must not vouch for TCB levels). */
   cf_x509_cn(X509_get_subject_name(signer), cn, sizeof(cn));
   bool role = strcmp(cn, "Intel SGX TCB Signing") == 0;
+  char rcn[64];
+  cf_x509_cn(X509_get_subject_name(root), rcn, sizeof(rcn));
+  snprintf(ok_msg, sizeof(ok_msg), "'%s' is signed by '%s'", cn, rcn);
   cf_check_add(ck, "tcb_signing_chain_valid", ok && alg && roots_ok && role, "%s",
                !roots_ok ? "the chain carries a root other than the pinned Intel SGX Root CA"
                : !role ? "the first certificate is not 'Intel SGX TCB Signing'"
-               : ok && !alg ? why2 : why);
+               : ok && !alg ? aerr.msg : ok ? ok_msg : serr.msg);
   ok = ok && role;
   int t = cf_x509_time_check(signer, at);
   char nb[40], na[40];
@@ -268,9 +263,9 @@ static void module_identity_check(cf_checks *ck, json_object *ident, const cf_td
 static void eval_tcb_info(const cf_tdx_collateral *c, EVP_PKEY *key, time_t at, cf_tdx_result *res) {
   cf_checks *ck = &res->checks;
   signed_doc d;
-  char why[200];
-  if (load_signed_doc(c->tcb_info, c->tcb_info_len, "tcbInfo", &d, why, sizeof(why))) {
-    cf_check_add(ck, "tcbinfo_parse", false, "TCB info: %s", why);
+  cf_error derr = {0};
+  if (load_signed_doc(c->tcb_info, c->tcb_info_len, "tcbInfo", &d, &derr)) {
+    cf_check_add(ck, "tcbinfo_parse", false, "TCB info: %s", derr.msg);
     json_object_put(d.root);
     return;
   }
@@ -376,9 +371,9 @@ static void eval_qe_identity(const cf_tdx_collateral *c, EVP_PKEY *key, time_t a
                              cf_tdx_result *res) {
   cf_checks *ck = &res->checks;
   signed_doc d;
-  char why[200];
-  if (load_signed_doc(c->qe_identity, c->qe_identity_len, "enclaveIdentity", &d, why, sizeof(why))) {
-    cf_check_add(ck, "qeidentity_parse", false, "QE identity: %s", why);
+  cf_error derr = {0};
+  if (load_signed_doc(c->qe_identity, c->qe_identity_len, "enclaveIdentity", &d, &derr)) {
+    cf_check_add(ck, "qeidentity_parse", false, "QE identity: %s", derr.msg);
     json_object_put(d.root);
     return;
   }
@@ -429,7 +424,7 @@ static void eval_qe_identity(const cf_tdx_collateral *c, EVP_PKEY *key, time_t a
 
 static void eval_crl(cf_checks *ck, const char *which, const uint8_t *buf, size_t len,
                      X509 *issuer, X509 *subject, const char *revoked_name, time_t at) {
-  char name[48], why[256];
+  char name[48];
   X509_CRL *crl = cf_x509_crl_load(buf, len);
   if (!crl) {
     snprintf(name, sizeof(name), "%s_crl_parse", which);
@@ -439,16 +434,14 @@ static void eval_crl(cf_checks *ck, const char *which, const uint8_t *buf, size_
   snprintf(name, sizeof(name), "%s_crl_sig_valid", which);
   if (!issuer)
     cf_check_add(ck, name, false, "no issuer certificate for the %s CRL", which);
-  else {
-    bool ok = cf_x509_crl_signed_by(crl, issuer, why, sizeof(why));
-    cf_check_add(ck, name, ok, "%s", why);
-  }
+  else
+    cf_x509_check_crl_signed(ck, name, crl, issuer);
   snprintf(name, sizeof(name), "%s_crl_fresh_at", which);
-  bool fresh = cf_x509_crl_fresh(crl, at, why, sizeof(why));
-  cf_check_add(ck, name, fresh, "%s", why);
+  cf_x509_check_crl_fresh(ck, name, crl, at);
   if (subject) {
-    bool revoked = cf_x509_crl_lists(crl, subject, why, sizeof(why));
-    cf_check_add(ck, revoked_name, !revoked, "%s (%s CRL)", why, which);
+    char suffix[48];
+    snprintf(suffix, sizeof(suffix), " (%s CRL)", which);
+    cf_x509_check_not_revoked(ck, revoked_name, crl, subject, suffix);
   }
   X509_CRL_free(crl);
 }

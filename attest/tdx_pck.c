@@ -57,13 +57,12 @@ static int read_tcb(const cf_der *seq, cf_tdx_pck_info *out, unsigned *seen) {
   return 0;
 }
 
-int cf_tdx_pck_info_read(X509 *pck, cf_tdx_pck_info *out, char *why, size_t whylen) {
+int cf_tdx_pck_info_read(X509 *pck, cf_tdx_pck_info *out, cf_error *err) {
   memset(out, 0, sizeof(*out));
   const ASN1_OCTET_STRING *os = cf_x509_ext_data(pck, "1.2.840.113741.1.13.1");
-  if (!os) {
-    snprintf(why, whylen, "PCK certificate has no SGX extensions (1.2.840.113741.1.13.1)");
-    return -ENOENT;
-  }
+  if (!os)
+    return cf_err_status(err, CF_INVALID_ARGUMENT,
+                         "PCK certificate has no SGX extensions (1.2.840.113741.1.13.1)");
   const uint8_t *p = ASN1_STRING_get0_data(os), *end = p + ASN1_STRING_length(os);
   cf_der top;
   if (cf_der_next(&p, end, &top) || top.tag != 0x30 || p != end)
@@ -96,12 +95,10 @@ int cf_tdx_pck_info_read(X509 *pck, cf_tdx_pck_info *out, char *why, size_t whyl
       seen |= 1u << 19;
     }
   }
-  if (seen != 0xfffff) {
-    snprintf(why, whylen, "PCK SGX extensions incomplete (fields present 0x%05x of 0xfffff)", seen);
-    return -EINVAL;
-  }
+  if (seen != 0xfffff)
+    return cf_err_status(err, CF_INVALID_ARGUMENT,
+                         "PCK SGX extensions incomplete (fields present 0x%05x of 0xfffff)", seen);
   return 0;
 bad:
-  snprintf(why, whylen, "PCK SGX extensions are malformed DER");
-  return -EINVAL;
+  return cf_err_status(err, CF_INVALID_ARGUMENT, "PCK SGX extensions are malformed DER");
 }

@@ -75,10 +75,7 @@ void cf_tdx_verifier_free(cf_tdx_verifier *v) {
 }
 
 static void link_check(cf_checks *ck, const char *name, X509 *child, X509 *issuer) {
-  char why[256], why2[160];
-  bool ok = cf_x509_signed_by(child, issuer, why, sizeof(why));
-  bool alg = cf_x509_sig_is_ecdsa_sha256(child, why2, sizeof(why2));
-  cf_check_add(ck, name, ok && alg, "%s", ok && !alg ? why2 : why);
+  cf_x509_check_signed(ck, name, child, issuer, cf_x509_sig_is_ecdsa_sha256);
 }
 
 static void eval_chain(cf_tdx_verifier *v, time_t at) {
@@ -149,10 +146,11 @@ static void eval_chain(cf_tdx_verifier *v, time_t at) {
                  v->nb, v->na);
   }
 
-  char why[160];
-  v->pck_parsed = cf_tdx_pck_info_read(pck, &v->pck, why, sizeof(why)) == 0;
+  cf_error perr = {0};
+  v->pck_parsed = cf_tdx_pck_info_read(pck, &v->pck, &perr) == 0;
   cf_check_add(ck, "pck_extensions", v->pck_parsed, "%s",
-               v->pck_parsed ? "FMSPC, PCE-ID, PCESVN, CPUSVN and 16 TCB components read" : why);
+               v->pck_parsed ? "FMSPC, PCE-ID, PCESVN, CPUSVN and 16 TCB components read"
+                             : perr.msg);
 
   EVP_PKEY *key = X509_get0_pubkey(pck);
   if (cf_pkey_is_ec_curve(key, NID_X9_62_prime256v1)) {

@@ -124,57 +124,66 @@ void cf_x509_cn(const X509_NAME *n, char *out, size_t len) {
       out[k] = '?';
 }
 
-bool cf_x509_signed_by(X509 *child, X509 *issuer, char *why, size_t whylen) {
+int cf_x509_signed_by(X509 *child, X509 *issuer, cf_error *err) {
   char cn[64], icn[64];
   cf_x509_cn(X509_get_subject_name(child), cn, sizeof(cn));
   cf_x509_cn(X509_get_subject_name(issuer), icn, sizeof(icn));
   if (X509_NAME_cmp(X509_get_issuer_name(child), X509_get_subject_name(issuer)) != 0) {
     char in[64];
     cf_x509_cn(X509_get_issuer_name(child), in, sizeof(in));
-    snprintf(why, whylen, "issuer of '%s' is '%s', not '%s'", cn, in, icn);
-    return false;
+    return cf_err_status(err, CF_PERMISSION_DENIED, "issuer of '%s' is '%s', not '%s'", cn, in,
+                         icn);
   }
   EVP_PKEY *k = X509_get0_pubkey(issuer);
-  if (!k) {
-    snprintf(why, whylen, "public key of '%s' unreadable", icn);
-    return false;
-  }
+  if (!k)
+    return cf_err_status(err, CF_INVALID_ARGUMENT, "public key of '%s' unreadable", icn);
   int r = X509_verify(child, k);
   ERR_clear_error();
-  if (r != 1) {
-    snprintf(why, whylen, "signature on '%s' does not verify with the key of '%s'", cn, icn);
-    return false;
-  }
-  snprintf(why, whylen, "'%s' is signed by '%s'", cn, icn);
-  return true;
+  if (r != 1)
+    return cf_err_status(err, CF_PERMISSION_DENIED,
+                         "signature on '%s' does not verify with the key of '%s'", cn, icn);
+  return 0;
 }
 
-static bool sig_info(X509 *x, int want_md, int want_pk, const char *label, char *why,
-                     size_t whylen) {
+static int sig_info(X509 *x, int want_md, int want_pk, const char *label, cf_error *err) {
   int mdnid = NID_undef, pknid = NID_undef;
+  if (X509_get_signature_info(x, &mdnid, &pknid, NULL, NULL) && mdnid == want_md &&
+      pknid == want_pk)
+    return 0;
+  ERR_clear_error();
   char cn[64];
   cf_x509_cn(X509_get_subject_name(x), cn, sizeof(cn));
-  if (!X509_get_signature_info(x, &mdnid, &pknid, NULL, NULL) || mdnid != want_md ||
-      pknid != want_pk) {
-    ERR_clear_error();
-    const X509_ALGOR *alg;
-    X509_get0_signature(NULL, &alg, x);
-    char name[80] = "?";
-    if (alg)
-      OBJ_obj2txt(name, sizeof(name), alg->algorithm, 0);
-    snprintf(why, whylen, "'%s' is signed with %s (digest %s), expected %s", cn, name,
-             mdnid != NID_undef ? OBJ_nid2sn(mdnid) : "?", label);
-    return false;
+  const X509_ALGOR *alg;
+  X509_get0_signature(NULL, &alg, x);
+  char name[80] = "?";
+  if (alg)
+    OBJ_obj2txt(name, sizeof(name), alg->algorithm, 0);
+  return cf_err_status(err, CF_PERMISSION_DENIED, "'%s' is signed with %s (digest %s), expected %s",
+                       cn, name, mdnid != NID_undef ? OBJ_nid2sn(mdnid) : "?", label);
+}
+
+int cf_x509_sig_is_pss_sha384(X509 *x, cf_error *err) {
+  return sig_info(x, NID_sha384, NID_rsassaPss, "RSASSA-PSS with SHA-384", err);
+}
+
+int cf_x509_sig_is_ecdsa_sha256(X509 *x, cf_error *err) {
+  return sig_info(x, NID_sha256, NID_X9_62_id_ecPublicKey, "ECDSA with SHA-256", err);
+}
+
+bool cf_x509_check_signed(cf_checks *ck, const char *name, X509 *child, X509 *issuer,
+                          int (*alg_ok)(X509 *, cf_error *)) {
+  cf_error err = {0}, alg_err = {0};
+  bool ok = cf_x509_signed_by(child, issuer, &err) == 0;
+  bool alg = alg_ok(child, &alg_err) == 0;
+  if (ok && alg) {
+    char cn[64], icn[64];
+    cf_x509_cn(X509_get_subject_name(child), cn, sizeof(cn));
+    cf_x509_cn(X509_get_subject_name(issuer), icn, sizeof(icn));
+    cf_check_add(ck, name, true, "'%s' is signed by '%s'", cn, icn);
+  } else {
+    cf_check_add(ck, name, false, "%s", ok ? alg_err.msg : err.msg);
   }
-  return true;
-}
-
-bool cf_x509_sig_is_pss_sha384(X509 *x, char *why, size_t whylen) {
-  return sig_info(x, NID_sha384, NID_rsassaPss, "RSASSA-PSS with SHA-384", why, whylen);
-}
-
-bool cf_x509_sig_is_ecdsa_sha256(X509 *x, char *why, size_t whylen) {
-  return sig_info(x, NID_sha256, NID_X9_62_id_ecPublicKey, "ECDSA with SHA-256", why, whylen);
+  return ok && alg;
 }
 
 const ASN1_OCTET_STRING *cf_x509_ext_data(X509 *x, const char *oid) {
@@ -209,40 +218,41 @@ X509_CRL *cf_x509_crl_load(const uint8_t *buf, size_t len) {
   return crl;
 }
 
-bool cf_x509_crl_fresh(X509_CRL *crl, time_t at, char *why, size_t whylen) {
+bool cf_x509_check_crl_fresh(cf_checks *ck, const char *name, X509_CRL *crl, time_t at) {
   time_t t = at;
   const ASN1_TIME *lu = X509_CRL_get0_lastUpdate(crl), *nu = X509_CRL_get0_nextUpdate(crl);
   bool fresh = lu && nu && X509_cmp_time(lu, &t) < 0 && X509_cmp_time(nu, &t) > 0;
   char a[40], b[40];
   cf_asn1_time_str(lu, a, sizeof(a));
   cf_asn1_time_str(nu, b, sizeof(b));
-  snprintf(why, whylen, "CRL this update %s, next update %s: %s", a, b,
-           fresh ? "current at the verification time" : "not current at the verification time");
+  cf_check_add(ck, name, fresh, "CRL this update %s, next update %s: %s", a, b,
+               fresh ? "current at the verification time" : "not current at the verification time");
   return fresh;
 }
 
-bool cf_x509_crl_signed_by(X509_CRL *crl, X509 *issuer, char *why, size_t whylen) {
+bool cf_x509_check_crl_signed(cf_checks *ck, const char *name, X509_CRL *crl, X509 *issuer) {
   char icn[64], ccn[64];
   cf_x509_cn(X509_CRL_get_issuer(crl), ccn, sizeof(ccn));
   cf_x509_cn(X509_get_subject_name(issuer), icn, sizeof(icn));
   bool same = X509_NAME_cmp(X509_CRL_get_issuer(crl), X509_get_subject_name(issuer)) == 0;
   bool ok = same && X509_CRL_verify(crl, X509_get0_pubkey(issuer)) == 1;
   ERR_clear_error();
-  snprintf(why, whylen, "CRL issued by '%s' %s '%s'", ccn,
-           !same ? "is not from" : ok ? "is signed by" : "has a bad signature for", icn);
+  cf_check_add(ck, name, ok, "CRL issued by '%s' %s '%s'", ccn,
+               !same ? "is not from" : ok ? "is signed by" : "has a bad signature for", icn);
   return ok;
 }
 
-bool cf_x509_crl_lists(X509_CRL *crl, X509 *subject, char *why, size_t whylen) {
+bool cf_x509_check_not_revoked(cf_checks *ck, const char *name, X509_CRL *crl, X509 *subject,
+                               const char *suffix) {
   X509_REVOKED *rev = NULL;
   bool revoked = X509_CRL_get0_by_serial(crl, &rev, X509_get0_serialNumber(subject)) == 1;
   char cn[64];
   cf_x509_cn(X509_get_subject_name(subject), cn, sizeof(cn));
   BIGNUM *bn = ASN1_INTEGER_to_BN(X509_get0_serialNumber(subject), NULL);
   char *hex = bn ? BN_bn2hex(bn) : NULL;
-  snprintf(why, whylen, "'%s' serial %s %s the CRL", cn, hex ? hex : "?",
-           revoked ? "is listed in" : "is not listed in");
+  cf_check_add(ck, name, !revoked, "'%s' serial %s %s the CRL%s", cn, hex ? hex : "?",
+               revoked ? "is listed in" : "is not listed in", suffix);
   OPENSSL_free(hex);
   BN_free(bn);
-  return revoked;
+  return !revoked;
 }

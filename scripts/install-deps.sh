@@ -15,8 +15,12 @@ PACKAGES=(
   python3-grpcio python3-grpc-tools
   # interop peers, benchmarks, sanitizers
   golang-go golang-github-containerd-ttrpc-dev valgrind
-  # pod networking: netlink (shim side, agent static) and the CNI plugins the tests use
-  libnl-3-dev libnl-route-3-dev containernetworking-plugins
+  # kbs/: HTTP server, HTTP client, JOSE; jwcrypto as the independent JOSE peer in tests
+  libmicrohttpd-dev libcurl4-openssl-dev libjose-dev python3-jwcrypto
+  # critest (tests/critest): local registry for the image-pull specs, pod network
+  docker-registry skopeo containernetworking-plugins iptables curl
+  # pod networking: netlink (shim side, agent static)
+  libnl-3-dev libnl-route-3-dev
 )
 
 missing=()

@@ -1,5 +1,6 @@
 #include "address.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <limits.h>
 #include <json-c/json.h>
@@ -112,12 +113,31 @@ int shim_pod_dir(const char *state_root, const char *ns, const char *group_id,
   if (!cf_id_valid(ns))
     return cf_err_status(err, CF_INVALID_ARGUMENT, "invalid namespace \"%.*s\"", 140, ns);
   int n = snprintf(out, cap, "%s/%s/%s", state_root, ns, group_id);
-  /* the longest path a backend puts there: "<dir>/agent.sock" */
-  if (n < 0 || (size_t)n >= cap || n + sizeof("/agent.sock") > 108)
-    return cf_err_status(err, CF_INVALID_ARGUMENT,
-                         "state directory %s/%s/%s is too long for a unix socket path "
-                         "(shorten the config key state_dir)", state_root, ns, group_id);
+  if (n < 0 || (size_t)n >= cap)
+    return cf_err_status(err, CF_INVALID_ARGUMENT, "state directory %s/%s/%s is too long",
+                         state_root, ns, group_id);
   return 0;
+}
+
+int shim_sock_dir(const char *pod_dir, char *out, size_t cap, cf_error *err) {
+  char hex[65];
+  shim_sha256_hex(pod_dir, strlen(pod_dir), hex);
+  if ((size_t)snprintf(out, cap, SHIM_SOCK_ROOT "/%.32s", hex) >= cap)
+    return cf_err_status(err, CF_INVALID_ARGUMENT, "socket directory: buffer too small");
+  return 0;
+}
+
+void shim_sock_dir_remove(const char *sock_dir) {
+  if (!sock_dir || !*sock_dir)
+    return;
+  DIR *d = opendir(sock_dir);
+  struct dirent *e;
+  while (d && (e = readdir(d)))
+    if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
+      (void)unlinkat(dirfd(d), e->d_name, 0);
+  if (d)
+    closedir(d);
+  (void)rmdir(sock_dir);
 }
 
 void shim_pod_dir_remove(const char *pod_dir) {

@@ -32,6 +32,10 @@ void shim_config_free(shim_config *c) {
   }
 }
 
+#ifndef COFFER_GUEST_DIR /* the build sets it: ${CMAKE_INSTALL_FULL_DATADIR}/coffer */
+#define COFFER_GUEST_DIR "/usr/local/share/coffer"
+#endif
+
 int shim_config_defaults(shim_config *c, cf_error *err) {
   shim_config_free(c);
   memset(c, 0, sizeof(*c));
@@ -40,8 +44,9 @@ int shim_config_defaults(shim_config *c, cf_error *err) {
   c->agent_timeout_ms = 30000;
   c->busy_poll_us = 50;
   if (set_str(&c->source, "(built-in defaults)", err) < 0 ||
-      set_str(&c->backend, "libvirt", err) < 0 || set_str(&c->kernel, "", err) < 0 ||
-      set_str(&c->initrd, "", err) < 0 || set_str(&c->firmware, "", err) < 0 ||
+      set_str(&c->backend, "libvirt", err) < 0 ||
+      set_str(&c->kernel, COFFER_GUEST_DIR "/vmlinux", err) < 0 ||
+      set_str(&c->initrd, COFFER_GUEST_DIR "/initramfs.img", err) < 0 || set_str(&c->firmware, "", err) < 0 ||
       set_str(&c->kernel_params, "", err) < 0 || set_str(&c->machine, "", err) < 0 ||
       set_str(&c->agent_transport, "auto", err) < 0 ||
       set_str(&c->log_level, "info", err) < 0 || set_str(&c->profile, "plain", err) < 0 ||
@@ -211,11 +216,26 @@ int shim_config_parse(shim_config *c, const char *source, const char *json, cf_e
   return r;
 }
 
+/* The TEE profiles boot the TEE image (no shell, no runc) through OVMF/TDVF,
+ * which take the kernel's bzImage: a config that picks a TEE profile but
+ * names no guest image gets the installed TEE image, not the plain one. */
+static int tee_image_defaults(shim_config *c, cf_error *err) {
+  bool tee = !strcmp(c->profile, "sev-snp") || !strcmp(c->profile, "tdx");
+  if (tee && !strcmp(c->kernel, COFFER_GUEST_DIR "/vmlinux") &&
+      set_str(&c->kernel, COFFER_GUEST_DIR "/tee/vmlinuz", err) < 0)
+    return -ENOMEM;
+  if (tee && !strcmp(c->initrd, COFFER_GUEST_DIR "/initramfs.img") &&
+      set_str(&c->initrd, COFFER_GUEST_DIR "/tee/initramfs.img", err) < 0)
+    return -ENOMEM;
+  return 0;
+}
+
 int shim_config_load(shim_config *c, const char *path, const char *body, cf_error *err) {
   if (shim_config_defaults(c, err) < 0)
     return -ENOMEM;
   if (!(path && *path) && body && *body)
-    return shim_config_parse(c, "(inline config_body)", body, err);
+    return shim_config_parse(c, "(inline config_body)", body, err) < 0 ? -EINVAL
+                                                                       : tee_image_defaults(c, err);
   if (!(path && *path)) {
     if (access(SHIM_DEFAULT_CONFIG, F_OK) != 0)
       return 0;
@@ -224,7 +244,9 @@ int shim_config_load(shim_config *c, const char *path, const char *body, cf_erro
   _cleanup_free_ char *text = NULL;
   if (cf_read_file(path, CONFIG_MAX_BYTES, &text, NULL, err) < 0)
     return cf_error_prefix(err, "config");
-  return shim_config_parse(c, path, text, err);
+  if (shim_config_parse(c, path, text, err) < 0)
+    return -EINVAL;
+  return tee_image_defaults(c, err);
 }
 
 void shim_config_vm(const shim_config *c, const char *pod_id, const char *state_dir,

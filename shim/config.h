@@ -3,7 +3,9 @@
  * Found via containerd's runtime options (ConfigPath / inline config_body),
  * else /etc/coffer/config.json, else built-in defaults. Keys:
  *   backend           "libvirt" | "process"                (default "libvirt")
- *   kernel, initrd    guest kernel / initramfs paths        (default "")
+ *   kernel, initrd    guest kernel / initramfs paths        (default: the guest
+ *                     image `cmake --install` puts in <datadir>/coffer/:
+ *                     vmlinux, initramfs.img)
  *   firmware          OVMF / TDVF for TEE profiles          (default "")
  *   kernel_params     extra guest kernel command line       (default "")
  *   machine           "microvm" | "q35" | ""                (default "": profile default)

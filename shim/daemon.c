@@ -1,5 +1,7 @@
 /* The shim daemon: one per pod, spawned by `start` with the listening
  * socket as fd 3. Serves the Task API on one event loop until Shutdown. */
+#include "daemon.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <json-c/json.h>
@@ -19,6 +21,11 @@
 #include "coffer/file.h"
 #include "coffer/log.h"
 #include "shim.h"
+#include "events.h"
+#include "pod.h"
+#include "process.h"
+#include "rootfs.h"
+#include "service.h"
 
 #define LISTEN_FD 3
 
@@ -96,6 +103,7 @@ static int setup(shim *s, cf_error *err) {
     return -EINVAL;
   int r = shim_group_id(spec, s->opts.id, s->group_id, sizeof(s->group_id), err);
   spec_hostname(spec, s->hostname, sizeof(s->hostname));
+  shim_pod_files_read(spec, &s->pod_files);
   /* a malformed annotation fails the pod (shim_pod_start), so Create says why */
   if (shim_pod_size(&s->cfg, spec, &s->size, &s->size_err) < 0)
     cf_error_prefix(&s->size_err, "pod sizing from %s", path);
@@ -103,7 +111,8 @@ static int setup(shim *s, cf_error *err) {
   if (r < 0)
     return r;
   if (shim_pod_dir(s->cfg.state_dir, s->opts.ns, s->group_id, s->state_dir,
-                   sizeof(s->state_dir), err) < 0)
+                   sizeof(s->state_dir), err) < 0 ||
+      shim_sock_dir(s->state_dir, s->sock_dir, sizeof(s->sock_dir), err) < 0)
     return -EINVAL;
   char address[300];
   if (shim_socket_address(s->opts.address, s->opts.ns, s->group_id, address, sizeof(address),
@@ -164,6 +173,7 @@ int shim_daemon_main(shim_opts *o) {
   unlink(s->socket_path);
   shim_events_flush(s, 2000);
   shim_pod_dir_remove(s->state_dir);
+  shim_sock_dir_remove(s->sock_dir);
   cf_info("shim daemon for pod %s exits", s->group_id);
   ttrpc_server_free(s->srv);
   shim_events_free(s);
@@ -172,6 +182,7 @@ int shim_daemon_main(shim_opts *o) {
   if (s->signal_fd >= 0)
     close(s->signal_fd);
   cf_loop_free(s->loop);
+  shim_pod_files_free(&s->pod_files);
   shim_config_free(&s->cfg);
   free(s);
   return 0;

@@ -1,5 +1,7 @@
 /* Events to containerd: Events.Forward on TTRPC_ADDRESS, one at a time in
  * publish order, retried while containerd is away (restart), bounded. */
+#include "events.h"
+
 #include <stdlib.h>
 #include <string.h>
 
@@ -7,6 +9,7 @@
 #include "coffer/transport.h"
 #include "containerd/events/forward.pb-c.h"
 #include "shim.h"
+#include "process.h"
 
 #define EVENTS_SERVICE "containerd.services.events.ttrpc.v1.Events"
 #define EVENTS_MAX_QUEUED 4096

@@ -7,6 +7,7 @@
 
 #include "manager.h"
 #include "shim.h"
+#include "daemon.h"
 
 static void usage(FILE *f) {
   fprintf(f,

@@ -25,6 +25,7 @@
 #include "google/protobuf/any.pb-c.h"
 #include "coffer/path.h"
 #include "coffer/id.h"
+#include "rootfs.h"
 
 #define START_INPUT_MAX (1u << 20)
 
@@ -288,10 +289,14 @@ int shim_manager_delete(shim_opts *o) {
     const cf_vmm_ops *ops = cf_vmm_lookup(backend);
     if (ops && *state_dir) {
       cf_error_clear(&err);
-      if (ops->cleanup(gid, state_dir, &err) < 0)
+      char sock_dir[64];
+      if (ops->cleanup(gid, state_dir, &err) < 0) {
         cf_warn("cleanup of pod %s: %s", gid, err.msg);
-      else
+      } else {
         shim_pod_dir_remove(state_dir);
+        if (shim_sock_dir(state_dir, sock_dir, sizeof(sock_dir), NULL) == 0)
+          shim_sock_dir_remove(sock_dir);
+      }
     }
   }
 

@@ -1,6 +1,8 @@
 /* The agent's cgroup counters as containerd's cgroups Metrics (v1 or v2,
  * as the guest's cgroup version says), so `ctr task metrics` and the CRI
  * stats read them. */
+#include "metrics.h"
+
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>

@@ -2,6 +2,8 @@
  * connection to its agent. Started when the daemon starts; requests that
  * arrive before the agent answers wait in a queue. The VM's host process
  * is watched with a pidfd: when it dies, every task gets its TaskExit. */
+#include "pod.h"
+
 #include <dirent.h>
 #include <errno.h>
 #include <signal.h>
@@ -19,6 +21,8 @@
 #include "agent.pb-c.h"
 #include "containerd/events/task.pb-c.h"
 #include "shim.h"
+#include "events.h"
+#include "process.h"
 #include "net.h"
 #include "coffer/path.h"
 
@@ -329,6 +333,7 @@ static void create_sandbox(shim *s, const cf_error *net_err) {
   Coffer__Agent__V1__CreateSandboxRequest req = COFFER__AGENT__V1__CREATE_SANDBOX_REQUEST__INIT;
   req.sandbox_id = s->group_id;
   req.hostname = s->hostname; /* a host-process agent ignores it */
+  shim_pod_files_fill(&s->pod_files, &req);
   req.guest_log_level = s->cfg.log_level;
   req.exit_on_destroy = true;
   shim_pod_agent_call(s, "CreateSandbox", &req.base, s->cfg.agent_timeout_ms, on_sandbox, s);
@@ -453,6 +458,12 @@ void shim_pod_start(shim *s) {
     pod_failed(s, POD_FAILED);
     return;
   }
+  if ((r = cf_mkdir_p(s->sock_dir, 0711, 0700)) < 0) {
+    cf_err(&pd->failure, -r, "pod socket directory %s (for the state directory %s)",
+           s->sock_dir, s->state_dir);
+    pod_failed(s, POD_FAILED);
+    return;
+  }
   if (s->size_err.status) {
     pd->failure = s->size_err;
     pod_failed(s, POD_FAILED);
@@ -460,6 +471,7 @@ void shim_pod_start(shim *s) {
   }
   cf_vm_config vc;
   shim_config_vm(&s->cfg, s->group_id, s->state_dir, &vc);
+  vc.sock_dir = s->sock_dir;
   vc.vcpus = s->size.vcpus;
   vc.memory_mib = s->size.memory_mib;
   cf_info("pod %s: vcpus=%u memory_mib=%llu%s (config vcpus %u, memory_mib %llu, plus the "

@@ -2,6 +2,8 @@
  *
  * An exit is reported (TaskExit published, Wait calls answered) only when
  * the agent said the process exited AND its output reached containerd. */
+#include "process.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
@@ -16,6 +18,9 @@
 #include "containerd/events/task.pb-c.h"
 #include "containerd/task/v2/shim.pb-c.h"
 #include "shim.h"
+#include "events.h"
+#include "pod.h"
+#include "stdio_pump.h"
 
 void shim_now(int64_t *sec, int32_t *nsec) {
   struct timespec ts;

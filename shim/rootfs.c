@@ -1,5 +1,7 @@
 /* The Create request's rootfs mounts (overlay or bind, as containerd's
  * snapshotters give them) mounted on the bundle's rootfs directory. */
+#include "rootfs.h"
+
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>

@@ -1,6 +1,8 @@
 /* containerd.task.v2.Task: each handler checks what it can locally (ids,
  * states: NOT_FOUND / FAILED_PRECONDITION / ALREADY_EXISTS as containerd's
  * errdefs expect), then forwards to the agent and answers from the reply. */
+#include "service.h"
+
 #include <errno.h>
 #include <limits.h>
 #include <stdio.h>
@@ -16,6 +18,12 @@
 #include "containerd/events/task.pb-c.h"
 #include "containerd/task/v2/shim.pb-c.h"
 #include "shim.h"
+#include "events.h"
+#include "metrics.h"
+#include "pod.h"
+#include "process.h"
+#include "rootfs.h"
+#include "stdio_pump.h"
 #include "volumes.h"
 #include "coffer/id.h"
 
@@ -65,14 +73,13 @@ static void reply_empty_or_error(int status, const char *message, op *o, const c
 }
 
 #define UNPACK(T, fn, var)                                                          \
-  T *var = fn##__unpack(NULL, len, payload);                                        \
+  _cleanup_pb_ T *var = fn##__unpack(NULL, len, payload);                           \
   if (!var) {                                                                       \
     ttrpc_call_reply_status(call, CF_INVALID_ARGUMENT, "malformed %s request",      \
                             ttrpc_call_method(call));                               \
     return;                                                                         \
   }
 
-#define FREE(fn, var) fn##__free_unpacked(var, NULL)
 
 /* ------------------------------------------------------------------ create */
 
@@ -217,7 +224,6 @@ fail:
 out:
   free(spec);
   shim_volumes_free(&vols);
-  FREE(containerd__task__v2__create_task_request, req);
 }
 
 /* ------------------------------------------------------------------- start */
@@ -333,7 +339,6 @@ static void h_start(ttrpc_call *call, const uint8_t *payload, size_t len, void *
   ereq.stdio = &st;
   shim_pod_agent_call(s, "ExecProcess", &ereq.base, s->cfg.agent_timeout_ms, on_started, o);
 out:
-  FREE(containerd__task__v2__start_request, req);
 }
 
 /* ------------------------------------------------------------------ delete */
@@ -446,7 +451,6 @@ static void h_delete(ttrpc_call *call, const uint8_t *payload, size_t len, void 
   }
   finish_delete(s, t, call);
 out:
-  FREE(containerd__task__v2__delete_request, req);
 }
 
 /* -------------------------------------------------------------------- exec */
@@ -500,7 +504,6 @@ static void h_exec(ttrpc_call *call, const uint8_t *payload, size_t len, void *d
   shim_events_publish(s, "/tasks/exec-added", "containerd.events.TaskExecAdded", &ev.base);
   ttrpc_call_reply(call, NULL);
 out:
-  FREE(containerd__task__v2__exec_process_request, req);
 }
 
 /* ------------------------------------------------------------------- state */
@@ -528,7 +531,6 @@ static void h_state(ttrpc_call *call, const uint8_t *payload, size_t len, void *
     resp.exec_id = p->exec_id;
     ttrpc_call_reply(call, &resp.base);
   }
-  FREE(containerd__task__v2__state_request, req);
 }
 
 /* -------------------------------------------------------------------- pids */
@@ -582,7 +584,6 @@ static void h_pids(ttrpc_call *call, const uint8_t *payload, size_t len, void *d
   UNPACK(Containerd__Task__V2__PidsRequest, containerd__task__v2__pids_request, req);
   if (need_proc(s, call, req->id, "") && shim_pod_ready_or_defer(s, h_pids, call, payload, len))
     forward_container(s, call, req->id, "ListProcesses", on_pids);
-  FREE(containerd__task__v2__pids_request, req);
 }
 
 /* ------------------------------------------------------------ pause/resume */
@@ -625,7 +626,6 @@ static void h_pause(ttrpc_call *call, const uint8_t *payload, size_t len, void *
                             req->id);
   else if (p && shim_pod_ready_or_defer(s, h_pause, call, payload, len))
     forward_container(s, call, req->id, "PauseContainer", on_paused);
-  FREE(containerd__task__v2__pause_request, req);
 }
 
 static void h_resume(ttrpc_call *call, const uint8_t *payload, size_t len, void *data) {
@@ -637,7 +637,6 @@ static void h_resume(ttrpc_call *call, const uint8_t *payload, size_t len, void 
                             req->id);
   else if (p && shim_pod_ready_or_defer(s, h_resume, call, payload, len))
     forward_container(s, call, req->id, "ResumeContainer", on_resumed);
-  FREE(containerd__task__v2__resume_request, req);
 }
 
 /* -------------------------------------------------------------------- kill */
@@ -689,7 +688,6 @@ static void h_kill(ttrpc_call *call, const uint8_t *payload, size_t len, void *d
   sreq.all = req->all;
   shim_pod_agent_call(s, "SignalProcess", &sreq.base, s->cfg.agent_timeout_ms, on_killed, o);
 out:
-  FREE(containerd__task__v2__kill_request, req);
 }
 
 /* -------------------------------------------------------------------- wait */
@@ -700,7 +698,6 @@ static void h_wait(ttrpc_call *call, const uint8_t *payload, size_t len, void *d
   shim_proc *p = need_proc(s, call, req->id, req->exec_id);
   if (p)
     shim_proc_add_waiter(s, p, call);
-  FREE(containerd__task__v2__wait_request, req);
 }
 
 /* ------------------------------------------------------------------- stats */
@@ -745,7 +742,6 @@ static void h_stats(ttrpc_call *call, const uint8_t *payload, size_t len, void *
   UNPACK(Containerd__Task__V2__StatsRequest, containerd__task__v2__stats_request, req);
   if (need_proc(s, call, req->id, "") && shim_pod_ready_or_defer(s, h_stats, call, payload, len))
     forward_container(s, call, req->id, "StatsContainer", on_stats);
-  FREE(containerd__task__v2__stats_request, req);
 }
 
 /* ------------------------------------------------------------------ update */
@@ -782,7 +778,6 @@ static void h_update(ttrpc_call *call, const uint8_t *payload, size_t len, void 
   ureq.resources = req->resources->value;
   shim_pod_agent_call(s, "UpdateContainer", &ureq.base, s->cfg.agent_timeout_ms, on_updated, o);
 out:
-  FREE(containerd__task__v2__update_task_request, req);
 }
 
 /* ------------------------------------------------------------ pty / stdin */
@@ -821,7 +816,6 @@ static void h_resize(ttrpc_call *call, const uint8_t *payload, size_t len, void 
   rreq.height = req->height;
   shim_pod_agent_call(s, "ResizeTty", &rreq.base, s->cfg.agent_timeout_ms, on_resized, o);
 out:
-  FREE(containerd__task__v2__resize_pty_request, req);
 }
 
 static void h_closeio(ttrpc_call *call, const uint8_t *payload, size_t len, void *data) {
@@ -833,7 +827,6 @@ static void h_closeio(ttrpc_call *call, const uint8_t *payload, size_t len, void
       shim_stdio_close_stdin(s, p);
     ttrpc_call_reply(call, NULL);
   }
-  FREE(containerd__task__v2__close_iorequest, req);
 }
 
 /* ------------------------------------------------------- connect/shutdown */
@@ -847,7 +840,6 @@ static void h_connect(ttrpc_call *call, const uint8_t *payload, size_t len, void
   resp.task_pid = t ? t->init.pid : 0;
   resp.version = SHIM_VERSION;
   ttrpc_call_reply(call, &resp.base);
-  FREE(containerd__task__v2__connect_request, req);
 }
 
 static void exit_soon(cf_loop *loop, void *data) {
@@ -872,7 +864,6 @@ static void h_shutdown(ttrpc_call *call, const uint8_t *payload, size_t len, voi
     if (!cf_loop_timer(s->loop, 1, exit_soon, s, &err))
       cf_loop_quit(s->loop);
   }
-  FREE(containerd__task__v2__shutdown_request, req);
 }
 
 static void h_checkpoint(ttrpc_call *call, const uint8_t *payload, size_t len, void *data) {

@@ -14,6 +14,7 @@
 
 #include "coffer/cleanup.h"
 #include "coffer/clock.h"
+#include "coffer/path.h"
 #include "cgroup_file.h"
 
 /* The controllers a container's limits and stats need. */
@@ -28,17 +29,10 @@ static int check_path(const char *root, const char *path, cf_error *err) {
   if (!path || path[0] != '/')
     return cf_err_status(err, CF_INVALID_ARGUMENT, "cgroup path \"%s\" must start with '/'",
                          path ? path : "");
-  bool leaf = false;
-  for (const char *p = path; *p;) {
-    p += strspn(p, "/");
-    size_t n = strcspn(p, "/");
-    if (n == 2 && p[0] == '.' && p[1] == '.')
-      return cf_err_status(err, CF_INVALID_ARGUMENT,
-                           "cgroup path \"%s\": \"..\" would leave %s", path, root);
-    leaf |= n > 0;
-    p += n;
-  }
-  if (!leaf)
+  if (cf_path_has_dotdot(path))
+    return cf_err_status(err, CF_INVALID_ARGUMENT, "cgroup path \"%s\": \"..\" would leave %s",
+                         path, root);
+  if (!path[strspn(path, "/")])
     return cf_err_status(err, CF_INVALID_ARGUMENT,
                          "cgroup path \"%s\" names the root cgroup, not a container's", path);
   return 0;

@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "coffer/cleanup.h"
+#include "coffer/path.h"
 
 static int openat2_(int dirfd, const char *path, int flags, uint64_t resolve) {
   struct open_how how = {.flags = (uint64_t)flags, .resolve = resolve};
@@ -256,19 +257,8 @@ static int make_cwd(const char *cwd, cf_error *err) {
   struct stat st;
   if (stat(cwd, &st) == 0)
     return 0;
-  char buf[PATH_MAX];
-  snprintf(buf, sizeof(buf), "%s", cwd);
-  for (char *p = buf + 1;; p++) {
-    bool last = *p == '\0';
-    if (*p != '/' && !last)
-      continue;
-    *p = '\0';
-    if (mkdir(buf, 0755) < 0 && errno != EEXIST)
-      return cf_err(err, errno, "create the working directory %s", cwd);
-    if (last)
-      return 0;
-    *p = '/';
-  }
+  int r = cf_mkdir_p(cwd, 0755, 0755);
+  return r < 0 ? cf_err(err, -r, "create the working directory %s", cwd) : 0;
 }
 
 int oci_rootfs_setup(const oci_spec *s, const oci_options *o, cf_error *err) {

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <json-c/json.h>
+
 #include "bundle.h"
 #include "engine.h"
 #include "process.h"

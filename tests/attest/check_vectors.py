@@ -74,9 +74,22 @@ def check_results(vector, want, out, renames=None):
 
 
 def verdict_consistent(vector, rc, out):
+    """Genuine evidence without reference values is GENUINE, never ACCEPT."""
     ok = all(c["pass"] for c in out["checks"]) and len(out["checks"]) > 0
-    if (rc == 0) != ok or out.get("verdict") != ("ACCEPT" if ok else "REJECT"):
-        fail(vector, f"exit {rc} / verdict {out.get('verdict')} disagree with the checks")
+    appraised = out.get("appraisal", "").startswith("reference")
+    want = "REJECT" if not ok else "ACCEPT" if appraised else "GENUINE"
+    if (rc == 0) != ok or out.get("verdict") != want:
+        fail(vector, f"exit {rc} / verdict {out.get('verdict')} disagree with the checks "
+                     f"(expected {want})")
+    if not appraised and not out.get("appraisal", "").startswith("none"):
+        fail(vector, f"appraisal {out.get('appraisal')!r} does not say none was made")
+
+
+def debug_flagged(vector, out, debug):
+    """A debug-enabled guest is flagged, a production one is not."""
+    warned = any("debug" in w for w in out.get("warnings", []))
+    if bool(debug) != warned:
+        fail(vector, f"debug={debug} but warnings={out.get('warnings')}")
 
 
 def snp_args(data, v, at):
@@ -99,6 +112,7 @@ def group_snp(cli, data, exp):
             bad = [c for c in out["checks"] if not c["pass"]]
             fail(name, f"rejected: {bad}")
         check_results(name, v["results"], out)
+        debug_flagged(name, out, int(v["fields"]["policy"], 16) >> 19 & 1)
         compare(name, "fields", v["fields"], out.get("fields"))
         compare(name, "signer_cert_ext", v["signer_cert_ext"], out.get("signer_cert_ext"))
         compare(name, "product", v["product"], out.get("product"))
@@ -154,6 +168,7 @@ def group_tdx(cli, data, exp):
         if rc != 0:
             fail(name, f"rejected: {[c for c in out['checks'] if not c['pass']]}")
         check_results(name, v["results"], out)
+        debug_flagged(name, out, v["fields"]["td_debug"])
         compare(name, "fields", v["fields"], out.get("fields"))
         compare(name, "pck_tcb", v["pck_tcb"], out.get("pck_tcb"))
         compare(name, "pck_chain_subjects", v["pck_chain_subjects"], out.get("pck_chain_subjects"))
@@ -236,6 +251,57 @@ def group_expiry(cli, data, exp):
         if rc != 1 or c not in ck or ck[c]["pass"]:
             fail("trustee_quote_4 collateral @2024-07-01", f"{c} should fail (exit {rc})")
     print("ok   stale collateral rejected a year after issue")
+
+
+def group_signer_bundle(cli, data, exp):
+    """A signer PEM holding the VCEK followed by its ASK and ARK (as a cloud's
+    certificate service returns it): the first is the signer, the rest chain."""
+    import tempfile
+    with tempfile.TemporaryDirectory() as tmp:
+        for name, v in exp["snp"].items():
+            if not v.get("ca_chain"):
+                continue
+            der = open(os.path.join(data, v["signer_cert"]), "rb").read()
+            p = subprocess.run(["openssl", "x509", "-inform", "DER", "-outform", "PEM"],
+                               input=der, capture_output=True, check=True)
+            bundle = os.path.join(tmp, name + ".pem")
+            with open(bundle, "wb") as f:
+                f.write(p.stdout + open(os.path.join(data, v["ca_chain"]), "rb").read())
+            start, _ = (parse_time(t) for t in v["valid_time_window"])
+            args = ["verify-snp", "--report", os.path.join(data, v["report"]),
+                    "--signer", bundle, "--at", rfc3339(start + dt.timedelta(days=1))]
+            rc, out, err = run(cli, args)
+            if out is None:
+                fail(name, f"exit {rc}: {err}")
+                continue
+            verdict_consistent(name, rc, out)
+            if rc != 0:
+                fail(name, f"bundle rejected: {[c for c in out['checks'] if not c['pass']]}")
+                continue
+            print(f"ok   {name}: VCEK+ASK+ARK bundle as --signer accepted")
+            # The bundle's own ARK must still be a pinned one: a forged root
+            # appended after the VCEK is refused.
+            forged = os.path.join(tmp, name + ".forged.pem")
+            key = os.path.join(tmp, "k.pem")
+            chain_pem = open(os.path.join(data, v["ca_chain"])).read()
+            ark = "-----BEGIN" + chain_pem.split("-----BEGIN")[-1]
+            subj = subprocess.run(["openssl", "x509", "-noout", "-subject", "-nameopt", "compat"],
+                                  input=ark.encode(), capture_output=True, check=True)
+            subj = subj.stdout.decode().strip().removeprefix("subject=")
+            subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes",
+                            "-keyout", key, "-subj", subj, "-days", "1",
+                            "-out", forged + ".ark"], capture_output=True, check=True)
+            with open(forged, "wb") as f:
+                f.write(p.stdout + open(forged + ".ark", "rb").read())
+            rc, out, err = run(cli, ["verify-snp", "--report", os.path.join(data, v["report"]),
+                                     "--signer", forged, "--at",
+                                     rfc3339(start + dt.timedelta(days=1))])
+            ck = checks_of(out) if out else {}
+            if out is None or rc != 1 or ck.get("ark_pinned", {}).get("pass") is not False:
+                fail(name, f"bundle with a foreign root named like the ARK: exit {rc}, "
+                           f"expected 1 with ark_pinned failing")
+    if not failures:
+        print("ok   signer bundles")
 
 
 def group_builtin_chain(cli, data, exp):
@@ -427,6 +493,7 @@ GROUPS = {"snp": group_snp, "snp_negative": group_snp_negative, "tdx": group_tdx
           "tdx_negative": group_tdx_negative, "tdx_collateral": group_tdx_collateral,
           "expiry": group_expiry, "builtin_chain": group_builtin_chain,
           "pinning": group_pinning, "reference": group_reference, "usage": group_usage,
+          "signer_bundle": group_signer_bundle,
           "collateral_tamper": group_collateral_tamper}
 
 

@@ -79,9 +79,12 @@ class Client:
         return self.rt.Version(pb.VersionRequest(version="v1"), timeout=self.timeout)
 
     def pod_config(self, name, namespace="default", uid=None, annotations=None,
-                   labels=None, log_directory=""):
+                   labels=None, log_directory="", dns_servers=None, dns_searches=None):
         """A host-network pod config, as the kubelet builds for hostNetwork pods."""
-        return pb.PodSandboxConfig(
+        dns = None
+        if dns_servers or dns_searches:
+            dns = pb.DNSConfig(servers=dns_servers or [], searches=dns_searches or [])
+        return pb.PodSandboxConfig(dns_config=dns,
             metadata=pb.PodSandboxMetadata(name=name, namespace=namespace,
                                            uid=uid or str(uuid.uuid4()), attempt=0),
             log_directory=log_directory,
@@ -229,6 +232,8 @@ def main(argv=None):
     p.add_argument("--annotation", action="append")
     p.add_argument("--label", action="append")
     p.add_argument("--log-dir", default="")
+    p.add_argument("--dns", action="append", default=[], help="a nameserver for the pod")
+    p.add_argument("--dns-search", action="append", default=[])
     p = sub.add_parser("create")
     p.add_argument("pod")
     p.add_argument("name")
@@ -268,7 +273,8 @@ def main(argv=None):
         elif a.cmd == "run-pod":
             print(c.run_pod(a.name, handler=a.handler, namespace=a.namespace,
                             annotations=_kv(a.annotation), labels=_kv(a.label),
-                            log_directory=a.log_dir))
+                            log_directory=a.log_dir, dns_servers=a.dns,
+                            dns_searches=a.dns_search))
         elif a.cmd == "create":
             print(c.create_container(a.pod, a.name, a.image, command=a.command,
                                      annotations=_kv(a.annotation), tty=a.tty,

@@ -68,11 +68,26 @@ static void test_group(void) {
   char dir[256];
   CHECK(shim_pod_dir("/run/coffer", "default", "t1", dir, sizeof(dir), &err) == 0 &&
         strcmp(dir, "/run/coffer/default/t1") == 0);
-  char longid[129];
+  /* A pod dir longer than any socket path is fine: sockets go to the
+   * socket dir, whose path has one length whatever the pod dir's. */
+  char longid[129], longroot[200], big[512], sock1[64], sock2[64];
   memset(longid, 'a', 128);
   longid[128] = 0;
-  CHECK(shim_pod_dir("/run/coffer", "default", longid, dir, sizeof(dir), &err) < 0 &&
-        strstr(err.msg, "state_dir"));
+  memset(longroot, 'r', sizeof(longroot) - 1);
+  longroot[0] = '/';
+  longroot[sizeof(longroot) - 1] = 0;
+  CHECK(shim_pod_dir(longroot, "k8s.io", longid, big, sizeof(big), &err) == 0);
+  CHECK(shim_pod_dir("/run/coffer", "default", longid, dir, 64, &err) < 0 &&
+        strstr(err.msg, "too long"));
+  CHECK(shim_sock_dir(big, sock1, sizeof(sock1), &err) == 0 &&
+        strlen(sock1) == strlen(SHIM_SOCK_ROOT "/") + 32 &&
+        strncmp(sock1, SHIM_SOCK_ROOT "/", strlen(SHIM_SOCK_ROOT "/")) == 0);
+  CHECK(strlen(sock1) + sizeof("/agent.sock") <= 108);
+  /* one per pod dir: the same pod id in another namespace gets another */
+  char other[512];
+  CHECK(shim_pod_dir(longroot, "default", longid, other, sizeof(other), &err) == 0);
+  CHECK(shim_sock_dir(other, sock2, sizeof(sock2), &err) == 0 && strcmp(sock1, sock2) != 0);
+  CHECK(shim_sock_dir(big, sock2, sizeof(sock2), &err) == 0 && strcmp(sock1, sock2) == 0);
 }
 
 static size_t pack_options_any(uint8_t *buf, const char *path) {

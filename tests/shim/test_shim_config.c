@@ -57,6 +57,21 @@ static void test_all_keys(void) {
   shim_config_free(&c);
 }
 
+/* A TEE profile without a guest image of its own boots the installed TEE
+ * image's bzImage (OVMF/TDVF take no ELF vmlinux); one that names its
+ * files keeps them; plain keeps the plain image. */
+static void test_tee_profiles_default_to_the_tee_image(void) {
+  shim_config c = {0};
+  cf_error err = {0};
+  CHECK(shim_config_load(&c, NULL, "{\"profile\":\"tdx\"}", &err) == 0);
+  CHECK(strstr(c.kernel, "/coffer/tee/vmlinuz") && strstr(c.initrd, "/coffer/tee/initramfs.img"));
+  CHECK(shim_config_load(&c, NULL, "{\"profile\":\"sev-snp\",\"kernel\":\"/k\"}", &err) == 0);
+  CHECK(!strcmp(c.kernel, "/k") && strstr(c.initrd, "/coffer/tee/initramfs.img"));
+  CHECK(shim_config_load(&c, NULL, "{\"profile\":\"plain\"}", &err) == 0);
+  CHECK(strstr(c.kernel, "/coffer/vmlinux") && !strstr(c.kernel, "/tee/"));
+  shim_config_free(&c);
+}
+
 static void test_errors(void) {
   expect_error("{\"vcpus\":\"two\"}", "/etc/x.json", "\"vcpus\"");
   expect_error("{\"vcpus\":0}", "\"vcpus\"", "between");
@@ -124,6 +139,7 @@ int main(void) {
   test_defaults();
   test_vm_config();
   test_all_keys();
+  test_tee_profiles_default_to_the_tee_image();
   test_errors();
   test_load();
   if (failures)

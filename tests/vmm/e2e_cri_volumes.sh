@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Kubernetes volumes reach a CRI pod's VM: host bind mounts (a directory
+# Kubernetes volumes reach a CRI pod's VM, and so does the pod's DNS
+# config: host bind mounts (a directory
 # read-write, a symlinked host path read-only, a single file) are shared
 # with the guest, a configMap-style atomic update on the host is seen by the
 # running container, writes come back to the host, a read-only volume
@@ -27,7 +28,8 @@ ln -s ..v1 "$V/cm/..data"
 ln -s ..data/key "$V/cm/key"
 
 log "RunPodSandbox + a container with four volumes"
-pod=$(cri run-pod --handler coffer vols | tail -1) || fail "RunPodSandbox failed: $pod"
+pod=$(cri run-pod --handler coffer --dns 10.10.10.10 --dns-search coffer.test vols | tail -1) ||
+  fail "RunPodSandbox failed: $pod"
 mounts=(--mount "$V/data:/data" --mount "$V/link:/linked:ro" --mount "$V/app.conf:/etc/app.conf:ro"
         --mount "$V/cm:/etc/cm:ro")
 if [ "$MODE" = block ]; then
@@ -51,6 +53,11 @@ x() { cri exec "$c1" -- "$@" 2>&1 | tr -d '\r'; }
 out=$(x cat /data/f /linked/x /etc/app.conf /etc/cm/key)
 [ "$out" = "$(printf 'data-v1\nlinked-content\nkey=1\nconfig-v1')" ] || fail "volume contents in the container: '$out'"
 log "a directory, a symlinked host path, a file and a configMap are in the container"
+
+out=$(x cat /etc/resolv.conf)
+echo "$out" | grep -qx "nameserver 10.10.10.10" && echo "$out" | grep -qx "search coffer.test" ||
+  fail "the pod's DNS config is not the container's resolv.conf: '$out'"
+log "the pod's DNS config (CRI) is the container's resolv.conf"
 
 x sh -c 'echo from-guest > /data/g' >/dev/null
 [ "$(cat "$V/data/g" 2>/dev/null)" = from-guest ] || fail "a write to the rw volume did not reach the host"

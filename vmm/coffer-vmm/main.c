@@ -7,6 +7,8 @@
  *   coffer-vmm list [--json] [--uri URI]          coffer's domains and pods
  *   coffer-vmm xml --spec FILE                    print the domain XML
  *   coffer-vmm accel                              print the accelerator choice
+ *   coffer-vmm cmdline [--log-level L] [--kernel-params P]   print the guest
+ *        kernel command line the backend builds for that configuration
  *
  * A short-lived process: the per-pod shim never maps libvirt's ~56 shared
  * libraries. URI: --uri, else $COFFER_LIBVIRT_URI, else qemu:///system.
@@ -35,7 +37,8 @@ static void usage(FILE *f) {
              "       coffer-vmm destroy (--name NAME | --pod ID) [--state-dir DIR] [--uri URI]\n"
              "       coffer-vmm list [--json] [--uri URI]\n"
              "       coffer-vmm xml --spec FILE\n"
-             "       coffer-vmm accel\n");
+             "       coffer-vmm accel\n"
+             "       coffer-vmm cmdline [--log-level LEVEL] [--kernel-params PARAMS]\n");
 }
 
 static const char *accel_cache(void) {
@@ -171,6 +174,7 @@ int main(int argc, char **argv) {
   const char *cmd = argv[1];
   const char *uri = getenv("COFFER_LIBVIRT_URI");
   const char *spec = NULL, *name = NULL, *pod = NULL, *state_dir = NULL;
+  const char *log_level = NULL, *kernel_params = NULL;
   int json = 0;
   static const struct option opts[] = {{"spec", required_argument, NULL, 's'},
                                        {"uri", required_argument, NULL, 'u'},
@@ -178,6 +182,8 @@ int main(int argc, char **argv) {
                                        {"pod", required_argument, NULL, 'p'},
                                        {"state-dir", required_argument, NULL, 'd'},
                                        {"json", no_argument, NULL, 'j'},
+                                       {"log-level", required_argument, NULL, 'l'},
+                                       {"kernel-params", required_argument, NULL, 'k'},
                                        {"help", no_argument, NULL, 'h'},
                                        {0, 0, 0, 0}};
   optind = 2;
@@ -190,6 +196,8 @@ int main(int argc, char **argv) {
     case 'p': pod = optarg; break;
     case 'd': state_dir = optarg; break;
     case 'j': json = 1; break;
+    case 'l': log_level = optarg; break;
+    case 'k': kernel_params = optarg; break;
     case 'h': usage(stdout); return 0;
     default: usage(stderr); return 2;
     }
@@ -210,7 +218,12 @@ int main(int argc, char **argv) {
     r = cmd_destroy(uri, name, pod, state_dir, &err);
   else if (!strcmp(cmd, "list"))
     r = vmm_list(uri, stdout, json, &err);
-  else if (!strcmp(cmd, "accel")) {
+  else if (!strcmp(cmd, "cmdline")) {
+    char line[4096];
+    r = vm_spec_kernel_cmdline(log_level, kernel_params, line, sizeof(line), &err);
+    if (r == 0)
+      puts(line);
+  } else if (!strcmp(cmd, "accel")) {
     char accel[8], why[512];
     r = accel_resolve("auto", DEFAULT_EMULATOR, accel_cache(), accel, sizeof(accel), why,
                       sizeof(why), &err);

@@ -50,6 +50,16 @@ void vm_spec_free(vm_spec *s) {
   memset(s, 0, sizeof(*s));
 }
 
+int vm_spec_kernel_cmdline(const char *log_level, const char *kernel_params, char *buf, size_t cap,
+                        cf_error *err) {
+  bool level = log_level && *log_level, extra = kernel_params && *kernel_params;
+  int n = snprintf(buf, cap, "console=ttyS0 quiet panic=-1%s%s%s%s", level ? " coffer.log=" : "",
+                   level ? log_level : "", extra ? " " : "", extra ? kernel_params : "");
+  if (n < 0 || (size_t)n >= cap)
+    return cf_err_status(err, CF_INVALID_ARGUMENT, "kernel command line longer than %zu bytes", cap - 1);
+  return 0;
+}
+
 int vm_spec_domain_name(const char *pod_id, char *buf, size_t cap, cf_error *err) {
   if (!pod_id || !cf_id_valid(pod_id))
     return cf_err_status(err, CF_INVALID_ARGUMENT,

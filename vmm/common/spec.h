@@ -82,6 +82,12 @@ struct json_object;
 int vm_spec_parse_nics(vm_spec *s, struct json_object *arr, cf_error *err);
 void vm_spec_nics_to_json(const vm_spec *s, struct json_object *o);
 int vm_spec_validate_nics(const vm_spec *s, cf_error *err);
+/* The guest kernel command line the backend passes for a pod: fixed
+ * options, coffer.log=<log_level> when set, then the configured extra
+ * parameters. coffer-measure's reference values hash this same string
+ * (coffer-vmm cmdline prints it). */
+int vm_spec_kernel_cmdline(const char *log_level, const char *kernel_params, char *buf, size_t cap,
+                        cf_error *err);
 
 /* "coffer-" + pod_id into buf. */
 int vm_spec_domain_name(const char *pod_id, char *buf, size_t cap, cf_error *err);

@@ -34,6 +34,7 @@
 #include <unistd.h>
 
 #include "coffer/cleanup.h"
+#include "coffer/clock.h"
 #include "coffer/log.h"
 #include "spec.h"
 
@@ -121,11 +122,8 @@ static int fill_spec(const cf_vm_config *cfg, struct cf_vm *vm, bool tee, vm_spe
   set_str(&s->initrd, cfg->initrd);
   set_str(&s->firmware, cfg->firmware);
   char cmdline[4096];
-  snprintf(cmdline, sizeof(cmdline), "console=ttyS0 quiet panic=-1%s%s%s%s",
-           cfg->log_level && *cfg->log_level ? " coffer.log=" : "",
-           cfg->log_level && *cfg->log_level ? cfg->log_level : "",
-           cfg->kernel_params && *cfg->kernel_params ? " " : "",
-           cfg->kernel_params ? cfg->kernel_params : "");
+  if (vm_spec_kernel_cmdline(cfg->log_level, cfg->kernel_params, cmdline, sizeof(cmdline), err) < 0)
+    return -EINVAL;
   set_str(&s->cmdline, cmdline);
   s->vcpus = cfg->vcpus ? cfg->vcpus : 1;
   s->memory_mib = cfg->memory_mib ? cfg->memory_mib : 256;
@@ -220,7 +218,10 @@ static int lv_start(const cf_vm_config *cfg, cf_vm **out, cf_error *err) {
   if ((r = want_vsock(cfg, &vsock, err)) < 0)
     goto fail;
   if (!vsock) {
-    if (strlen(vm->dir) + sizeof("/agent.sock") <= SUN_PATH_MAX)
+    if (cfg->sock_dir && *cfg->sock_dir &&
+        strlen(cfg->sock_dir) + sizeof("/agent.sock") <= SUN_PATH_MAX)
+      snprintf(vm->agent_sock, sizeof(vm->agent_sock), "%s/agent.sock", cfg->sock_dir);
+    else if (strlen(vm->dir) + sizeof("/agent.sock") <= SUN_PATH_MAX)
       snprintf(vm->agent_sock, sizeof(vm->agent_sock), "%s/agent.sock", vm->dir);
     else if ((r = short_sock_path(cfg->pod_id, vm->agent_sock, sizeof(vm->agent_sock), err)) < 0)
       goto fail;
@@ -261,16 +262,14 @@ static int lv_start(const cf_vm_config *cfg, cf_vm **out, cf_error *err) {
     goto fail;
   char *argv[] = {"coffer-vmm", "create", "--spec", spec_path, "--uri", vm->uri, NULL};
   char outbuf[8192];
-  struct timespec t0, t1;
-  clock_gettime(CLOCK_MONOTONIC, &t0);
+  uint64_t t0 = cf_now_ms();
   if ((r = lv_backend_run_helper(vm->helper, argv, outbuf, sizeof(outbuf), HELPER_CREATE_TIMEOUT_MS, err)) < 0 ||
       (r = parse_created(vm, outbuf, err)) < 0 || (r = write_record(vm, err)) < 0 ||
       (r = lv_backend_net_attach(cfg, err)) < 0)
     goto fail;
-  clock_gettime(CLOCK_MONOTONIC, &t1);
   cf_info("pod %s: VM %s started (qemu pid %d, agent %s, %s rootfs) in %ld ms", vm->pod_id,
           vm->name, (int)vm->pid, vm->agent_addr, vm->block_rootfs ? "block" : "virtiofs",
-          (long)((t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000));
+          (long)(cf_now_ms() - t0));
   *out = cf_steal_ptr(vm);
   return 0;
 fail:;
@@ -447,11 +446,9 @@ static int lv_stop(cf_vm *vm, int grace_ms, cf_error *err) {
    * grace_ms (the shim does not ask the agent to power off today, so the
    * wait usually ends at the deadline), then destroy whatever is left
    * (idempotent either way). */
-  struct timespec t0, t1;
-  clock_gettime(CLOCK_MONOTONIC, &t0);
+  uint64_t t0 = cf_now_ms();
   bool clean = grace_ms > 0 && wait_qemu_exit(vm->pid, vm->name, grace_ms);
-  clock_gettime(CLOCK_MONOTONIC, &t1);
-  long waited = (long)((t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000);
+  long waited = (long)(cf_now_ms() - t0);
   int r = vm_stop_now(vm, err);
   if (r == 0 && clean)
     cf_info("pod %s: VM %s powered off by itself after %ld ms", vm->pod_id, vm->name, waited);

@@ -29,8 +29,11 @@
 #include <unistd.h>
 
 #include "coffer/cleanup.h"
+#include "coffer/id.h"
 #include "coffer/log.h"
 #include "coffer/vmm.h"
+
+#define SUN_PATH_MAX 107 /* sizeof(sun_path) - 1 */
 
 #define AGENT_BINARY "coffer-agent"
 #define CLEANUP_GRACE_MS 1500 /* containerd gives `delete` 5 s in all */
@@ -127,7 +130,13 @@ static int process_start(const cf_vm_config *cfg, cf_vm **out, cf_error *err) {
   vm->pidfd = -1;
   snprintf(vm->state_dir, sizeof(vm->state_dir), "%s", cfg->state_dir);
   snprintf(vm->pod_id, sizeof(vm->pod_id), "%s", cfg->pod_id ? cfg->pod_id : "");
-  snprintf(vm->address, sizeof(vm->address), "unix:%s/agent.sock", cfg->state_dir);
+  const char *sock_dir = cfg->sock_dir && *cfg->sock_dir ? cfg->sock_dir : cfg->state_dir;
+  if ((size_t)snprintf(vm->address, sizeof(vm->address), "unix:%s/agent.sock", sock_dir) >=
+      sizeof(vm->address) || strlen(sock_dir) + sizeof("/agent.sock") > SUN_PATH_MAX) {
+    free(vm);
+    return cf_err_status(err, CF_INVALID_ARGUMENT, "agent socket %s/agent.sock is too long for "
+                         "a unix socket path", sock_dir);
+  }
   char agent_state[PATH_MAX + 8];
   snprintf(agent_state, sizeof(agent_state), "%s/agent", cfg->state_dir);
   if (mkdir(agent_state, 0700) < 0 && errno != EEXIST) {
@@ -333,7 +342,7 @@ static void remove_cgroup_tree(const char *dir) {
 /* The pod's cgroup in every mounted hierarchy (each v1 controller, named
  * ones like name=systemd, and v2), found through mountinfo. */
 static void remove_pod_cgroups(const char *pod_id) {
-  if (!pod_id || !*pod_id || strchr(pod_id, '/') || !strcmp(pod_id, ".") || !strcmp(pod_id, ".."))
+  if (!pod_id || !cf_id_valid(pod_id))
     return;
   _cleanup_fclose_ FILE *f = fopen("/proc/self/mountinfo", "re");
   if (!f)

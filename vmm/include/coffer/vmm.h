@@ -16,8 +16,14 @@
 /* What the backend needs to launch a pod. Strings are borrowed. */
 typedef struct cf_vm_config {
   const char *pod_id;          /* sandbox id (names the VM: coffer-<pod_id>) */
-  const char *state_dir;       /* per-pod, private, already created; sockets,
-                                  console log, images and pid files live here */
+  const char *state_dir;       /* per-pod, private, already created; console
+                                  log, images and pid files live here (any
+                                  length up to PATH_MAX) */
+  const char *sock_dir;        /* per-pod, private, already created, short
+                                  (/run/coffer/s/<hash>): the backend's unix
+                                  sockets, so their paths never depend on
+                                  state_dir's length; removed by the shim.
+                                  NULL: sockets go under state_dir */
   const char *agent_path;      /* process backend: coffer-agent binary */
   const char *profile;         /* "plain" | "sev-snp" | "tdx" */
   const char *kernel;          /* guest kernel (vmlinux / bzImage) */

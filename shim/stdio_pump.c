@@ -6,6 +6,8 @@
  * the next ReadStdout goes to the agent only once the previous chunk is in
  * the fifo (back-pressure all the way to the container). stdin flows the
  * same way with WriteStdin. */
+#include "stdio_pump.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -21,6 +23,8 @@
 #include "coffer/log.h"
 #include "agent.pb-c.h"
 #include "shim.h"
+#include "pod.h"
+#include "process.h"
 
 #define OUT_CHUNK (32 * 1024)
 #define IN_CHUNK (8 * 1024)
@@ -143,7 +147,6 @@ static int spawn_logger(shim *s, shim_proc *p, const char *uri, cf_error *err) {
     close(out[1]); close(errp[1]); close(ready[0]);
     return cf_err(err, e, "fork log driver %s", buf);
   }
-  p->log_pid = pid;
   /* The driver closes fd 5 (or exits) once it is ready to read. */
   struct pollfd pfd = {.fd = ready[0], .events = POLLIN};
   int r = poll(&pfd, 1, LOGGER_READY_MS);

@@ -17,6 +17,7 @@
 
 #include "agent.h"
 #include "service.h"
+#include "agent.pb-c.h"
 #include "coffer/log.h"
 
 static const char *const methods[] = {
