@@ -92,5 +92,5 @@ if [ -e "$NETNS" ] && nsenter --net="$NETNS" true 2>/dev/null; then
   nsenter --net="$NETNS" ip link show "$TAP" >/dev/null 2>&1 && fail "tap $TAP left in the pod netns"
   [ -z "$(nsenter --net="$NETNS" tc qdisc show dev eth0 ingress 2>/dev/null)" ] || fail "ingress qdisc left on eth0"
 fi
-grep -q " cof[0-9a-f]\{12\}:" <<<"$(ip -o link show)" && fail "a coffer tap is left in the host netns: $(ip -o link show | grep ' cof')"
+grep -q " cof[0-9a-f]\{12\}:" <<<"$(ip -o link show 2>/dev/null)" && fail "a coffer tap is left in the host netns: $(ip -o link show 2>/dev/null | grep ' cof')"
 echo PASS
