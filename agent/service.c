@@ -22,6 +22,7 @@
 #include "engine.h"
 #include "guest.h"
 #include "init.h"
+#include "net.h"
 #include "oom.h"
 #include "process.h"
 #include "stats_reply.h"
@@ -526,5 +527,5 @@ int agent_service_register(agent *a, cf_error *err) {
   for (size_t i = 0; i < sizeof(table) / sizeof(table[0]); i++)
     if (ttrpc_server_register(a->srv, table[i].service, table[i].method, table[i].h, a, err) < 0)
       return -EIO;
-  return 0;
+  return agent_net_register(a, err); /* net.c */
 }

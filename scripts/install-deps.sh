@@ -19,6 +19,8 @@ PACKAGES=(
   libmicrohttpd-dev libcurl4-openssl-dev libjose-dev python3-jwcrypto
   # critest (tests/critest): local registry for the image-pull specs, pod network
   docker-registry skopeo containernetworking-plugins iptables curl
+  # pod networking: netlink (shim side, agent static)
+  libnl-3-dev libnl-route-3-dev
 )
 
 missing=()

@@ -23,6 +23,7 @@
 #include "shim.h"
 #include "events.h"
 #include "process.h"
+#include "net.h"
 #include "coffer/path.h"
 
 /* Waiting for the agent: connects back off from 10 ms to 200 ms (doubling
@@ -292,6 +293,8 @@ static void agent_wait_next(shim *s, const char *why) {
   }
 }
 
+static void create_sandbox(shim *s, const cf_error *net_err);
+
 static void on_health(int status, const char *message, const uint8_t *payload, size_t len,
                       void *data) {
   shim *s = data;
@@ -315,6 +318,18 @@ static void on_health(int status, const char *message, const uint8_t *payload, s
           s->group_id, pd->attempts,
           (unsigned long long)(cf_now_ms() + (uint64_t)s->cfg.agent_timeout_ms - pd->deadline_ms));
   ttrpc_client_on_close(pd->agent, on_agent_closed, s);
+  shim_net_configure(s, create_sandbox); /* net.c: the guest's NICs first */
+}
+
+static void create_sandbox(shim *s, const cf_error *net_err) {
+  pod *pd = &s->pod;
+  if (pd->state != POD_STARTING)
+    return;
+  if (net_err) {
+    pd->failure = *net_err;
+    pod_failed(s, POD_FAILED);
+    return;
+  }
   Coffer__Agent__V1__CreateSandboxRequest req = COFFER__AGENT__V1__CREATE_SANDBOX_REQUEST__INIT;
   req.sandbox_id = s->group_id;
   req.hostname = s->hostname; /* a host-process agent ignores it */
@@ -463,6 +478,7 @@ void shim_pod_start(shim *s) {
           "sandbox's annotations)", s->group_id, vc.vcpus, (unsigned long long)vc.memory_mib,
           s->size.clamped ? " (clamped)" : "", s->cfg.vcpus,
           (unsigned long long)s->cfg.memory_mib);
+  shim_net_prepare(s, &vc); /* net.c */
   if (pd->ops->start(&vc, &pd->vm, &pd->failure) < 0) {
     cf_error_prefix(&pd->failure, "starting the pod's %s backend", pd->ops->name);
     pod_failed(s, POD_FAILED);

@@ -20,6 +20,7 @@
 #include <libxml/xmlwriter.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "coffer/cleanup.h"
 
@@ -205,6 +206,33 @@ static void write_devices(xw *x, const vm_spec *s) {
     if (d->readonly)
       empty1(x, "readonly", NULL, NULL);
     elem(x, "serial", d->serial);
+    mmio_address(x, s);
+    end(x);
+  }
+
+  /* Pod NICs: taps coffer created (managed='no': libvirt neither creates
+   * nor deletes them); vhost only where the host has /dev/vhost-net. */
+  for (unsigned i = 0; i < s->nnics; i++) {
+    const vm_nic *n = &s->nics[i];
+    start(x, "interface");
+    attr(x, "type", "ethernet");
+    empty1(x, "mac", "address", n->mac);
+    start(x, "target");
+    attr(x, "dev", n->tap);
+    attr(x, "managed", "no");
+    end(x);
+    empty1(x, "model", "type", "virtio");
+    start(x, "driver");
+    attr(x, "name", access("/dev/vhost-net", R_OK | W_OK) == 0 ? "vhost" : "qemu");
+    attr(x, "queues", "1");
+    if (vm_spec_is_tee(s))
+      attr(x, "iommu", "on");
+    end(x);
+    if (n->mtu) {
+      char mtu[16];
+      snprintf(mtu, sizeof(mtu), "%u", n->mtu);
+      empty1(x, "mtu", "size", mtu);
+    }
     mmio_address(x, s);
     end(x);
   }

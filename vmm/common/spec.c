@@ -152,6 +152,8 @@ int vm_spec_validate(const vm_spec *s, cf_error *err) {
                            "spec: disk serial \"%s\" invalid (a letter or digit, then [A-Za-z0-9_.-], <= 20 chars)",
                            s->disks[i].serial);
   }
+  if ((r = vm_spec_validate_nics(s, err)) < 0)
+    return r;
   if (s->init_data_path[0] && (r = need_abs("init_data_path", s->init_data_path, err)) < 0)
     return r;
   if (s->init_data_path[0] && (s->init_data_sha256[0] || s->init_data_sha384[0]))
@@ -292,6 +294,9 @@ int vm_spec_parse_json(vm_spec *s, const char *json, cf_error *err) {
     } else if (!strcmp(key, "disks")) {
       if (parse_disks(s, v, err) < 0)
         return -EINVAL;
+    } else if (!strcmp(key, "nics")) {
+      if (vm_spec_parse_nics(s, v, err) < 0)
+        return -EINVAL;
     } else {
       return cf_err_status(err, CF_INVALID_ARGUMENT, "spec: unknown key \"%s\"", key);
     }
@@ -335,6 +340,7 @@ char *vm_spec_to_json(const vm_spec *s, cf_error *err) {
     json_object_array_add(arr, d);
   }
   json_object_object_add(o, "disks", arr);
+  vm_spec_nics_to_json(s, o);
   const char *txt = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE);
   char *out = txt ? strdup(txt) : NULL;
   if (!out)

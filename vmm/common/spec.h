@@ -21,6 +21,15 @@ typedef struct vm_disk {
   bool readonly;
 } vm_disk;
 
+/* A NIC: a tap that exists already, opened by libvirt as managed='no'
+ * (coffer creates and deletes it: pod networking, coffer/pod_net.h). */
+#define SPEC_MAX_NICS 4
+typedef struct vm_nic {
+  char tap[16];   /* IFNAMSIZ */
+  char mac[18];   /* the pod interface's MAC: the CNI bridge expects it */
+  unsigned mtu;
+} vm_nic;
+
 typedef struct vm_spec {
   char *pod_id;        /* names the domain: coffer-<pod_id> */
   char *profile;       /* "plain" | "sev-snp" | "tdx" */
@@ -38,6 +47,8 @@ typedef struct vm_spec {
   char *virtiofsd;     /* virtiofsd binary */
   unsigned ndisks;
   vm_disk disks[SPEC_MAX_DISKS];
+  unsigned nnics;
+  vm_nic nics[SPEC_MAX_NICS];
   /* The pod's init-data file ("" = none). coffer-vmm hashes it into the two
    * digests below (the shim must not map libcrypto); a spec gives either the
    * path or the digests. */
@@ -66,6 +77,11 @@ char *vm_spec_to_json(const vm_spec *s, cf_error *err);
 /* Atomically (tmp + rename) writes the JSON to path, mode 0600. */
 int vm_spec_write_file(const vm_spec *s, const char *path, cf_error *err);
 
+/* The "nics" array (spec_nic.c). */
+struct json_object;
+int vm_spec_parse_nics(vm_spec *s, struct json_object *arr, cf_error *err);
+void vm_spec_nics_to_json(const vm_spec *s, struct json_object *o);
+int vm_spec_validate_nics(const vm_spec *s, cf_error *err);
 /* The guest kernel command line the backend passes for a pod: fixed
  * options, coffer.log=<log_level> when set, then the configured extra
  * parameters. coffer-measure's reference values hash this same string

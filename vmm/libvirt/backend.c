@@ -251,6 +251,8 @@ static int lv_start(const cf_vm_config *cfg, cf_vm **out, cf_error *err) {
   vm_spec s;
   vm_spec_init(&s);
   r = fill_spec(cfg, vm, tee, &s, err);
+  if (r == 0)
+    r = lv_backend_net_prepare(cfg, vm->dir, &s, err);
   char spec_path[PATH_MAX + 16];
   snprintf(spec_path, sizeof(spec_path), "%s/spec.json", vm->dir);
   if (r == 0)
@@ -262,7 +264,8 @@ static int lv_start(const cf_vm_config *cfg, cf_vm **out, cf_error *err) {
   char outbuf[8192];
   uint64_t t0 = cf_now_ms();
   if ((r = lv_backend_run_helper(vm->helper, argv, outbuf, sizeof(outbuf), HELPER_CREATE_TIMEOUT_MS, err)) < 0 ||
-      (r = parse_created(vm, outbuf, err)) < 0 || (r = write_record(vm, err)) < 0)
+      (r = parse_created(vm, outbuf, err)) < 0 || (r = write_record(vm, err)) < 0 ||
+      (r = lv_backend_net_attach(cfg, err)) < 0)
     goto fail;
   cf_info("pod %s: VM %s started (qemu pid %d, agent %s, %s rootfs) in %ld ms", vm->pod_id,
           vm->name, (int)vm->pid, vm->agent_addr, vm->block_rootfs ? "block" : "virtiofs",
@@ -380,6 +383,7 @@ static int destroy_vm(const char *pod_id, const vm_facts *f, cf_error *err) {
       usleep(10000);
   }
   kill_virtiofsd(f->share);
+  lv_backend_net_teardown(pod_id, f->dir);
   if (f->sock[0] && strncmp(f->sock, VM_SHORT_SOCK_DIR "/", sizeof(VM_SHORT_SOCK_DIR)) == 0)
     unlink(f->sock);
   if (lv_backend_remove_tree(f->dir, err) < 0)

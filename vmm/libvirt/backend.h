@@ -54,6 +54,14 @@ int lv_backend_remove_rootfs(struct cf_vm *vm, const char *container_id, cf_erro
 /* Volumes into the guest (backend_volume.c). */
 int lv_backend_add_volume(struct cf_vm *vm, const char *container_id, unsigned index,
                           const cf_volume *v, cf_rootfs *out, cf_error *err);
+/* Pod NICs (backend_net.c): before create, record and create the taps and
+ * add them to the spec; after create, move them into the pod netns and add
+ * the redirects; at teardown (from <dir>/net, also after a shim crash)
+ * remove them. */
+struct vm_spec;
+int lv_backend_net_prepare(const cf_vm_config *cfg, const char *dir, struct vm_spec *s, cf_error *err);
+int lv_backend_net_attach(const cf_vm_config *cfg, cf_error *err);
+void lv_backend_net_teardown(const char *pod_id, const char *dir);
 /* Unmount everything under dir (deepest first) and remove it; refuses to
  * remove anything while a mount remains beneath it. Absent dir: success. */
 int lv_backend_remove_tree(const char *dir, cf_error *err);

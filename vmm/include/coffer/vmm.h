@@ -44,6 +44,10 @@ typedef struct cf_vm_config {
   const char *agent_transport; /* config agent_transport: "auto" | "vsock" |
                                   "serial"; NULL = "auto". The process backend
                                   ignores it (always a unix socket) */
+  const char *netns_path;      /* the pod's network namespace; NULL = none */
+  const struct cf_pod_net *net;/* its interfaces to carry into the VM (taps,
+                                  tc redirects; coffer/pod_net.h); NULL or
+                                  none = no NIC. The process backend ignores it */
 } cf_vm_config;
 
 /* How the agent is to mount a container's rootfs (mirrors agent.proto's

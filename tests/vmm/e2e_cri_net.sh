@@ -1,0 +1,96 @@
+#!/usr/bin/env bash
+# Pod networking end to end (issue 14): a private containerd with a CNI
+# bridge + host-local network (Debian's containernetworking-plugins, a private
+# conf dir, a private subnet, traffic only on this machine) runs a CRI pod
+# with handler coffer: the guest's NIC carries the IP of the CNI result (seen
+# with `ip addr` in the container), the host fetches a page from busybox
+# httpd in the pod at that IP, the pod and a runc pod on the same bridge
+# reach each other, the tap and both u32 mirred redirects exist in
+# the pod's netns while it runs, and none of it is left after the pod is
+# stopped and removed.
+#   e2e_cri_net.sh SRC BUILD [kill9]   kill9: kill -9 the pod's shim first
+#   (containerd runs its `delete`, which must remove the tap and qdiscs).
+MODE=${3:-}
+. "$(dirname "$0")/e2e_lib.sh"
+/usr/bin/python3 -c 'import grpc, grpc_tools' 2>/dev/null || skip "python3-grpcio / python3-grpc-tools missing"
+[ -x /usr/lib/cni/bridge ] && [ -x /usr/lib/cni/host-local ] || skip "containernetworking-plugins missing"
+command -v tc >/dev/null || skip "tc (iproute2) missing"
+
+BR=cofe2e${T##*.}; BR=${BR:0:15}
+# a /24 no route of this host covers yet (leftovers of a killed run, other
+# tests' bridges): a stale pod answering at the same IP would fake a result
+SUBNET=""
+for n in $(seq 251 -1 230); do
+  grep -q "^10\.231\.$n\." <<<"$(ip route show)" && continue
+  SUBNET=10.231.$n; break
+done
+[ -n "$SUBNET" ] || skip "no free 10.231.x.0/24 for the test bridge"
+for p in bridge host-local loopback; do ln -sf /usr/lib/cni/$p "$T/c/cni/bin/$p"; done
+cat > "$T/c/cni/net.d/10-coffer-e2e.conflist" <<JSON
+{"cniVersion": "0.4.0", "name": "coffer-e2e", "plugins": [
+  {"type": "bridge", "bridge": "$BR", "isGateway": true, "ipMasq": false, "mtu": 1450,
+   "ipam": {"type": "host-local", "ranges": [[{"subnet": "$SUBNET.0/24", "gateway": "$SUBNET.1"}]],
+            "routes": [{"dst": "0.0.0.0/0"}], "dataDir": "$T/c/cni/ipam"}}]}
+JSON
+net_cleanup() { ip link del "$BR" 2>/dev/null || true; }
+# keep the test's status for e2e_cleanup (it reads $? first)
+trap 'rc=$?; net_cleanup; (exit $rc); e2e_cleanup' EXIT
+sleep 1 # containerd's CRI picks the conf dir up by inotify
+
+log "RunPodSandbox on the pod network (handler coffer), httpd in a container"
+OUT=$T/net.out
+timeout 400 /usr/bin/python3 "$V/e2e_cri_net.py" "$H" "$CONTAINERD_ADDRESS" > "$OUT" 2>&1 &
+py=$!
+# while the pod runs: the tap and the redirects in the pod's netns
+POD=""; NETNS=""
+for _ in $(seq 1 600); do
+  POD=$(sed -n 's/^POD=//p' "$OUT")
+  grep -q '^HTTP=ok' "$OUT" && break
+  kill -0 $py 2>/dev/null || break
+  sleep 0.5
+done
+wait $py || { cat "$OUT"; fail "pod networking failed"; }
+cat "$OUT"
+POD=$(sed -n 's/^POD=//p' "$OUT"); IP=$(sed -n 's/^IP=//p' "$OUT")
+grep -q '^GW_PING=ok' "$OUT" || fail "the pod did not reach its gateway $SUBNET.1"
+grep -q '^RUNC_TO_COFFER=ok' "$OUT" || fail "a runc pod on the bridge did not reach the coffer pod"
+grep -q '^COFFER_TO_RUNC=ok' "$OUT" || fail "the coffer pod did not reach a runc pod on the bridge"
+NETNS=$(find "$T/c/state" -path "*netns*" -type f 2>/dev/null | head -1)
+[ -n "$NETNS" ] || NETNS=$(awk '$9=="nsfs" && $5 ~ /netns/ {print $5}' /proc/self/mountinfo | grep "$T" | head -1)
+[ -n "$NETNS" ] || fail "cannot find the pod's netns under $T/c/state"
+TAP=$(nsenter --net="$NETNS" ip -o link show 2>/dev/null | awk -F': ' '$2 ~ /^cof/ {print $2}' | head -1)
+[ -n "$TAP" ] || fail "no coffer tap in the pod's netns $NETNS"
+log "tap $TAP in $NETNS"
+for dev in eth0 "$TAP"; do
+  F=$(nsenter --net="$NETNS" tc filter show dev "$dev" ingress)
+  echo "--- tc filter show dev $dev ingress"; echo "$F"
+  grep -q "mirred (Egress Redirect to device" <<<"$F" || fail "no redirect on $dev"
+done
+
+if [ "$MODE" = kill9 ]; then
+  shim=$(for p in /proc/[0-9]*; do
+    [ "$(readlink "$p/exe" 2>/dev/null)" = "$SHIM_BIN" ] || continue
+    tr '\0' ' ' 2>/dev/null <"$p/cmdline" | grep -q -- "-address $CONTAINERD_ADDRESS" && echo "${p#/proc/}"
+  done; true)
+  [ "$(echo $shim | wc -w)" = 1 ] || fail "expected one shim, got '$shim'"
+  log "kill -9 the shim ($shim)"
+  kill -KILL $shim
+  gone() { ! nsenter --net="$NETNS" ip link show "$TAP" >/dev/null 2>&1; }
+  wait_for 60 gone || fail "tap $TAP still in the pod netns 60 s after the shim's kill -9"
+  log "the shim's delete removed tap $TAP"
+  [ -z "$(nsenter --net="$NETNS" tc qdisc show dev eth0 ingress 2>/dev/null)" ] ||
+    fail "ingress qdisc left on eth0 after the shim's delete"
+fi
+
+log "StopPodSandbox + RemovePodSandbox"
+cri() { timeout 120 /usr/bin/python3 "$H/cri.py" "$@"; }
+cri stop-pod "$POD" >/dev/null || fail "StopPodSandbox"
+cri rm-pod "$POD" >/dev/null || fail "RemovePodSandbox"
+wait_for 30 assert_no_leftovers quiet >/dev/null 2>&1 || assert_no_leftovers "after RemovePodSandbox"
+ip link show "$TAP" >/dev/null 2>&1 && fail "tap $TAP left in the host netns"
+if [ -e "$NETNS" ] && nsenter --net="$NETNS" true 2>/dev/null; then
+  nsenter --net="$NETNS" ip link show "$TAP" >/dev/null 2>&1 && fail "tap $TAP left in the pod netns"
+  [ -z "$(nsenter --net="$NETNS" tc qdisc show dev eth0 ingress 2>/dev/null)" ] || fail "ingress qdisc left on eth0"
+fi
+grep -q " cof[0-9a-f]\{12\}:" <<<"$(ip -o link show 2>/dev/null)" && fail "a coffer tap is left in the host netns: $(ip -o link show 2>/dev/null | grep ' cof')"
+echo PASS
