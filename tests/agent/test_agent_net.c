@@ -85,7 +85,7 @@ int main(void) {
     printf("SKIP: cannot create a veth pair (iproute2, CONFIG_VETH)\n");
     return 77;
   }
-  system("ip link set vhost up");
+  CHECK(system("ip link set vhost up") == 0, "ip link set vhost up");
   cf_error err;
 
   /* bad input first: nothing may change */

@@ -117,6 +117,14 @@ static int scan_links(struct nl_sock *sk, const char *pod_id, cf_pod_net *n, cf_
   return 0;
 }
 
+/* An interface name into a record of the same scan (both live in *out, so
+ * not through snprintf, which may not read what it writes). */
+static void copy_name(char *dst, size_t cap, const char *src) {
+  size_t n = strnlen(src, cap - 1);
+  memmove(dst, src, n);
+  dst[n] = '\0';
+}
+
 static int scan_routes(struct nl_sock *sk, cf_pod_net *n, cf_error *err) {
   struct nl_cache *routes = NULL;
   int r = rtnl_route_alloc_cache(sk, AF_UNSPEC, 0, &routes);
@@ -137,7 +145,7 @@ static int scan_routes(struct nl_sock *sk, cf_pod_net *n, cf_error *err) {
     memset(x, 0, sizeof(*x));
     x->family = fam;
     x->scope = rtnl_route_get_scope(rt);
-    snprintf(x->device, sizeof(x->device), "%s", ifc->name);
+    copy_name(x->device, sizeof(x->device), ifc->name);
     struct nl_addr *dst = rtnl_route_get_dst(rt);
     if (dst && nl_addr_get_prefixlen(dst) > 0) {
       char ip[CF_NET_IP_MAX];
@@ -171,7 +179,7 @@ static int scan_neighs(struct nl_sock *sk, cf_pod_net *n, cf_error *err) {
     const unsigned char *m = nl_addr_get_binary_addr(ll);
     snprintf(x->mac, sizeof(x->mac), "%02x:%02x:%02x:%02x:%02x:%02x", m[0], m[1], m[2], m[3],
              m[4], m[5]);
-    snprintf(x->device, sizeof(x->device), "%s", ifc->name);
+    copy_name(x->device, sizeof(x->device), ifc->name);
     n->nneighs++;
   }
   nl_cache_free(neighs);
