@@ -111,6 +111,7 @@ int kbs_policy_check(const kbs_policy *p, const json_t *token_claims, const char
 typedef struct kbs_server {
   kbs_config cfg;
   json_t *token_key, *token_pub, *admin_pub;
+  cf_kbs_signer *token_signer;
   kbs_sessions *sessions;
   pthread_rwlock_t policy_lock;
   kbs_policy *policy;

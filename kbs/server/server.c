@@ -97,7 +97,8 @@ int kbs_server_init(kbs_server *s, const kbs_config *cfg, cf_error *err) {
     if (!s->token_key || !jose_jwk_gen(NULL, s->token_key))
       return cf_err_status(err, CF_INTERNAL, "generating the token signing key failed");
   }
-  if (!(s->token_pub = cf_kbs_key_public(s->token_key, err)))
+  if (!(s->token_pub = cf_kbs_key_public(s->token_key, err)) ||
+      !(s->token_signer = cf_kbs_signer_new(s->token_key, true, err)))
     return -EINVAL;
   json_object_set_new(s->token_pub, "alg", json_string("ES256"));
   json_object_set_new(s->token_pub, "use", json_string("sig"));
@@ -113,6 +114,7 @@ void kbs_server_fini(kbs_server *s) {
   kbs_sessions_free(s->sessions);
   json_decref(s->token_key);
   json_decref(s->token_pub);
+  cf_kbs_signer_free(s->token_signer);
   json_decref(s->admin_pub);
   kbs_policy_free(s->policy);
   cf_reference_free(s->reference);

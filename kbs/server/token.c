@@ -38,7 +38,7 @@ char *kbs_token_issue(kbs_server *s, const char *tee, const json_t *tee_claims,
     cf_err(err, ENOMEM, "building the token");
     return NULL;
   }
-  char *jwt = cf_kbs_jwt_sign(s->token_key, claims, true, err);
+  char *jwt = cf_kbs_signer_jwt(s->token_signer, claims, err);
   if (jwt)
     *claims_out = claims;
   else

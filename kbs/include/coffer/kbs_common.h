@@ -73,6 +73,12 @@ int cf_kbs_jwe_decrypt(const json_t *priv, const json_t *jwe, uint8_t **out, siz
 /* Compact JWS signed ES256 with `priv` (EC P-256); the header carries typ JWT
  * and, when `embed_jwk`, the public key. */
 char *cf_kbs_jwt_sign(const json_t *priv, const json_t *claims, bool embed_jwk, cf_error *err);
+/* The same with the key and header prepared once (the broker signs every
+ * token with one key); cf_kbs_signer_jwt is safe from several threads. */
+typedef struct cf_kbs_signer cf_kbs_signer;
+cf_kbs_signer *cf_kbs_signer_new(const json_t *priv, bool embed_jwk, cf_error *err);
+char *cf_kbs_signer_jwt(const cf_kbs_signer *g, const json_t *claims, cf_error *err);
+void cf_kbs_signer_free(cf_kbs_signer *g);
 /* Verifies a compact ES256 JWT with `pub` and its exp/nbf against `now`;
  * returns the claims. */
 json_t *cf_kbs_jwt_verify(const json_t *pub, const char *jwt, long long now, cf_error *err);
