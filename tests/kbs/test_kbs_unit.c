@@ -179,6 +179,31 @@ static void test_keys_and_jwe(void) {
   json_t *ec = cf_kbs_key_generate("ec", &err), *pub = cf_kbs_key_public(ec, &err);
   json_object_set_new(pub, "x", json_string("AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE")); /* off the curve */
   CHECK(cf_kbs_tee_pubkey_check(pub, &(cf_error){0}) != 0, "point off the curve accepted");
+  /* Coordinates >= p must not alias a point modulo p. */
+  json_object_set_new(pub, "x", json_string("__________________________________________8"));
+  CHECK(cf_kbs_tee_pubkey_check(pub, &(cf_error){0}) != 0, "x = 2^256-1 accepted");
+  /* A P-521 key from another generator is accepted; its negation too
+   * (y -> p - y is on the curve), the same y with x changed is not. */
+  json_t *k521 = json_pack("{s:s,s:s}", "kty", "EC", "crv", "P-521");
+  jose_jwk_gen(NULL, k521);
+  json_object_del(k521, "d");
+  json_object_set_new(k521, "alg", json_string("ECDH-ES+A256KW"));
+  CHECK(!cf_kbs_tee_pubkey_check(k521, &e), "P-521 key refused: %s", e.msg);
+  uint8_t *yb = NULL, pm[66];
+  size_t yl = 0;
+  cf_kbs_b64url_decode(json_string_value(json_object_get(k521, "y")), &yb, &yl);
+  /* p521 = 2^521 - 1: p - y flips the low 521 bits. */
+  for (size_t i = 0; i < 66 && yl == 66; i++)
+    pm[i] = (uint8_t)~yb[i];
+  pm[0] &= 0x01;
+  char *ny = cf_kbs_b64url_encode(pm, 66);
+  json_object_set_new(k521, "y", json_string(ny));
+  CHECK(yl == 66 && !cf_kbs_tee_pubkey_check(k521, &e), "negated P-521 point refused: %s", e.msg);
+  json_object_set_new(k521, "x", json_string(ny));
+  CHECK(cf_kbs_tee_pubkey_check(k521, &(cf_error){0}) != 0, "P-521 point off the curve accepted");
+  free(ny);
+  free(yb);
+  json_decref(k521);
   json_object_set_new(pub, "alg", json_string("RSA1_5"));
   CHECK(cf_kbs_tee_pubkey_check(pub, &(cf_error){0}) != 0, "alg RSA1_5 accepted");
   json_decref(pub);
