@@ -50,13 +50,19 @@ static int sample(const kbs_server *s, const json_t *ev, const kbs_binding *b, j
   return *claims ? 0 : cf_err(err, ENOMEM, "sample claims");
 }
 
-int kbs_evidence_verify(kbs_server *s, const char *tee, const json_t *evidence,
+int kbs_evidence_verify(kbs_server *s, const char *tee, const char *text, size_t len,
                         const kbs_binding *b, json_t **claims, kbs_ear *ear, cf_error *err) {
   if (!strcmp(tee, "snp"))
-    return kbs_evidence_snp(s, evidence, b, claims, ear, err);
-  if (!strcmp(tee, "tdx"))
-    return kbs_evidence_tdx(s, evidence, b, claims, ear, err);
-  if (!strcmp(tee, "sample") && (s->cfg.sample_enabled || s->cfg.dev))
-    return sample(s, evidence, b, claims, ear, err);
-  return cf_err_status(err, CF_INVALID_ARGUMENT, "tee %s is not accepted", tee);
+    return kbs_evidence_snp(s, text, len, b, claims, ear, err);
+  bool sample_ok = !strcmp(tee, "sample") && (s->cfg.sample_enabled || s->cfg.dev);
+  if (strcmp(tee, "tdx") && !sample_ok)
+    return cf_err_status(err, CF_INVALID_ARGUMENT, "tee %s is not accepted", tee);
+  json_error_t je;
+  json_t *ev = json_loadb(text, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &je);
+  if (!ev)
+    return cf_err_status(err, CF_INVALID_ARGUMENT, "%s evidence: malformed JSON at line %d column %d: %s",
+                         tee, je.line, je.column, je.text);
+  int r = sample_ok ? sample(s, ev, b, claims, ear, err) : kbs_evidence_tdx(s, ev, b, claims, ear, err);
+  json_decref(ev);
+  return r;
 }

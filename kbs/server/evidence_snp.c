@@ -4,181 +4,246 @@
 #include <errno.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "coffer/cleanup.h"
+#include "jread.h"
 #include "kbs.h"
 
-static int bytes(const json_t *o, const char *key, uint8_t *out, size_t n, cf_error *err) {
-  const json_t *a = json_object_get(o, key);
-  if (!json_is_array(a) || json_array_size(a) != n)
+/* The report's fields in its serde form, at their offsets. */
+enum kind { U, BYTES, TCB, VER3, SIG };
+static const struct field {
+  const char *name;
+  enum kind kind;
+  unsigned off, n; /* n: integer width or array length */
+  bool nullable;   /* absent in older report versions: zero bytes */
+} fields[] = {
+    {"version", U, 0x000, 4, false},        {"guest_svn", U, 0x004, 4, false},
+    {"policy", U, 0x008, 8, false},         {"family_id", BYTES, 0x010, 16, false},
+    {"image_id", BYTES, 0x020, 16, false},  {"vmpl", U, 0x030, 4, false},
+    {"sig_algo", U, 0x034, 4, false},       {"current_tcb", TCB, 0x038, 8, false},
+    {"plat_info", U, 0x040, 8, false},      {"key_info", U, 0x048, 4, false},
+    {"report_data", BYTES, 0x050, 64, false}, {"measurement", BYTES, 0x090, 48, false},
+    {"host_data", BYTES, 0x0C0, 32, false}, {"id_key_digest", BYTES, 0x0E0, 48, false},
+    {"author_key_digest", BYTES, 0x110, 48, false}, {"report_id", BYTES, 0x140, 32, false},
+    {"report_id_ma", BYTES, 0x160, 32, false}, {"reported_tcb", TCB, 0x180, 8, false},
+    {"cpuid_fam_id", U, 0x188, 1, true},    {"cpuid_mod_id", U, 0x189, 1, true},
+    {"cpuid_step", U, 0x18A, 1, true},      {"chip_id", BYTES, 0x1A0, 64, false},
+    {"committed_tcb", TCB, 0x1E0, 8, false}, {"current", VER3, 0x1E8, 3, false},
+    {"committed", VER3, 0x1EC, 3, false},   {"launch_tcb", TCB, 0x1F0, 8, false},
+    {"launch_mit_vector", U, 0x1F8, 8, true}, {"current_mit_vector", U, 0x200, 8, true},
+    {"signature", SIG, 0x2A0, 0, false},
+};
+#define NFIELDS (sizeof(fields) / sizeof(fields[0]))
+
+static bool present(kbs_span v) { return v.p && !kbs_jr_is(v, 'n'); }
+
+static int bytes(kbs_span v, const char *key, uint8_t *out, size_t n, cf_error *err) {
+  if (kbs_jr_bytes(v, out, n) != (long)n)
     return cf_err_status(err, CF_INVALID_ARGUMENT, "report.%s must be an array of %zu bytes", key, n);
-  for (size_t i = 0; i < n; i++) {
-    const json_t *e = json_array_get(a, i);
-    if (!json_is_integer(e) || json_integer_value(e) < 0 || json_integer_value(e) > 255)
-      return cf_err_status(err, CF_INVALID_ARGUMENT, "report.%s[%zu] is not a byte", key, i);
-    out[i] = (uint8_t)json_integer_value(e);
-  }
   return 0;
 }
 
-static int uint_le(const json_t *o, const char *key, size_t width, bool nullable, uint8_t *out,
+static int uint_le(kbs_span v, const char *key, size_t width, bool nullable, uint8_t *out,
                    cf_error *err) {
-  const json_t *v = json_object_get(o, key);
-  if (nullable && (!v || json_is_null(v)))
-    return 0; /* absent in older report versions: zero bytes */
-  if (!json_is_integer(v) || json_integer_value(v) < 0 ||
-      (width < 8 && (uint64_t)json_integer_value(v) >> (8 * width)))
+  uint64_t x;
+  if (nullable && !present(v))
+    return 0;
+  if (!v.p || kbs_jr_uint(v, &x) || (width < 8 && x >> (8 * width)))
     return cf_err_status(err, CF_INVALID_ARGUMENT, "report.%s must be an integer of %zu bytes", key, width);
-  uint64_t x = (uint64_t)json_integer_value(v);
   for (size_t i = 0; i < width; i++)
     out[i] = (uint8_t)(x >> (8 * i));
   return 0;
 }
 
 /* {"fmc", "bootloader", "tee", "snp", "microcode"} in the generation's layout. */
-static int tcb(const json_t *o, const char *key, bool turin, uint8_t out[8], cf_error *err) {
-  const json_t *t = json_object_get(o, key);
+static int tcb(kbs_span t, const char *key, bool turin, uint8_t out[8], cf_error *err) {
   static const char *const names[] = {"fmc", "bootloader", "tee", "snp", "microcode"};
   const int milan[] = {-1, 0, 1, 6, 7}, turin_pos[] = {0, 1, 2, 3, 7};
-  if (!json_is_object(t))
+  kbs_span v[5];
+  char what[48];
+  snprintf(what, sizeof(what), "report.%s", key);
+  if (!t.p || !kbs_jr_is(t, '{'))
     return cf_err_status(err, CF_INVALID_ARGUMENT, "report.%s must be a TCB object", key);
+  if (kbs_jr_members(t, what, names, sizeof(names[0]), 5, v, err))
+    return -EINVAL;
   memset(out, 0, 8);
   for (int i = 0; i < 5; i++) {
     int pos = turin ? turin_pos[i] : milan[i];
-    const json_t *v = json_object_get(t, names[i]);
-    if (pos < 0 || (!v && i == 0) || json_is_null(v)) {
-      if (i && !v)
+    uint64_t x;
+    if (pos < 0 || (!v[i].p && i == 0) || (v[i].p && kbs_jr_is(v[i], 'n'))) {
+      if (i && !v[i].p)
         return cf_err_status(err, CF_INVALID_ARGUMENT, "report.%s.%s is missing", key, names[i]);
       continue;
     }
-    if (!json_is_integer(v) || json_integer_value(v) < 0 || json_integer_value(v) > 255)
+    if (!v[i].p || kbs_jr_uint(v[i], &x) || x > 255)
       return cf_err_status(err, CF_INVALID_ARGUMENT, "report.%s.%s is not a byte", key, names[i]);
-    out[pos] = (uint8_t)json_integer_value(v);
+    out[pos] = (uint8_t)x;
   }
   return 0;
 }
 
-static int version3(const json_t *o, const char *key, uint8_t *out, cf_error *err) {
-  const json_t *v = json_object_get(o, key);
-  const char *n[] = {"build", "minor", "major"};
-  if (!json_is_object(v))
+static int version3(kbs_span o, const char *key, uint8_t *out, cf_error *err) {
+  static const char *const n[] = {"build", "minor", "major"};
+  kbs_span v[3];
+  char what[48];
+  snprintf(what, sizeof(what), "report.%s", key);
+  if (!o.p || !kbs_jr_is(o, '{'))
     return cf_err_status(err, CF_INVALID_ARGUMENT, "report.%s must be {major, minor, build}", key);
+  if (kbs_jr_members(o, what, n, sizeof(n[0]), 3, v, err))
+    return -EINVAL;
   for (int i = 0; i < 3; i++)
-    if (uint_le(v, n[i], 1, false, out + i, err))
+    if (uint_le(v[i], n[i], 1, false, out + i, err))
       return cf_error_prefix(err, "%s", key);
   return 0;
 }
 
-int kbs_snp_report_from_json(const json_t *ar, uint8_t b[CF_SNP_REPORT_SIZE], cf_error *err) {
+static int report_from_span(kbs_span ar, uint8_t b[CF_SNP_REPORT_SIZE], cf_error *err) {
   memset(b, 0, CF_SNP_REPORT_SIZE);
-  if (!json_is_object(ar))
+  kbs_span v[NFIELDS];
+  if (!ar.p || !kbs_jr_is(ar, '{'))
     return cf_err_status(err, CF_INVALID_ARGUMENT, "attestation_report must be an object");
-  const json_t *fam = json_object_get(ar, "cpuid_fam_id");
-  bool turin = json_is_integer(fam) && json_integer_value(fam) == 0x1A;
-  const json_t *sig = json_object_get(ar, "signature");
-  int r = uint_le(ar, "version", 4, false, b + 0x000, err);
-  if (!r) r = uint_le(ar, "guest_svn", 4, false, b + 0x004, err);
-  if (!r) r = uint_le(ar, "policy", 8, false, b + 0x008, err);
-  if (!r) r = bytes(ar, "family_id", b + 0x010, 16, err);
-  if (!r) r = bytes(ar, "image_id", b + 0x020, 16, err);
-  if (!r) r = uint_le(ar, "vmpl", 4, false, b + 0x030, err);
-  if (!r) r = uint_le(ar, "sig_algo", 4, false, b + 0x034, err);
-  if (!r) r = tcb(ar, "current_tcb", turin, b + 0x038, err);
-  if (!r) r = uint_le(ar, "plat_info", 8, false, b + 0x040, err);
-  if (!r) r = uint_le(ar, "key_info", 4, false, b + 0x048, err);
-  if (!r) r = bytes(ar, "report_data", b + 0x050, 64, err);
-  if (!r) r = bytes(ar, "measurement", b + 0x090, 48, err);
-  if (!r) r = bytes(ar, "host_data", b + 0x0C0, 32, err);
-  if (!r) r = bytes(ar, "id_key_digest", b + 0x0E0, 48, err);
-  if (!r) r = bytes(ar, "author_key_digest", b + 0x110, 48, err);
-  if (!r) r = bytes(ar, "report_id", b + 0x140, 32, err);
-  if (!r) r = bytes(ar, "report_id_ma", b + 0x160, 32, err);
-  if (!r) r = tcb(ar, "reported_tcb", turin, b + 0x180, err);
-  if (!r) r = uint_le(ar, "cpuid_fam_id", 1, true, b + 0x188, err);
-  if (!r) r = uint_le(ar, "cpuid_mod_id", 1, true, b + 0x189, err);
-  if (!r) r = uint_le(ar, "cpuid_step", 1, true, b + 0x18A, err);
-  if (!r) r = bytes(ar, "chip_id", b + 0x1A0, 64, err);
-  if (!r) r = tcb(ar, "committed_tcb", turin, b + 0x1E0, err);
-  if (!r) r = version3(ar, "current", b + 0x1E8, err);
-  if (!r) r = version3(ar, "committed", b + 0x1EC, err);
-  if (!r) r = tcb(ar, "launch_tcb", turin, b + 0x1F0, err);
-  if (!r) r = uint_le(ar, "launch_mit_vector", 8, true, b + 0x1F8, err);
-  if (!r) r = uint_le(ar, "current_mit_vector", 8, true, b + 0x200, err);
-  if (!r && !json_is_object(sig))
-    r = cf_err_status(err, CF_INVALID_ARGUMENT, "report.signature must be {r, s}");
-  if (!r) r = bytes(sig, "r", b + 0x2A0, 72, err);
-  if (!r) r = bytes(sig, "s", b + 0x2E8, 72, err);
-  return r;
+  if (kbs_jr_members(ar, "report", &fields[0].name, sizeof(fields[0]), NFIELDS, v, err))
+    return -EINVAL;
+  uint64_t fam;
+  const kbs_span *fs = &v[18]; /* cpuid_fam_id */
+  bool turin = fs->p && !kbs_jr_uint(*fs, &fam) && fam == 0x1A;
+  for (size_t i = 0; i < NFIELDS; i++) {
+    const struct field *f = &fields[i];
+    int r = 0;
+    switch (f->kind) {
+    case U:
+      r = uint_le(v[i], f->name, f->n, f->nullable, b + f->off, err);
+      break;
+    case BYTES:
+      r = v[i].p ? bytes(v[i], f->name, b + f->off, f->n, err)
+                 : cf_err_status(err, CF_INVALID_ARGUMENT, "report.%s must be an array of %u bytes",
+                                 f->name, f->n);
+      break;
+    case TCB:
+      r = tcb(v[i], f->name, turin, b + f->off, err);
+      break;
+    case VER3:
+      r = version3(v[i], f->name, b + f->off, err);
+      break;
+    case SIG: {
+      static const char *const rs[] = {"r", "s"};
+      kbs_span sv[2];
+      if (!v[i].p || !kbs_jr_is(v[i], '{'))
+        return cf_err_status(err, CF_INVALID_ARGUMENT, "report.signature must be {r, s}");
+      r = kbs_jr_members(v[i], "report.signature", rs, sizeof(rs[0]), 2, sv, err);
+      if (!r)
+        r = sv[0].p ? bytes(sv[0], "r", b + 0x2A0, 72, err)
+                    : cf_err_status(err, CF_INVALID_ARGUMENT, "report.r must be an array of 72 bytes");
+      if (!r)
+        r = sv[1].p ? bytes(sv[1], "s", b + 0x2E8, 72, err)
+                    : cf_err_status(err, CF_INVALID_ARGUMENT, "report.s must be an array of 72 bytes");
+      break;
+    }
+    }
+    if (r)
+      return r;
+  }
+  return 0;
 }
 
-/* The VCEK/VLEK's DER when cert_chain holds nothing else to add (the common
- * case: no PEM round trip); NULL otherwise. */
-static char *signer_der_only(const json_t *chain, size_t *len, cf_error *err) {
-  const json_t *leaf = NULL;
-  size_t i;
-  json_t *e;
-  json_array_foreach(chain, i, e) {
-    const char *t = json_string_value(json_object_get(e, "cert_type"));
-    if (t && (!strcmp(t, "ASK") || !strcmp(t, "ARK")))
-      return NULL;
-    if (t && (!strcmp(t, "VCEK") || !strcmp(t, "VLEK")) && !leaf)
-      leaf = e;
+int kbs_snp_report_from_json(const char *text, size_t len, uint8_t b[CF_SNP_REPORT_SIZE], cf_error *err) {
+  kbs_span ar;
+  if (kbs_jr_document(text, len, &ar))
+    return cf_err_status(err, CF_INVALID_ARGUMENT, "attestation_report is not well-formed JSON");
+  return report_from_span(ar, b, err);
+}
+
+/* cert_chain entries: {"cert_type": "VCEK"|"VLEK"|"ASK"|"ARK"|…, "data": [DER]}. */
+#define MAX_CHAIN 16
+typedef struct chain_entry {
+  char type[8];
+  kbs_span data;
+  long n;
+} chain_entry;
+
+static size_t chain_entries(kbs_span chain, chain_entry *ce) {
+  kbs_jr_iter it;
+  kbs_span e;
+  size_t n = 0;
+  if (kbs_jr_array(chain, &it))
+    return 0;
+  static const char *const names[] = {"cert_type", "data"};
+  while (n < MAX_CHAIN && kbs_jr_element(&it, &e) == 1) {
+    kbs_span v[2];
+    cf_error ignored = {0};
+    if (!kbs_jr_is(e, '{') || kbs_jr_members(e, "cert_chain[]", names, sizeof(names[0]), 2, v, &ignored) ||
+        !v[0].p || kbs_jr_plain_string(v[0], ce[n].type, sizeof(ce[n].type)))
+      continue; /* not a certificate entry this broker knows */
+    ce[n].data = v[1];
+    ce[n].n = v[1].p ? kbs_jr_bytes(v[1], NULL, 0) : -1;
+    n++;
   }
-  size_t n = json_array_size(json_object_get(leaf, "data"));
-  char *der = leaf && n && n <= 16384 ? malloc(n) : NULL;
-  if (der && bytes(leaf, "data", (uint8_t *)der, n, err)) {
-    free(der);
+  return n;
+}
+
+static bool is_leaf(const chain_entry *c) { return !strcmp(c->type, "VCEK") || !strcmp(c->type, "VLEK"); }
+static bool is_inter(const chain_entry *c) { return !strcmp(c->type, "ASK") || !strcmp(c->type, "ARK"); }
+
+/* The signer for attest/: the VCEK/VLEK's DER when cert_chain holds nothing
+ * else to add (the common case: no PEM round trip), else a PEM of the
+ * VCEK/VLEK then its ASK/ARK. NULL (err empty) when there is no signer. */
+static char *signer_bundle(kbs_span chain, size_t *len, cf_error *err) {
+  chain_entry ce[MAX_CHAIN];
+  size_t n = chain_entries(chain, ce), leaf = n;
+  bool inter = false;
+  for (size_t i = 0; i < n; i++) {
+    if (is_inter(&ce[i]))
+      inter = true;
+    if (is_leaf(&ce[i]) && leaf == n)
+      leaf = i;
+  }
+  if (leaf == n)
     return NULL;
-  }
-  *len = n;
-  return der;
-}
-
-/* The signer PEM: the VCEK/VLEK of cert_chain, then its ASK/ARK. */
-static char *signer_bundle(const json_t *chain, size_t *len, cf_error *err) {
-  char *der = signer_der_only(chain, len, err);
-  if (der || err->msg[0])
+  if (!inter) {
+    if (ce[leaf].n <= 0 || ce[leaf].n > 16384)
+      return NULL;
+    char *der = malloc((size_t)ce[leaf].n);
+    if (der)
+      kbs_jr_bytes(ce[leaf].data, (uint8_t *)der, (size_t)ce[leaf].n);
+    *len = (size_t)ce[leaf].n;
     return der;
+  }
   BIO *out = BIO_new(BIO_s_mem());
   bool have_leaf = false;
-  for (int pass = 0; pass < 2 && out; pass++) {
-    size_t i;
-    json_t *e;
-    json_array_foreach(chain, i, e) {
-      const char *t = json_string_value(json_object_get(e, "cert_type"));
-      bool leaf = t && (!strcmp(t, "VCEK") || !strcmp(t, "VLEK"));
-      bool inter = t && (!strcmp(t, "ASK") || !strcmp(t, "ARK"));
-      if ((pass == 0 && !leaf) || (pass == 1 && !inter) || (leaf && have_leaf))
+  for (int pass = 0; pass < 2 && out; pass++)
+    for (size_t i = 0; i < n; i++) {
+      bool l = is_leaf(&ce[i]);
+      if ((pass == 0 && !l) || (pass == 1 && !is_inter(&ce[i])) || (l && have_leaf))
         continue;
-      const json_t *d = json_object_get(e, "data");
-      size_t n = json_array_size(d);
-      if (!n || n > 16384)
+      if (ce[i].n <= 0 || ce[i].n > 16384)
         continue;
-      _cleanup_free_ uint8_t *der = malloc(n);
-      if (!der || bytes(e, "data", der, n, err))
+      _cleanup_free_ uint8_t *der = malloc((size_t)ce[i].n);
+      if (!der)
         goto fail;
+      kbs_jr_bytes(ce[i].data, der, (size_t)ce[i].n);
       const uint8_t *p = der;
-      X509 *x = d2i_X509(NULL, &p, (long)n);
+      X509 *x = d2i_X509(NULL, &p, ce[i].n);
       if (!x) {
-        cf_err_status(err, CF_INVALID_ARGUMENT, "cert_chain[%zu] (%s) is not a DER certificate", i, t);
+        cf_err_status(err, CF_INVALID_ARGUMENT, "cert_chain (%s) is not a DER certificate", ce[i].type);
         goto fail;
       }
       PEM_write_bio_X509(out, x);
       X509_free(x);
-      have_leaf |= leaf;
+      have_leaf |= l;
     }
-  }
   if (!out || !have_leaf) {
     BIO_free(out);
     return NULL;
   }
   char *mem;
-  long n = BIO_get_mem_data(out, &mem);
-  char *copy = malloc((size_t)n + 1);
+  long blen = BIO_get_mem_data(out, &mem);
+  char *copy = malloc((size_t)blen + 1);
   if (copy) {
-    memcpy(copy, mem, (size_t)n);
-    *len = (size_t)n;
+    memcpy(copy, mem, (size_t)blen);
+    *len = (size_t)blen;
   }
   BIO_free(out);
   return copy;
@@ -207,15 +272,17 @@ static json_t *claims_of(const cf_snp_report *r, enum cf_snp_product p) {
                    "init_data", hd, "chip_id", chip, "vmpl", (int)r->vmpl);
 }
 
-int kbs_evidence_snp(kbs_server *s, const json_t *ev, const kbs_binding *b, json_t **claims,
-                     kbs_ear *ear, cf_error *err) {
+int kbs_evidence_snp(kbs_server *s, const char *text, size_t len, const kbs_binding *b,
+                     json_t **claims, kbs_ear *ear, cf_error *err) {
   uint8_t report[CF_SNP_REPORT_SIZE];
-  if (!json_is_object(ev) || kbs_snp_report_from_json(json_object_get(ev, "attestation_report"), report, err))
-    return err->msg[0] ? cf_error_prefix(err, "SNP evidence")
-                       : cf_err_status(err, CF_INVALID_ARGUMENT, "SNP evidence is not an object");
-  const json_t *chain = json_object_get(ev, "cert_chain");
+  static const char *const top[] = {"attestation_report", "cert_chain"};
+  kbs_span ev = {text, text + len}, v[2]; /* validated by the caller */
+  if (!kbs_jr_is(ev, '{'))
+    return cf_err_status(err, CF_INVALID_ARGUMENT, "SNP evidence is not an object");
+  if (kbs_jr_members(ev, "SNP evidence", top, sizeof(top[0]), 2, v, err) || report_from_span(v[0], report, err))
+    return cf_error_prefix(err, "SNP evidence");
   size_t blen = 0;
-  _cleanup_free_ char *bundle = json_is_array(chain) ? signer_bundle(chain, &blen, err) : NULL;
+  _cleanup_free_ char *bundle = v[1].p && kbs_jr_is(v[1], '[') ? signer_bundle(v[1], &blen, err) : NULL;
   if (!bundle && err->msg[0])
     return cf_error_prefix(err, "SNP evidence");
   /* Candidates: the evidence's own VCEK/VLEK, else each configured signer. */

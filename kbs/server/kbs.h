@@ -168,14 +168,16 @@ typedef struct kbs_ear {
 
 /* Verifies `evidence` of `tee`, its binding, and appraises it; `claims` gets
  * the TEE's claims (annotated evidence). Rejections fill `err`. */
-int kbs_evidence_verify(kbs_server *s, const char *tee, const json_t *evidence,
+/* `evidence` is one well-formed JSON value (kbs_jr_document checked it). */
+int kbs_evidence_verify(kbs_server *s, const char *tee, const char *evidence, size_t len,
                         const kbs_binding *b, json_t **claims, kbs_ear *ear, cf_error *err);
-int kbs_evidence_snp(kbs_server *s, const json_t *ev, const kbs_binding *b, json_t **claims,
-                     kbs_ear *ear, cf_error *err);
+int kbs_evidence_snp(kbs_server *s, const char *text, size_t len, const kbs_binding *b,
+                     json_t **claims, kbs_ear *ear, cf_error *err);
 int kbs_evidence_tdx(kbs_server *s, const json_t *ev, const kbs_binding *b, json_t **claims,
                      kbs_ear *ear, cf_error *err);
 /* SNP evidence JSON (serde form of the report) to the 1184 report bytes. */
-int kbs_snp_report_from_json(const json_t *ar, uint8_t out[CF_SNP_REPORT_SIZE], cf_error *err);
+int kbs_snp_report_from_json(const char *text, size_t len, uint8_t out[CF_SNP_REPORT_SIZE],
+                             cf_error *err);
 void kbs_appraise(const cf_checks *ref, const cf_checks *hw_extra, kbs_ear *ear);
 void kbs_ear_unappraised(kbs_ear *ear);
 

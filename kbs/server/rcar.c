@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "coffer/cleanup.h"
+#include "jread.h"
 #include "kbs.h"
 
 #define ERR_PREFIX "https://github.com/confidential-containers/kbs/errors/"
@@ -91,9 +92,59 @@ void kbs_handle_auth(kbs_server *s, const kbs_request *rq, kbs_response *rs) {
   json_decref(req);
 }
 
+static json_t *value_of(kbs_span v, const char *what, cf_error *err) {
+  json_error_t je;
+  json_t *j = json_loadb(v.p, (size_t)(v.end - v.p), JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &je);
+  if (!j)
+    cf_err_status(err, CF_INVALID_ARGUMENT, "%s: %s", what, je.text);
+  return j;
+}
+
+/* The Attestation {runtime-data, init-data, tee-evidence {primary_evidence,
+ * additional_evidence}}: all but the primary evidence as JSON values; that
+ * one stays text for its verifier (SNP evidence is ~12 kB of integer
+ * arrays: jread.h). */
+static json_t *read_attestation(const char *body, size_t len, kbs_span *primary, cf_error *err) {
+  static const char *const top[] = {"runtime-data", "init-data", "tee-evidence"};
+  static const char *const te[] = {"primary_evidence", "additional_evidence"};
+  kbs_span doc, v[3], e[2] = {{0}};
+  if (kbs_jr_document(body, len, &doc)) {
+    cf_err_status(err, CF_INVALID_ARGUMENT, "the attestation is not well-formed JSON");
+    return NULL;
+  }
+  if (!kbs_jr_is(doc, '{')) {
+    cf_err_status(err, CF_INVALID_ARGUMENT, "the attestation is not a JSON object");
+    return NULL;
+  }
+  if (kbs_jr_members(doc, "attestation", top, sizeof(top[0]), 3, v, err) ||
+      (v[2].p && kbs_jr_is(v[2], '{') &&
+       kbs_jr_members(v[2], "tee-evidence", te, sizeof(te[0]), 2, e, err)))
+    return NULL;
+  json_t *a = json_object(), *tev = json_object();
+  if (!a || !tev || json_object_set_new(a, "tee-evidence", tev)) {
+    json_decref(a);
+    cf_err(err, ENOMEM, "attestation");
+    return NULL;
+  }
+  for (int i = 0; i < 2; i++) {
+    json_t *j = v[i].p ? value_of(v[i], top[i], err) : NULL;
+    if (v[i].p && (!j || json_object_set_new(a, top[i], j))) {
+      json_decref(a);
+      return NULL;
+    }
+  }
+  json_t *add = e[1].p ? value_of(e[1], te[1], err) : NULL;
+  if (e[1].p && (!add || json_object_set_new(tev, te[1], add))) {
+    json_decref(a);
+    return NULL;
+  }
+  *primary = e[0];
+  return a;
+}
+
 /* Checks the Attestation's shape and computes what the evidence must bind. */
-static int parse_attestation(const json_t *a, const char *nonce, kbs_binding *b,
-                             const json_t **pubkey, const json_t **primary, cf_error *err) {
+static int parse_attestation(const json_t *a, const kbs_span *primary, const char *nonce,
+                             kbs_binding *b, const json_t **pubkey, cf_error *err) {
   if (!json_is_object(a))
     return cf_err_status(err, CF_INVALID_ARGUMENT, "the attestation is not a JSON object");
   const json_t *rt = json_object_get(a, "runtime-data");
@@ -108,9 +159,8 @@ static int parse_attestation(const json_t *a, const char *nonce, kbs_binding *b,
                          "the nonce is not this session's challenge (stale, reused or forged)");
   if (cf_kbs_tee_pubkey_check(*pubkey, err))
     return -EINVAL;
-  *primary = json_object_get(te, "primary_evidence");
   const json_t *add = json_object_get(te, "additional_evidence");
-  if (!*primary || (add && !json_is_string(add)))
+  if (!primary->p || (add && !json_is_string(add)))
     return cf_err_status(err, CF_INVALID_ARGUMENT,
                          "tee-evidence needs \"primary_evidence\" (and a string \"additional_evidence\")");
   if (add && json_string_length(add))
@@ -155,14 +205,16 @@ void kbs_handle_attest(kbs_server *s, const kbs_request *rq, kbs_response *rs) {
   }
   cf_error err = {0};
   kbs_binding b = {0};
-  const json_t *pubkey = NULL, *primary = NULL;
+  const json_t *pubkey = NULL;
+  kbs_span primary = {0};
   json_t *claims = NULL, *token_claims = NULL, *rt_claims = NULL;
   char *token = NULL;
   kbs_ear ear;
-  json_t *a = cf_kbs_json_parse(rq->body, rq->body_len, &err);
-  int r = a ? parse_attestation(a, sv.nonce, &b, &pubkey, &primary, &err) : -EINVAL;
+  json_t *a = read_attestation(rq->body, rq->body_len, &primary, &err);
+  int r = a ? parse_attestation(a, &primary, sv.nonce, &b, &pubkey, &err) : -EINVAL;
   if (!r)
-    r = kbs_evidence_verify(s, sv.tee, primary, &b, &claims, &ear, &err);
+    r = kbs_evidence_verify(s, sv.tee, primary.p, (size_t)(primary.end - primary.p), &b, &claims,
+                            &ear, &err);
   if (!r) {
     rt_claims = json_pack("{s:s,s:O}", "nonce", sv.nonce, "tee-pubkey", pubkey);
     token = kbs_token_issue(s, sv.tee, claims, &ear, rt_claims, &b, &token_claims, &err);

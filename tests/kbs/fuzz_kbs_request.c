@@ -94,10 +94,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     break;
   }
   case 2: {
-    json_t *ar = json_loadb(body, len, 0, NULL);
     uint8_t report[CF_SNP_REPORT_SIZE];
-    kbs_snp_report_from_json(ar, report, &err);
-    json_decref(ar);
+    kbs_snp_report_from_json(body, len, report, &err);
     break;
   }
   case 3:

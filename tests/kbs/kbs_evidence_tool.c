@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "coffer/file.h"
+#include "jread.h"
 #include "kbs.h"
 
 int main(int argc, char **argv) {
@@ -43,9 +44,12 @@ int main(int argc, char **argv) {
   }
   if (cf_read_file(argv[2], 16 << 20, &text, &len, &err))
     return fprintf(stderr, "%s\n", err.msg), 2;
-  json_t *ev = cf_kbs_json_parse(text, len, &err), *claims = NULL;
+  json_t *claims = NULL;
   kbs_ear ear;
-  int r = ev ? kbs_evidence_verify(&s, argv[1], ev, &b, &claims, &ear, &err) : -1;
+  kbs_span ev;
+  int r = kbs_jr_document(text, len, &ev)
+              ? cf_err_status(&err, CF_INVALID_ARGUMENT, "evidence is not well-formed JSON")
+              : kbs_evidence_verify(&s, argv[1], ev.p, (size_t)(ev.end - ev.p), &b, &claims, &ear, &err);
   json_t *out = r ? json_pack("{s:b,s:s}", "ok", 0, "error", err.msg)
                   : json_pack("{s:b,s:s,s:{s:i,s:i,s:i,s:i},s:o}", "ok", 1, "status", ear.status,
                               "tv", "instance-identity", ear.instance_identity, "executables",
@@ -55,7 +59,6 @@ int main(int argc, char **argv) {
   puts(o);
   free(o);
   json_decref(out);
-  json_decref(ev);
   free(text);
   kbs_server_fini(&s);
   return 0;

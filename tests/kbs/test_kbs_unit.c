@@ -11,6 +11,7 @@
 #include <jose/jose.h>
 
 #include "coffer/kbs_common.h"
+#include "jread.h"
 #include "kbs.h"
 
 static int failures;
@@ -314,6 +315,64 @@ static void test_sessions(void) {
   kbs_sessions_free(t);
 }
 
+/* The in-place reader: everything jansson would refuse as a document is
+ * refused; byte arrays take exactly integers 0..255. */
+static void test_jread(void) {
+  static const char *const bad[] = {
+      "", "{", "[1,]", "{\"a\":1,}", "{\"a\" 1}", "[01]", "[1.]", "[.5]", "[-]", "[1e]",
+      "\"\\x\"", "\"\\u12G4\"", "\"a\nb\"", "\"\xC0\xAF\"", "\"\xED\xA0\x80\"", "\"\xF5\x80\x80\x80\"",
+      "\"\xE2\x82\"", "tru", "nul", "[1] [2]", "{\"a\":1}}", "{1:2}",
+  };
+  kbs_span v;
+  for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+    CHECK(kbs_jr_document(bad[i], strlen(bad[i]), &v) != 0, "malformed JSON #%zu accepted", i);
+  char deep[200];
+  memset(deep, '[', 100);
+  memset(deep + 100, ']', 100);
+  CHECK(kbs_jr_document(deep, 200, &v) != 0, "nesting of 100 accepted");
+  static const char *const good[] = {
+      " {\"a\": [1, 2 ,3], \"b\\\"\": {\"c\": null}, \"d\": -1.5e+3, \"e\": \"\xE2\x82\xAC\\u00e9\"} ",
+      "[]", "{}", "0", "\"\"", "[true,false,null]",
+  };
+  for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++)
+    CHECK(kbs_jr_document(good[i], strlen(good[i]), &v) == 0, "valid JSON #%zu refused", i);
+  /* Members in order, keys with escapes reported as "". */
+  const char *doc = "{\"x\": [7, 255, 0], \"k\\u0065y\": 1, \"s\": \"str\", \"n\": 18446744073709551615}";
+  kbs_jr_iter it;
+  char key[32];
+  kbs_span m;
+  uint8_t b[3];
+  uint64_t u;
+  CHECK(!kbs_jr_document(doc, strlen(doc), &v) && !kbs_jr_object(v, &it), "object");
+  CHECK(kbs_jr_member(&it, key, sizeof(key), &m) == 1 && !strcmp(key, "x") &&
+            kbs_jr_bytes(m, b, 3) == 3 && b[0] == 7 && b[1] == 255 && b[2] == 0, "byte array");
+  CHECK(kbs_jr_member(&it, key, sizeof(key), &m) == 1 && !key[0], "escaped key");
+  CHECK(kbs_jr_member(&it, key, sizeof(key), &m) == 1 && !strcmp(key, "s") &&
+            !kbs_jr_plain_string(m, key, sizeof(key)) && !strcmp(key, "str"), "string");
+  CHECK(kbs_jr_member(&it, key, sizeof(key), &m) == 1 && !kbs_jr_uint(m, &u) && u == UINT64_MAX, "u64");
+  CHECK(kbs_jr_member(&it, key, sizeof(key), &m) == 0, "end of object");
+  static const char *const notbytes[] = {"[256]", "[-1]", "[1.0]", "[1e2]", "[\"1\"]", "[[1]]", "[null]", "{}"};
+  for (size_t i = 0; i < sizeof(notbytes) / sizeof(notbytes[0]); i++) {
+    CHECK(!kbs_jr_document(notbytes[i], strlen(notbytes[i]), &v), "%s", notbytes[i]);
+    CHECK(kbs_jr_bytes(v, b, 3) < 0, "%s taken as bytes", notbytes[i]);
+  }
+  CHECK(!kbs_jr_document("18446744073709551616", 20, &v) && kbs_jr_uint(v, &u) != 0, "2^64 taken as u64");
+  /* Known keys twice are refused; unknown ones skipped. */
+  static const char *const names[] = {"a", "b"};
+  kbs_span two[2];
+  cf_error e = {0};
+  const char *dup = "{\"a\": 1, \"zz\": 2, \"zz\": 3, \"a\": 4}";
+  CHECK(!kbs_jr_document(dup, strlen(dup), &v), "dup doc");
+  CHECK(kbs_jr_members(v, "t", names, sizeof(names[0]), 2, two, &e) && strstr(e.msg, "t.a appears twice"),
+        "duplicate member accepted: %s", e.msg);
+  /* The SNP report reader refuses a report field given twice. */
+  uint8_t rep[CF_SNP_REPORT_SIZE];
+  e = (cf_error){0};
+  const char *r2 = "{\"version\": 2, \"version\": 3}";
+  CHECK(kbs_snp_report_from_json(r2, strlen(r2), rep, &e) && strstr(e.msg, "version appears twice"),
+        "report field twice: %s", e.msg);
+}
+
 int main(void) {
   test_jcs();
   test_runtime_digest();
@@ -324,9 +383,10 @@ int main(void) {
   test_paths();
   test_policy();
   test_sessions();
+  test_jread();
   if (failures)
     fprintf(stderr, "%d failure(s)\n", failures);
   else
-    printf("ok: JCS and runtime-data vectors, init-data, base64, keys, JWE, JWT, paths, policy, sessions\n");
+    printf("ok: JCS and runtime-data vectors, init-data, base64, keys, JWE, JWT, paths, policy, sessions, JSON reader\n");
   return failures ? 1 : 0;
 }
