@@ -134,28 +134,36 @@ static const char *value(const char *p, const char *e, int depth) {
   }
 }
 
+/* Bytes that matter when stepping over a container: quotes and brackets. */
+static const bool special[256] = {['"'] = true, ['['] = true, [']'] = true, ['{'] = true, ['}'] = true};
+
 /* Past the value at p in text already validated: brackets counted, strings
- * stepped over; a few instructions a byte where value() does several times
- * that. */
+ * stepped over, everything else passed by a table lookup (a few
+ * instructions a byte; the same arrays are stepped over at every level). */
 static const char *skip(const char *p, const char *e) {
+  if (*p != '"' && *p != '[' && *p != '{') {
+    while (p < e && *p != ',' && *p != ']' && *p != '}' && *p != ' ' && *p != '\t' && *p != '\n' &&
+           *p != '\r')
+      p++;
+    return p; /* number or literal */
+  }
   int depth = 0;
   for (; p < e; p++) {
-    char c = *p;
-    if (c == '"') {
+    while (p < e && !special[(unsigned char)*p])
+      p++;
+    if (p >= e)
+      break;
+    if (*p == '"') {
       for (p++; p < e && *p != '"'; p++)
         if (*p == '\\')
           p++;
-    } else if (c == '{' || c == '[') {
-      depth++;
-    } else if (c == '}' || c == ']') {
-      if (--depth <= 0)
-        return depth ? p : p + 1;
-    } else if (c == ',' || c == ' ' || c == '\t' || c == '\n' || c == '\r') {
       if (!depth)
-        return p;
-    }
-    if (!depth && c == '"')
+        return p + 1;
+    } else if (*p == '{' || *p == '[') {
+      depth++;
+    } else if (--depth == 0) {
       return p + 1;
+    }
   }
   return p;
 }

@@ -90,8 +90,9 @@ int kbs_session_create(kbs_sessions *t, const char *tee, const char *nonce, int 
                        char id[33], time_t *expires);
 /* Copies the live session; -ENOENT when unknown or expired (then removed). */
 int kbs_session_get(kbs_sessions *t, const char *id, kbs_session_view *out);
-/* Attested: stores the token and claims (copied). -ENOENT if gone. */
-int kbs_session_attest(kbs_sessions *t, const char *id, const char *token, const json_t *claims,
+/* Attested: stores a copy of the token and a reference to the claims
+ * (immutable from then on). -ENOENT if gone. */
+int kbs_session_attest(kbs_sessions *t, const char *id, const char *token, json_t *claims,
                        const uint8_t hash[32]);
 void kbs_session_drop(kbs_sessions *t, const char *id);
 size_t kbs_sessions_sweep(kbs_sessions *t, time_t now);
