@@ -58,6 +58,55 @@ void tee_hex(const uint8_t *b, size_t n, char *out /* 2n+1 */);
 /* Hex of at most max bytes (even length, digits only); -EINVAL otherwise. */
 int tee_unhex(const char *s, uint8_t *out, size_t max, size_t *len);
 
+/* SEV-SNP (kbs-protocol.md A1). */
+#define TEE_SNP_REPORT_SIZE 0x4A0
+#define TEE_SNP_REPORT_DATA 0x50
+#define TEE_SNP_HOST_DATA 0xC0
+#define TEE_SNP_CERTS_MAX (64 * 1024)  /* a cert table larger than this is refused */
+#define TEE_SNP_CERT_ENTRIES_MAX 64
+
+typedef enum tee_snp_cert_kind {
+  TEE_SNP_CERT_ARK, TEE_SNP_CERT_ASK, TEE_SNP_CERT_VCEK, TEE_SNP_CERT_VLEK, TEE_SNP_CERT_CRL,
+  TEE_SNP_CERT_OTHER,
+} tee_snp_cert_kind;
+typedef struct tee_snp_cert {
+  tee_snp_cert_kind kind;
+  uint8_t guid[16];
+  const uint8_t *data; /* into the table */
+  size_t len;
+} tee_snp_cert;
+
+/* The GHCB cert table: {guid[16], offset u32, length u32} entries ended by
+ * an all-zero one, offsets from the table start. Every entry must lie past
+ * the terminator and inside len; an empty table (terminator first) gives 0
+ * entries. */
+int tee_snp_cert_table_parse(const uint8_t *tab, size_t len, tee_snp_cert *out, size_t max,
+                             size_t *n, cf_error *err);
+/* A report the hardware returned for our request: 1184 bytes, a known
+ * version, VMPL 0, exactly the requested report_data. */
+int tee_snp_report_check(const uint8_t *rep, size_t len, const uint8_t report_data[64],
+                         cf_error *err);
+/* {"attestation_report": …, "cert_chain": […]|null} (B4); the report must
+ * have zero reserved bytes, or the verifier's re-encoding could not match
+ * its signature. */
+int tee_snp_evidence_json(const uint8_t rep[TEE_SNP_REPORT_SIZE], const tee_snp_cert *certs,
+                          size_t n_certs, char **json, cf_error *err);
+
+/* TDX (A3). */
+#define TEE_TDX_REPORT_SIZE 1024
+#define TEE_TDX_REPORT_DATA 128
+#define TEE_TDX_MRCONFIGID 576
+#define TEE_TDX_QUOTE_MAX (64 * 1024)
+/* A DCAP quote v4/v5 for TDX carrying exactly report_data; *used is its
+ * length as declared (trailing bytes are not part of it). */
+int tee_tdx_quote_check(const uint8_t *q, size_t len, const uint8_t report_data[64],
+                        size_t *used, cf_error *err);
+/* The quote's MRCONFIGID (48 B). */
+int tee_tdx_quote_mrconfigid(const uint8_t *q, size_t len, uint8_t out[48], cf_error *err);
+/* A QGS reply (after the 4-byte length): the quote inside it. */
+int tee_tdx_qgs_reply_parse(const uint8_t *msg, size_t len, const uint8_t **quote,
+                            size_t *quote_len, cf_error *err);
+
 /* Per TEE: the binding and the evidence, called under tee_lock(). */
 int tee_sample_binding(const cf_tee_env *env, uint8_t out[64], size_t *len, cf_error *err);
 int tee_sample_evidence(const cf_tee_env *env, const uint8_t report_data[64], char **json,
