@@ -1,5 +1,7 @@
 /* The encodings evidence JSON uses. */
 #include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -56,4 +58,47 @@ int tee_unhex(const char *s, uint8_t *out, size_t max, size_t *len) {
   }
   *len = n / 2;
   return 0;
+}
+
+void tee_buf_printf(tee_buf *b, const char *fmt, ...) {
+  if (b->oom)
+    return;
+  for (;;) {
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(b->s ? b->s + b->len : NULL, b->s ? b->cap - b->len : 0, fmt, ap);
+    va_end(ap);
+    if (n < 0) {
+      b->oom = true;
+      return;
+    }
+    if (b->s && (size_t)n < b->cap - b->len) {
+      b->len += (size_t)n;
+      return;
+    }
+    size_t cap = b->cap ? b->cap : 256;
+    while (cap - b->len <= (size_t)n)
+      cap *= 2;
+    char *s = realloc(b->s, cap);
+    if (!s) {
+      b->oom = true;
+      return;
+    }
+    b->s = s, b->cap = cap;
+  }
+}
+
+void tee_buf_bytes(tee_buf *b, const uint8_t *p, size_t n) {
+  tee_buf_printf(b, "[");
+  for (size_t i = 0; i < n; i++)
+    tee_buf_printf(b, i ? ",%u" : "%u", p[i]);
+  tee_buf_printf(b, "]");
+}
+
+char *tee_buf_take(tee_buf *b) {
+  char *s = b->oom ? NULL : b->s;
+  if (b->oom)
+    free(b->s);
+  memset(b, 0, sizeof(*b));
+  return s;
 }

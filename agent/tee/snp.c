@@ -49,10 +49,9 @@ static int request_error(cf_error *err, const char *what, int e, uint64_t exitin
   if (e == ENOTTY)
     return cf_err(err, e, "%s: the kernel disabled the guest's VMPCK after an earlier failed "
                   "request; no report until the guest reboots", what);
-  return cf_err(err, e,
-                "%s (exitinfo2 0x%" PRIx64 ": firmware error 0x%x %s, VMM error 0x%x %s; a "
-                "firmware error leaves the VMPCK wiped until reboot)",
-                what, exitinfo2, fw, fw_error_name(fw), vmm, vmm_error_name(vmm));
+  return cf_err(err, e, "%s (exitinfo2 0x%" PRIx64 ": firmware error 0x%x %s, VMM error 0x%x %s%s)",
+                what, exitinfo2, fw, fw_error_name(fw), vmm, vmm_error_name(vmm),
+                fw ? "; the kernel wipes the VMPCK after a firmware error: no report until reboot" : "");
 }
 
 static int open_dev(const cf_tee_env *env, int *fd, cf_error *err) {

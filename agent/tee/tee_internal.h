@@ -51,6 +51,19 @@ int tee_tsm_get(const cf_tee_env *env, const char *want_provider, const uint8_t 
                 size_t max_out, size_t max_aux, tee_tsm_report *rep, cf_error *err);
 void tee_tsm_report_free(tee_tsm_report *rep);
 
+/* A growing text buffer for the evidence JSON (no JSON library: the
+ * library links next to the broker's JSON library in tests, and the shapes
+ * are fixed). Appends after a failed allocation are no-ops; tee_buf_take
+ * then returns NULL. */
+typedef struct tee_buf {
+  char *s;
+  size_t len, cap;
+  bool oom;
+} tee_buf;
+void tee_buf_printf(tee_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void tee_buf_bytes(tee_buf *b, const uint8_t *p, size_t n); /* [1,2,3] */
+char *tee_buf_take(tee_buf *b);
+
 /* Base64 (standard alphabet, padded) and lowercase hex, NUL-terminated,
  * malloc'd; NULL when out of memory. */
 char *tee_b64(const uint8_t *b, size_t n);
