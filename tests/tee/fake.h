@@ -16,7 +16,7 @@
 
 typedef struct fake {
   char root[256];
-  struct cf_tee_ioctl_ops ops;
+  struct cf_tee_ioctl_ops ops, ops_real; /* ops_real: for tests that wrap a hook */
   cf_tee_env env;
 
   /* CPUID */

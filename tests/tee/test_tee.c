@@ -623,6 +623,80 @@ static void case_tdx_hostile(void) {
   free(v3);
 }
 
+/* A v5 quote (TDX 1.5 body behind its descriptor) goes through as well;
+ * its report_data is not a padded SHA-384, so the broker verifies it and
+ * then refuses only the binding. */
+static void case_tdx_v5(void) {
+  size_t ql;
+  uint8_t *q = load(data, "tdx/trustee/tdx_quote_5.dat", &ql);
+  const uint8_t *rd = q + 48 + 6 + 520;
+  fake f;
+  fake_init(&f);
+  f.provider = "tdx_guest";
+  f.outblob = q, f.outblob_len = ql;
+  cf_error err = {0};
+  char *ev = NULL;
+  int r = cf_tee_evidence(&f.env, CF_TEE_TDX, rd, &ev, &err);
+  CHECK(r == 0 && f.inblob_seen_len == 64 && !memcmp(f.inblob_seen, rd, 64),
+        "tdx_quote_5 (v5): evidence for the report_data at its v5 offset (%s)", err.msg);
+  verdict vd = kbs_verify("tdx", ev ? ev : "", rd, NULL, 0, "2024-03-20T00:00:00Z");
+  CHECK(!vd.ok && has(vd.error, "report_data does not bind"),
+        "coffer-kbs verifies the v5 quote, refuses only the binding (%s)", vd.error);
+  free(ev);
+  fake_fini(&f);
+  free(q);
+}
+
+/* ---- requests are serialised process-wide ---- */
+
+static fake *shared;
+static int in_flight, overlaps;
+
+static int slow_ioctl(void *ctx, int fd, unsigned long req, void *arg) {
+  if (__atomic_add_fetch(&in_flight, 1, __ATOMIC_SEQ_CST) > 1)
+    __atomic_add_fetch(&overlaps, 1, __ATOMIC_SEQ_CST);
+  struct timespec ts = {0, 2 * 1000 * 1000};
+  nanosleep(&ts, NULL);
+  int r = shared->ops_real.ioctl(ctx, fd, req, arg);
+  __atomic_sub_fetch(&in_flight, 1, __ATOMIC_SEQ_CST);
+  return r;
+}
+
+static void *requester(void *arg) {
+  const uint8_t *rd = arg;
+  for (int i = 0; i < 10; i++) {
+    cf_error err = {0};
+    char *ev = NULL;
+    if (cf_tee_evidence(&shared->env, CF_TEE_SNP, rd, &ev, &err))
+      __atomic_add_fetch(&overlaps, 1000, __ATOMIC_SEQ_CST);
+    free(ev);
+  }
+  return NULL;
+}
+
+static void case_serialised(void) {
+  size_t rl;
+  uint8_t *rep = load(data, "snp/gsg_milan/attestation.bin", &rl);
+  fake f;
+  fake_init(&f);
+  f.provider = ""; /* configfs-tsm without a provider: the device is used */
+  fake_file(&f, "/dev/sev-guest", "", 0);
+  f.snp_report = rep;
+  f.ops_real = f.ops;
+  f.ops.ioctl = slow_ioctl;
+  shared = &f;
+  pthread_t t[4];
+  for (int i = 0; i < 4; i++)
+    pthread_create(&t[i], NULL, requester, rep + 0x50);
+  for (int i = 0; i < 4; i++)
+    pthread_join(t[i], NULL);
+  CHECK(overlaps == 0 && f.ioctl_calls == 40,
+        "4 threads x 10 SNP requests: all succeed, never two in flight (%d overlaps, %d calls)",
+        overlaps, f.ioctl_calls);
+  fake_fini(&f);
+  free(rep);
+}
+
 /* ---- sample ---- */
 
 static void case_sample(void) {
@@ -683,6 +757,7 @@ int main(int argc, char **argv) {
       {"snp_binding", case_snp_binding},   {"snp_hostile", case_snp_hostile},
       {"tdx_vectors", case_tdx_vectors},   {"tdx_binding", case_tdx_binding},
       {"tdx_hostile", case_tdx_hostile},   {"sample", case_sample},
+      {"tdx_v5", case_tdx_v5},             {"serialised", case_serialised},
   };
   for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
     if (!strcmp(argv[1], cases[i].name)) {
