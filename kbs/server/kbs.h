@@ -158,7 +158,12 @@ typedef struct kbs_binding {
   bool has_init;
   uint8_t init[64];     /* init-data digest */
   size_t init_len;
+  json_t *init_claims;  /* its [data] map for the token (owned; NULL without init-data) */
 } kbs_binding;
+
+/* The init-data document's [data] map as the token's init_data_claims:
+ * "aa.toml" and "cdh.toml" as JSON objects, other entries as strings. */
+json_t *kbs_initdata_claims(const char *toml, size_t len, cf_error *err);
 
 /* EAR-style outcome: trustworthiness claims and the status they give. */
 typedef struct kbs_ear {

@@ -174,7 +174,8 @@ static int parse_attestation(const json_t *a, const kbs_span *primary, const cha
       return cf_err_status(err, CF_INVALID_ARGUMENT,
                            "init-data must be {\"format\": \"toml\", \"body\": \"...\"}");
     if (cf_kbs_initdata_digest(json_string_value(body), json_string_length(body), b->init,
-                               &b->init_len, err))
+                               &b->init_len, err) ||
+        !(b->init_claims = kbs_initdata_claims(json_string_value(body), json_string_length(body), err)))
       return -EINVAL;
     b->has_init = true;
   }
@@ -233,6 +234,7 @@ void kbs_handle_attest(kbs_server *s, const kbs_request *rq, kbs_response *rs) {
   json_decref(rt_claims);
   json_decref(claims);
   json_decref(a);
+  json_decref(b.init_claims);
   kbs_session_view_free(&sv);
 }
 

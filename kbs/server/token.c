@@ -20,6 +20,8 @@ char *kbs_token_issue(kbs_server *s, const char *tee, const json_t *tee_claims,
   if (ev && b->has_init) {
     cf_kbs_hex(b->init, b->init_len, init);
     json_object_set_new(ev, "init_data", json_string(init));
+    if (b->init_claims)
+      json_object_set(ev, "init_data_claims", b->init_claims);
   }
   json_t *tv = json_pack("{s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:i}", "instance-identity",
                          ear->instance_identity, "configuration", ear->configuration,

@@ -409,15 +409,31 @@ def group_abuse():
         st, d = k.req("POST", "/kbs/v0/attest", attestation(bad, ch["nonce"], sample_evidence(runtime_digest(bad, ch["nonce"]))))
         refused(f"unacceptable tee-pubkey {str(bad)[:40]}", st, d, 401, "AttestationError", "tee-pubkey")
     # init-data: matching and not
-    toml = 'version = "0.1.0"\nalgorithm = "sha384"\n[data]\n"aa.toml" = \'\'\'\n[token_configs]\n\'\'\'\n'
+    toml = ('version = "0.1.0"\nalgorithm = "sha384"\n[data]\n'
+            '"aa.toml" = \'\'\'\n[token_configs.kbs]\nurl = "https://kbs:8080"\n\'\'\'\n'
+            '"cdh.toml" = \'\'\'\nsocket = "unix:///run/cdh.sock"\n[kbc]\nname = "cc_kbc"\nports = [1, 2]\nstrict = true\n\'\'\'\n'
+            '"policy.rego" = "package agent_policy"\n')
     dig = hashlib.sha384(toml.encode()).digest()
     k = Kbs(url)
     st, body = rcar(k, key, init=toml, evidence=lambda d, n: sample_evidence(d, dig[:32].hex()))
     ok = st == 200
+    ae = {}
     if ok:
         claims = json.loads(unb64url(body["token"].split(".")[1]))
-        ok = claims["submods"]["cpu0"]["ear.veraison.annotated-evidence"].get("init_data") == dig.hex()
+        ae = claims["submods"]["cpu0"]["ear.veraison.annotated-evidence"]
+        ok = ae.get("init_data") == dig.hex()
     check(ok, "init-data whose digest the evidence carries: attested, token has init_data")
+    want = {"aa.toml": {"token_configs": {"kbs": {"url": "https://kbs:8080"}}},
+            "cdh.toml": {"socket": "unix:///run/cdh.sock", "kbc": {"name": "cc_kbc", "ports": [1, 2], "strict": True}},
+            "policy.rego": "package agent_policy"}
+    check(ae.get("init_data_claims") == want, f"token init_data_claims: [data] with aa.toml/cdh.toml as JSON ({ae.get('init_data_claims')})")
+    for bad_toml, why in (('version = "0.1.0"\nalgorithm = "sha384"\n[data]\n"aa.toml" = "[unclosed"\n', "aa.toml"),
+                          ('version = "0.1.0"\nalgorithm = "sha384"\n[data]\nx = 1\n', "not a string"),
+                          ('version = "0.1.0"\nalgorithm = "sha384"\n[data\n', "TOML")):
+        d2 = hashlib.sha384(bad_toml.encode()).digest()
+        k = Kbs(url)
+        st, body = rcar(k, key, init=bad_toml, evidence=lambda d, n: sample_evidence(d, d2[:32].hex()))
+        refused(f"init-data that is not a TOML string map ({why})", st, body, 401, "AttestationError", why)
     k = Kbs(url)
     st, body = rcar(k, key, init=toml, evidence=lambda d, n: sample_evidence(d, hashlib.sha384(b"other").digest()[:32].hex()))
     refused("init-data not matching the evidence's digest", st, body, 401, "AttestationError", "does not match")
