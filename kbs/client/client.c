@@ -8,6 +8,7 @@
 #include "coffer/cleanup.h"
 #include "coffer/kbs_client.h"
 #include "coffer/kbs_common.h"
+#include "coffer/kbs_jread.h"
 #include "http.h"
 
 #define MAX_RCAR_ATTEMPTS 3
@@ -110,24 +111,34 @@ int cf_kbs_client_attest(cf_kbs_client *c, cf_error *err) {
     return cf_err_status(err, CF_INVALID_ARGUMENT, "/auth: the challenge has no nonce or no session cookie");
   }
   uint8_t digest[48];
-  _cleanup_free_ char *evtext = NULL;
-  json_t *ev = NULL;
+  _cleanup_free_ char *evtext = NULL, *rt = NULL, *init = NULL, *att = NULL;
+  kbs_span ev;
   int rc = cf_kbs_runtime_digest(c->pub, nonce, "", digest, err);
   if (!rc)
     rc = c->evidence(c->ud, c->tee, digest, &evtext, err);
-  if (!rc && !(ev = cf_kbs_json_parse(evtext, strlen(evtext), err)))
-    rc = cf_error_prefix(err, "evidence");
-  json_t *att = rc ? NULL : json_pack("{s:{s:s,s:O},s:{s:o,s:s}}", "runtime-data", "nonce", nonce,
-                                      "tee-pubkey", c->pub, "tee-evidence", "primary_evidence",
-                                      ev, "additional_evidence", "");
+  /* The evidence goes into the attestation as the text it is, checked to be
+   * one JSON value: SNP evidence is ~12 kB of integer arrays that would
+   * otherwise be parsed into values only to be written out again. */
+  if (!rc && (!evtext || kbs_jr_document(evtext, strlen(evtext), &ev)))
+    rc = cf_err_status(err, CF_INVALID_ARGUMENT, "evidence: not one well-formed JSON value");
+  json_t *rtj = rc ? NULL : json_pack("{s:s,s:O}", "nonce", nonce, "tee-pubkey", c->pub);
   json_decref(ch);
   if (rc)
     return rc;
-  if (!att)
+  rt = rtj ? json_dumps(rtj, JSON_COMPACT) : NULL;
+  json_decref(rtj);
+  json_t *initj = c->init_data ? json_pack("{s:s,s:s}", "format", "toml", "body", c->init_data) : NULL;
+  init = initj ? json_dumps(initj, JSON_COMPACT) : NULL;
+  json_decref(initj);
+  if (!rt || (c->init_data && !init) ||
+      asprintf(&att, "{\"runtime-data\":%s,\"tee-evidence\":{\"primary_evidence\":%.*s,"
+                     "\"additional_evidence\":\"\"}%s%s}",
+               rt, (int)(ev.end - ev.p), ev.p, init ? ",\"init-data\":" : "", init ? init : "") < 0) {
+    att = NULL;
     return cf_err(err, ENOMEM, "attestation");
-  if (c->init_data)
-    json_object_set_new(att, "init-data", json_pack("{s:s,s:s}", "format", "toml", "body", c->init_data));
-  if (post_json(c, "/kbs/v0/attest", att, &r, err))
+  }
+  if (kbs_http_call(&c->http, "POST", "/kbs/v0/attest", "application/json", att, strlen(att), NULL,
+                    &r, err))
     return -EIO;
   if (r.status != 200) {
     rc = refused("/attest", &r, err);

@@ -9,7 +9,7 @@
 #include <string.h>
 
 #include "coffer/cleanup.h"
-#include "jread.h"
+#include "coffer/kbs_jread.h"
 #include "kbs.h"
 
 /* The report's fields in its serde form, at their offsets. */

@@ -9,7 +9,7 @@
 #include <string.h>
 
 #include "coffer/cleanup.h"
-#include "jread.h"
+#include "coffer/kbs_jread.h"
 #include "kbs.h"
 
 #define ERR_PREFIX "https://github.com/confidential-containers/kbs/errors/"

@@ -8,7 +8,7 @@
 #include <string.h>
 
 #include "coffer/file.h"
-#include "jread.h"
+#include "coffer/kbs_jread.h"
 #include "kbs.h"
 
 int main(int argc, char **argv) {

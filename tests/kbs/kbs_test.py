@@ -235,6 +235,10 @@ def group_rcar_https():
               f"C client ({kt} TEE key): RCAR over HTTPS and the resource decrypted {err[:200]}")
     rc, out, err = client(url, "attest")
     check(rc == 0 and out["token"].count(".") == 2, "C client attest prints a token")
+    # The client passes evidence through as text: it must still be one JSON value.
+    for bad_ev in ('{"attestation_report": [1, 2', '{} {}', '{"a": 01}'):
+        rc, out, err = client(url, "--tee", "snp", "--evidence", write("bad_ev.json", bad_ev), "attest")
+        check(rc == 1 and "well-formed JSON" in out.get("error", ""), f"client refuses malformed evidence {bad_ev!r}: {out.get('error', err)[:100]}")
     rc, out, err = client(url, "attest", ca=None)
     check(rc == 1 and ("certificate" in out.get("error", "").lower() or "ssl" in out.get("error", "").lower()),
           f"without the test CA the server is not trusted: {out.get('error', '')[:120]}")

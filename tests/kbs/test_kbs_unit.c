@@ -11,7 +11,7 @@
 #include <jose/jose.h>
 
 #include "coffer/kbs_common.h"
-#include "jread.h"
+#include "coffer/kbs_jread.h"
 #include "kbs.h"
 
 static int failures;

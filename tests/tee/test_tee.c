@@ -13,7 +13,7 @@
 #include <time.h>
 
 #include "fake.h"
-#include "jread.h"
+#include "coffer/kbs_jread.h"
 #include "kbs.h"
 #include "tee_uapi.h"
 

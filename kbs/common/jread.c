@@ -3,7 +3,7 @@
 #include <errno.h>
 #include <string.h>
 
-#include "jread.h"
+#include "coffer/kbs_jread.h"
 
 #define MAX_DEPTH 64
 
