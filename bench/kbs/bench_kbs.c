@@ -257,6 +257,9 @@ int main(int argc, char **argv) {
          (c_hss > c100s ? c_hss : c100s) / raw);
   kbs_http_stop(&s);
   kbs_server_fini(&s);
+  free(report);
+  free(vcek);
+  free(snp_evidence_json);
   snprintf(path, sizeof(path), "rm -rf %s", dir);
   return system(path) ? 1 : 0;
 }
