@@ -265,3 +265,21 @@ int init_find_listen_addr(char *buf, size_t cap, bool *serial, cf_error *err) {
   return cf_err_status(err, CF_UNAVAILABLE,
                        "no host channel: no vsock transport and no virtio-serial port agent.0");
 }
+
+/* Is this guest a TEE? The CPU flags the kernel shows for SNP and TDX
+ * guests, or the firmware's guest devices. (The host cannot fake these in a
+ * real TEE; in a plain VM a lie only makes the agent stricter.) */
+bool init_in_tee(void) {
+  static const char *const devs[] = {"/dev/sev-guest", "/dev/tdx_guest", "/dev/tdx-guest", NULL};
+  for (size_t i = 0; devs[i]; i++)
+    if (access(devs[i], F_OK) == 0)
+      return true;
+  _cleanup_fclose_ FILE *f = fopen("/proc/cpuinfo", "re");
+  char line[4096];
+  while (f && fgets(line, sizeof(line), f)) {
+    if (strncmp(line, "flags", 5))
+      continue;
+    return strstr(line, " sev_snp") || strstr(line, " tdx_guest");
+  }
+  return false;
+}

@@ -1,0 +1,28 @@
+/* The agent's side of the policy (policy_gate.c): which policy holds, and
+ * the gate every request passes before it has any effect. */
+#ifndef COFFER_AGENT_POLICY_GATE_H
+#define COFFER_AGENT_POLICY_GATE_H
+
+#include <stdbool.h>
+
+#include "agent.h"
+#include "agent.pb-c.h"
+#include "coffer/ttrpc.h"
+
+/* Where verified init-data puts the pod owner's policy in the guest. */
+#define AGENT_POLICY_INITDATA "/run/coffer/initdata/policy.json"
+
+/* The policy for the VM's life: `path` if given, else the init-data entry
+ * if there is one, else the default (deny in a TEE, allow otherwise). A
+ * policy that does not parse is an error (the caller fails closed). */
+int agent_policy_init(agent *a, const char *path, cf_error *err);
+
+/* The RPC-level verdict; false: answered PERMISSION_DENIED (and logged). */
+bool agent_policy_allow_rpc(agent *a, ttrpc_call *call, const char *method);
+/* CreateContainer's conditional check; *rule: the container rule matched. */
+bool agent_policy_allow_create(agent *a, ttrpc_call *call,
+                               const Coffer__Agent__V1__CreateContainerRequest *req, int *rule);
+bool agent_policy_allow_exec(agent *a, ttrpc_call *call, const container *c,
+                             const Coffer__Agent__V1__ExecProcessRequest *req);
+
+#endif
