@@ -241,10 +241,15 @@ static bool mount_matches(const pmount *pm, const char *dst, const char *type, c
     return false;
   if (!pm->has_options)
     return true;
+  /* the same set: an added option may widen (rshared, suid), a dropped one
+   * may too (nosuid, ro) */
   for (size_t i = 0; i < arr_len(opts); i++)
     if (!in_strv(&pm->options, arr_str(opts, i)))
       return false;
-  return !in_strv(&pm->options, "ro") || has_opt(opts, "ro");
+  for (size_t i = 0; i < pm->options.n; i++)
+    if (!has_opt(opts, pm->options.v[i]))
+      return false;
+  return true;
 }
 
 static bool shared(const cf_policy_create *req, const char *dst) {
@@ -311,6 +316,11 @@ static bool mounts_ok(ctx *c, const prule *r, json_object *mounts) {
     const char *dst = get_str(m, "destination"), *type = get_str(m, "type");
     const char *src = get_str(m, "source");
     dst = dst ? dst : "";
+    for (size_t k = 0; k < i; k++) {
+      const char *d = get_str(json_object_array_get_idx(mounts, k), "destination");
+      if (d && !strcmp(d, dst)) /* a second mount hides what the first was allowed as */
+        return fail(c, "mounts", "mounts[%zu]: destination %.128s appears twice", i, dst);
+    }
     type = type ? type : (is_bind(NULL, opts) ? "bind" : "");
     src = src ? src : "";
     bool ok = false;

@@ -24,7 +24,7 @@ typedef struct pmount {
   char *source;          /* exact source, or NULL */
   pregex *source_re;     /* source pattern, or NULL (neither: any source) */
   bool has_options;
-  strv options;          /* allowed options; "ro" here is required */
+  strv options;          /* exactly these, in any order */
 } pmount;
 
 typedef struct pdevice {
