@@ -37,6 +37,10 @@ static bool refuse(ttrpc_call *call, const cf_verdict *v) {
 
 bool agent_policy_allow_rpc(agent *a, ttrpc_call *call, const char *method) {
   cf_verdict v;
+  if (!a->policy) { /* never set: fail closed */
+    ttrpc_call_reply_status(call, CF_PERMISSION_DENIED, "policy: %s: no policy is loaded", method);
+    return false;
+  }
   cf_policy_check_rpc(a->policy, method, &v);
   return v.allowed || refuse(call, &v);
 }
