@@ -16,6 +16,7 @@
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
+#include <sys/sysinfo.h>
 #include <unistd.h>
 
 #include "coffer/cleanup.h"
@@ -319,7 +320,16 @@ int main(int argc, char **argv) {
   }
   if ((a.loop = cf_loop_new(&err)))
     cf_loop_set_busy_poll(a.loop, busy_poll_us);
-  if (!a.loop || !(a.srv = ttrpc_server_new(a.loop, &err)) ||
+  if (a.loop && (a.srv = ttrpc_server_new(a.loop, &err))) {
+    /* all host connections together: an eighth of the guest's memory, at
+     * most 64 MiB (a 256 MiB guest: 32 MiB) */
+    struct sysinfo si;
+    size_t limit = 64u << 20;
+    if (sysinfo(&si) == 0 && (uint64_t)si.totalram * si.mem_unit / 8 < limit)
+      limit = (size_t)((uint64_t)si.totalram * si.mem_unit / 8);
+    ttrpc_server_set_memory_limit(a.srv, limit);
+  }
+  if (!a.loop || !a.srv ||
       agent_service_register(&a, &err) < 0 ||
       !(a.sigchld_watch = cf_loop_watch(a.loop, a.sigchld_fd, EPOLLIN, on_signal, &a, &err)) ||
       start_listening(&a, listen_addr, &err) < 0) {
