@@ -226,6 +226,7 @@ static void test_policy_refuses_host_attacks(void) {
     fclose(f);
   CHECK(logged >= 11, "%d refusals in the agent's log, 11 expected", logged);
   CHECK(h_remove(&H, "app", true) == CF_OK, "remove");
+  json_object_put(spec);
 }
 
 /* --tee on the built-in runtime: one OCI engine (what it does not implement
