@@ -23,6 +23,7 @@
 #include "coffer/log.h"
 #include "coffer/loop.h"
 #include "coffer/oci.h"
+#include "coffer/tee.h"
 #include "bundle.h"
 
 struct mnt {
@@ -266,20 +267,15 @@ int init_find_listen_addr(char *buf, size_t cap, bool *serial, cf_error *err) {
                        "no host channel: no vsock transport and no virtio-serial port agent.0");
 }
 
-/* Is this guest a TEE? The CPU flags the kernel shows for SNP and TDX
- * guests, or the firmware's guest devices. (The host cannot fake these in a
- * real TEE; in a plain VM a lie only makes the agent stricter.) */
+/* Is this guest a TEE? agent/tee's detection: CPUID, configfs-tsm and the
+ * firmware's guest devices, never the host's command line. */
 bool init_in_tee(void) {
-  static const char *const devs[] = {"/dev/sev-guest", "/dev/tdx_guest", "/dev/tdx-guest", NULL};
-  for (size_t i = 0; devs[i]; i++)
-    if (access(devs[i], F_OK) == 0)
-      return true;
-  _cleanup_fclose_ FILE *f = fopen("/proc/cpuinfo", "re");
-  char line[4096];
-  while (f && fgets(line, sizeof(line), f)) {
-    if (strncmp(line, "flags", 5))
-      continue;
-    return strstr(line, " sev_snp") || strstr(line, " tdx_guest");
+  cf_tee_env env = {0};
+  cf_tee_kind kind = CF_TEE_NONE;
+  cf_error err = {0};
+  if (cf_tee_detect(&env, &kind, &err) < 0) {
+    cf_warn("TEE detection: %s: taking this guest as a TEE", err.msg);
+    return true; /* both signals, or a broken probe: the stricter side */
   }
-  return false;
+  return kind == CF_TEE_SNP || kind == CF_TEE_TDX;
 }

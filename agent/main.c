@@ -26,6 +26,7 @@
 #include "container.h"
 #include "guest.h"
 #include "init.h"
+#include "initdata.h"
 #include "policy_gate.h"
 #include "service.h"
 #include "coffer/policy.h"
@@ -257,13 +258,15 @@ int main(int argc, char **argv) {
     init_load_boot_modules(modules);
     a.modules = modules;
   }
+  agent_initdata_sample_hex(a.pid1, a.sample_hex, sizeof(a.sample_hex));
+  a.tee_env.sample_binding_hex = a.sample_hex[0] ? a.sample_hex : NULL;
   if (prctl(PR_SET_CHILD_SUBREAPER, 1) < 0)
     cf_warn("PR_SET_CHILD_SUBREAPER: %s", strerror(errno));
   signal(SIGPIPE, SIG_IGN);
 
   /* builtin: the agent runs containers itself (as PID 1 by default); runc
    * stays the runtime for specs the built-in one does not implement */
-  a.tee = tee;
+  a.tee_mode = tee;
   if (tee && runtime && strcmp(runtime, "builtin"))
     cf_warn("TEE: --runtime %s ignored: the built-in runtime is the only engine", runtime);
   a.builtin = tee || (runtime ? !strcmp(runtime, "builtin") : a.pid1);
@@ -364,6 +367,7 @@ int main(int argc, char **argv) {
   free(a.runc_version);
   free(a.sandbox_id);
   free(a.cgroup_parent);
+  cf_initdata_free(a.initdata);
   free(a.state_dir);
   free(a.runc_root);
   free(a.runc_log);

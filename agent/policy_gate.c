@@ -6,6 +6,7 @@
 #include "policy_gate.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -15,9 +16,7 @@
 #include "coffer/policy.h"
 
 int agent_policy_init(agent *a, const char *path, cf_error *err) {
-  if (!path && access(AGENT_POLICY_INITDATA, F_OK) == 0)
-    path = AGENT_POLICY_INITDATA;
-  a->policy = path ? cf_policy_load(path, err) : cf_policy_default(a->tee);
+  a->policy = path ? cf_policy_load(path, err) : cf_policy_default(a->tee_mode);
   if (!a->policy) {
     if (!path)
       return cf_err(err, ENOMEM, "policy");
@@ -26,6 +25,22 @@ int agent_policy_init(agent *a, const char *path, cf_error *err) {
   char what[200];
   cf_policy_describe(a->policy, what, sizeof(what));
   cf_info("policy %s: %s", path ? path : "(built-in default)", what);
+  return 0;
+}
+
+int agent_policy_from_initdata(agent *a, const char *dir, cf_error *err) {
+  char path[4200];
+  snprintf(path, sizeof(path), "%s/%s", dir, AGENT_POLICY_ENTRY);
+  if (access(path, F_OK) < 0)
+    return 0;
+  cf_policy *p = cf_policy_load(path, err);
+  if (!p)
+    return cf_error_prefix(err, "init-data's policy");
+  cf_policy_free(a->policy);
+  a->policy = p;
+  char what[200];
+  cf_policy_describe(p, what, sizeof(what));
+  cf_info("policy from init-data (%s): %s", path, what);
   return 0;
 }
 

@@ -9,13 +9,18 @@
 #include "agent.pb-c.h"
 #include "coffer/ttrpc.h"
 
-/* Where verified init-data puts the pod owner's policy in the guest. */
-#define AGENT_POLICY_INITDATA "/run/coffer/initdata/policy.json"
+/* The init-data entry that carries the pod owner's policy. */
+#define AGENT_POLICY_ENTRY "policy.json"
 
-/* The policy for the VM's life: `path` if given, else the init-data entry
- * if there is one, else the default (deny in a TEE, allow otherwise). A
- * policy that does not parse is an error (the caller fails closed). */
+/* The start-up policy: `path` if given, else the default (deny in a TEE,
+ * allowing only what brings the pod's policy: CreateSandbox, networking,
+ * GetGuestDetails, DestroySandbox; allow otherwise). A policy that does not
+ * parse is an error (the caller fails closed). */
 int agent_policy_init(agent *a, const char *path, cf_error *err);
+/* CreateSandbox, once its init-data is verified and written to dir: the
+ * entry policy.json, if there is one, becomes the policy for the VM's life
+ * (CreateSandbox happens once). One that does not parse fails the sandbox. */
+int agent_policy_from_initdata(agent *a, const char *dir, cf_error *err);
 
 /* The RPC-level verdict; false: answered PERMISSION_DENIED (and logged). */
 bool agent_policy_allow_rpc(agent *a, ttrpc_call *call, const char *method);

@@ -541,10 +541,28 @@ cf_policy *cf_policy_load(const char *path, cf_error *err) {
 }
 
 cf_policy *cf_policy_default(bool deny) {
+  /* deny: what a TEE guest answers before the pod's policy arrives (in
+   * CreateSandbox's init-data): only the calls that bring it */
+  static const char *const boot[] = {"CreateSandbox", "DestroySandbox", "GetGuestDetails",
+                                     "UpdateInterface", "UpdateRoutes", "AddNeighbors", NULL};
   cf_policy *p = calloc(1, sizeof(*p));
-  if (p) {
-    p->version = CF_POLICY_VERSION;
-    p->deny = deny;
+  if (!p)
+    return NULL;
+  p->version = CF_POLICY_VERSION;
+  p->deny = deny;
+  if (!deny)
+    return p;
+  if (!(p->rpcs = calloc(sizeof(boot) / sizeof(boot[0]), sizeof(*p->rpcs)))) {
+    free(p);
+    return NULL;
+  }
+  for (size_t i = 0; boot[i]; i++) {
+    if (!(p->rpcs[i].name = strdup(boot[i]))) {
+      cf_policy_free(p);
+      return NULL;
+    }
+    p->rpcs[i].v = PV_ALLOW;
+    p->n_rpcs++;
   }
   return p;
 }

@@ -269,7 +269,52 @@ static void test_tee_one_engine_and_safe_defaults(void) {
   CHECK(h_remove(&H, "defaults", false) == CF_OK, "remove");
 }
 
+/* The pod owner's policy arrives in CreateSandbox's init-data (entry
+ * policy.json) and holds from then on: a second CreateSandbox cannot bring
+ * another one. A host process has no TEE to verify the init-data against
+ * (the shim's tests cover the binding); what is tested here is that the
+ * verified entry becomes the policy, once. */
+static int stats(const char *id) {
+  Coffer__Agent__V1__ContainerRequest r = COFFER__AGENT__V1__CONTAINER_REQUEST__INIT;
+  r.container_id = (char *)id;
+  return h_call(&H, "StatsContainer", &r.base, &coffer__agent__v1__stats_container_response__descriptor,
+                NULL, msg, sizeof(msg));
+}
+
+static void test_policy_from_init_data_at_create_sandbox(void) {
+  h_stop_agent(&H);
+  h_start_agent(&H, NULL);
+  const char *toml =
+      "version = \"0.1.0\"\nalgorithm = \"sha256\"\n\n[data]\n\"policy.json\" = '''\n"
+      "{\"version\": 1, \"default\": \"deny\", \"rpcs\": {\"CreateSandbox\": \"allow\",\n"
+      " \"CreateContainer\": \"allow\", \"RemoveContainer\": \"allow\"}}\n'''\n";
+  Coffer__Agent__V1__CreateSandboxRequest r = COFFER__AGENT__V1__CREATE_SANDBOX_REQUEST__INIT;
+  r.sandbox_id = H.sandbox;
+  r.cgroup_parent = H.cgroup_parent;
+  r.init_data.data = (uint8_t *)toml;
+  r.init_data.len = strlen(toml);
+  CHECK(h_call(&H, "CreateSandbox", &r.base, &google__protobuf__empty__descriptor, NULL, msg,
+               sizeof(msg)) == CF_OK, "CreateSandbox: %s", msg);
+  CHECK(h_create(&H, "c", ARGS("true"), NULL, NULL, msg, sizeof(msg)) == CF_OK, "create: %s", msg);
+  refused(stats("c"), "an RPC the init-data policy omits", "default");
+  /* deny-default: the guest's own files stay out even with CreateContainer allowed */
+  json_object *s = h_spec_json(&H, ARGS("true"), NULL);
+  json_object_array_add(jget(s, "mounts"), json_tokener_parse(
+      "{\"destination\":\"/host\",\"type\":\"bind\",\"source\":\"/\",\"options\":[\"rbind\"]}"));
+  refused(create_attack("root", s), "bind of / (CreateContainer allowed)", "guest-paths");
+  /* a second CreateSandbox with an allow-all policy changes nothing */
+  const char *allow_all = "version = \"0.1.0\"\nalgorithm = \"sha256\"\n\n[data]\n"
+                          "\"policy.json\" = '{\"version\": 1, \"default\": \"allow\"}'\n";
+  r.init_data.data = (uint8_t *)allow_all;
+  r.init_data.len = strlen(allow_all);
+  CHECK(h_call(&H, "CreateSandbox", &r.base, &google__protobuf__empty__descriptor, NULL, msg,
+               sizeof(msg)) != CF_OK, "a second CreateSandbox was accepted");
+  refused(stats("c"), "the same after a 2nd CreateSandbox", "default");
+  CHECK(h_remove(&H, "c", true) == CF_OK, "remove");
+}
+
 const agent_case agent_cases_policy[] = {
+    {"policy_from_init_data_at_create_sandbox", test_policy_from_init_data_at_create_sandbox},
     {"policy_refuses_host_attacks", test_policy_refuses_host_attacks},
     {"tee_one_engine_and_safe_defaults", test_tee_one_engine_and_safe_defaults},
     {NULL, NULL},

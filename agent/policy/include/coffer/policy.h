@@ -30,8 +30,9 @@ typedef struct cf_verdict {
 /* Parses a policy document; errors are INVALID_ARGUMENT naming the field. */
 cf_policy *cf_policy_parse(const char *text, size_t len, cf_error *err);
 cf_policy *cf_policy_load(const char *path, cf_error *err);
-/* The policy when none was given: default `allow` (plain) or `deny` (TEE),
- * nothing else. */
+/* The policy when none was given: default `allow` (plain), or `deny` (TEE)
+ * with only CreateSandbox (which brings the pod's policy in its init-data),
+ * DestroySandbox, GetGuestDetails and the network RPCs allowed. */
 cf_policy *cf_policy_default(bool deny);
 void cf_policy_free(cf_policy *p);
 bool cf_policy_default_deny(const cf_policy *p);
