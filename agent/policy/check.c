@@ -128,7 +128,8 @@ static bool fail(ctx *c, const char *field, const char *fmt, ...) {
   va_start(ap, fmt);
   vsnprintf(what, sizeof(what), fmt, ap);
   va_end(ap);
-  snprintf(rule, sizeof(rule), "%s%s%s", c->rule_name, field[0] ? "." : "", field);
+  snprintf(rule, sizeof(rule), "%s%s%s", c->rule_name, field[0] && c->rule_name[0] ? "." : "",
+           field);
   deny(c->v, c->request, rule, "%s", what);
   return false;
 }
@@ -521,7 +522,7 @@ void cf_policy_check_exec(const cf_policy *p, int rule, const char *container_id
   json_object *args = get(process, "args");
   const prule *r = rule >= 0 && (size_t)rule < p->n_rules ? &p->rules[rule] : NULL;
   char rname[48];
-  snprintf(rname, sizeof(rname), r ? "containers[%d]" : "exec", rule);
+  snprintf(rname, sizeof(rname), r ? "containers[%d]" : "", rule); /* "" + "exec": top level */
   ctx c = {.request = request, .rule_name = rname, .v = v};
   bool listed = exec_listed(p->execs, p->n_execs, args) ||
                 (r && exec_listed(r->execs, r->n_execs, args));
