@@ -44,6 +44,20 @@ int agent_policy_from_initdata(agent *a, const char *dir, cf_error *err) {
   return 0;
 }
 
+int agent_policy_root_hash(agent *a, const char *container_id, const char *root_hash,
+                           cf_error *err) {
+  if (a->policy && cf_policy_root_hash_allowed(a->policy, -1, root_hash))
+    return 0;
+  if (a->policy && !a->tee_mode && !cf_policy_default_deny(a->policy))
+    return 0; /* plain, allow-default: nothing pins images */
+  int rc = cf_err_status(err, CF_PERMISSION_DENIED,
+                         "policy: CreateContainer %.128s: rootfs root hash %.64s is not allowed "
+                         "(rule containers.image.root_hashes)",
+                         container_id, root_hash ? root_hash : "(none)");
+  cf_warn("denied: %s", err->msg);
+  return rc;
+}
+
 static bool refuse(ttrpc_call *call, const cf_verdict *v) {
   cf_warn("denied: %s", v->msg);
   ttrpc_call_reply_status(call, CF_PERMISSION_DENIED, "%s", v->msg);
