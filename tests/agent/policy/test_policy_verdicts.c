@@ -74,7 +74,11 @@ int main(int argc, char **argv) {
       cf_verdict v = {0};
       int rule = -1;
       total++;
-      if ((x = get(c, "rpc"))) {
+      if ((x = get(c, "rootfs_hash"))) { /* what the dm-verity set-up asks */
+        v.allowed = cf_policy_root_hash_allowed(p, -1, json_object_get_string(x));
+        snprintf(v.rule, sizeof(v.rule), "containers.image.root_hashes");
+        snprintf(v.msg, sizeof(v.msg), "policy: root hash not allowed (rule %s)", v.rule);
+      } else if ((x = get(c, "rpc"))) {
         cf_policy_check_rpc(p, json_object_get_string(x), &v);
       } else if ((x = get(c, "exec"))) {
         json_object *cr = get(c, "container_rule");
