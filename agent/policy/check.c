@@ -336,6 +336,18 @@ static bool mounts_ok(ctx *c, const prule *r, json_object *mounts) {
   return true;
 }
 
+/* null, zero, full, random, urandom, tty, console, ptmx, the pty slaves
+ * (136:*), tun: what containerd's default spec grants and the runtime
+ * creates anyway. */
+static bool standard_device(int64_t major, int64_t minor) {
+  static const int64_t std[][2] = {{1, 3}, {1, 5}, {1, 7}, {1, 8}, {1, 9}, {5, 0},
+                                   {5, 1}, {5, 2}, {136, -1}, {10, 200}};
+  for (size_t i = 0; i < sizeof(std) / sizeof(std[0]); i++)
+    if (std[i][0] == major && std[i][1] == minor)
+      return true;
+  return false;
+}
+
 static bool devices_ok(ctx *c, const prule *r, json_object *linux_) {
   json_object *devs = get(linux_, "devices");
   for (size_t i = 0; i < arr_len(devs); i++) {
@@ -350,13 +362,20 @@ static bool devices_ok(ctx *c, const prule *r, json_object *linux_) {
       return fail(c, "devices", "linux.devices[%zu]: %.128s is not allowed", i,
                   path ? path : "(no path)");
   }
-  /* cgroup device access: only denials, or access to a device a rule allows */
+  /* cgroup device access: denials, mknod only, the standard devices every
+   * container gets, or a device a rule allows */
   json_object *rules = get(get(linux_, "resources"), "devices");
   for (size_t i = 0; i < arr_len(rules); i++) {
     json_object *d = json_object_array_get_idx(rules, i), *al = get(d, "allow");
     if (!al || !json_object_get_boolean(al))
       continue;
     json_object *maj = get(d, "major"), *min = get(d, "minor");
+    const char *access = get_str(d, "access"), *type = get_str(d, "type");
+    if (access && access[0] && strspn(access, "m") == strlen(access))
+      continue;
+    if (type && !strcmp(type, "c") && maj && standard_device(json_object_get_int64(maj),
+                                                             min ? json_object_get_int64(min) : -1))
+      continue;
     bool ok = false;
     for (size_t k = 0; maj && min && !ok && k < r->n_devices; k++)
       ok = r->devices[k].has_num && r->devices[k].major == json_object_get_int64(maj) &&
