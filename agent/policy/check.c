@@ -541,7 +541,9 @@ void cf_policy_check_exec(const cf_policy *p, int rule, const char *container_id
   json_object *args = get(process, "args");
   const prule *r = rule >= 0 && (size_t)rule < p->n_rules ? &p->rules[rule] : NULL;
   char rname[48];
-  snprintf(rname, sizeof(rname), r ? "containers[%d]" : "", rule); /* "" + "exec": top level */
+  rname[0] = '\0'; /* top level: the rule is "exec" itself */
+  if (r)
+    snprintf(rname, sizeof(rname), "containers[%d]", rule);
   ctx c = {.request = request, .rule_name = rname, .v = v};
   bool listed = exec_listed(p->execs, p->n_execs, args) ||
                 (r && exec_listed(r->execs, r->n_execs, args));
