@@ -72,8 +72,9 @@ static char *policy_for(json_object *spec) {
     json_object_object_add(pm, "destination", copy(jget(m, "destination")));
     json_object_object_add(pm, "type", copy(jget(m, "type")));
     json_object_object_add(pm, "source", copy(jget(m, "source")));
-    if (jget(m, "options"))
-      json_object_object_add(pm, "options", copy(jget(m, "options")));
+    /* no options in the spec: none allowed (an absent list would allow any) */
+    json_object_object_add(pm, "options", jget(m, "options") ? copy(jget(m, "options"))
+                                                              : json_object_new_array());
     json_object_array_add(mounts, pm);
   }
   json_object_object_add(rule, "mounts", mounts);

@@ -71,7 +71,7 @@ caps = sorted({c for s in p.get("capabilities", {}).values() for c in s})
 rule = {"process": {"args": p["args"], "env": p.get("env", []), "cwd": p.get("cwd", "/"),
                     "uid": p["user"]["uid"], "gid": p["user"]["gid"], "capabilities": caps},
         "mounts": [{k: v for k, v in (("destination", m["destination"]), ("type", m.get("type", "bind")),
-                                      ("source", m.get("source", "")), ("options", m.get("options")))
+                                      ("source", m.get("source", "")), ("options", m.get("options", [])))
                     if v is not None} for m in spec.get("mounts", [])],
         "exec": [["echo", "probe-ok"]]}
 pol = {"version": 1, "default": "deny",
