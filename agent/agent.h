@@ -87,6 +87,7 @@ typedef struct container {
   const struct engine_ops *engine; /* what runs it (engine.h) */
   struct oci_container *oci; /* the built-in engine's state, else NULL */
   bool paused;
+  int policy_rule;       /* the policy's container rule it was created under, -1 */
   bool own_pidns;        /* its init is PID 1 of a PID namespace of its own */
   int oom_fd;            /* eventfd (v1) / inotify (v2) watching OOM kills */
   cf_watch *oom_watch;
@@ -112,6 +113,9 @@ typedef struct agent {
   int runc_timeout_ms;
   size_t max_done_execs; /* AGENT_MAX_DONE_EXECS, or COFFER_AGENT_MAX_DONE_EXECS (tests) */
   bool no_pivot;         /* / is the initramfs: no pivot_root away from it */
+  bool tee_mode;         /* TEE rules (a TEE guest, or --tee): the host is the adversary */
+  struct cf_policy *policy; /* the start-up one, replaced once by init-data's (policy_gate.c) */
+  struct agent_guard *guards; /* the policy gate in front of each handler (service.c) */
 
   /* the TEE (agent/tee; real probes, sample binding from the command line)
    * and the pod's init-data once verified (initdata.h) */

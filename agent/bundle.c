@@ -276,6 +276,70 @@ static int adjust_mounts(json_object *spec, const bundle_opts *o, cf_error *err)
   return 0;
 }
 
+/* TEE: what a spec leaves out is not left open. */
+static const char *const default_caps[] = {
+    "CAP_CHOWN",  "CAP_DAC_OVERRIDE",     "CAP_FSETID", "CAP_FOWNER",
+    "CAP_MKNOD",  "CAP_NET_RAW",          "CAP_SETGID", "CAP_SETUID",
+    "CAP_SETFCAP", "CAP_SETPCAP",         "CAP_NET_BIND_SERVICE", "CAP_SYS_CHROOT",
+    "CAP_KILL",   "CAP_AUDIT_WRITE",      NULL};
+static const char *const default_masked[] = {
+    "/proc/acpi", "/proc/asound", "/proc/kcore", "/proc/keys", "/proc/latency_stats",
+    "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug", "/proc/scsi",
+    "/sys/firmware", "/sys/devices/virtual/powercap", "/sys/kernel/config",
+    "/sys/kernel/security", "/sys/kernel/debug", NULL};
+static const char *const default_readonly[] = {
+    "/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger", NULL};
+/* The default seccomp filter: everything but what reaches the kernel's
+ * administration, other processes' memory, or new mount and key APIs
+ * (EPERM). A spec's own filter replaces it. */
+static const char *const default_denied_syscalls[] = {
+    "acct", "add_key", "bpf", "clock_adjtime", "clock_settime", "create_module",
+    "delete_module", "finit_module", "fsconfig", "fsmount", "fsopen", "fspick",
+    "get_kernel_syms", "init_module", "io_uring_enter", "io_uring_register", "io_uring_setup",
+    "ioperm", "iopl", "kcmp", "kexec_file_load", "kexec_load", "keyctl", "lookup_dcookie",
+    "mount", "mount_setattr", "move_mount", "name_to_handle_at", "nfsservctl", "open_by_handle_at",
+    "open_tree", "perf_event_open", "pivot_root", "process_vm_readv", "process_vm_writev",
+    "query_module", "quotactl", "reboot", "request_key", "setns", "settimeofday", "swapoff",
+    "swapon", "syslog", "umount2", "unshare", "uselib", "userfaultfd", "vm86", "vm86old", NULL};
+
+static json_object *string_array(const char *const *l) {
+  json_object *a = json_object_new_array();
+  for (; a && *l; l++)
+    json_object_array_add(a, json_object_new_string(*l));
+  return a;
+}
+
+static void tee_default_caps(json_object *proc) {
+  json_object *x;
+  if (json_object_object_get_ex(proc, "capabilities", &x) && x)
+    return;
+  json_object *caps = json_object_new_object();
+  json_object_object_add(caps, "bounding", string_array(default_caps));
+  json_object_object_add(caps, "effective", string_array(default_caps));
+  json_object_object_add(caps, "permitted", string_array(default_caps));
+  json_object_object_add(proc, "capabilities", caps);
+}
+
+static void tee_defaults(json_object *proc, json_object *linux_) {
+  json_object *x;
+  tee_default_caps(proc);
+  if (!json_object_object_get_ex(linux_, "maskedPaths", &x) || !x)
+    json_object_object_add(linux_, "maskedPaths", string_array(default_masked));
+  if (!json_object_object_get_ex(linux_, "readonlyPaths", &x) || !x)
+    json_object_object_add(linux_, "readonlyPaths", string_array(default_readonly));
+  if (!json_object_object_get_ex(linux_, "seccomp", &x) || !x) {
+    json_object *sc = json_object_new_object(), *rule = json_object_new_object();
+    json_object *rules = json_object_new_array();
+    json_object_object_add(sc, "defaultAction", json_object_new_string("SCMP_ACT_ALLOW"));
+    json_object_object_add(rule, "names", string_array(default_denied_syscalls));
+    json_object_object_add(rule, "action", json_object_new_string("SCMP_ACT_ERRNO"));
+    json_object_object_add(rule, "errnoRet", json_object_new_int(1));
+    json_object_array_add(rules, rule);
+    json_object_object_add(sc, "syscalls", rules);
+    json_object_object_add(linux_, "seccomp", sc);
+  }
+}
+
 char *bundle_make_config(const uint8_t *spec, size_t len, const bundle_opts *o,
                          bool *is_sandbox, cf_error *err) {
   _cleanup_json_ json_object *s = parse_object(spec, len, "OCI spec", err);
@@ -311,6 +375,8 @@ char *bundle_make_config(const uint8_t *spec, size_t len, const bundle_opts *o,
     return NULL;
   if (o->guest)
     json_object_object_del(s, "hooks");
+  if (o->tee)
+    tee_defaults(proc, linux_);
 
   const char *txt = json_object_to_json_string_ext(s, JSON_C_TO_STRING_PLAIN);
   char *r = txt ? strdup(txt) : NULL;
@@ -319,10 +385,13 @@ char *bundle_make_config(const uint8_t *spec, size_t len, const bundle_opts *o,
   return r;
 }
 
-char *bundle_make_process(const uint8_t *json, size_t len, bool terminal, cf_error *err) {
+char *bundle_make_process(const uint8_t *json, size_t len, bool terminal, bool tee,
+                          cf_error *err) {
   _cleanup_json_ json_object *p = parse_object(json, len, "process spec", err);
   if (!p || check_process(p, "process spec", err) < 0)
     return NULL;
+  if (tee)
+    tee_default_caps(p);
   json_object_object_add(p, "terminal", json_object_new_boolean(terminal));
   const char *txt = json_object_to_json_string_ext(p, JSON_C_TO_STRING_PLAIN);
   char *r = txt ? strdup(txt) : NULL;

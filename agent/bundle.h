@@ -16,6 +16,7 @@ typedef struct bundle_opts {
   pid_t sandbox_pid;     /* 0: this is the sandbox container */
   bool share_pid;
   bool guest;
+  bool tee;                      /* safe defaults for what the spec omits */
   const char *const *mount_dst;  /* SharedMount replacements */
   const char *const *mount_src;
   size_t n_mounts;
@@ -26,7 +27,7 @@ typedef struct bundle_opts {
 /* Returns malloc'd JSON text; *is_sandbox set from the CRI annotation. */
 char *bundle_make_config(const uint8_t *spec, size_t len, const bundle_opts *o,
                          bool *is_sandbox, cf_error *err);
-char *bundle_make_process(const uint8_t *json, size_t len, bool terminal,
+char *bundle_make_process(const uint8_t *json, size_t len, bool terminal, bool tee,
                           cf_error *err);
 int agent_write_file_atomic(const char *path, const char *data, size_t len, cf_error *err);
 

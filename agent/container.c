@@ -161,6 +161,7 @@ int container_create(agent *a, const Coffer__Agent__V1__CreateContainerRequest *
     return cf_err(err, ENOMEM, "container %s", id);
   c->a = a;
   c->oom_fd = -1;
+  c->policy_rule = -1;
   c->id = strdup(id);
   if (asprintf(&c->bundle, "%s/bundles/%s", a->state_dir, id) < 0)
     c->bundle = NULL;
@@ -209,7 +210,7 @@ int container_create(agent *a, const Coffer__Agent__V1__CreateContainerRequest *
   snprintf(files_dir, sizeof(files_dir), "%s/sandbox", a->state_dir);
   bundle_opts o = {.id = id, .root_path = root, .terminal = st->terminal,
                    .cgroup_path = c->cgroup_path, .sandbox_pid = sb ? sb->procs->pid : 0,
-                   .share_pid = a->share_pid, .guest = a->guest,
+                   .share_pid = a->share_pid, .guest = a->guest, .tee = a->tee_mode,
                    .mount_dst = mdst, .mount_src = (const char *const *)msrc,
                    .n_mounts = req->n_mounts, .known_pids = known, .n_known_pids = n_known,
                    .guest_files_dir = files_dir};
@@ -315,7 +316,7 @@ int container_exec(agent *a, container *c, const Coffer__Agent__V1__ExecProcessR
   Coffer__Agent__V1__Stdio nostdio = COFFER__AGENT__V1__STDIO__INIT;
   const Coffer__Agent__V1__Stdio *st = req->stdio ? req->stdio : &nostdio;
   _cleanup_free_ char *json = bundle_make_process(req->process.data, req->process.len,
-                                                  st->terminal, err);
+                                                  st->terminal, a->tee_mode, err);
   if (!json)
     return cf_error_prefix(err, "exec %s in %s", eid, c->id);
   /* containerd reuses an exec id once the old exec was deleted: a finished,

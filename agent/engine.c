@@ -15,6 +15,9 @@ const engine_ops *engine_choose(agent *a, const char *id, const char *config, oc
     return &engine_builtin;
   if (err->status != CF_UNIMPLEMENTED)
     return NULL;
+  if (a->tee_mode) /* one OCI engine in a TEE: what it does not implement is refused */
+    return cf_error_prefix(err, "container %s: the built-in runtime (the only one in a TEE) "
+                                "does not implement it", id), NULL;
   if (!a->runtime) {
     cf_error_prefix(err, "runc is not there to run what the built-in runtime does not");
     return NULL;

@@ -23,6 +23,7 @@
 #include "coffer/log.h"
 #include "coffer/loop.h"
 #include "coffer/oci.h"
+#include "coffer/tee.h"
 #include "bundle.h"
 
 struct mnt {
@@ -264,4 +265,17 @@ int init_find_listen_addr(char *buf, size_t cap, bool *serial, cf_error *err) {
   }
   return cf_err_status(err, CF_UNAVAILABLE,
                        "no host channel: no vsock transport and no virtio-serial port agent.0");
+}
+
+/* Is this guest a TEE? agent/tee's detection: CPUID, configfs-tsm and the
+ * firmware's guest devices, never the host's command line. */
+bool init_in_tee(void) {
+  cf_tee_env env = {0};
+  cf_tee_kind kind = CF_TEE_NONE;
+  cf_error err = {0};
+  if (cf_tee_detect(&env, &kind, &err) < 0) {
+    cf_warn("TEE detection: %s: taking this guest as a TEE", err.msg);
+    return true; /* both signals, or a broken probe: the stricter side */
+  }
+  return kind == CF_TEE_SNP || kind == CF_TEE_TDX;
 }

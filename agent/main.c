@@ -16,6 +16,7 @@
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
+#include <sys/sysinfo.h>
 #include <unistd.h>
 
 #include "coffer/cleanup.h"
@@ -26,7 +27,9 @@
 #include "guest.h"
 #include "init.h"
 #include "initdata.h"
+#include "policy_gate.h"
 #include "service.h"
+#include "coffer/policy.h"
 
 static void usage(FILE *f) {
   fprintf(f,
@@ -43,7 +46,11 @@ static void usage(FILE *f) {
           "  --no-pivot      move and chroot instead of pivot_root (automatic when / is the initramfs)\n"
           "  --block-dir DIR where BLOCK serials are looked up: DIR/<dev>/serial (default /sys/block)\n"
           "  --busy-poll-us N  poll up to N us before sleeping, adaptive (0..1000, default 50;\n"
-          "                  as PID 1: coffer.busy_poll_us=N on the kernel command line)\n");
+          "                  as PID 1: coffer.busy_poll_us=N on the kernel command line)\n"
+          "  --policy FILE   the agent policy (default: init-data's policy.json, else allow;\n"
+          "                  deny in a TEE)\n"
+          "  --tee           behave as in a TEE guest (found by itself as PID 1): deny-default\n"
+          "                  policy, built-in runtime only, no runtime/listen from the command line\n");
 }
 
 static char *find_in_path(const char *name) {
@@ -179,16 +186,17 @@ int main(int argc, char **argv) {
       {"modules", required_argument, NULL, 'm'}, {"log-level", required_argument, NULL, 'v'},
       {"guest", no_argument, NULL, 'g'},         {"help", no_argument, NULL, 'h'},
       {"no-pivot", no_argument, NULL, 'p'},      {"block-dir", required_argument, NULL, 'b'},
-      {"busy-poll-us", required_argument, NULL, 'B'}, {NULL, 0, NULL, 0}};
+      {"busy-poll-us", required_argument, NULL, 'B'}, {"policy", required_argument, NULL, 'P'},
+      {"tee", no_argument, NULL, 'T'},           {NULL, 0, NULL, 0}};
   const char *listen_addr = NULL, *state = "/run/coffer", *runtime = NULL;
   const char *shared = "/run/coffer/shared", *modules = "/etc/coffer/modules";
-  const char *block_dir = "/sys/block";
+  const char *block_dir = "/sys/block", *policy = NULL;
   int level = CF_LOG_INFO, c;
-  bool guest = false, no_pivot = false;
+  bool guest = false, no_pivot = false, tee = false;
   /* adaptive (see cf_loop_set_busy_poll): the vCPU is the containers' as
    * soon as calls stop coming back to back */
   unsigned busy_poll_us = 50;
-  while ((c = getopt_long(argc, argv, "l:s:r:d:m:v:ghpb:B:", opts, NULL)) != -1) {
+  while ((c = getopt_long(argc, argv, "l:s:r:d:m:v:ghpb:B:P:T", opts, NULL)) != -1) {
     switch (c) {
     case 'l': listen_addr = optarg; break;
     case 's': state = optarg; break;
@@ -198,6 +206,8 @@ int main(int argc, char **argv) {
     case 'g': guest = true; break;
     case 'p': no_pivot = true; break;
     case 'b': block_dir = optarg; break;
+    case 'P': policy = optarg; break;
+    case 'T': tee = true; break;
     case 'B':
       if (!parse_busy_poll(optarg, &busy_poll_us)) {
         fprintf(stderr, "coffer-agent: --busy-poll-us %s: give 0..1000 microseconds\n", optarg);
@@ -234,11 +244,16 @@ int main(int argc, char **argv) {
     ensure_stdio("/dev/console");
     read_cmdline(cmdline_listen, sizeof(cmdline_listen), &level, &busy_poll_us, cmdline_runtime,
                  sizeof(cmdline_runtime));
-    if (!runtime && cmdline_runtime[0])
-      runtime = cmdline_runtime;
     cf_log_init("agent", (enum cf_log_level)level, STDERR_FILENO);
+    tee = tee || init_in_tee();
+    /* in a TEE the command line is the host's (measured only in RTMR2 on
+     * TDX): nothing security-relevant is taken from it */
+    if (tee && (cmdline_runtime[0] || cmdline_listen[0]))
+      cf_warn("TEE: ignoring coffer.runtime=/coffer.listen= from the kernel command line");
+    if (!tee && !runtime && cmdline_runtime[0])
+      runtime = cmdline_runtime;
     log_uptime("mounts done", level);
-    if (!listen_addr && cmdline_listen[0])
+    if (!tee && !listen_addr && cmdline_listen[0])
       listen_addr = cmdline_listen;
     init_load_boot_modules(modules);
     a.modules = modules;
@@ -251,9 +266,13 @@ int main(int argc, char **argv) {
 
   /* builtin: the agent runs containers itself (as PID 1 by default); runc
    * stays the runtime for specs the built-in one does not implement */
-  a.builtin = runtime ? !strcmp(runtime, "builtin") : a.pid1;
+  a.tee_mode = tee;
+  if (tee && runtime && strcmp(runtime, "builtin"))
+    cf_warn("TEE: --runtime %s ignored: the built-in runtime is the only engine", runtime);
+  a.builtin = tee || (runtime ? !strcmp(runtime, "builtin") : a.pid1);
   /* a name without a slash (coffer.runtime=runc) is looked up on PATH */
-  char *rt = runtime && !a.builtin && strchr(runtime, '/') ? strdup(runtime)
+  char *rt = tee ? NULL /* one OCI engine in a TEE: no runc fallback */
+             : runtime && !a.builtin && strchr(runtime, '/') ? strdup(runtime)
              : find_in_path(runtime && !a.builtin ? runtime : "runc");
   if (!rt && !a.builtin) {
     cf_error_log("no OCI runtime: runc is not on PATH and --runtime was not given");
@@ -276,7 +295,7 @@ int main(int argc, char **argv) {
   cf_mkdir_p(a.runc_root, 0755, 0700);
   a.cgroup_version = agent_cgroup_version();
   a.no_pivot = no_pivot || (a.pid1 && agent_root_is_initramfs());
-  if (a.builtin && a.cgroup_version != 2) {
+  if (a.builtin && a.cgroup_version != 2 && !tee) {
     cf_warn("the built-in runtime needs cgroup v2, this system has v1: using %s",
             a.runtime ? a.runtime : "runc (not found)");
     a.builtin = false;
@@ -292,9 +311,28 @@ int main(int argc, char **argv) {
   sigprocmask(SIG_BLOCK, &mask, NULL);
   a.sigchld_fd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
 
+  if (agent_policy_init(&a, policy, &err) < 0) {
+    /* fail closed: a policy that does not parse allows nothing */
+    cf_error_log("%s", err.msg);
+    if (!tee && !a.pid1)
+      return 2;
+    cf_error_clear(&err);
+    a.policy = cf_policy_default(true);
+    if (!a.policy)
+      return 1;
+  }
   if ((a.loop = cf_loop_new(&err)))
     cf_loop_set_busy_poll(a.loop, busy_poll_us);
-  if (!a.loop || !(a.srv = ttrpc_server_new(a.loop, &err)) ||
+  if (a.loop && (a.srv = ttrpc_server_new(a.loop, &err))) {
+    /* all host connections together: an eighth of the guest's memory, at
+     * most 64 MiB (a 256 MiB guest: 32 MiB) */
+    struct sysinfo si;
+    size_t limit = 64u << 20;
+    if (sysinfo(&si) == 0 && (uint64_t)si.totalram * si.mem_unit / 8 < limit)
+      limit = (size_t)((uint64_t)si.totalram * si.mem_unit / 8);
+    ttrpc_server_set_memory_limit(a.srv, limit);
+  }
+  if (!a.loop || !a.srv ||
       agent_service_register(&a, &err) < 0 ||
       !(a.sigchld_watch = cf_loop_watch(a.loop, a.sigchld_fd, EPOLLIN, on_signal, &a, &err)) ||
       start_listening(&a, listen_addr, &err) < 0) {
@@ -303,8 +341,8 @@ int main(int argc, char **argv) {
       init_power_off();
     return 1;
   }
-  cf_info("coffer-agent %s ready (%s, runtime %s%s%s, state %s, cgroup v%d%s)", AGENT_VERSION,
-          a.pid1 ? "guest PID 1" : (a.guest ? "guest mode" : "host process"),
+  cf_info("coffer-agent %s ready (%s%s, runtime %s%s%s, state %s, cgroup v%d%s)", AGENT_VERSION,
+          a.pid1 ? "guest PID 1" : (a.guest ? "guest mode" : "host process"), tee ? ", TEE" : "",
           a.builtin ? "builtin" : "", a.builtin && a.runtime ? ", fallback " : "",
           a.runtime ? a.runtime : "",
           a.state_dir, a.cgroup_version, a.no_pivot ? ", root is the initramfs" : "");
@@ -321,6 +359,8 @@ int main(int argc, char **argv) {
     free(a.oom_queue[i]);
   free(a.oom_waiters);
   ttrpc_server_free(a.srv);
+  agent_service_free(&a);
+  cf_policy_free(a.policy);
   cf_loop_unwatch(a.sigchld_watch);
   cf_loop_free(a.loop);
   close(a.sigchld_fd);

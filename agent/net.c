@@ -1,5 +1,6 @@
 /* Pod networking in the guest: see net.h. */
 #include "net.h"
+#include "service.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -373,9 +374,9 @@ static void h_add_neighbors(ttrpc_call *call, const uint8_t *payload, size_t len
 }
 
 int agent_net_register(agent *a, cf_error *err) {
-  if (ttrpc_server_register(a->srv, SERVICE, "UpdateInterface", h_update_interface, a, err) < 0 ||
-      ttrpc_server_register(a->srv, SERVICE, "UpdateRoutes", h_update_routes, a, err) < 0 ||
-      ttrpc_server_register(a->srv, SERVICE, "AddNeighbors", h_add_neighbors, a, err) < 0)
+  if (agent_service_add(a, SERVICE, "UpdateInterface", h_update_interface, err) < 0 ||
+      agent_service_add(a, SERVICE, "UpdateRoutes", h_update_routes, err) < 0 ||
+      agent_service_add(a, SERVICE, "AddNeighbors", h_add_neighbors, err) < 0)
     return -EIO;
   return 0;
 }

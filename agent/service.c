@@ -25,6 +25,7 @@
 #include "initdata.h"
 #include "net.h"
 #include "oom.h"
+#include "policy_gate.h"
 #include "process.h"
 #include "stats_reply.h"
 #include "stream.h"
@@ -152,6 +153,10 @@ static void h_create_sandbox(ttrpc_call *call, const uint8_t *payload, size_t le
     cf_error_log("sandbox %s refused: %s", req->sandbox_id, err.msg);
     return reply_err(call, &err);
   }
+  if (agent_policy_from_initdata(a, idir, &err) < 0) {
+    cf_error_log("sandbox %s refused: %s", req->sandbox_id, err.msg);
+    return reply_err(call, &err);
+  }
   if (a->initdata && a->tee != CF_TEE_NONE)
     cf_info("init-data in %s verified against the %s binding (%s)", idir, cf_tee_kind_name(a->tee),
             cf_initdata_alg_name(a->initdata->alg));
@@ -243,10 +248,14 @@ static void h_destroy_sandbox(ttrpc_call *call, const uint8_t *payload, size_t l
 static void h_create_container(ttrpc_call *call, const uint8_t *payload, size_t len, void *data) {
   agent *a = data;
   DECODE(Coffer__Agent__V1__CreateContainerRequest, coffer__agent__v1__create_container_request, req);
+  int rule;
+  if (!agent_policy_allow_create(a, call, req, &rule))
+    return;
   cf_error err = {0};
   container *c;
   if (container_create(a, req, &c, &err) < 0)
     return reply_err(call, &err);
+  c->policy_rule = rule;
   Coffer__Agent__V1__CreateContainerResponse resp = COFFER__AGENT__V1__CREATE_CONTAINER_RESPONSE__INIT;
   resp.pid = (uint32_t)c->procs->pid;
   ttrpc_call_reply(call, &resp.base);
@@ -286,7 +295,7 @@ static void h_exec_process(ttrpc_call *call, const uint8_t *payload, size_t len,
   agent *a = data;
   DECODE(Coffer__Agent__V1__ExecProcessRequest, coffer__agent__v1__exec_process_request, req);
   container *c = lookup(a, call, req->container_id);
-  if (!c)
+  if (!c || !agent_policy_allow_exec(a, call, c, req))
     return;
   cf_error err = {0};
   proc *p;
@@ -511,6 +520,41 @@ static void h_check(ttrpc_call *call, const uint8_t *payload, size_t len, void *
   ttrpc_call_reply(call, &r.base);
 }
 
+/* Each handler sits behind the policy's RPC-level verdict: a denied RPC is
+ * answered before its payload is even decoded. */
+struct agent_guard {
+  struct agent_guard *next;
+  agent *a;
+  const char *method;
+  ttrpc_handler h;
+};
+
+static void h_guarded(ttrpc_call *call, const uint8_t *payload, size_t len, void *data) {
+  struct agent_guard *g = data;
+  if (agent_policy_allow_rpc(g->a, call, g->method))
+    g->h(call, payload, len, g->a);
+}
+
+int agent_service_add(agent *a, const char *service, const char *method, ttrpc_handler h,
+                      cf_error *err) {
+  if (!strcmp(service, HEALTH)) /* liveness: no effect, always answered */
+    return ttrpc_server_register(a->srv, service, method, h, a, err);
+  struct agent_guard *g = calloc(1, sizeof(*g));
+  if (!g)
+    return cf_err(err, ENOMEM, "register %s", method);
+  *g = (struct agent_guard){.next = a->guards, .a = a, .method = method, .h = h};
+  a->guards = g;
+  return ttrpc_server_register(a->srv, service, method, h_guarded, g, err);
+}
+
+void agent_service_free(agent *a) {
+  while (a->guards) {
+    struct agent_guard *g = a->guards;
+    a->guards = g->next;
+    free(g);
+  }
+}
+
 int agent_service_register(agent *a, cf_error *err) {
   static const struct {
     const char *service, *method;
@@ -540,7 +584,7 @@ int agent_service_register(agent *a, cf_error *err) {
       {HEALTH, "Check", h_check},
   };
   for (size_t i = 0; i < sizeof(table) / sizeof(table[0]); i++)
-    if (ttrpc_server_register(a->srv, table[i].service, table[i].method, table[i].h, a, err) < 0)
+    if (agent_service_add(a, table[i].service, table[i].method, table[i].h, err) < 0)
       return -EIO;
   return agent_net_register(a, err); /* net.c */
 }

@@ -35,6 +35,10 @@
 /* Accepted connections beyond this are closed at once: each one may hold
  * buffers, and a peer must not be able to exhaust our memory or fds. */
 #define MAX_ACCEPTED_CONNECTIONS 1024
+/* What all connections together may hold (partial frames being read,
+ * replies queued, pending calls' requests): the per-connection bounds times
+ * 1024 connections would exceed a small guest's memory. */
+#define DEFAULT_MEMORY_LIMIT (64u << 20)
 
 typedef struct ttrpc_conn ttrpc_conn;
 
@@ -89,6 +93,7 @@ struct ttrpc_server {
   listener *listeners;
   ttrpc_conn *conns;
   size_t n_conns;
+  size_t memory_limit;
   uint8_t *rbuf;
   void (*on_close)(void *conn, void *data);
   void *on_close_data;
@@ -97,6 +102,7 @@ struct ttrpc_server {
 static void conn_settle(ttrpc_conn *conn);
 static void conn_close(ttrpc_conn *conn, const char *why);
 static int conn_handle_input(ttrpc_conn *conn, const uint8_t *data, size_t len);
+static size_t server_held(const ttrpc_server *srv);
 
 /* ------------------------------------------------------------------ methods */
 
@@ -152,8 +158,10 @@ int ttrpc_server_register(ttrpc_server *srv, const char *service, const char *me
 
 ttrpc_server *ttrpc_server_new(cf_loop *loop, cf_error *err) {
   ttrpc_server *srv = calloc(1, sizeof(*srv));
-  if (srv)
+  if (srv) {
     srv->rbuf = malloc(TTRPC_READ_CHUNK);
+    srv->memory_limit = DEFAULT_MEMORY_LIMIT;
+  }
   if (!srv || !srv->rbuf) {
     free(srv);
     cf_err(err, ENOMEM, "cannot allocate ttrpc server");
@@ -162,6 +170,12 @@ ttrpc_server *ttrpc_server_new(cf_loop *loop, cf_error *err) {
   srv->loop = loop;
   return srv;
 }
+
+void ttrpc_server_set_memory_limit(ttrpc_server *srv, size_t bytes) {
+  srv->memory_limit = bytes;
+}
+
+size_t ttrpc_server_memory_held(const ttrpc_server *srv) { return server_held(srv); }
 
 void ttrpc_server_set_on_close(ttrpc_server *srv, void (*cb)(void *conn, void *data),
                                void *data) {
@@ -518,6 +532,14 @@ static int conn_on_frame(void *ctx, const ttrpc_frame_header *h, const uint8_t *
     return 0;
   }
   size_t held = len - req->payload.len;
+  size_t total = server_held(conn->srv);
+  if (total + held > conn->srv->memory_limit) {
+    send_error(conn, h->stream_id, CF_RESOURCE_EXHAUSTED,
+               "the server's connections hold %zu bytes; %zu more would pass the %zu allowed",
+               total, held, conn->srv->memory_limit);
+    ttrpc__request__free_unpacked(req, NULL);
+    return 0;
+  }
   if (conn->held_bytes + held > MAX_PENDING_BYTES) {
     send_error(conn, h->stream_id, CF_RESOURCE_EXHAUSTED,
                "pending calls on this connection hold %zu bytes of requests; %zu more "
@@ -552,8 +574,31 @@ static int conn_on_frame(void *ctx, const ttrpc_frame_header *h, const uint8_t *
   return 0;
 }
 
+/* The bytes all connections hold now: read buffers, queued output, pending
+ * calls' requests. */
+static size_t server_held(const ttrpc_server *srv) {
+  size_t n = 0;
+  for (const ttrpc_conn *c = srv->conns; c; c = c->next)
+    n += c->rd.cap + c->out.cap + c->held_bytes;
+  return n;
+}
+
 static int conn_handle_input(ttrpc_conn *conn, const uint8_t *data, size_t len) {
   int r = ttrpc_reader_feed(&conn->rd, data, len, conn_on_frame, conn);
+  if (r >= 0 && !ttrpc_reader_idle(&conn->rd) && conn->rd.cap > 0) {
+    /* a frame still being read grows this connection's buffer: past the
+     * server's bound, the connection that grew it goes */
+    size_t held = server_held(conn->srv);
+    if (held > conn->srv->memory_limit) {
+      char why[160];
+      snprintf(why, sizeof(why),
+               "the server's connections hold %zu bytes, more than the %zu allowed", held,
+               conn->srv->memory_limit);
+      cf_warn("ttrpc: closing connection fd %d: %s", conn->fd, why);
+      conn_lost(conn, why);
+      return -ENOBUFS;
+    }
+  }
   if (r == -EPIPE)
     return r; /* already closing or disconnected */
   if (r < 0) {

@@ -27,7 +27,7 @@ const char *h_ctl_bin;
 
 static void (*find_case(const char *name))(void) {
   const agent_case *const areas[] = {agent_cases_io, agent_cases_lifecycle, agent_cases_pod,
-                                     agent_cases_transport, agent_cases_spec};
+                                     agent_cases_transport, agent_cases_spec, agent_cases_policy};
   for (size_t i = 0; i < sizeof(areas) / sizeof(areas[0]); i++)
     for (const agent_case *k = areas[i]; k->name; k++)
       if (!strcmp(k->name, name))

@@ -53,6 +53,12 @@ int ttrpc_server_add_serial(ttrpc_server *srv, int fd, int retry_ms,
                             cf_error *err);
 /* Called when a client connection closes (e.g. to cancel its waiters), and
  * each time the host of a serial stream goes away (same conn pointer). */
+/* A bound on what all connections together hold (partial frames being
+ * read, queued replies, pending calls' requests; default 64 MiB): a frame
+ * that would pass it closes its connection, a call that would is answered
+ * RESOURCE_EXHAUSTED. */
+void ttrpc_server_set_memory_limit(ttrpc_server *srv, size_t bytes);
+size_t ttrpc_server_memory_held(const ttrpc_server *srv);
 void ttrpc_server_set_on_close(ttrpc_server *srv,
                                void (*cb)(void *conn, void *data), void *data);
 

@@ -19,6 +19,7 @@
 #include "service.h"
 #include "agent.pb-c.h"
 #include "coffer/log.h"
+#include "coffer/policy.h"
 
 static const char *const methods[] = {
     "CreateSandbox", "CreateContainer", "StartContainer", "RemoveContainer", "ExecProcess",
@@ -70,6 +71,7 @@ static void setup(void) {
   a->cgroup_version = 1;
   a->runc_timeout_ms = 2000;
   a->sigchld_fd = -1;
+  a->policy = cf_policy_default(false); /* allow: every handler's decoding is reached */
   int sv[2];
   if (!(a->loop = cf_loop_new(&err)) || !(a->srv = ttrpc_server_new(a->loop, &err)) ||
       agent_service_register(a, &err) < 0 || socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0 ||
