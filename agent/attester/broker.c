@@ -1,0 +1,124 @@
+/* The broker side: one libcoffer_kbs_client (one TEE key pair) behind a
+ * mutex, evidence for the guest's TEE, and the connect hook for a relay. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "attester.h"
+#include "coffer/cleanup.h"
+#include "coffer/kbs_common.h"
+
+/* Sample evidence (plain profile, no hardware): the broker accepts it only
+ * when configured to, and its tokens say "sample". It states the init-data
+ * digest itself, as HOST_DATA would, so the broker's check runs. */
+static int sample_evidence(const att_state *s, const uint8_t digest[48], char **json,
+                           cf_error *err) {
+  _cleanup_free_ char *rd = cf_kbs_b64std_encode(digest, 48);
+  json_t *o = rd ? json_pack("{s:s,s:s}", "svn", "1", "report_data", rd) : NULL;
+  if (o && s->init_data) {
+    uint8_t d[64], fit[32];
+    size_t n = 0;
+    char hex[65];
+    if (cf_kbs_initdata_digest(s->init_data, strlen(s->init_data), d, &n, err)) {
+      json_decref(o);
+      return cf_error_prefix(err, "sample evidence");
+    }
+    cf_kbs_fit(d, n, fit, sizeof(fit));
+    cf_kbs_hex(fit, sizeof(fit), hex);
+    json_object_set_new(o, "init_data", json_string(hex));
+  }
+  *json = o ? json_dumps(o, JSON_COMPACT) : NULL;
+  json_decref(o);
+  return *json ? 0 : cf_err(err, ENOMEM, "sample evidence");
+}
+
+static int evidence(void *ud, const char *tee, const uint8_t digest[48], char **json,
+                    cf_error *err) {
+  const att_state *s = ud;
+  if (!strcmp(tee, "sample"))
+    return sample_evidence(s, digest, json, err);
+  return cf_err_status(err, CF_UNIMPLEMENTED, "evidence: no %s evidence provider in this build", tee);
+}
+
+/* "unix:PATH": a relay that forwards the stream's bytes to the broker. */
+static int connect_unix(void *ud, cf_error *err) {
+  const char *path = ud;
+  struct sockaddr_un a = {.sun_family = AF_UNIX};
+  if (strlen(path) >= sizeof(a.sun_path))
+    return cf_err_status(err, CF_INVALID_ARGUMENT, "relay %s: path too long", path);
+  strcpy(a.sun_path, path);
+  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0)
+    return cf_err(err, errno, "relay %s: socket", path);
+  if (connect(fd, (struct sockaddr *)&a, sizeof(a))) {
+    int e = errno;
+    close(fd);
+    return cf_err(err, e, "relay %s: connect", path);
+  }
+  return fd;
+}
+
+int att_broker_open(att_state *s, cf_error *err) {
+  cf_kbs_client_config kc = {.url = s->cfg.url, .tee = s->cfg.tee, .ca_file = s->cfg.cert,
+                             .init_data = s->init_data, .timeout_ms = s->cfg.timeout_ms,
+                             .evidence = evidence, .evidence_ud = s};
+  if (s->cfg.connect) {
+    if (strncmp(s->cfg.connect, "unix:", 5))
+      return cf_err_status(err, CF_INVALID_ARGUMENT, "--connect %s: expected unix:PATH", s->cfg.connect);
+    kc.connect = connect_unix;
+    kc.connect_ud = (void *)(s->cfg.connect + 5);
+  }
+  s->kbs = cf_kbs_client_new(&kc, err);
+  return s->kbs ? 0 : cf_error_prefix(err, "broker %s", s->cfg.url);
+}
+
+static int keep_token(att_state *s, const char *jwt, cf_error *err) {
+  long long iat, exp;
+  if (att_token_times(jwt, &iat, &exp, err))
+    return -EINVAL;
+  char *t = strdup(jwt);
+  if (!t)
+    return cf_err(err, ENOMEM, "token");
+  free(s->token);
+  s->token = t;
+  s->token_iat = iat;
+  s->token_exp = exp;
+  return 0;
+}
+
+int att_attest(att_state *s, cf_error *err) {
+  pthread_mutex_lock(&s->lock);
+  int r = cf_kbs_client_attest(s->kbs, err);
+  if (!r)
+    r = keep_token(s, cf_kbs_client_token(s->kbs), err);
+  pthread_mutex_unlock(&s->lock);
+  return r ? cf_error_prefix(err, "attestation to %s", s->cfg.url) : 0;
+}
+
+int att_fetch(att_state *s, const char *uri, uint8_t **data, size_t *len, cf_error *err) {
+  pthread_mutex_lock(&s->lock);
+  int r = cf_kbs_client_get_resource(s->kbs, uri, data, len, err);
+  pthread_mutex_unlock(&s->lock);
+  return r ? cf_error_prefix(err, "resource %s", uri) : 0;
+}
+
+int att_bound_token(att_state *s, const char *audience, const char *const *nonces, size_t n,
+                    char **token, cf_error *err) {
+  pthread_mutex_lock(&s->lock);
+  int r = cf_kbs_client_attest_bound(s->kbs, audience, nonces, n, token, err);
+  pthread_mutex_unlock(&s->lock);
+  return r ? cf_error_prefix(err, "token for %s", audience) : 0;
+}
+
+bool att_secret_allowed(const att_state *s, const char *uri) {
+  if (s->cfg.any_secret)
+    return true;
+  for (size_t i = 0; i < s->cfg.n_secrets; i++)
+    if (!strcmp(s->cfg.secrets[i], uri))
+      return true;
+  return false;
+}
