@@ -15,6 +15,10 @@
 
 #define ATT_MAX_SECRETS 64
 
+typedef struct att_secret {
+  const char *name, *uri;
+} att_secret;
+
 typedef struct att_config {
   const char *url;        /* broker, from init-data's aa.toml [token_configs.kbs] url */
   const char *cert;       /* PEM file pinning the broker (aa.toml cert) */
@@ -24,9 +28,9 @@ typedef struct att_config {
   const char *tee_sock;   /* the workload's socket (POST /v1/token, GET /v1/resource) */
   const char *agent_sock; /* the agent's socket (GET /v1/secret): never in a container */
   const char *connect;    /* NULL: direct; "unix:PATH": a byte relay on a unix socket */
-  const char *secrets[ATT_MAX_SECRETS]; /* kbs:/// uris the agent may fetch; n_secrets 0 = any (plain) */
+  att_secret secrets[ATT_MAX_SECRETS]; /* what the agent may fetch: init-data's [secrets] */
   size_t n_secrets;
-  bool any_secret;        /* plain profile without init-data: the host may name any */
+  bool any_secret;        /* plain profile: the pod's annotations may name any resource */
   long timeout_ms;        /* per broker request */
   long attest_deadline_s; /* the first attestation gives up after this */
 } att_config;
@@ -36,6 +40,7 @@ typedef struct att_state {
   pthread_mutex_t lock; /* one broker exchange at a time: the client is not thread-safe */
   cf_kbs_client *kbs;
   char *init_data;      /* TOML text */
+  struct cf_initdata *id; /* parsed: broker, secrets */
   char *token;          /* the default token (no audience) */
   long long token_exp, token_iat;
 } att_state;
@@ -46,7 +51,9 @@ int att_attest(att_state *s, cf_error *err);
 int att_fetch(att_state *s, const char *uri, uint8_t **data, size_t *len, cf_error *err);
 int att_bound_token(att_state *s, const char *audience, const char *const *nonces, size_t n,
                     char **token, cf_error *err);
-bool att_secret_allowed(const att_state *s, const char *uri);
+/* Whether the agent may fetch `uri` as secret `name`: the pair is listed in
+ * init-data (the host can neither add a secret nor point a name elsewhere). */
+bool att_secret_allowed(const att_state *s, const char *name, const char *uri);
 
 /* token_file.c */
 int att_token_times(const char *jwt, long long *iat, long long *exp, cf_error *err);

@@ -114,11 +114,11 @@ int att_bound_token(att_state *s, const char *audience, const char *const *nonce
   return r ? cf_error_prefix(err, "token for %s", audience) : 0;
 }
 
-bool att_secret_allowed(const att_state *s, const char *uri) {
+bool att_secret_allowed(const att_state *s, const char *name, const char *uri) {
   if (s->cfg.any_secret)
     return true;
   for (size_t i = 0; i < s->cfg.n_secrets; i++)
-    if (!strcmp(s->cfg.secrets[i], uri))
+    if (!strcmp(s->cfg.secrets[i].uri, uri) && name && !strcmp(s->cfg.secrets[i].name, name))
       return true;
   return false;
 }

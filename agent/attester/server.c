@@ -2,8 +2,9 @@
  *  - tee.sock, mounted into containers that opt in: POST /v1/token (a token
  *    bound to the caller's audience and nonces), GET /v1/token (the default
  *    token), GET /v1/resource/<repo>/<type>/<tag>;
- *  - the agent's socket (mode 0600, never mounted): GET /v1/secret/<r>/<t>/<g>,
- *    restricted to the secrets init-data lists.
+ *  - the agent's socket (mode 0600, never mounted):
+ *    GET /v1/secret/<r>/<t>/<g>?name=<name>, restricted to the name/resource
+ *    pairs init-data lists.
  * Bad requests get 400 with the reason as text; broker refusals carry the
  * broker's reason. */
 #include <errno.h>
@@ -63,13 +64,15 @@ static unsigned status_of(const cf_error *err) {
 
 static enum MHD_Result resource(att_server *srv, struct MHD_Connection *c, const char *path,
                                 bool listed_only) {
+  const char *name = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "name");
   if (!att_resource_path_ok(path))
     return reply_text(c, 400, "resource path must be <repo>/<type>/<tag>, each [A-Za-z0-9_-][A-Za-z0-9_.-]*");
   char uri[300];
   snprintf(uri, sizeof(uri), "kbs:///%s", path);
-  if (listed_only && !att_secret_allowed(srv->s, uri)) {
-    char msg[400];
-    snprintf(msg, sizeof(msg), "%s is not listed in the pod's init-data", uri);
+  if (listed_only && !att_secret_allowed(srv->s, name, uri)) {
+    char msg[600];
+    snprintf(msg, sizeof(msg), "secret %.128s = %s is not listed in the pod's init-data",
+             name ? name : "(no name)", uri);
     return reply_text(c, 403, msg);
   }
   cf_error err = {0};

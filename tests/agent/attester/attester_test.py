@@ -104,7 +104,11 @@ URL = line.split("listening on ")[1].strip()
 PORT = int(URL.rsplit(":", 1)[1])
 r = sh(CLIENT, "--url", URL, "--ca", CA_CRT, "export-jwk")
 JWKS = jjwk.JWKSet.from_json(r.stdout.strip())
-INIT = 'version = "0.1.0"\nalgorithm = "sha256"\n[data]\n"aa.toml" = \'\'\'\n[token_configs.kbs]\nurl = "' + URL + '"\n\'\'\'\n'
+CA_PEM = open(CA_CRT).read()
+INIT = ('version = "0.1.0"\nalgorithm = "sha384"\n[data]\n"aa.toml" = \'\'\'\n[token_configs.kbs]\nurl = "' + URL +
+        '"\ncert = """\n' + CA_PEM + '"""\n\'\'\'\n"coffer.toml" = \'\'\'\n[secrets]\none = "kbs:///default/key/one"\n'
+        'other = "kbs:///other/key/one"\nmissing = "kbs:///default/key/missing"\n[attestation]\ntoken = true\n'
+        'timeout_ms = 5000\n\'\'\'\n')
 INIT_PATH = write("initdata.toml", INIT)
 
 
@@ -134,12 +138,7 @@ def start_attester(name, *extra):
     paths = {"token": os.path.join(d, "attestation-token"), "tee": os.path.join(d, "tee.sock"),
              "agent": os.path.join(d, "attester.sock")}
     args = [ATTESTER, "--tee", "sample", "--init-data", INIT_PATH, "--token-file", paths["token"],
-            "--tee-sock", paths["tee"], "--agent-sock", paths["agent"], "--timeout-ms", "5000",
-            "--deadline-s", "5"] + list(extra)
-    if "--url" not in extra:
-        args += ["--url", URL]
-    if "--cert" not in extra:
-        args += ["--cert", CA_CRT]
+            "--tee-sock", paths["tee"], "--agent-sock", paths["agent"], "--timeout-ms", "5000"] + list(extra)
     log = open(os.path.join(d, "log"), "w+")
     p = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=log, text=True)
     procs.append(p)
@@ -154,9 +153,8 @@ def verify(jwt):
 
 
 # ---- the pod's attestation, default token and secrets -------------------
-p, A, ready = start_attester("a", "--secret", "kbs:///default/key/one", "--secret", "kbs:///other/key/one",
-                             "--secret", "kbs:///default/key/missing")
-check(ready, "coffer-attester attests and serves its sockets")
+p, A, ready = start_attester("a")
+check(ready, "coffer-attester attests to the broker init-data names, pinned by init-data's certificate, and serves")
 check(stat.S_IMODE(os.stat(A["agent"]).st_mode) == 0o600, "the agent's socket is mode 0600")
 tok = open(A["token"]).read()
 claims = verify(tok)
@@ -171,13 +169,16 @@ c2 = verify(tok2)
 check(tok2 != tok and c2["iat"] > claims["iat"] and os.stat(A["token"]).st_ino != ino,
       f"the token is refreshed before it expires and replaced by rename (iat {claims['iat']} -> {c2['iat']})")
 
-st, d = call(A["agent"], "GET", "/v1/secret/default/key/one")
+st, d = call(A["agent"], "GET", "/v1/secret/default/key/one?name=one")
 check(st == 200 and d == SECRET, f"the agent gets the listed secret's exact bytes ({st}, {len(d)} B)")
-st, d = call(A["agent"], "GET", "/v1/secret/default/key/two")
+st, d = call(A["agent"], "GET", "/v1/secret/default/key/two?name=two")
 check(st == 403 and b"not listed in the pod's init-data" in d, f"a secret init-data does not list is refused before the broker: {st} {d[:100]!r}")
-st, d = call(A["agent"], "GET", "/v1/secret/other/key/one")
+for q in ("?name=other", "?name=missing", ""):
+    st, d = call(A["agent"], "GET", "/v1/secret/default/key/one" + q)
+    check(st == 403 and b"not listed" in d, f"a listed resource under another name (or none: {q!r}) is refused: {st} {d[:90]!r}")
+st, d = call(A["agent"], "GET", "/v1/secret/other/key/one?name=other")
 check(st == 403 and b"no rule" in d.lower() or b"rule" in d, f"a policy denial carries the broker's reason: {st} {d[:200]!r}")
-st, d = call(A["agent"], "GET", "/v1/secret/default/key/missing")
+st, d = call(A["agent"], "GET", "/v1/secret/default/key/missing?name=missing")
 check(st in (403, 502) and b"missing" in d, f"a missing resource carries the broker's reason: {st} {d[:200]!r}")
 st, d = call(A["agent"], "GET", "/v1/secret/default/../one")
 check(st == 400, f"a malformed path is 400: {st} {d[:80]!r}")
@@ -270,19 +271,18 @@ def relay():
 threading.Thread(target=relay, daemon=True).start()
 time.sleep(0.3)
 # The url names a port where nothing listens: only the relay can reach the broker.
-p2, B, ready = start_attester("b", "--url", "https://127.0.0.1:1", "--connect", "unix:" + relay_path,
-                              "--secret", "kbs:///default/key/one")
+p2, B, ready = start_attester("b", "--url", "https://127.0.0.1:1", "--connect", "unix:" + relay_path)
 check(ready, "an attester with no route of its own attests through the relay")
-st, d = call(B["agent"], "GET", "/v1/secret/default/key/one")
+st, d = call(B["agent"], "GET", "/v1/secret/default/key/one?name=one")
 check(st == 200 and d == SECRET, "the secret arrives through the relay")
 check(len(seen) > 1000 and seen[0] == 0x16, f"the relay carried TLS records ({len(seen)} B, first byte {seen[:1].hex()})")
 check(len(seen) > 1000 and SECRET[:40] not in seen and b"kbs-session-id" not in seen and b"/kbs/v0" not in seen,
       "the relay never sees plaintext: no secret, no session cookie, no request line")
 
 # ---- pinning: a broker certificate from another CA is refused --------------
-p3, C, ready = start_attester("c", "--cert", OTHER_CA, "--secret", "kbs:///default/key/one")
+p3, C, ready = start_attester("c", "--cert", OTHER_CA)
 check(ready, "the attester still serves when its first attestation failed")
-st, d = call(C["agent"], "GET", "/v1/secret/default/key/one")
+st, d = call(C["agent"], "GET", "/v1/secret/default/key/one?name=one")
 check(st == 502 and (b"certificate" in d.lower() or b"ssl" in d.lower()), f"a broker that init-data's certificate does not pin gets nothing: {st} {d[:160]!r}")
 check(not os.path.exists(C["token"]), "no token file without an attestation")
 
@@ -292,12 +292,22 @@ hang.bind(("127.0.0.1", 0))
 hang.listen(1)
 t0 = time.time()
 p4, D, ready = start_attester("d", "--url", f"https://127.0.0.1:{hang.getsockname()[1]}", "--timeout-ms", "1000",
-                              "--deadline-s", "3", "--secret", "kbs:///default/key/one")
+                              "--deadline-s", "3")
 took = time.time() - t0
 check(ready and took < 10, f"a silent broker does not hold the attester past its deadline ({took:.1f}s)")
 t0 = time.time()
-st, d = call(D["agent"], "GET", "/v1/secret/default/key/one")
+st, d = call(D["agent"], "GET", "/v1/secret/default/key/one?name=one")
 check(st == 502 and time.time() - t0 < 15, f"a secret request to a silent broker fails in bounded time ({time.time() - t0:.1f}s): {d[:100]!r}")
+
+# ---- plain profile: --any-secret, and init-data that does not parse ---------
+p5, E, ready = start_attester("e", "--any-secret")
+st, d = call(E["agent"], "GET", "/v1/secret/default/key/two?name=whatever")
+check(ready and st == 200 and d == b"two", "--any-secret (plain profile) fetches what the annotation names")
+bad_init = write("bad.toml", 'version = "0.1.0"\nalgorithm = "md5"\n[data]\n')
+r = subprocess.run([ATTESTER, "--tee", "sample", "--init-data", bad_init, "--token-file", os.path.join(TMP, "t"),
+                    "--tee-sock", os.path.join(TMP, "t.sock"), "--agent-sock", os.path.join(TMP, "a.sock")],
+                   capture_output=True, text=True, timeout=30)
+check(r.returncode == 1 and "md5" in r.stderr, f"init-data that does not parse stops the attester naming why: {r.stderr.strip()[-120:]}")
 
 for pr in procs:
     pr.terminate()
