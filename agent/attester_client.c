@@ -31,9 +31,13 @@
 #define READY_LINE "coffer-attester: ready"
 #define START_TIMEOUT_MS (120 * 1000)
 
-const char *agent_initdata_path(const agent *a) {
+int agent_initdata_path(const agent *a, char *out, size_t n) {
   const char *t = a->guest ? NULL : getenv("COFFER_AGENT_INITDATA");
-  return t && *t ? t : AGENT_INITDATA_TOML;
+  if (a->initdata)
+    return snprintf(out, n, "%s/initdata/initdata.toml", a->state_dir) < (int)n ? 0 : -ENAMETOOLONG;
+  if (t && *t)
+    return snprintf(out, n, "%s", t) < (int)n ? 0 : -ENAMETOOLONG;
+  return -ENOENT;
 }
 
 static const char *attester_bin(const agent *a) {
@@ -49,13 +53,7 @@ static int sock_path(const agent *a, char *out, size_t n) {
   return snprintf(out, n, "%s/attester/agent.sock", a->state_dir) < (int)n ? 0 : -ENAMETOOLONG;
 }
 
-const char *agent_tee_kind(void) {
-  if (!access("/dev/sev-guest", F_OK))
-    return "snp";
-  if (!access("/dev/tdx_guest", F_OK))
-    return "tdx";
-  return "sample";
-}
+bool agent_in_tee(const agent *a) { return a->tee == CF_TEE_SNP || a->tee == CF_TEE_TDX; }
 
 void agent_attester_reaped(agent *a, pid_t pid, int status) {
   if (pid != a->attester_pid || pid <= 0)
@@ -94,10 +92,10 @@ static int wait_ready(int fd, cf_error *err) {
 int agent_attester_ensure(agent *a, cf_error *err) {
   if (a->attester_pid > 0)
     return 0;
-  const char *init = agent_initdata_path(a);
-  if (access(init, R_OK))
+  char init[PATH_MAX];
+  if (agent_initdata_path(a, init, sizeof(init)) || access(init, R_OK))
     return cf_err_status(err, CF_FAILED_PRECONDITION,
-                         "no verified init-data at %s: the pod names no broker to attest to", init);
+                         "the pod has no init-data: it names no broker to attest to");
   char pod[PATH_MAX], sock[PATH_MAX], dir[PATH_MAX], token[PATH_MAX], tee[PATH_MAX], secrets[PATH_MAX];
   if (agent_pod_dir(a, pod, sizeof(pod)) || sock_path(a, sock, sizeof(sock)))
     return cf_err_status(err, CF_INVALID_ARGUMENT, "state dir %s: path too long", a->state_dir);
@@ -107,11 +105,20 @@ int agent_attester_ensure(agent *a, cf_error *err) {
   snprintf(secrets, sizeof(secrets), "%s/secrets", pod);
   if (cf_mkdir_p(dir, 0755, 0700) < 0 || chmod(dir, 0700) || cf_mkdir_p(secrets, 0755, 0755) < 0)
     return cf_err(err, errno, "attester directories under %s", a->state_dir);
-  const char *kind = agent_tee_kind();
-  const char *argv[] = {attester_bin(a), "--tee", kind, "--init-data", init, "--token-file", token,
-                        "--tee-sock", tee, "--agent-sock", sock,
-                        /* the plain profile (no TEE): the pod's annotations name its secrets */
-                        !strcmp(kind, "sample") ? "--any-secret" : NULL, NULL};
+  /* the TEE the agent detected from its own hardware; without one (plain
+   * profile) the sample attester, whose binding the host gave */
+  const char *kind = agent_in_tee(a) ? cf_tee_kind_name(a->tee) : "sample";
+  const char *argv[16] = {attester_bin(a), "--tee", kind, "--init-data", init, "--token-file", token,
+                          "--tee-sock", tee, "--agent-sock", sock};
+  size_t n = 11;
+  if (!agent_in_tee(a) && a->sample_hex[0]) {
+    argv[n++] = "--sample-binding";
+    argv[n++] = a->sample_hex;
+  }
+  /* plain profile: the pod's annotations name its secrets; in a TEE only
+   * init-data's [secrets] */
+  if (!agent_in_tee(a))
+    argv[n++] = "--any-secret";
   int p[2];
   if (pipe2(p, O_CLOEXEC) < 0)
     return cf_err(err, errno, "coffer-attester: pipe");

@@ -72,18 +72,11 @@ static int read_wants(json_object *spec, wants *w, cf_error *err) {
 /* In a TEE, tokens go only to pods whose init-data allows them
  * ([attestation] token = true): the host cannot turn them on. */
 static int token_allowed(agent *a, cf_error *err) {
-  if (!strcmp(agent_tee_kind(), "sample"))
+  if (!agent_in_tee(a) || (a->initdata && a->initdata->token))
     return 0;
-  _cleanup_free_ char *toml = NULL;
-  size_t len = 0;
-  if (cf_read_file(agent_initdata_path(a), CF_INITDATA_MAX_TOML, &toml, &len, err))
-    return -EIO;
-  cf_initdata *id = cf_initdata_parse(toml, len, err);
-  bool ok = id && id->token;
-  cf_initdata_free(id);
-  return ok ? 0 : cf_err_status(err, CF_PERMISSION_DENIED,
-                                "io.coffer.token: the pod's init-data does not allow tokens "
-                                "(coffer.toml [attestation] token = true)");
+  return cf_err_status(err, CF_PERMISSION_DENIED,
+                       "io.coffer.token: the pod's init-data does not allow tokens "
+                       "(coffer.toml [attestation] token = true)");
 }
 
 static int write_secret(int dirfd, const char *name, const uint8_t *d, size_t n, const wants *w,

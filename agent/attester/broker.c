@@ -11,6 +11,7 @@
 #include "attester.h"
 #include "coffer/cleanup.h"
 #include "coffer/kbs_common.h"
+#include "coffer/tee.h"
 
 /* Sample evidence (plain profile, no hardware): the broker accepts it only
  * when configured to, and its tokens say "sample". It states the init-data
@@ -36,12 +37,20 @@ static int sample_evidence(const att_state *s, const uint8_t digest[48], char **
   return *json ? 0 : cf_err(err, ENOMEM, "sample evidence");
 }
 
+/* Evidence from the guest's TEE (libcoffer_tee: configfs-tsm, /dev/sev-guest,
+ * TDX), report_data = the 48-byte digest zero-padded to 64. The sample
+ * attester reports the binding the host gave (plain profile), or without
+ * one the digest of the init-data it holds. */
 static int evidence(void *ud, const char *tee, const uint8_t digest[48], char **json,
                     cf_error *err) {
   const att_state *s = ud;
-  if (!strcmp(tee, "sample"))
+  cf_tee_kind k = !strcmp(tee, "snp") ? CF_TEE_SNP : !strcmp(tee, "tdx") ? CF_TEE_TDX : CF_TEE_SAMPLE;
+  if (k == CF_TEE_SAMPLE && !s->cfg.sample_binding)
     return sample_evidence(s, digest, json, err);
-  return cf_err_status(err, CF_UNIMPLEMENTED, "evidence: no %s evidence provider in this build", tee);
+  uint8_t rd[64] = {0};
+  memcpy(rd, digest, 48);
+  cf_tee_env env = {.sample_binding_hex = k == CF_TEE_SAMPLE ? s->cfg.sample_binding : NULL};
+  return cf_tee_evidence(&env, k, rd, json, err);
 }
 
 /* "unix:PATH": a relay that forwards the stream's bytes to the broker. */

@@ -25,7 +25,8 @@ static void usage(void) {
   fprintf(stderr,
           "usage: coffer-attester --tee sample|snp|tdx --init-data TOML --token-file PATH\n"
           "         --tee-sock PATH --agent-sock PATH [--url URL] [--cert PEM] [--connect unix:PATH]\n"
-          "         [--secret NAME=kbs:///repo/type/tag]... [--any-secret] [--timeout-ms N] [--deadline-s N]\n");
+          "         [--secret NAME=kbs:///repo/type/tag]... [--any-secret] [--timeout-ms N] [--deadline-s N]\n"
+          "         [--sample-binding HEX]\n");
 }
 
 static int add_secret(att_config *c, char *arg) {
@@ -46,7 +47,7 @@ static int parse_args(int argc, char **argv, att_config *c) {
       {"init-data", 1, 0, 'i'},  {"token-file", 1, 0, 'f'}, {"tee-sock", 1, 0, 's'},
       {"agent-sock", 1, 0, 'a'}, {"connect", 1, 0, 'n'},    {"secret", 1, 0, 'S'},
       {"any-secret", 0, 0, 'A'}, {"timeout-ms", 1, 0, 'T'}, {"deadline-s", 1, 0, 'D'},
-      {0, 0, 0, 0}};
+      {"sample-binding", 1, 0, 'B'}, {0, 0, 0, 0}};
   c->timeout_ms = 5000;
   int o;
   while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -60,6 +61,7 @@ static int parse_args(int argc, char **argv, att_config *c) {
     case 'a': c->agent_sock = optarg; break;
     case 'n': c->connect = optarg; break;
     case 'A': c->any_secret = true; break;
+    case 'B': c->sample_binding = optarg; break;
     case 'T': c->timeout_ms = strtol(optarg, NULL, 10); break;
     case 'D': c->attest_deadline_s = strtol(optarg, NULL, 10); break;
     case 'S':

@@ -303,6 +303,15 @@ check(st == 502 and time.time() - t0 < 15, f"a secret request to a silent broker
 p5, E, ready = start_attester("e", "--any-secret")
 st, d = call(E["agent"], "GET", "/v1/secret/default/key/two?name=whatever")
 check(ready and st == 200 and d == b"two", "--any-secret (plain profile) fetches what the annotation names")
+# The sample binding the host put on the guest's command line (libcoffer_tee's
+# sample evidence): the right one attests, another is refused by the broker.
+good = hashlib.sha384(INIT.encode()).digest()[:32].hex()
+p6, F, ready = start_attester("f", "--sample-binding", good)
+check(ready and os.path.exists(F["token"]), "sample evidence with the init-data's binding attests")
+p7, G, ready = start_attester("g", "--sample-binding", "00" * 32)
+st, d = call(G["agent"], "GET", "/v1/secret/default/key/one?name=one")
+check(st == 403 and b"init-data" in d and not os.path.exists(G["token"]),
+      f"a binding that is not the init-data's digest is refused by the broker: {st} {d[:160]!r}")
 bad_init = write("bad.toml", 'version = "0.1.0"\nalgorithm = "md5"\n[data]\n')
 r = subprocess.run([ATTESTER, "--tee", "sample", "--init-data", bad_init, "--token-file", os.path.join(TMP, "t"),
                     "--tee-sock", os.path.join(TMP, "t.sock"), "--agent-sock", os.path.join(TMP, "a.sock")],
