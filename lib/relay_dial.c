@@ -1,6 +1,6 @@
 /* cf_relay_dial: a guest program's connection to the broker through the
- * guest pump (relay_guest.c). One status byte precedes the stream: 'K', or
- * 'E' and the host's reason. */
+ * guest pump (relay_guest.c). It sends 0x00; one status byte precedes the
+ * stream: 'K', or 'E' and the host's reason. */
 #include "coffer/relay.h"
 
 #include <errno.h>
@@ -52,6 +52,10 @@ int cf_relay_dial_at(const char *path, int timeout_ms, cf_error *err) {
     if (r < 0)
       return cf_err(err, -r, "relay: connecting to %s", path);
   }
+  /* 0x00 asks the pump for a status byte (a raw client's first byte is
+   * its own: see relay_guest.c). The socket buffer is empty: it fits. */
+  if (send(fd, "", 1, MSG_NOSIGNAL) != 1)
+    return cf_err(err, errno, "relay: writing to %s", path);
   char status;
   for (;;) {
     ssize_t n = read(fd, &status, 1);

@@ -1,8 +1,12 @@
 /* The guest side of the broker relay (the pump): each connection to the
- * pump's unix socket becomes one stream. Before the first byte of the
- * stream the client gets one status byte: 'K' (the broker is connected),
- * or 'E' followed by the reason and the end of the connection
- * (cf_relay_dial reads it). */
+ * pump's unix socket becomes one stream. The client's first byte says how
+ * it wants it:
+ *   0x00 (cf_relay_dial): consumed; before the stream's first byte the
+ *        client gets one status byte, 'K' (the broker is connected), or 'E'
+ *        followed by the reason and the end of the connection;
+ *   anything else (a TLS ClientHello: libcurl's CURLOPT_UNIX_SOCKET_PATH):
+ *        part of the stream; a refusal just closes the connection (the
+ *        reason is in the guest's log). */
 #include "relay_internal.h"
 
 #include <errno.h>
@@ -28,13 +32,43 @@ static void tell_client(int fd, char status, const char *reason) {
 
 void relay_guest_refused(cf_relay *r, relay_stream *s, const char *reason) {
   relay_log_refused(r, s->id, reason);
-  tell_client(s->fd, 'E', reason);
+  if (!s->raw)
+    tell_client(s->fd, 'E', reason);
   relay_stream_close(r, s, NULL);
 }
 
 void relay_guest_opened(cf_relay *r, relay_stream *s) {
-  tell_client(s->fd, 'K', NULL);
+  if (!s->raw)
+    tell_client(s->fd, 'K', NULL);
   relay_stream_opened(r, s);
+}
+
+/* The client's first byte picks its mode; then the stream opens. */
+void relay_guest_hello(cf_relay *r, relay_stream *s) {
+  uint8_t first;
+  ssize_t n = recv(s->fd, &first, 1, MSG_PEEK);
+  if (n < 0 && (errno == EAGAIN || errno == EINTR))
+    return;
+  if (n <= 0) {
+    relay_stream_close(r, s, NULL);
+    return;
+  }
+  s->raw = first != 0;
+  if (!s->raw && recv(s->fd, &first, 1, 0) != 1) {
+    relay_stream_close(r, s, NULL);
+    return;
+  }
+  char why[CF_RELAY_REASON_MAX + 1];
+  if (r->failed || !r->chan_watch) {
+    snprintf(why, sizeof(why), "%s",
+             r->failed ? r->failure : "the host end of the relay channel is not connected");
+    relay_guest_refused(r, s, why);
+    return;
+  }
+  s->id = ++r->last_id;
+  s->state = ST_OPENING;
+  relay_stream_watch(r, s);
+  relay_send(r, s->id, CF_RELAY_OPEN, NULL, 0);
 }
 
 static void retry_channel(cf_loop *loop, void *data) {
@@ -64,28 +98,13 @@ void relay_guest_channel_lost(cf_relay *r, const char *why) {
 }
 
 static void accept_one(cf_relay *r, int fd) {
-  char why[CF_RELAY_REASON_MAX + 1];
-  if (r->failed) {
-    snprintf(why, sizeof(why), "%s", r->failure);
-    tell_client(fd, 'E', why);
-    close(fd);
-    return;
-  }
-  if (!r->chan_watch) {
-    tell_client(fd, 'E', "the host end of the relay channel is not connected");
-    close(fd);
-    return;
-  }
-  relay_stream *s = relay_stream_alloc(r, r->last_id + 1, fd, ST_OPENING);
-  if (!s) {
+  if (!relay_stream_alloc(r, 0, fd, ST_HELLO)) {
+    char why[CF_RELAY_REASON_MAX + 1];
     snprintf(why, sizeof(why), "%u relay streams open, the limit", r->max_streams);
     relay_log_refused(r, r->last_id + 1, why);
-    tell_client(fd, 'E', why);
+    tell_client(fd, 'E', why); /* a raw client sees a close */
     close(fd);
-    return;
   }
-  r->last_id++;
-  relay_send(r, s->id, CF_RELAY_OPEN, NULL, 0);
 }
 
 static void on_accept(cf_loop *loop, int lfd, uint32_t events, void *data) {

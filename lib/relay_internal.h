@@ -24,6 +24,7 @@ enum relay_role { RELAY_HOST, RELAY_GUEST };
 enum stream_state {
   ST_FREE = 0,
   ST_CONNECTING, /* host: connecting to the broker */
+  ST_HELLO,      /* guest: waiting for the client's first byte (its mode) */
   ST_OPENING,    /* guest: OPEN sent, waiting for OPEN_OK */
   ST_OPEN,
   ST_DRAINING,   /* the peer closed: write what it sent, then close */
@@ -41,6 +42,7 @@ typedef struct relay_stream {
   uint8_t *pend;        /* the peer's bytes not yet written to fd (≤ CF_RELAY_WINDOW) */
   size_t pend_off, pend_len;
   uint64_t deadline;    /* connect/open deadline, then idle deadline */
+  bool raw;             /* guest: a plain client, no status byte */
 } relay_stream;
 
 struct cf_relay {
@@ -100,6 +102,7 @@ void relay_host_open(cf_relay *r, uint32_t id);
 void relay_host_connected(cf_relay *r, relay_stream *s);
 void relay_guest_refused(cf_relay *r, relay_stream *s, const char *reason);
 void relay_guest_opened(cf_relay *r, relay_stream *s);
+void relay_guest_hello(cf_relay *r, relay_stream *s);
 void relay_guest_channel_lost(cf_relay *r, const char *why);
 
 #endif

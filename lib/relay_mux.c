@@ -170,6 +170,9 @@ void relay_stream_watch(cf_relay *r, relay_stream *s) {
     if (s->pend_len)
       ev |= EPOLLOUT;
     break;
+  case ST_HELLO:
+    ev = EPOLLIN;
+    break;
   default:
     break; /* OPENING: only hang-ups, which epoll always reports */
   }
@@ -273,6 +276,9 @@ static void stream_on_event(cf_loop *loop, int fd, uint32_t events, void *data) 
   case ST_CONNECTING:
     relay_host_connected(r, s);
     return;
+  case ST_HELLO:
+    relay_guest_hello(r, s);
+    return;
   case ST_OPENING:
     /* The client hung up before the host answered. */
     relay_stream_close(r, s, "");
@@ -289,7 +295,7 @@ static void stream_on_event(cf_loop *loop, int fd, uint32_t events, void *data) 
 static relay_stream *stream_find(cf_relay *r, uint32_t id) {
   for (unsigned i = 0; i < r->max_streams; i++) {
     relay_stream *s = &r->streams[i];
-    if (s->state != ST_FREE && s->state != ST_DRAINING && s->id == id)
+    if (s->state != ST_FREE && s->state != ST_DRAINING && s->state != ST_HELLO && s->id == id)
       return s;
   }
   return NULL;
@@ -433,6 +439,10 @@ static void tick(cf_loop *loop, void *data) {
     if (s->state == ST_FREE || now < s->deadline)
       continue;
     char why[160];
+    if (s->state == ST_HELLO) {
+      relay_stream_close(r, s, NULL); /* a client that never spoke */
+      continue;
+    }
     if (s->state == ST_CONNECTING || s->state == ST_OPENING) {
       snprintf(why, sizeof(why), "%s %s did not answer within %d ms",
                s->state == ST_CONNECTING ? "broker" : "host relay for",

@@ -173,7 +173,7 @@ static void rig_start(rig *r, const rig_opts *o, int *raw) {
     usleep(10000);
 }
 
-static bool rig_relays_alive(rig *r) { return waitpid(r->relays, NULL, WNOHANG) == 0; }
+__attribute__((unused)) static bool rig_relays_alive(rig *r) { return waitpid(r->relays, NULL, WNOHANG) == 0; }
 
 static void rig_stop(rig *r) {
   if (r->relays > 0) {
@@ -191,7 +191,7 @@ static void rig_stop(rig *r) {
 }
 
 /* How many lines of the relays' log contain needle. */
-static int rig_log_count(rig *r, const char *needle) {
+__attribute__((unused)) static int rig_log_count(rig *r, const char *needle) {
   FILE *f = fopen(r->log, "r");
   if (!f)
     return 0;
@@ -204,7 +204,7 @@ static int rig_log_count(rig *r, const char *needle) {
 }
 
 /* A TCP listener on 127.0.0.1:0; returns the fd, port in *port. */
-static int rig_tcp_listener(unsigned *port) {
+__attribute__((unused)) static int rig_tcp_listener(unsigned *port) {
   int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
   socklen_t sl = sizeof(sa);
