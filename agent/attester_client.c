@@ -27,6 +27,7 @@
 #include "coffer/initdata.h"
 #include "coffer/log.h"
 #include "coffer/path.h"
+#include "coffer/relay.h"
 
 #define READY_LINE "coffer-attester: ready"
 #define START_TIMEOUT_MS (120 * 1000)
@@ -119,6 +120,12 @@ int agent_attester_ensure(agent *a, cf_error *err) {
    * init-data's [secrets] */
   if (!agent_in_tee(a))
     argv[n++] = "--any-secret";
+  /* The host set up a broker relay for this pod (no pod network to the
+   * broker): TLS still ends in the attester. */
+  if (!access(CF_RELAY_GUEST_SOCKET, F_OK)) {
+    argv[n++] = "--connect";
+    argv[n++] = "relay";
+  }
   int p[2];
   if (pipe2(p, O_CLOEXEC) < 0)
     return cf_err(err, errno, "coffer-attester: pipe");

@@ -27,7 +27,7 @@ typedef struct att_config {
   const char *token_file; /* the default token, replaced atomically */
   const char *tee_sock;   /* the workload's socket (POST /v1/token, GET /v1/resource) */
   const char *agent_sock; /* the agent's socket (GET /v1/secret): never in a container */
-  const char *connect;    /* NULL: direct; "unix:PATH": a byte relay on a unix socket */
+  const char *connect;    /* NULL: direct; "relay": the guest's broker relay; "unix:PATH" */
   const char *sample_binding; /* plain profile: the init-data binding the host gave (hex) */
   att_secret secrets[ATT_MAX_SECRETS]; /* what the agent may fetch: init-data's [secrets] */
   size_t n_secrets;

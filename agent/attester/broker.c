@@ -11,6 +11,7 @@
 #include "attester.h"
 #include "coffer/cleanup.h"
 #include "coffer/kbs_common.h"
+#include "coffer/relay.h"
 #include "coffer/tee.h"
 
 /* Sample evidence (plain profile, no hardware): the broker accepts it only
@@ -71,13 +72,23 @@ static int connect_unix(void *ud, cf_error *err) {
   return fd;
 }
 
+/* "relay": the guest's broker relay (lib/relay: the host forwards bytes to
+ * the one broker address it was configured with; its refusal is the error). */
+static int connect_relay(void *ud, cf_error *err) {
+  (void)ud;
+  return cf_relay_dial(err);
+}
+
 int att_broker_open(att_state *s, cf_error *err) {
   cf_kbs_client_config kc = {.url = s->cfg.url, .tee = s->cfg.tee, .ca_file = s->cfg.cert,
                              .init_data = s->init_data, .timeout_ms = s->cfg.timeout_ms,
                              .evidence = evidence, .evidence_ud = s};
-  if (s->cfg.connect) {
+  if (s->cfg.connect && !strcmp(s->cfg.connect, "relay")) {
+    kc.connect = connect_relay;
+  } else if (s->cfg.connect) {
     if (strncmp(s->cfg.connect, "unix:", 5))
-      return cf_err_status(err, CF_INVALID_ARGUMENT, "--connect %s: expected unix:PATH", s->cfg.connect);
+      return cf_err_status(err, CF_INVALID_ARGUMENT, "--connect %s: expected relay or unix:PATH",
+                           s->cfg.connect);
     kc.connect = connect_unix;
     kc.connect_ud = (void *)(s->cfg.connect + 5);
   }

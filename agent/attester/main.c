@@ -24,7 +24,7 @@
 static void usage(void) {
   fprintf(stderr,
           "usage: coffer-attester --tee sample|snp|tdx --init-data TOML --token-file PATH\n"
-          "         --tee-sock PATH --agent-sock PATH [--url URL] [--cert PEM] [--connect unix:PATH]\n"
+          "         --tee-sock PATH --agent-sock PATH [--url URL] [--cert PEM] [--connect relay|unix:PATH]\n"
           "         [--secret NAME=kbs:///repo/type/tag]... [--any-secret] [--timeout-ms N] [--deadline-s N]\n"
           "         [--sample-binding HEX]\n");
 }

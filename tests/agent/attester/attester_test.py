@@ -3,7 +3,7 @@
 made here, sample evidence enabled in the broker; there is no TEE here).
 The checks use python3-jwcrypto and hashlib, not coffer's code.
 
-usage: attester_test.py ATTESTER KBS KBS_CLIENT
+usage: attester_test.py ATTESTER KBS KBS_CLIENT RELAY_PAIR
 Exit 0 pass, 1 fail, 77 prerequisite missing."""
 import base64
 import hashlib
@@ -26,7 +26,7 @@ except ImportError:
     print("SKIP: python3-jwcrypto is not installed (apt-get install python3-jwcrypto)")
     sys.exit(77)
 
-ATTESTER, KBS, CLIENT = sys.argv[1:4]
+ATTESTER, KBS, CLIENT, RELAY_PAIR = sys.argv[1:5]
 TMP = tempfile.mkdtemp(prefix="attester-test-")
 failures, procs = [], []
 
@@ -278,6 +278,17 @@ check(st == 200 and d == SECRET, "the secret arrives through the relay")
 check(len(seen) > 1000 and seen[0] == 0x16, f"the relay carried TLS records ({len(seen)} B, first byte {seen[:1].hex()})")
 check(len(seen) > 1000 and SECRET[:40] not in seen and b"kbs-session-id" not in seen and b"/kbs/v0" not in seen,
       "the relay never sees plaintext: no secret, no session cookie, no request line")
+
+# ---- coffer's broker relay (lib/relay: host relay + guest pump) -------------
+pump = os.path.join(TMP, "pump.sock")
+rp = subprocess.Popen([RELAY_PAIR, URL, pump], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+procs.append(rp)
+check("ready" in rp.stdout.readline(), "the relay pair runs")
+os.environ["COFFER_RELAY_SOCKET"] = pump
+pr, R, ready = start_attester("r", "--url", "https://127.0.0.1:1", "--connect", "relay")
+del os.environ["COFFER_RELAY_SOCKET"]
+st, d = call(R["agent"], "GET", "/v1/secret/default/key/one?name=one")
+check(ready and st == 200 and d == SECRET, f"--connect relay: attests and fetches through coffer's relay: {st} {d[:100]!r}")
 
 # ---- pinning: a broker certificate from another CA is refused --------------
 p3, C, ready = start_attester("c", "--cert", OTHER_CA)
