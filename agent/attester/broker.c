@@ -50,7 +50,12 @@ static int evidence(void *ud, const char *tee, const uint8_t digest[48], char **
     return sample_evidence(s, digest, json, err);
   uint8_t rd[64] = {0};
   memcpy(rd, digest, 48);
-  cf_tee_env env = {.sample_binding_hex = k == CF_TEE_SAMPLE ? s->cfg.sample_binding : NULL};
+  /* coffer-kbs checks a sample's init_data as HOST_DATA: the digest fitted
+   * to 32 bytes; the host's binding may carry the whole digest. */
+  char bind[65] = "";
+  if (k == CF_TEE_SAMPLE)
+    snprintf(bind, sizeof(bind), "%s", s->cfg.sample_binding);
+  cf_tee_env env = {.sample_binding_hex = k == CF_TEE_SAMPLE ? bind : NULL};
   return cf_tee_evidence(&env, k, rd, json, err);
 }
 

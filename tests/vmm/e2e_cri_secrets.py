@@ -22,8 +22,8 @@ print("POD=" + pod, flush=True)
 t0 = time.time()
 show = c.create_container(pod, "show", IMG, ["sh", "-c", "cat /run/coffer/secrets/one"],
                           annotations={"io.coffer.secret.one": "kbs:///default/key/one"})
-print("CREATE_SECONDS=%.2f" % (time.time() - t0), flush=True)
 c.start_container(show)
+print("CREATE_START_SECONDS=%.2f" % (time.time() - t0), flush=True)
 for _ in range(300):
     st = c.container_status(show).status
     if st.state == cri.pb.CONTAINER_EXITED:
@@ -43,10 +43,11 @@ c.start_container(keep)
 print("KEEP=" + keep, flush=True)
 print("KEEP_LOG=" + c.container_status(keep).status.log_path, flush=True)
 
-try:
-    c.create_container(pod, "denied", IMG, ["true"],
-                       annotations={"io.coffer.secret.bad": "kbs:///other/key/one"})
-    print("DENIED=created", flush=True)
+try:  # containerd creates the task (and the agent the container) at StartContainer
+    bad = c.create_container(pod, "denied", IMG, ["true"],
+                             annotations={"io.coffer.secret.bad": "kbs:///other/key/one"})
+    c.start_container(bad)
+    print("DENIED=started", flush=True)
 except Exception as e:  # grpc error: the broker's reason must be in it
     print("DENIED=" + str(e).replace("\n", " ")[:1500], flush=True)
 print("READY=1", flush=True)

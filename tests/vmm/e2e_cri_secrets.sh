@@ -78,7 +78,8 @@ mkfifo "$T/go"
    <"$T/go" >"$OUT" 2>&1) &
 py=$!
 exec 7>"$T/go"
-wait_for 500 grep -q '^READY=1' "$OUT" || { cat "$OUT"; fail "the pod did not come up"; }
+up() { grep -q '^READY=1' "$OUT" || ! kill -0 $py 2>/dev/null; }
+wait_for 500 up; grep -q '^READY=1' "$OUT" || { cat "$OUT"; fail "the pod did not come up"; }
 cat "$OUT"
 grep -q '^SHOW_EXIT=0' "$OUT" || fail "container show failed"
 log=$(sed -n 's/^SHOW_LOG=//p' "$OUT")
