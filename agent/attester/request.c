@@ -1,5 +1,5 @@
-/* Strict checks of what a workload sends on tee.sock: Confidential Space's
- * POST /v1/token body and resource paths. Anything else gets a reason. */
+/* Strict checks of what a workload sends on tee.sock: the POST /v1/token
+ * body (audience, nonces, token_type) and resource paths. Anything else gets a reason. */
 #include <ctype.h>
 #include <jansson.h>
 #include <stdio.h>
