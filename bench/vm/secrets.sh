@@ -55,4 +55,5 @@ PORT=$(sed -n 's/.*listening on .*:\([0-9]*\)$/\1/p' "$K/kbs.out")
   printf '"""\n'"'''"'\n'
 } >"$T/init.toml"
 sleep 1
-/usr/bin/python3 "$SRC/bench/vm/secrets.py" "$H" "$CONTAINERD_ADDRESS" "$(gzip -c <"$T/init.toml" | base64 -w0)" "$RUNS"
+mkdir -p "$T/logs"
+/usr/bin/python3 "$SRC/bench/vm/secrets.py" "$H" "$CONTAINERD_ADDRESS" "$(gzip -c <"$T/init.toml" | base64 -w0)" "$RUNS" "$T/logs"

@@ -4,7 +4,7 @@ CRI pod on the coffer handler whose init-data names a coffer-kbs on the host
 bridge. Container "show" prints secret one (delivery); container "keep"
 holds secret two, prints only its sha256 and its tokens, and stays up while
 the shell reads the shim's and coffer-vmm's memory. Prints KEY=VALUE lines.
-    e2e_cri_secrets.py HARNESS_DIR SOCK INIT_B64 LIFETIME"""
+    e2e_cri_secrets.py HARNESS_DIR SOCK INIT_B64 LIFETIME LOG_DIR"""
 import sys
 import time
 
@@ -14,14 +14,16 @@ import cri  # noqa: E402
 cri.HOST_NETWORK = cri.pb.NamespaceOption(network=cri.pb.POD, pid=cri.pb.CONTAINER,
                                           ipc=cri.pb.POD)
 c = cri.Client(sys.argv[2], timeout=300)
-INIT, LIFETIME = sys.argv[3], int(sys.argv[4])
+INIT, LIFETIME, LOGDIR = sys.argv[3], int(sys.argv[4]), sys.argv[5]
 IMG = "localhost/busybox:latest"
 
-pod = c.run_pod("sec1", handler="coffer", annotations={"io.coffer.init-data": INIT})
+pod = c.run_pod("sec1", handler="coffer", annotations={"io.coffer.init-data": INIT},
+                log_directory=LOGDIR)
 print("POD=" + pod, flush=True)
 t0 = time.time()
 show = c.create_container(pod, "show", IMG, ["sh", "-c", "cat /run/coffer/secrets/one"],
-                          annotations={"io.coffer.secret.one": "kbs:///default/key/one"})
+                          annotations={"io.coffer.secret.one": "kbs:///default/key/one"},
+                          log_path="show.log")
 c.start_container(show)
 print("CREATE_START_SECONDS=%.2f" % (time.time() - t0), flush=True)
 for _ in range(300):
@@ -38,7 +40,7 @@ keep = c.create_container(pod, "keep", IMG, ["sh", "-c",
                           "echo MODE=$(stat -c '%%a %%u' /run/coffer/secrets/two); "
                           "sleep %d; echo TOKEN2=$(cat /run/coffer/attestation-token); sleep 600" % (LIFETIME + 2)],
                           annotations={"io.coffer.secret.two": "kbs:///default/key/two",
-                                       "io.coffer.token": "true"})
+                                       "io.coffer.token": "true"}, log_path="keep.log")
 c.start_container(keep)
 print("KEEP=" + keep, flush=True)
 print("KEEP_LOG=" + c.container_status(keep).status.log_path, flush=True)
