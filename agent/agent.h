@@ -142,6 +142,10 @@ typedef struct agent {
   size_t n_oom_waiters;
   char *runc_version;
   unsigned console_seq;  /* names console sockets */
+
+  /* coffer-attester (attester_client.c): started on first need, restarted after it died */
+  pid_t attester_pid;
+  bool attester_tried;   /* started once: a dead one is restarted lazily */
 } agent;
 
 #endif

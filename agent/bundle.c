@@ -272,6 +272,15 @@ static int adjust_mounts(json_object *spec, const bundle_opts *o, cf_error *err)
   for (size_t k = 0; k < o->n_mounts; k++)
     if (!used[k])
       json_object_array_add(out, bind_mount(o->mount_dst[k], o->mount_src[k]));
+  /* Last, so that no mount from the spec can cover them. */
+  for (size_t k = 0; k < o->n_ro; k++) {
+    json_object *m = bind_mount(o->ro_dst[k], o->ro_src[k]), *opts = json_object_new_array();
+    static const char *const ro_opts[] = {"rbind", "ro", "nosuid", "nodev", "noexec"};
+    for (size_t i = 0; i < 5; i++)
+      json_object_array_add(opts, json_object_new_string(ro_opts[i]));
+    json_object_object_add(m, "options", opts);
+    json_object_array_add(out, m);
+  }
   json_object_object_add(spec, "mounts", out);
   return 0;
 }

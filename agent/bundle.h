@@ -23,6 +23,9 @@ typedef struct bundle_opts {
   const pid_t *known_pids;       /* guest: the only pids a namespace path may name */
   size_t n_known_pids;
   const char *guest_files_dir;   /* guest: resolv.conf / hosts / hostname for containers */
+  const char *const *ro_dst;     /* coffer's read-only binds (secrets, token), mounted last */
+  const char *const *ro_src;
+  size_t n_ro;
 } bundle_opts;
 /* Returns malloc'd JSON text; *is_sandbox set from the CRI annotation. */
 char *bundle_make_config(const uint8_t *spec, size_t len, const bundle_opts *o,

@@ -2,6 +2,8 @@
  * and the reaping of every child the agent inherits as subreaper. */
 
 #include "container.h"
+#include "attester_client.h"
+#include "secrets.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -172,6 +174,7 @@ int container_create(agent *a, const Coffer__Agent__V1__CreateContainerRequest *
   oci_spec *spec = NULL;
   char **msrc = NULL;
   const char **mdst = NULL;
+  agent_coffer_mounts cm = {0};
   proc_stdio ps = {.child_in = -1, .child_out = -1, .child_err = -1, .console_listen = -1,
                    .console_fd = -1};
   if (!c->id || !c->bundle || !c->cgroup_path) {
@@ -208,12 +211,16 @@ int container_create(agent *a, const Coffer__Agent__V1__CreateContainerRequest *
       known[n_known++] = k->procs->pid;
   char files_dir[PATH_MAX];
   snprintf(files_dir, sizeof(files_dir), "%s/sandbox", a->state_dir);
+  /* Secrets are fetched (after attestation) before the process exists. */
+  if (agent_secrets_prepare(a, c, req->spec.data, req->spec.len, &cm, err) < 0)
+    goto fail;
   bundle_opts o = {.id = id, .root_path = root, .terminal = st->terminal,
                    .cgroup_path = c->cgroup_path, .sandbox_pid = sb ? sb->procs->pid : 0,
                    .share_pid = a->share_pid, .guest = a->guest, .tee = a->tee_mode,
                    .mount_dst = mdst, .mount_src = (const char *const *)msrc,
                    .n_mounts = req->n_mounts, .known_pids = known, .n_known_pids = n_known,
-                   .guest_files_dir = files_dir};
+                   .guest_files_dir = files_dir, .ro_dst = cm.dst,
+                   .ro_src = (const char *const *)cm.src, .n_ro = cm.n};
   bool is_sandbox = false;
   if (!(config = bundle_make_config(req->spec.data, req->spec.len, &o, &is_sandbox, err))) {
     cf_error_prefix(err, "container %s", id);
@@ -265,6 +272,7 @@ done:
     free(msrc[i]);
   free(msrc);
   free(mdst);
+  agent_coffer_mounts_free(&cm);
   return rc;
 }
 
@@ -415,6 +423,8 @@ void agent_reap(agent *a) {
     proc *p = proc_by_pid(a, pid);
     if (p)
       agent_proc_reaped(a, p, st);
+    else
+      agent_attester_reaped(a, pid, st);
   }
 }
 

@@ -22,7 +22,7 @@
 #include "init.h"
 #include "relpath.h"
 
-static int push_mount(container *c, const char *path) {
+int agent_rootfs_track(container *c, const char *path) {
   char **n = realloc(c->mounts, (c->n_mounts + 1) * sizeof(*n));
   if (!n)
     return -ENOMEM;
@@ -130,7 +130,7 @@ static char *block_mount(agent *a, container *c, const Coffer__Agent__V1__Rootfs
     cf_err(err, errno, "mount %s (%s) on %s", dev, fs, first);
     return NULL;
   }
-  push_mount(c, first);
+  agent_rootfs_track(c, first);
   if (!ro)
     return strdup(target);
   /* read-only image: writable overlay with a tmpfs upper layer */
@@ -140,7 +140,7 @@ static char *block_mount(agent *a, container *c, const Coffer__Agent__V1__Rootfs
     cf_err(err, errno, "mount tmpfs on %s", rw);
     return NULL;
   }
-  push_mount(c, rw);
+  agent_rootfs_track(c, rw);
   snprintf(upper, sizeof(upper), "%s/upper", rw);
   snprintf(work, sizeof(work), "%s/work", rw);
   if (mkdir(upper, 0755) < 0 || mkdir(work, 0755) < 0 || cf_mkdir_p(target, 0755, 0755) < 0) {
@@ -152,7 +152,7 @@ static char *block_mount(agent *a, container *c, const Coffer__Agent__V1__Rootfs
     cf_err(err, errno, "mount overlay on %s", target);
     return NULL;
   }
-  push_mount(c, target);
+  agent_rootfs_track(c, target);
   (void)a;
   return strdup(target);
 }

@@ -7,6 +7,8 @@
 #   OUTDIR/initramfs.img   cpio (newc) with /init, kernel modules and
 #                          /etc/coffer/modules; the plain profile adds busybox
 #                          and runc with its libraries
+#                          and, with --attester, /usr/bin/coffer-attester with
+#                          its libraries (both profiles)
 #   OUTDIR/kernel-release  the kernel's `uname -r`
 #   OUTDIR/packages        every package the image holds files of, "name version
 #                          sha256-of-the-.deb", then the outputs' sha256
@@ -20,6 +22,10 @@
 #                 fallback runtime) for debugging; tee: neither, a smaller
 #                 measured base; sev-snp and tdx are names for tee (the two
 #                 differ in firmware and launch, not in the initramfs)
+#   --attester    coffer-attester (dynamically linked: libcurl, libjose,
+#                 libmicrohttpd); its libraries come from the Debian packages
+#                 that own them on the build host, downloaded and verified.
+#                 --attester= (empty) leaves it out
 #   --kernel-deb  a linux-image-*-cloud-amd64 .deb, used only if its package,
 #                 version and sha256 match apt's package index; default: the
 #                 newest one apt knows, downloaded (never installed) into the cache
@@ -80,6 +86,7 @@ log() { echo "guest/build.sh: $*" >&2; }
 
 OUTDIR=""
 INIT=${COFFER_GUEST_INIT:-}
+ATTESTER=""
 KERNEL_DEB=${COFFER_GUEST_KERNEL_DEB:-}
 CACHE=${COFFER_GUEST_CACHE:-}
 COMPRESS=zstd
@@ -87,6 +94,8 @@ PROFILE=plain
 while [ $# -gt 0 ]; do
   case $1 in
     --init) INIT=${2:?--init needs a path}; shift 2 ;;
+    --attester) ATTESTER=${2:?--attester needs a path}; shift 2 ;;
+    --attester=*) ATTESTER=${1#--attester=}; shift ;;
     --profile) PROFILE=${2:?--profile needs plain, tee, sev-snp or tdx}; shift 2 ;;
     --kernel-deb) KERNEL_DEB=${2:?--kernel-deb needs a path}; shift 2 ;;
     --cache) CACHE=${2:?--cache needs a directory}; shift 2 ;;
@@ -99,6 +108,7 @@ done
 [ -n "$OUTDIR" ] || die "usage: build.sh OUTDIR [--init PATH] [--profile P] [--kernel-deb PATH]"
 [ -n "$INIT" ] || die "no /init given: pass --init PATH (coffer-agent) or set COFFER_GUEST_INIT"
 [ -f "$INIT" ] || die "the /init program $INIT does not exist"
+[ -z "$ATTESTER" ] || [ -f "$ATTESTER" ] || die "the attester $ATTESTER does not exist"
 case $COMPRESS in gzip|zstd|none) ;; *) die "--compress: gzip, zstd or none, not $COMPRESS" ;; esac
 case $PROFILE in
   plain) ;;
@@ -264,16 +274,19 @@ if [ "$PROFILE" = plain ]; then add_package busybox-static; add_package runc; fi
 # packages too: the host's dpkg database only names the package that owns
 # each library (the version installed there, if the index has it, else apt's
 # candidate); the files come from that package, downloaded and verified.
-init_library_packages() {
+library_packages() { # elf what
   local so owner ver
   while read -r so; do
     owner=$(dpkg -S "*/$so" 2>/dev/null | awk -F': ' -v so="/$so" '
       substr($2, length($2) - length(so) + 1) == so &&
       $2 ~ /^(\/usr)?\/lib(\/x86_64-linux-gnu)?\/[^\/]*$/ { sub(/:.*/, "", $1); print $1; exit }')
-    [ -n "$owner" ] || die "no package owns $so, needed by the /init $INIT (link it statically: COFFER_AGENT_STATIC=ON)"
+    [ -n "$owner" ] || die "no package owns $so, needed by $2"
     ver=$(dpkg-query -W -f='${Version}' "$owner" 2>/dev/null || true)
     if [ -n "$ver" ] && index_record "$owner=$ver"; then add_package "$owner" "$ver"; else add_package "$owner"; fi
-  done < <(readelf -dW "$INIT" | sed -n 's/.*(NEEDED).*\[\(.*\)\]$/\1/p')
+  done < <(readelf -dW "$1" | sed -n 's/.*(NEEDED).*\[\(.*\)\]$/\1/p')
+}
+init_library_packages() {
+  library_packages "$INIT" "the /init $INIT (link it statically: COFFER_AGENT_STATIC=ON)"
 }
 INIT_DYNAMIC=""
 if [ "$(od -An -c -N4 "$INIT" | tr -d ' ')" = '177ELF' ] &&
@@ -282,6 +295,9 @@ if [ "$(od -An -c -N4 "$INIT" | tr -d ' ')" = '177ELF' ] &&
   log "the /init is dynamically linked: its libraries come from packages"
   init_library_packages
 fi
+# coffer-attester's libraries (libcurl, libjose, libmicrohttpd and what they
+# need) come from packages the same way, in both profiles.
+[ -z "$ATTESTER" ] || library_packages "$ATTESTER" "coffer-attester $ATTESTER"
 
 # Without SOURCE_DATE_EPOCH, mtimes come from the kernel package (its vmlinuz's
 # mtime), so the package's hash in the key covers them.
@@ -292,7 +308,7 @@ inputs_key() {
     echo "profile=$PROFILE compress=$COMPRESS epoch=$EPOCH modules=${MODULE_GROUPS[*]}"
     echo "kernel $KERNEL_ID"
     for p in "${PKG_ORDER[@]}"; do echo "package ${PKG_ID[$p]}"; done
-    sha256sum "$0" "$INIT" | awk '{ print $1 }'
+    sha256sum "$0" "$INIT" ${ATTESTER:+"$ATTESTER"} | awk '{ print $1 }'
   } | sha256sum | cut -d' ' -f1
 }
 KEY=$(inputs_key)
@@ -482,6 +498,12 @@ place_library() { # soname what
 }
 
 [ -z "$INIT_DYNAMIC" ] || place_elf_needs "$ROOT/init" /init
+if [ -n "$ATTESTER" ]; then
+  mkdir -p "$ROOT/usr/bin"
+  objcopy --strip-debug "$ATTESTER" "$ROOT/usr/bin/coffer-attester"
+  chmod 0755 "$ROOT/usr/bin/coffer-attester"
+  place_elf_needs "$ROOT/usr/bin/coffer-attester" /usr/bin/coffer-attester
+fi
 if [ "$PROFILE" = plain ]; then
   place_file busybox-static bin/busybox
   # the package's own static busybox lists its applets

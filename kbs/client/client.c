@@ -45,6 +45,13 @@ cf_kbs_client *cf_kbs_client_new(const cf_kbs_client_config *cfg, cf_error *err)
   c->http.url = c->url;
   c->http.ca_file = c->ca;
   c->http.timeout_ms = cfg->timeout_ms > 0 ? cfg->timeout_ms : 10000;
+  c->http.connect = cfg->connect;
+  c->http.connect_ud = cfg->connect_ud;
+  c->http.bridge_fd = -1;
+  if (c->http.connect && kbs_bridge_start(&c->http, err)) {
+    cf_kbs_client_free(c);
+    return NULL;
+  }
   c->key = cf_kbs_key_generate(cfg->key_type ? cfg->key_type : "ec", err);
   c->pub = c->key ? cf_kbs_key_public(c->key, err) : NULL;
   if (!c->url || !c->tee || !c->pub) {
@@ -60,6 +67,7 @@ void cf_kbs_client_free(cf_kbs_client *c) {
   if (!c)
     return;
   kbs_http_close(&c->http);
+  kbs_bridge_stop(&c->http);
   free(c->url);
   free(c->tee);
   free(c->ca);
@@ -89,7 +97,9 @@ static int refused(const char *what, const kbs_reply *r, cf_error *err) {
                        "%s refused (HTTP %ld): %s", what, r->status, kbs_reply_detail(r, d, sizeof(d)));
 }
 
-int cf_kbs_client_attest(cf_kbs_client *c, cf_error *err) {
+/* RCAR; `aud` and `nonces` (coffer's extension) join the runtime data when
+ * not NULL. */
+static int rcar(cf_kbs_client *c, json_t *aud, json_t *nonces, cf_error *err) {
   kbs_reply r = {0};
   c->http.cookie[0] = '\0';
   free(c->token);
@@ -113,7 +123,7 @@ int cf_kbs_client_attest(cf_kbs_client *c, cf_error *err) {
   uint8_t digest[48];
   _cleanup_free_ char *evtext = NULL, *rt = NULL, *init = NULL, *att = NULL;
   kbs_span ev;
-  int rc = cf_kbs_runtime_digest(c->pub, nonce, "", digest, err);
+  int rc = cf_kbs_runtime_digest_bound(c->pub, nonce, "", aud, nonces, digest, err);
   if (!rc)
     rc = c->evidence(c->ud, c->tee, digest, &evtext, err);
   /* The evidence goes into the attestation as the text it is, checked to be
@@ -122,6 +132,10 @@ int cf_kbs_client_attest(cf_kbs_client *c, cf_error *err) {
   if (!rc && (!evtext || kbs_jr_document(evtext, strlen(evtext), &ev)))
     rc = cf_err_status(err, CF_INVALID_ARGUMENT, "evidence: not one well-formed JSON value");
   json_t *rtj = rc ? NULL : json_pack("{s:s,s:O}", "nonce", nonce, "tee-pubkey", c->pub);
+  if (rtj && aud)
+    json_object_set(rtj, "audience", aud);
+  if (rtj && nonces)
+    json_object_set(rtj, "nonces", nonces);
   json_decref(ch);
   if (rc)
     return rc;
@@ -151,6 +165,26 @@ int cf_kbs_client_attest(cf_kbs_client *c, cf_error *err) {
   c->token = t ? strdup(t) : NULL;
   json_decref(tok);
   return c->token ? 0 : cf_err_status(err, CF_INVALID_ARGUMENT, "/attest: no token in the answer");
+}
+
+int cf_kbs_client_attest(cf_kbs_client *c, cf_error *err) { return rcar(c, NULL, NULL, err); }
+
+int cf_kbs_client_attest_bound(cf_kbs_client *c, const char *audience, const char *const *nonces,
+                               size_t n_nonces, char **token, cf_error *err) {
+  json_t *aud = audience ? json_string(audience) : NULL;
+  json_t *arr = json_array();
+  for (size_t i = 0; arr && i < n_nonces; i++)
+    if (json_array_append_new(arr, json_string(nonces[i])))
+      json_decref(arr), arr = NULL;
+  int rc = (audience && !aud) || !arr ? cf_err_status(err, CF_INVALID_ARGUMENT,
+                                                      "audience and nonces must be UTF-8 strings")
+                                      : rcar(c, aud, n_nonces ? arr : NULL, err);
+  json_decref(aud);
+  json_decref(arr);
+  if (rc)
+    return rc;
+  *token = strdup(c->token);
+  return *token ? 0 : cf_err(err, ENOMEM, "token");
 }
 
 int cf_kbs_client_decrypt(const cf_kbs_client *c, const char *jwe_json, uint8_t **data,

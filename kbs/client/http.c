@@ -81,6 +81,8 @@ int kbs_http_call(kbs_http *h, const char *method, const char *path, const char 
     curl_easy_setopt(c, CURLOPT_CAINFO, h->ca_file), curl_easy_setopt(c, CURLOPT_CAPATH, NULL);
   if (h->cookie[0])
     curl_easy_setopt(c, CURLOPT_COOKIE, h->cookie);
+  if (h->connect) /* through the bridge to the hook's socket (bridge.c) */
+    curl_easy_setopt(c, CURLOPT_ABSTRACT_UNIX_SOCKET, h->bridge_name);
   curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
   curl_easy_setopt(c, CURLOPT_WRITEDATA, out);
   curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
@@ -90,6 +92,8 @@ int kbs_http_call(kbs_http *h, const char *method, const char *path, const char 
   curl_slist_free_all(hdr);
   if (rc != CURLE_OK) {
     kbs_reply_free(out);
+    if (h->connect && h->connect_err.msg[0])
+      return cf_err_status(err, CF_UNAVAILABLE, "%s %s: %s", method, url, h->connect_err.msg);
     return cf_err_status(err, CF_UNAVAILABLE, "%s %s: %s", method, url, curl_easy_strerror(rc));
   }
   if (!out->body && !(out->body = calloc(1, 1)))

@@ -10,8 +10,18 @@
 
 int cf_kbs_runtime_digest(const json_t *tee_pubkey, const char *nonce,
                           const char *additional_evidence, uint8_t out[48], cf_error *err) {
+  return cf_kbs_runtime_digest_bound(tee_pubkey, nonce, additional_evidence, NULL, NULL, out, err);
+}
+
+int cf_kbs_runtime_digest_bound(const json_t *tee_pubkey, const char *nonce,
+                                const char *additional_evidence, const json_t *audience,
+                                const json_t *nonces, uint8_t out[48], cf_error *err) {
   json_t *o = json_pack("{s:O,s:s,s:s}", "tee-pubkey", tee_pubkey, "nonce", nonce,
                         "additional-evidence", additional_evidence ? additional_evidence : "");
+  if (o && audience && json_object_set(o, "audience", (json_t *)audience))
+    json_decref(o), o = NULL;
+  if (o && nonces && json_object_set(o, "nonces", (json_t *)nonces))
+    json_decref(o), o = NULL;
   if (!o)
     return cf_err_status(err, CF_INVALID_ARGUMENT, "runtime data: bad nonce or key");
   _cleanup_free_ char *c = cf_kbs_jcs(o, err);

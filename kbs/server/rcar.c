@@ -155,6 +155,28 @@ static json_t *read_attestation(const char *body, size_t len, kbs_span *primary,
   return a;
 }
 
+/* coffer's extension: a relying party's audience (≤ 512 bytes) and nonces
+ * (≤ 6, each 1–88 bytes) in runtime-data, bound by the evidence and copied
+ * into the token as `aud` and `eat_nonce`. */
+static int check_bound(const json_t *aud, const json_t *nonces, cf_error *err) {
+  if (aud && (!json_is_string(aud) || !json_string_length(aud) || json_string_length(aud) > 512))
+    return cf_err_status(err, CF_INVALID_ARGUMENT,
+                         "runtime-data \"audience\" must be a string of 1 to 512 bytes");
+  if (!nonces)
+    return 0;
+  if (!json_is_array(nonces) || json_array_size(nonces) > 6)
+    return cf_err_status(err, CF_INVALID_ARGUMENT,
+                         "runtime-data \"nonces\" must be an array of at most 6 strings");
+  size_t i;
+  const json_t *n;
+  json_array_foreach(nonces, i, n) {
+    if (!json_is_string(n) || !json_string_length(n) || json_string_length(n) > 88)
+      return cf_err_status(err, CF_INVALID_ARGUMENT,
+                           "runtime-data nonce %zu must be a string of 1 to 88 bytes", i);
+  }
+  return 0;
+}
+
 /* Checks the Attestation's shape and computes what the evidence must bind. */
 static int parse_attestation(const json_t *a, const kbs_span *primary, const char *nonce,
                              kbs_binding *b, const json_t **pubkey, cf_error *err) {
@@ -178,7 +200,10 @@ static int parse_attestation(const json_t *a, const kbs_span *primary, const cha
                          "tee-evidence needs \"primary_evidence\" (and a string \"additional_evidence\")");
   if (add && json_string_length(add))
     return cf_err_status(err, CF_UNIMPLEMENTED, "additional (device) evidence is not supported");
-  if (cf_kbs_runtime_digest(*pubkey, nonce, "", b->runtime, err))
+  const json_t *aud = json_object_get(rt, "audience"), *nonces = json_object_get(rt, "nonces");
+  if (check_bound(aud, nonces, err))
+    return -EINVAL;
+  if (cf_kbs_runtime_digest_bound(*pubkey, nonce, "", aud, nonces, b->runtime, err))
     return -EINVAL;
   if (init && !json_is_null(init)) {
     const char *fmt = json_string_value(json_object_get(init, "format"));
@@ -231,6 +256,11 @@ void kbs_handle_attest(kbs_server *s, const kbs_request *rq, kbs_response *rs) {
                             &ear, &err);
   if (!r) {
     rt_claims = json_pack("{s:s,s:O}", "nonce", sv.nonce, "tee-pubkey", pubkey);
+    const json_t *rt = json_object_get(a, "runtime-data");
+    const char *bound[] = {"audience", "nonces"};
+    for (size_t i = 0; rt_claims && i < 2; i++)
+      if (json_object_get(rt, bound[i]))
+        json_object_set(rt_claims, bound[i], json_object_get(rt, bound[i]));
     token = kbs_token_issue(s, sv.tee, claims, &ear, rt_claims, &b, &token_claims, &err);
     r = token ? kbs_session_attest(s->sessions, rq->session, token, token_claims, hash) : -EIO;
   }

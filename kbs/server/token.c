@@ -34,6 +34,15 @@ char *kbs_token_issue(kbs_server *s, const char *tee, const json_t *tee_claims,
       "coffer-kbs", "ear.verifier-id", "developer", "coffer", "build", "coffer-kbs 0.1.0",
       "submods", "cpu0", "ear.status", ear->status, "ear.trustworthiness-vector", tv,
       "ear.appraisal-policy-id", "default", "ear.veraison.annotated-evidence", ev) : NULL;
+  /* A token for a relying party's audience and nonces (coffer's
+   * extension): the standard claims, one nonce as a string (EAT). */
+  const json_t *aud = json_object_get(runtime_claims, "audience");
+  const json_t *nonces = json_object_get(runtime_claims, "nonces");
+  if (claims && aud)
+    json_object_set(claims, "aud", (json_t *)aud);
+  if (claims && nonces)
+    json_object_set(claims, "eat_nonce", json_array_size(nonces) == 1
+                                             ? json_array_get(nonces, 0) : (json_t *)nonces);
   if (!claims) {
     json_decref(ev);
     json_decref(tv);

@@ -27,7 +27,8 @@ const char *h_ctl_bin;
 
 static void (*find_case(const char *name))(void) {
   const agent_case *const areas[] = {agent_cases_io, agent_cases_lifecycle, agent_cases_pod,
-                                     agent_cases_transport, agent_cases_spec, agent_cases_policy};
+                                     agent_cases_transport, agent_cases_spec, agent_cases_policy,
+                                     agent_cases_secrets};
   for (size_t i = 0; i < sizeof(areas) / sizeof(areas[0]); i++)
     for (const agent_case *k = areas[i]; k->name; k++)
       if (!strcmp(k->name, name))
@@ -79,6 +80,11 @@ int main(int argc, char **argv) {
     r.cgroup_parent = H.cgroup_parent;
     CHECK(h_call(&H, "CreateSandbox", &r.base, &google__protobuf__empty__descriptor, NULL, msg,
                  sizeof(msg)) == CF_OK, "%s", msg);
+  } else if (!strcmp(c, "secrets_and_token")) {
+    int r = agent_secrets_setup();
+    if (r)
+      return r;
+    h_setup(&H, argv[1], NULL);
   } else if (!strcmp(c, "pid1_mode")) {
     if (system("unshare --help >/dev/null 2>&1 && nsenter --help >/dev/null 2>&1") != 0) {
       printf("SKIP: needs unshare and nsenter (util-linux)\n");

@@ -15,6 +15,13 @@ SHIM_BIN=$BUILD/shim/containerd-shim-coffer-v2
 AGENT_BIN=$BUILD/agent/coffer-agent
 VMM=$BUILD/vmm/coffer-vmm/coffer-vmm
 GUEST=$BUILD/vmm-agent-guest
+# E2E_ATTESTER=1 (set before sourcing): the guest image carries coffer-attester
+ATT_ARGS=()
+if [ -n "${E2E_ATTESTER:-}" ]; then
+  [ -x "$BUILD/agent/attester/coffer-attester" ] || skip "coffer-attester not built"
+  GUEST=$BUILD/vmm-agent-guest-attester
+  ATT_ARGS=(--attester "$BUILD/agent/attester/coffer-attester")
+fi
 
 skip() { echo "SKIP: $*"; exit 77; }
 fail() { echo "FAIL: $*" >&2; exit 1; }
@@ -29,7 +36,7 @@ for f in "$SHIM_BIN" "$AGENT_BIN" "$VMM"; do [ -x "$f" ] || skip "$f not built";
 [ -x "$SRC/guest/build.sh" ] || skip "guest/build.sh missing"
 
 out=$("$V/libvirtd.sh" start 2>&1) || { rc=$?; echo "$out"; [ $rc = 77 ] && exit 77; fail "libvirtd did not start"; }
-rc=0; "$SRC/guest/build.sh" "$GUEST" --init "$AGENT_BIN" --cache "$GUEST/cache" >/dev/null || rc=$?
+rc=0; "$SRC/guest/build.sh" "$GUEST" --init "$AGENT_BIN" "${ATT_ARGS[@]}" --cache "$GUEST/cache" >/dev/null || rc=$?
 [ $rc = 77 ] && skip "no guest kernel package"
 [ $rc = 0 ] || fail "guest/build.sh failed ($rc)"
 GUEST_RELEASE=$(cat "$GUEST/kernel-release")

@@ -18,6 +18,12 @@
 typedef int (*cf_kbs_evidence_fn)(void *ud, const char *tee, const uint8_t digest[48],
                                   char **evidence_json, cf_error *err);
 
+/* Returns a stream socket already connected to the broker (or to a relay
+ * that forwards its bytes), or a negative errno with `err` filled. Used
+ * instead of resolving and connecting the url's host; TLS still runs over it
+ * end to end. */
+typedef int (*cf_kbs_connect_fn)(void *ud, cf_error *err);
+
 typedef struct cf_kbs_client_config {
   const char *url;          /* "https://host:port" (http:// only to a --dev broker) */
   const char *tee;          /* "snp", "tdx", "sample" */
@@ -27,6 +33,8 @@ typedef struct cf_kbs_client_config {
   long timeout_ms;          /* per request; default 10000 */
   cf_kbs_evidence_fn evidence;
   void *evidence_ud;
+  cf_kbs_connect_fn connect; /* NULL: connect to the url's host */
+  void *connect_ud;
 } cf_kbs_client_config;
 
 typedef struct cf_kbs_client cf_kbs_client;
@@ -36,6 +44,13 @@ void cf_kbs_client_free(cf_kbs_client *c);
 /* RCAR: /auth then /attest; on success the token is held. */
 int cf_kbs_client_attest(cf_kbs_client *c, cf_error *err);
 const char *cf_kbs_client_token(const cf_kbs_client *c);
+/* RCAR whose evidence also binds `audience` and `nonces` (coffer's
+ * extension: they join the runtime data, so report_data is SHA-384 of
+ * JCS({additional-evidence, audience, nonce, nonces, tee-pubkey})); the
+ * broker's token then carries them as `aud` and `eat_nonce`. `nonces` may be
+ * NULL when n_nonces is 0. *token is malloc()ed; the session becomes this one. */
+int cf_kbs_client_attest_bound(cf_kbs_client *c, const char *audience, const char *const *nonces,
+                               size_t n_nonces, char **token, cf_error *err);
 /* The TEE public key (JWK JSON) the broker encrypts resources to. */
 char *cf_kbs_client_public_jwk(const cf_kbs_client *c);
 /* GET resource `path` ("repo/type/tag" or "kbs:///repo/type/tag"),

@@ -30,6 +30,13 @@ char *cf_kbs_jcs(const json_t *v, cf_error *err);
 int cf_kbs_runtime_digest(const json_t *tee_pubkey, const char *nonce,
                           const char *additional_evidence, uint8_t out[48], cf_error *err);
 
+/* The same with coffer's optional `audience` (string) and `nonces` (array
+ * of strings) joining the canonical object when not NULL: how a token for a
+ * relying party's own nonces is bound to fresh evidence. */
+int cf_kbs_runtime_digest_bound(const json_t *tee_pubkey, const char *nonce,
+                                const char *additional_evidence, const json_t *audience,
+                                const json_t *nonces, uint8_t out[48], cf_error *err);
+
 /* Init-data: the digest, with the TOML's `algorithm` (sha256/sha384/sha512),
  * over the exact bytes of the document. `out` gets the full digest. */
 int cf_kbs_initdata_digest(const char *toml, size_t len, uint8_t out[64], size_t *out_len,
