@@ -18,6 +18,8 @@ MODE=${3:-}
 /usr/bin/python3 -c 'import grpc, grpc_tools' 2>/dev/null || skip "python3-grpcio / python3-grpc-tools missing"
 [ -x /usr/lib/cni/bridge ] && [ -x /usr/lib/cni/host-local ] || skip "containernetworking-plugins missing"
 command -v tc >/dev/null || skip "tc (iproute2) missing"
+command -v busybox >/dev/null && command -v nsenter >/dev/null || skip "busybox (its nc) or nsenter missing"
+command -v busybox >/dev/null && command -v nsenter >/dev/null || skip "busybox (its nc) or nsenter missing"
 
 BR=cofe2e${T##*.}; BR=${BR:0:15}
 # a /24 no route of this host covers yet (leftovers of a killed run, other
@@ -75,6 +77,16 @@ for dev in eth0 "$TAP"; do
   echo "--- tc filter show dev $dev ingress"; echo "$F"
   grep -q "mirred (Egress Redirect to device" <<<"$F" || fail "no redirect on $dev"
 done
+
+# CRI port forwarding's path: containerd dials localhost:PORT inside the
+# pod's netns; the NAT through the tap must bring it to httpd in the guest
+PF=""
+for _ in $(seq 1 20); do
+  PF=$(printf 'GET / HTTP/1.0\r\n\r\n' | nsenter --net="$NETNS" timeout 10 busybox nc 127.0.0.1 8080 2>&1) && break
+  sleep 0.5
+done
+grep -q coffer-net-ok <<<"$PF" || fail "localhost:8080 in the pod's netns did not reach httpd in the guest: $PF"
+log "localhost:8080 in the pod's netns reached httpd in the guest (port forwarding)"
 
 if [ "$MODE" = kill9 ]; then
   shim=$(for p in /proc/[0-9]*; do
