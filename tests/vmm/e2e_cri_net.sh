@@ -19,7 +19,6 @@ MODE=${3:-}
 [ -x /usr/lib/cni/bridge ] && [ -x /usr/lib/cni/host-local ] || skip "containernetworking-plugins missing"
 command -v tc >/dev/null || skip "tc (iproute2) missing"
 command -v busybox >/dev/null && command -v nsenter >/dev/null || skip "busybox (its nc) or nsenter missing"
-command -v busybox >/dev/null && command -v nsenter >/dev/null || skip "busybox (its nc) or nsenter missing"
 
 BR=cofe2e${T##*.}; BR=${BR:0:15}
 # a /24 no route of this host covers yet (leftovers of a killed run, other
