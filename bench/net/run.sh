@@ -4,7 +4,8 @@
 #   (a) a coffer pod (CRI, libvirt backend, CNI bridge + host-local: the
 #       tap and u32 mirred redirects coffer sets up);
 #   (b) a bare qemu-system-x86_64 of the same guest image (kernel, initramfs,
-#       machine, accelerator, CPU, memory, -global options and NIC model
+#       machine, accelerator, CPU, memory and its memfd backend, -global
+#       options and NIC model
 #       read from (a)'s QEMU), its NIC on a tap set up by hand the same way:
 #       a netns from CNI ADD on the same bridge, the tap moved into it, both
 #       ingress qdiscs and both u32 mirred redirects (the floor);
@@ -18,6 +19,7 @@
 # Not a test: nothing is asserted.
 # Usage: bench/net/run.sh [BUILD_DIR]   (root; env RUNS default 5, MB default 16)
 set -euo pipefail
+[ -z "${BENCH_TRACE:-}" ] || set -x
 SRC=$(cd "$(dirname "$0")/../.." && pwd)
 BUILD=$(cd "${1:-$SRC/build}" && pwd)
 RUNS=${RUNS:-5}
@@ -55,11 +57,16 @@ done
 BARE_PID= PY_PID=
 cleanup() {
   set +e
-  [ -n "$PY_PID" ] && kill "$PY_PID" 2>/dev/null
+  if [ -n "$PY_PID" ]; then # let the driver remove its pods, then stop it
+    timeout 5 sh -c "echo done >'$T/go'" 2>/dev/null
+    timeout 120 tail --pid="$PY_PID" -f /dev/null
+    kill "$PY_PID" 2>/dev/null
+  fi
   [ -n "$BARE_PID" ] && kill "$BARE_PID" 2>/dev/null
   ip netns del "$NS" 2>/dev/null
   ip link del "$TAP" 2>/dev/null
   "$H/containerd.sh" stop "$T/c" --purge >/dev/null 2>&1
+  awk -v s="$STATE" '$5 ~ "^"s {print $5}' /proc/self/mountinfo | sort -r | xargs -r -n1 umount -l
   ip link del "$BR" 2>/dev/null
   rm -rf "$T" "$STATE"
 }
@@ -84,7 +91,7 @@ echo ok >/dev/shm/w/ok && (nc -ll -p 5002 -e cat &) && exec httpd -f -p 8080 -h 
 
 # --- (a) and (c): pods through CRI; the driver keeps them until told
 mkfifo "$T/go"
-python3 "$SRC/bench/net/pods.py" "$H" "$CONTAINERD_ADDRESS" "$SERVE" "$T/go" >"$T/pods.out" 2>&1 &
+/usr/bin/python3 "$SRC/bench/net/pods.py" "$H" "$CONTAINERD_ADDRESS" "$SERVE" "$T/go" >"$T/pods.out" 2>&1 &
 PY_PID=$!
 for _ in $(seq 1 600); do
   grep -q '^READY' "$T/pods.out" && break
@@ -95,14 +102,18 @@ grep -q '^READY' "$T/pods.out" || { cat "$T/pods.out" >&2; exit 1; }
 COFFER_IP=$(sed -n 's/^COFFER_IP=//p' "$T/pods.out"); RUNC_IP=$(sed -n 's/^RUNC_IP=//p' "$T/pods.out")
 
 # --- (b) the floor: (a)'s QEMU command line, its NIC on a hand-made tap
-qemu=$(pgrep -f "guest=coffer-" | while read -r p; do
-  tr '\0' '\n' <"/proc/$p/cmdline" | grep -q "$STATE/" && echo "$p"; done | head -1)
+dom=$("$VMM" list --json 2>/dev/null | tr -d ' \n' | grep -o "\"name\":\"coffer-[^\"]*\",[^}]*\"state_dir\":\"$STATE/" |
+  sed -E 's/"name":"([^"]*)".*/\1/' | head -1 || true)
+qemu=$(pgrep -f "guest=$dom," | head -1 || true)
 [ -n "$qemu" ] || { echo "no QEMU for the coffer pod" >&2; exit 1; }
 args=$(tr '\0' '\n' <"/proc/$qemu/cmdline")
 arg_after() { awk -v k="$1" 'f{print; exit} $0==k{f=1}' <<<"$args"; }
 machine=$(arg_after -machine); accel=$(arg_after -accel); cpu=$(arg_after -cpu)
 smp=$(arg_after -smp); mem=$(arg_after -m); append=$(arg_after -append)
-machine=$(sed -E 's/(^|,)(usb|dump-guest-core|memory-backend)=[^,]*//g' <<<"$machine")
+machine=$(sed -E 's/(^|,)(usb|dump-guest-core)=[^,]*//g' <<<"$machine")
+# the same guest RAM (libvirt's memfd backend, shared with virtiofsd in the
+# pod): its page size and sharing shape what TCG's memory accesses cost
+objs=(); while read -r o; do [ -n "$o" ] && objs+=(-object "$o"); done < <(awk 'f{print; f=0} $0=="-object"{f=1}' <<<"$args" | grep memory-backend)
 mem=$(sed -E 's/^size=//; s/k$/K/; s/,.*//' <<<"$mem")
 globals=(); while read -r g; do [ -n "$g" ] && globals+=(-global "$g"); done < <(awk 'f{print; f=0} $0=="-global"{f=1}' <<<"$args")
 # the pod's NIC device (libvirt writes -device as JSON), without its ids and MAC
@@ -148,7 +159,7 @@ chmod 755 "$T/floor/init"
 (cd "$T/floor" && find . | LC_ALL=C sort | cpio -o -H newc --quiet) | zstd -q -3 -T1 >"$T/floor.img"
 # shellcheck disable=SC2086
 qemu-system-x86_64 -machine "$machine" ${accel:+-accel "$accel"} ${cpu:+-cpu "$cpu"} -m "$mem" \
-  ${smp:+-smp "$smp"} "${globals[@]}" -nodefaults -no-user-config -display none -no-reboot \
+  ${smp:+-smp "$smp"} "${objs[@]}" "${globals[@]}" -nodefaults -no-user-config -display none -no-reboot \
   -serial "file:$T/bare.log" -kernel "$GUEST/vmlinux" -initrd "$T/floor.img" -append "$append" \
   -netdev "tap,id=n0,ifname=$TAP,script=no,downscript=no,vhost=off" \
   -device "$nicdev,netdev=n0,mac=$MAC" 2>"$T/bare.err" &
@@ -167,6 +178,11 @@ grep -q COFFER-NETBENCH-READY "$T/bare.log" || { echo "bare QEMU never got ready
 
 echo "coffer pod networking vs bare QEMU (same tap + tc) vs runc, $(date -u +%FT%TZ), $(git -C "$SRC" rev-parse --short HEAD), RUNS=$RUNS, $MB MiB"
 echo "guest: $(cat "$GUEST/kernel-release"), -machine $machine ${accel:+-accel $accel} -cpu ${cpu:-default} -m $mem -smp ${smp:-1}; NIC $nicdev, QEMU's backend (no /dev/vhost-net here)"
+# idle cost of each VM (what its guest does with nobody talking to it)
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+q0=$(cpu_ticks "$qemu") b0=$(cpu_ticks "$BARE_PID"); sleep 5
+echo "idle QEMU CPU over 5 s: coffer pod $(( ($(cpu_ticks "$qemu") - q0) * 100 / $(getconf CLK_TCK) / 5 ))%," \
+  "bare $(( ($(cpu_ticks "$BARE_PID") - b0) * 100 / $(getconf CLK_TCK) / 5 ))%"
 python3 "$SRC/bench/net/measure.py" "$RUNS" coffer="$COFFER_IP" bare="$BARE_IP" runc="$RUNC_IP"
 echo done >"$T/go"
 wait "$PY_PID" 2>/dev/null || true; PY_PID=
