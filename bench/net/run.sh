@@ -152,6 +152,7 @@ ip link set eth0 mtu 1450 up
 ip addr add $BARE_IP/24 dev eth0
 ip route add default via $SUBNET.1
 $SERVE &
+for d in /sys/bus/virtio/devices/*; do [ "\$(cat \$d/device)" = 0x0001 ] && echo "NIC-FEATURES=\$(cat \$d/features)" >/dev/console; done
 echo COFFER-NETBENCH-READY >/dev/console
 exec sleep 100000
 S
@@ -183,6 +184,9 @@ cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 q0=$(cpu_ticks "$qemu") b0=$(cpu_ticks "$BARE_PID"); sleep 5
 echo "idle QEMU CPU over 5 s: coffer pod $(( ($(cpu_ticks "$qemu") - q0) * 100 / $(getconf CLK_TCK) / 5 ))%," \
   "bare $(( ($(cpu_ticks "$BARE_PID") - b0) * 100 / $(getconf CLK_TCK) / 5 ))%"
+# virtio-net feature bits each guest negotiated (bit 0 csum, 7 guest TSO4, 11 host TSO4, 15 mergeable rx)
+echo "virtio-net features: coffer $(sed -n 's/^COFFER_NIC_FEATURES=//p' "$T/pods.out" | cut -c1-24)," \
+  "bare $(tr -d '\r' <"$T/bare.log" | sed -n 's/^NIC-FEATURES=//p' | cut -c1-24)"
 python3 "$SRC/bench/net/measure.py" "$RUNS" coffer="$COFFER_IP" bare="$BARE_IP" runc="$RUNC_IP"
 echo done >"$T/go"
 wait "$PY_PID" 2>/dev/null || true; PY_PID=
