@@ -35,6 +35,9 @@ try:
         if handler:  # the virtio-net features the guest negotiated (offloads need the tap's vnet_hdr)
             r = c.exec_sync(ctr, ["sh", "-c", FEATURES])
             print("COFFER_NIC_FEATURES=" + r.stdout.decode(errors="replace").strip(), flush=True)
+            r = c.exec_sync(ctr, ["sh", "-c", "grep -E '^(Seccomp|NoNewPrivs):' /proc/self/status | tr -s '\\t\\n' '  '; "
+                                         "echo \\(served from $(stat -f -c %T /dev/w), /dev/shm $(stat -f -c %T /dev/shm)\\)"])
+            print("COFFER_CTR=" + r.stdout.decode(errors="replace").strip(), flush=True)
     print("READY", flush=True)
     open(sys.argv[4]).read()
 finally:

@@ -85,9 +85,11 @@ print(json.dumps({"cniVersion": d["cniVersion"], "name": d["name"], "plugins": [
   >"$T/c/cni/net.d/10-netbench.conflist"
 sleep 1 # containerd's CRI picks the conf dir up by inotify
 
-# the servers, the same in every guest: httpd on 8080 (MB MiB in tmpfs), echo on 5002
-SERVE="mkdir -p /dev/shm/w && dd if=/dev/zero of=/dev/shm/w/big bs=1048576 count=$MB 2>/dev/null && \
-echo ok >/dev/shm/w/ok && (nc -ll -p 5002 -e cat &) && exec httpd -f -p 8080 -h /dev/shm/w"
+# the servers, the same in every guest: httpd on 8080 (MB MiB in the guest's
+# RAM: /dev is a tmpfs in a container; a pod's /dev/shm is a host mount, which
+# reaches a VM through virtiofs), echo on 5002
+SERVE="mkdir -p /dev/w && dd if=/dev/zero of=/dev/w/big bs=1048576 count=$MB 2>/dev/null && \
+echo ok >/dev/w/ok && (nc -ll -p 5002 -e cat &) && exec httpd -f -p 8080 -h /dev/w"
 
 # --- (a) and (c): pods through CRI; the driver keeps them until told
 mkfifo "$T/go"
@@ -187,6 +189,15 @@ echo "idle QEMU CPU over 5 s: coffer pod $(( ($(cpu_ticks "$qemu") - q0) * 100 /
 # virtio-net feature bits each guest negotiated (bit 0 csum, 7 guest TSO4, 11 host TSO4, 15 mergeable rx)
 echo "virtio-net features: coffer $(sed -n 's/^COFFER_NIC_FEATURES=//p' "$T/pods.out" | cut -c1-24)," \
   "bare $(tr -d '\r' <"$T/bare.log" | sed -n 's/^NIC-FEATURES=//p' | cut -c1-24)"
+echo "coffer container: $(sed -n 's/^COFFER_CTR=//p' "$T/pods.out")"
+if [ -n "${NO_PASS_FILTER:-}" ]; then # experiment: the coffer tap without portfwd.c's pass filter
+  ptap=$(virsh -c qemu:///system dumpxml "$dom" | grep -o "<target dev='cof[0-9a-f]*'" | grep -o "cof[0-9a-f]*" | head -1)
+  for n in $(find "$T/c" -path "*netns*" -type f 2>/dev/null) /var/run/netns/*; do # the one holding this pod's tap
+    nsenter --net="$n" ip link show "$ptap" >/dev/null 2>&1 || continue
+    nsenter --net="$n" tc filter del dev "$ptap" ingress prio 1 && echo "removed the pass filter on $ptap"
+    break
+  done
+fi
 python3 "$SRC/bench/net/measure.py" "$RUNS" coffer="$COFFER_IP" bare="$BARE_IP" runc="$RUNC_IP"
 echo done >"$T/go"
 wait "$PY_PID" 2>/dev/null || true; PY_PID=
