@@ -136,6 +136,8 @@ if [ -n "$libvirt_ready" ]; then
 fi
 
 echo "=== critest: runc vs coffer"
-crc=0; python3 "$HERE/compare.py" "$HERE/vm-skip.txt" same="$HERE/libvirt-same.txt" "${results[@]}" || crc=$?
+cmp_args=(same="$HERE/libvirt-same.txt")
+[ -z "${CRITEST_LIBVIRT_FOCUS:-}" ] || cmp_args+=(libvirt-focus="$CRITEST_LIBVIRT_FOCUS")
+crc=0; python3 "$HERE/compare.py" "$HERE/vm-skip.txt" "${cmp_args[@]}" "${results[@]}" || crc=$?
 if [ $crc = 0 ] && [ -z "${CRITEST_OUT:-}" ]; then rm -rf "$W"; else echo "runs kept in $W"; fi
 exit $crc
