@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <linux/rtnetlink.h>
 #include <net/if.h>
+#include <net/if_arp.h>
 #include <netlink/route/addr.h>
 #include <netlink/route/link.h>
 #include <netlink/route/neighbour.h>
@@ -24,6 +25,11 @@
 #define SERVICE "coffer.agent.v1.Agent"
 #define NIC_WAIT_MS 1000
 #define NIC_POLL_MS 20
+/* Bounds on host input: a pod has one NIC with a few addresses, routes and
+ * neighbours; a request beyond these is refused before any work. */
+#define MAX_ADDRESSES 16
+#define MAX_ROUTES 256
+#define MAX_NEIGHBORS 256
 
 static struct nl_sock *sock_open(cf_error *err) {
   struct nl_sock *sk = nl_socket_alloc();
@@ -47,6 +53,11 @@ static int parse_mac(const char *s, unsigned char mac[6], cf_error *err) {
       sscanf(s, "%2hhx:%2hhx:%2hhx:%2hhx:%2hhx:%2hhx%c", &mac[0], &mac[1], &mac[2], &mac[3], &mac[4],
              &mac[5], &end) != 6)
     return cf_err_status(err, CF_INVALID_ARGUMENT, "MAC \"%.40s\" is not aa:bb:cc:dd:ee:ff", s ? s : "");
+  /* all zeros is the loopback device's address; a group address (incl.
+   * broadcast) is no NIC's and would make a neighbour entry flood */
+  static const unsigned char zero[6];
+  if (!memcmp(mac, zero, 6) || (mac[0] & 1))
+    return cf_err_status(err, CF_INVALID_ARGUMENT, "MAC %s refused: all-zero or multicast/broadcast", s);
   return 0;
 }
 
@@ -90,7 +101,13 @@ static int ifname_check(const char *n, cf_error *err) {
   return 0;
 }
 
-/* The link with that MAC (a reference), or NULL. */
+/* Only an Ethernet NIC may be configured from the host: never the loopback
+ * device or a tunnel, whatever the request names. */
+static bool link_is_nic(struct rtnl_link *l) {
+  return !(rtnl_link_get_flags(l) & IFF_LOOPBACK) && rtnl_link_get_arptype(l) == ARPHRD_ETHER;
+}
+
+/* The NIC with that MAC (a reference), or NULL. */
 static struct rtnl_link *link_by_mac(struct nl_sock *sk, const unsigned char mac[6]) {
   struct nl_cache *c = NULL;
   if (rtnl_link_alloc_cache(sk, AF_UNSPEC, &c) < 0)
@@ -98,7 +115,8 @@ static struct rtnl_link *link_by_mac(struct nl_sock *sk, const unsigned char mac
   struct rtnl_link *hit = NULL;
   for (struct nl_object *o = nl_cache_get_first(c); o && !hit; o = nl_cache_get_next(o)) {
     struct nl_addr *ll = rtnl_link_get_addr((struct rtnl_link *)o);
-    if (ll && nl_addr_get_len(ll) == 6 && !memcmp(nl_addr_get_binary_addr(ll), mac, 6)) {
+    if (ll && nl_addr_get_len(ll) == 6 && !memcmp(nl_addr_get_binary_addr(ll), mac, 6) &&
+        link_is_nic((struct rtnl_link *)o)) {
       hit = (struct rtnl_link *)o;
       nl_object_get(o);
     }
@@ -126,6 +144,9 @@ int agent_net_update_interface(const Coffer__Agent__V1__UpdateInterfaceRequest *
     return cf_err_status(err, CF_INVALID_ARGUMENT, "MTU %u out of range 68..65535", req->mtu);
   if (req->n_addresses == 0)
     return cf_err_status(err, CF_INVALID_ARGUMENT, "interface %s: no address", req->name);
+  if (req->n_addresses > MAX_ADDRESSES)
+    return cf_err_status(err, CF_INVALID_ARGUMENT, "interface %s: %zu addresses (at most %d)", req->name,
+                         req->n_addresses, MAX_ADDRESSES);
   for (size_t i = 0; i < req->n_addresses; i++) {
     int fam;
     unsigned char b[16];
@@ -188,14 +209,31 @@ int agent_net_update_interface(const Coffer__Agent__V1__UpdateInterfaceRequest *
 
 static int ifindex_of(struct nl_sock *sk, const char *what, const char *dev, cf_error *err) {
   struct rtnl_link *l = NULL;
-  if (!dev || !*dev || rtnl_link_get_kernel(sk, 0, dev, &l) < 0)
+  if (!dev || !*dev || strlen(dev) >= IFNAMSIZ || rtnl_link_get_kernel(sk, 0, dev, &l) < 0)
     return cf_err_status(err, CF_NOT_FOUND, "%s: no device \"%.32s\" in the guest", what, dev ? dev : "");
+  if (!link_is_nic(l)) {
+    rtnl_link_put(l);
+    return cf_err_status(err, CF_INVALID_ARGUMENT, "%s: device %s is not a NIC (loopback or not Ethernet)",
+                         what, dev);
+  }
   int i = rtnl_link_get_ifindex(l);
   rtnl_link_put(l);
   return i;
 }
 
-static int route_add(struct nl_sock *sk, const Coffer__Agent__V1__Route *rt, cf_error *err) {
+/* Host bits set beyond the prefix (10.0.0.5/24): the kernel would refuse
+ * it with EINVAL; say which route instead. */
+static bool host_bits_set(const unsigned char *a, unsigned prefix, unsigned bytes) {
+  for (unsigned bit = prefix; bit < bytes * 8; bit++)
+    if (a[bit / 8] & (0x80u >> (bit % 8)))
+      return true;
+  return false;
+}
+
+/* The route the request describes, checked against the guest's devices
+ * (*out, a new reference), or an error naming it; nothing is applied. */
+static int route_build(struct nl_sock *sk, const Coffer__Agent__V1__Route *rt, struct rtnl_route **out,
+                       cf_error *err) {
   char what[160];
   snprintf(what, sizeof(what), "route to %s via %s dev %s", rt->dest[0] ? rt->dest : "default",
            rt->gateway[0] ? rt->gateway : "(on-link)", rt->device);
@@ -206,8 +244,10 @@ static int route_add(struct nl_sock *sk, const Coffer__Agent__V1__Route *rt, cf_
     char ip[64];
     const char *slash = strchr(rt->dest, '/');
     size_t n = slash ? (size_t)(slash - rt->dest) : strlen(rt->dest);
+    size_t digits = slash ? strspn(slash + 1, "0123456789") : 0;
     char *end = NULL;
-    if (n >= sizeof(ip) || !slash || !slash[1])
+    /* digits only: strtoul would take " 8", "+8" or "-1" */
+    if (n >= sizeof(ip) || !slash || digits == 0 || digits > 3 || slash[1 + digits])
       return cf_err_status(err, CF_INVALID_ARGUMENT, "%s: destination is not ip/len", what);
     memcpy(ip, rt->dest, n);
     ip[n] = 0;
@@ -219,8 +259,12 @@ static int route_add(struct nl_sock *sk, const Coffer__Agent__V1__Route *rt, cf_
       fam = AF_INET6;
     else
       return cf_err_status(err, CF_INVALID_ARGUMENT, "%s: destination is not an IP network", what);
-    if (*end || prefix > (fam == AF_INET ? 32u : 128u) || (fam == AF_INET && dst[0] == 127))
+    static const unsigned char loop6[16] = {[15] = 1};
+    if (*end || prefix > (fam == AF_INET ? 32u : 128u) || (fam == AF_INET && dst[0] == 127) ||
+        (fam == AF_INET6 && !memcmp(dst, loop6, 16)))
       return cf_err_status(err, CF_INVALID_ARGUMENT, "%s: bad or loopback destination", what);
+    if (host_bits_set(dst, prefix, fam == AF_INET ? 4 : 16))
+      return cf_err_status(err, CF_INVALID_ARGUMENT, "%s: host bits set beyond /%u", what, prefix);
   }
   if (rt->gateway[0] && (r = parse_ip("gateway", rt->gateway, &gfam, gw, err)) < 0)
     return cf_error_prefix(err, "%s", what);
@@ -254,38 +298,64 @@ static int route_add(struct nl_sock *sk, const Coffer__Agent__V1__Route *rt, cf_
     rtnl_route_nh_set_gateway(nh, g);
   }
   rtnl_route_add_nexthop(ro, nh);
-  int e = rtnl_route_add(sk, ro, NLM_F_CREATE | NLM_F_REPLACE);
-  rtnl_route_put(ro);
   nl_addr_put(d);
   nl_addr_put(g);
   nl_addr_put(s);
-  if (e < 0)
-    return cf_err_status(err, e == -NLE_NODEV ? CF_NOT_FOUND : CF_INTERNAL, "%s: %s", what, nl_geterror(e));
+  *out = ro;
   return 0;
 }
 
+static int route_add(struct nl_sock *sk, const Coffer__Agent__V1__Route *rt, struct rtnl_route *ro,
+                     cf_error *err) {
+  int e = rtnl_route_add(sk, ro, NLM_F_CREATE | NLM_F_REPLACE);
+  if (e < 0)
+    return cf_err_status(err, e == -NLE_NODEV ? CF_NOT_FOUND : CF_INTERNAL, "route to %s via %s dev %s: %s",
+                         rt->dest[0] ? rt->dest : "default", rt->gateway[0] ? rt->gateway : "(on-link)",
+                         rt->device, nl_geterror(e));
+  return 0;
+}
+
+static void routes_free(struct rtnl_route **ro, size_t n) {
+  for (size_t i = 0; i < n; i++)
+    if (ro[i])
+      rtnl_route_put(ro[i]);
+  free(ro);
+}
+
 int agent_net_update_routes(const Coffer__Agent__V1__UpdateRoutesRequest *req, cf_error *err) {
+  if (req->n_routes > MAX_ROUTES)
+    return cf_err_status(err, CF_INVALID_ARGUMENT, "%zu routes (at most %d)", req->n_routes, MAX_ROUTES);
   _cleanup_nlsock_ struct nl_sock *sk = sock_open(err);
   if (!sk)
     return -EIO;
+  /* every route is checked before the first is added: a bad one changes nothing */
+  struct rtnl_route **ro = calloc(req->n_routes ? req->n_routes : 1, sizeof(*ro));
+  if (!ro)
+    return cf_err_status(err, CF_INTERNAL, "out of memory for %zu routes", req->n_routes);
+  int r = 0;
+  for (size_t i = 0; r == 0 && i < req->n_routes; i++)
+    r = route_build(sk, req->routes[i], &ro[i], err);
   /* two passes: on-link routes first, so the gateways of the rest resolve */
-  for (int pass = 0; pass < 2; pass++)
-    for (size_t i = 0; i < req->n_routes; i++) {
-      const Coffer__Agent__V1__Route *rt = req->routes[i];
-      if ((pass == 0) != (rt->gateway[0] == 0))
-        continue;
-      int r = route_add(sk, rt, err);
-      if (r < 0)
-        return r;
-    }
+  for (int pass = 0; r == 0 && pass < 2; pass++)
+    for (size_t i = 0; r == 0 && i < req->n_routes; i++)
+      if ((pass == 0) == (req->routes[i]->gateway[0] == 0))
+        r = route_add(sk, req->routes[i], ro[i], err);
+  routes_free(ro, req->n_routes);
+  if (r < 0)
+    return r;
   cf_info("network: %zu route(s) added", req->n_routes);
   return 0;
 }
 
 int agent_net_add_neighbors(const Coffer__Agent__V1__AddNeighborsRequest *req, cf_error *err) {
+  if (req->n_neighbors > MAX_NEIGHBORS)
+    return cf_err_status(err, CF_INVALID_ARGUMENT, "%zu neighbours (at most %d)", req->n_neighbors,
+                         MAX_NEIGHBORS);
   _cleanup_nlsock_ struct nl_sock *sk = sock_open(err);
   if (!sk)
     return -EIO;
+  /* pass 0 checks every entry, pass 1 adds them: a bad one changes nothing */
+  for (int apply = 0; apply < 2; apply++)
   for (size_t i = 0; i < req->n_neighbors; i++) {
     const Coffer__Agent__V1__Neighbor *n = req->neighbors[i];
     char what[128];
@@ -297,6 +367,8 @@ int agent_net_add_neighbors(const Coffer__Agent__V1__AddNeighborsRequest *req, c
     int ifindex = ifindex_of(sk, what, n->device, err);
     if (ifindex < 0)
       return ifindex;
+    if (!apply)
+      continue;
     struct rtnl_neigh *ne = rtnl_neigh_alloc();
     struct nl_addr *dst = addr_new(fam, ip, fam == AF_INET ? 32 : 128);
     struct nl_addr *ll = nl_addr_build(AF_LLC, mac, 6);

@@ -3,7 +3,11 @@
  * (libnl-route-3, linked statically). Every value is host input and is
  * checked: loopback / multicast / unspecified addresses, a MAC no NIC has,
  * a route or neighbour through a device the guest lacks are refused with an
- * error naming the value. */
+ * error naming the value. In a TEE the host is the adversary: the loopback
+ * device is never configured (not by its all-zero MAC, not as a route or
+ * neighbour device), group MACs, prefixes with stray characters or host
+ * bits and oversized lists are refused, and a list is checked whole before
+ * its first entry is applied. */
 #ifndef COFFER_AGENT_NET_H
 #define COFFER_AGENT_NET_H
 

@@ -7,6 +7,8 @@
 #include "net.h"
 
 #include <limits.h>
+#include <linux/rtnetlink.h>
+#include <sys/socket.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +21,26 @@ static cf_pod_net scanned;
 static char netns[PATH_MAX];
 static shim_net_done_fn on_done;
 static unsigned next_iface;
+
+/* The guest's end of CRI port forwarding (coffer/pod_net.h): on the first
+ * NIC, when it carries IPv4, the link-local address the pod netns NATs
+ * localhost to, and the way back to the tap. */
+static void add_portforward_link(cf_pod_net *n) {
+  cf_net_iface *ifc = &n->ifaces[0];
+  bool v4 = false;
+  for (unsigned i = 0; i < ifc->naddrs; i++)
+    v4 |= ifc->addrs[i].family == AF_INET;
+  if (!v4 || ifc->naddrs >= CF_NET_MAX_ADDRS || n->nroutes >= CF_NET_MAX_ROUTES ||
+      n->nneighs >= CF_NET_MAX_NEIGHS)
+    return;
+  ifc->addrs[ifc->naddrs++] = (cf_net_addr){.family = AF_INET, .ip = CF_NET_PF_GUEST_IP, .prefix = 32};
+  cf_net_route *r = &n->routes[n->nroutes++];
+  *r = (cf_net_route){.family = AF_INET, .dest = CF_NET_PF_HOST_IP "/32", .scope = RT_SCOPE_LINK};
+  snprintf(r->device, sizeof(r->device), "%s", ifc->name);
+  cf_net_neigh *ne = &n->neighs[n->nneighs++];
+  *ne = (cf_net_neigh){.ip = CF_NET_PF_HOST_IP, .mac = CF_NET_TAP_MAC};
+  snprintf(ne->device, sizeof(ne->device), "%s", ifc->name);
+}
 
 void shim_net_prepare(shim *s, cf_vm_config *vc) {
   memset(&scanned, 0, sizeof(scanned));
@@ -53,6 +75,7 @@ void shim_net_prepare(shim *s, cf_vm_config *vc) {
             netns);
     return;
   }
+  add_portforward_link(&scanned);
   cf_info("pod %s: network namespace %s: %u interface(s), %u route(s), %u neighbour(s)",
           s->group_id, netns, scanned.nifaces, scanned.nroutes, scanned.nneighs);
   vc->netns_path = netns;

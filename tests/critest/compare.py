@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """Compares critest runs (JUnit XML) of the runc baseline and coffer.
 
-    compare.py SKIPLIST [same=SAMELIST] runc=JUNIT[@SECONDS] process=JUNIT[@SECONDS]
-               [libvirt=JUNIT[@SECONDS]]
+    compare.py SKIPLIST [same=SAMELIST] [libvirt-focus=REGEX] runc=JUNIT[@SECONDS]
+               process=JUNIT[@SECONDS] [libvirt=JUNIT[@SECONDS]]
     compare.py skip-regex SKIPLIST... [runc=JUNIT process=JUNIT]
         -ginkgo.skip for the libvirt run: the specs of the SKIPLISTs, and (given runs)
         every spec runc or the process backend did not pass (it decides nothing
@@ -18,7 +18,8 @@ not used (runc failed to pull critest's images), else 0.
 A coffer run's spec counts against it when runc passed it and coffer did not
 (failed, or skipped by critest itself); only specs of SKIPLIST (cannot hold
 in a VM) and SAMELIST (left out for time: the same code as on the process
-backend, which must pass them) may be skipped, and only on the libvirt backend.
+backend, which must pass them) may be skipped, and only on the libvirt backend;
+with libvirt-focus (CRITEST_LIBVIRT_FOCUS), so may the specs it does not match.
 """
 import re
 import sys
@@ -111,11 +112,14 @@ def main():
     if len(sys.argv) < 4:
         sys.exit(__doc__)
     skips = load_skiplist(sys.argv[1])
-    runs, secs, same = {}, {}, {}
+    runs, secs, same, focus = {}, {}, {}, None
     for arg in sys.argv[2:]:
         label, _, path = arg.partition("=")
         if label == "same":
             same = load_skiplist(path)
+            continue
+        if label == "libvirt-focus":
+            focus = re.compile(path)
             continue
         path, _, secs[label] = path.partition("@")
         runs[label] = load(path)
@@ -151,7 +155,7 @@ def main():
     for label, r in runs.items():
         if label == "runc":
             continue
-        regress, not_run = [], []
+        regress, not_run, unfocused = [], [], []
         for n, (state, _) in base.items():
             if state != "passed":
                 continue
@@ -159,6 +163,9 @@ def main():
             if got[0] == "passed":
                 continue
             if label == "libvirt" and (n in skips or n in same) and got[0] in ("skipped", "absent"):
+                continue
+            if label == "libvirt" and focus and not focus.search(n) and got[0] in ("skipped", "absent"):
+                unfocused.append(n)  # outside CRITEST_LIBVIRT_FOCUS
                 continue
             if (label == "libvirt" and got[0] in ("skipped", "absent") and "process" in runs
                     and runs["process"].get(n, ("absent",))[0] != "passed"):
@@ -171,6 +178,8 @@ def main():
             print(f"  {state.upper()} {n}\n      {msg[:500]}")
         if not_run:
             print(f"{label}: {len(not_run)} more not run, as they fail with the process backend")
+        if unfocused:
+            print(f"{label}: {len(unfocused)} more left out by CRITEST_LIBVIRT_FOCUS ({focus.pattern})")
         if regress or suite:
             rc = 1
         better = [n for n, v in r.items() if v[0] == "passed" and base.get(n, ("",))[0] != "passed"]

@@ -2,8 +2,11 @@
 """Pod networking end to end (driven by e2e_cri_net.sh): a CRI pod with its
 own network namespace (CNI bridge + host-local) on the coffer handler gets
 the IP its CNI result names inside the guest, and the host reaches a server
-in the pod at that IP. Prints KEY=VALUE lines for the shell to check.
-    e2e_cri_net.py HARNESS_DIR SOCK"""
+in the pod at that IP. Then a second pod on the same bridge: a runc pod
+(ping both ways), or with `pair` a second coffer pod (TCP both ways: each
+pod's httpd answers the other's request over the pod IPs).
+Prints KEY=VALUE lines for the shell to check.
+    e2e_cri_net.py HARNESS_DIR SOCK [pair]"""
 import sys
 import time
 import urllib.request
@@ -16,6 +19,7 @@ cri.HOST_NETWORK = cri.pb.NamespaceOption(network=cri.pb.POD, pid=cri.pb.CONTAIN
                                           ipc=cri.pb.POD)
 c = cri.Client(sys.argv[2], timeout=120)
 IMG = "localhost/busybox:latest"
+PAIR = len(sys.argv) > 3 and sys.argv[3] == "pair"
 
 
 def fail(msg):
@@ -55,6 +59,43 @@ print("HTTP=ok", flush=True)
 gw = ip.rsplit(".", 1)[0] + ".1"
 r = c.exec_sync(srv, ["ping", "-c", "1", "-W", "3", gw])
 print("GW_PING=%s" % ("ok" if r.exit_code == 0 else "failed: " + r.stdout.decode()[-200:]), flush=True)
+
+
+def fetch(ctr, ip):
+    """HTTP GET over TCP from inside ctr (busybox nc: its wget crashes in the
+    static glibc's getaddrinfo here); the body or ''."""
+    r = c.exec_sync(ctr, ["sh", "-c", "printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 3 %s 8080" % ip])
+    return r.stdout.decode(errors="replace") if r.exit_code == 0 else ""
+
+
+if PAIR:
+    # a second coffer pod (its own VM) with its own httpd: TCP both ways
+    pod2 = c.run_pod("net2", handler="coffer")
+    print("POD2=" + pod2, flush=True)
+    ip2 = c.pod_status(pod2).status.network.ip
+    print("IP2=" + ip2, flush=True)
+    if not ip2 or ip2 == ip:
+        fail("second pod's IP %r (first %s)" % (ip2, ip))
+    srv2 = c.create_container(pod2, "srv2", IMG, ["sh", "-c",
+                              "mkdir -p /tmp/w && echo coffer-net-two > /tmp/w/index.html && "
+                              "exec httpd -f -p 8080 -h /tmp/w"])
+    c.start_container(srv2)
+    one_to_two = two_to_one = ""
+    for _ in range(50):
+        if "coffer-net-two" not in one_to_two:
+            one_to_two = fetch(srv, ip2)
+        if "coffer-net-ok" not in two_to_one:
+            two_to_one = fetch(srv2, ip)
+        if "coffer-net-two" in one_to_two and "coffer-net-ok" in two_to_one:
+            break
+        time.sleep(0.2)
+    print("# pod 1 -> pod 2: %r" % one_to_two[-120:])
+    print("# pod 2 -> pod 1: %r" % two_to_one[-120:])
+    print("ONE_TO_TWO=%s" % ("ok" if "coffer-net-two" in one_to_two else "failed"), flush=True)
+    print("TWO_TO_ONE=%s" % ("ok" if "coffer-net-ok" in two_to_one else "failed"), flush=True)
+    c.stop_pod(pod2)
+    c.remove_pod(pod2)
+    sys.exit(0)
 
 # a runc pod on the same bridge: pod to pod, both ways (ping: busybox-static's
 # wget crashes in glibc's static getaddrinfo here)

@@ -8,13 +8,17 @@
 # reach each other, the tap and both u32 mirred redirects exist in
 # the pod's netns while it runs, and none of it is left after the pod is
 # stopped and removed.
-#   e2e_cri_net.sh SRC BUILD [kill9]   kill9: kill -9 the pod's shim first
-#   (containerd runs its `delete`, which must remove the tap and qdiscs).
+#   e2e_cri_net.sh SRC BUILD [kill9|pair]
+#   kill9: kill -9 the pod's shim first (containerd runs its `delete`, which
+#          must remove the tap and qdiscs).
+#   pair:  the second pod is a coffer pod (a second VM) in place of the runc
+#          pod: each pod's httpd answers the other over TCP at its pod IP.
 MODE=${3:-}
 . "$(dirname "$0")/e2e_lib.sh"
 /usr/bin/python3 -c 'import grpc, grpc_tools' 2>/dev/null || skip "python3-grpcio / python3-grpc-tools missing"
 [ -x /usr/lib/cni/bridge ] && [ -x /usr/lib/cni/host-local ] || skip "containernetworking-plugins missing"
 command -v tc >/dev/null || skip "tc (iproute2) missing"
+command -v busybox >/dev/null && command -v nsenter >/dev/null || skip "busybox (its nc) or nsenter missing"
 
 BR=cofe2e${T##*.}; BR=${BR:0:15}
 # a /24 no route of this host covers yet (leftovers of a killed run, other
@@ -39,7 +43,8 @@ sleep 1 # containerd's CRI picks the conf dir up by inotify
 
 log "RunPodSandbox on the pod network (handler coffer), httpd in a container"
 OUT=$T/net.out
-timeout 400 /usr/bin/python3 "$V/e2e_cri_net.py" "$H" "$CONTAINERD_ADDRESS" > "$OUT" 2>&1 &
+PYARG=(); [ "$MODE" = pair ] && PYARG=(pair)
+timeout 400 /usr/bin/python3 "$V/e2e_cri_net.py" "$H" "$CONTAINERD_ADDRESS" "${PYARG[@]}" > "$OUT" 2>&1 &
 py=$!
 # while the pod runs: the tap and the redirects in the pod's netns
 POD=""; NETNS=""
@@ -53,8 +58,13 @@ wait $py || { cat "$OUT"; fail "pod networking failed"; }
 cat "$OUT"
 POD=$(sed -n 's/^POD=//p' "$OUT"); IP=$(sed -n 's/^IP=//p' "$OUT")
 grep -q '^GW_PING=ok' "$OUT" || fail "the pod did not reach its gateway $SUBNET.1"
-grep -q '^RUNC_TO_COFFER=ok' "$OUT" || fail "a runc pod on the bridge did not reach the coffer pod"
-grep -q '^COFFER_TO_RUNC=ok' "$OUT" || fail "the coffer pod did not reach a runc pod on the bridge"
+if [ "$MODE" = pair ]; then
+  grep -q '^ONE_TO_TWO=ok' "$OUT" || fail "coffer pod 1 did not reach coffer pod 2's httpd over TCP"
+  grep -q '^TWO_TO_ONE=ok' "$OUT" || fail "coffer pod 2 did not reach coffer pod 1's httpd over TCP"
+else
+  grep -q '^RUNC_TO_COFFER=ok' "$OUT" || fail "a runc pod on the bridge did not reach the coffer pod"
+  grep -q '^COFFER_TO_RUNC=ok' "$OUT" || fail "the coffer pod did not reach a runc pod on the bridge"
+fi
 NETNS=$(find "$T/c/state" -path "*netns*" -type f 2>/dev/null | head -1)
 [ -n "$NETNS" ] || NETNS=$(awk '$9=="nsfs" && $5 ~ /netns/ {print $5}' /proc/self/mountinfo | grep "$T" | head -1)
 [ -n "$NETNS" ] || fail "cannot find the pod's netns under $T/c/state"
@@ -66,6 +76,16 @@ for dev in eth0 "$TAP"; do
   echo "--- tc filter show dev $dev ingress"; echo "$F"
   grep -q "mirred (Egress Redirect to device" <<<"$F" || fail "no redirect on $dev"
 done
+
+# CRI port forwarding's path: containerd dials localhost:PORT inside the
+# pod's netns; the NAT through the tap must bring it to httpd in the guest
+PF=""
+for _ in $(seq 1 20); do
+  PF=$(printf 'GET / HTTP/1.0\r\n\r\n' | nsenter --net="$NETNS" timeout 10 busybox nc 127.0.0.1 8080 2>&1) && break
+  sleep 0.5
+done
+grep -q coffer-net-ok <<<"$PF" || fail "localhost:8080 in the pod's netns did not reach httpd in the guest: $PF"
+log "localhost:8080 in the pod's netns reached httpd in the guest (port forwarding)"
 
 if [ "$MODE" = kill9 ]; then
   shim=$(for p in /proc/[0-9]*; do

@@ -23,7 +23,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
       free(s.accel);
       s.accel = strdup(vm_spec_is_tee(&s) ? "kvm" : "tcg");
     }
-    char *xml = domain_xml_build(&s, &err);
+    char *xml = domain_xml_build(&s, NULL, &err);
     if (xml) {
       xmlDocPtr doc = xmlReadMemory(xml, (int)strlen(xml), "f.xml", NULL, XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING);
       if (!doc)

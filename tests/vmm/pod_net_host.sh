@@ -57,6 +57,20 @@ for dev in eth0 "$TAP"; do
   echo "$F" | grep -q "match 00000000/00000000 at 0" || fail "u32 filter on $dev is not match-all"
   echo "$F" | grep -q "mirred (Egress Redirect to device $other) stolen" || fail "no redirect $dev -> $other"
 done
+# CRI port forwarding: localhost in the pod netns NATed through the tap to
+# the guest's link-local address; the guest's replies passed to the stack
+MAC=$(echo "$OUT" | sed -n 's/^iface eth0 mac \([0-9a-f:]*\) .*/\1/p')
+ip -n $NS link show "$TAP" | grep -q "link/ether 02:cf:00:00:00:01" || fail "tap without its fixed MAC"
+ip -n $NS -o addr show dev "$TAP" | grep -q "inet 169.254.77.1/32" || fail "tap lacks 169.254.77.1"
+[ "$(ip netns exec $NS sysctl -n net.ipv4.conf.$TAP.route_localnet)" = 1 ] || fail "route_localnet off on the tap"
+ip -n $NS route show | grep -q "^169.254.77.2 dev $TAP" || fail "no route to 169.254.77.2 through the tap"
+ip -n $NS neigh show dev "$TAP" | grep -qi "169.254.77.2 lladdr $MAC PERMANENT" || fail "no permanent neighbour 169.254.77.2 -> $MAC"
+F=$(ip netns exec $NS tc filter show dev "$TAP" ingress)
+echo "$F" | grep -q "match a9fe4d01/ffffffff at 16" || fail "no u32 pass filter for 169.254.77.1 on the tap"
+N=$(ip netns exec $NS iptables -t nat -S)
+echo "$N"
+echo "$N" | grep -q -- "-A OUTPUT -d 127.0.0.1/32 -p tcp -j DNAT --to-destination 169.254.77.2" || fail "no DNAT of localhost"
+echo "$N" | grep -q -- "-A POSTROUTING -s 127.0.0.1/32 -o $TAP -j SNAT --to-source 169.254.77.1" || fail "no SNAT to 169.254.77.1"
 # attach again: the tap exists (IFF_TUN_EXCL) and must be refused, not shared
 "$TOOL" attach /var/run/netns/$NS $POD >/dev/null 2>&1 && fail "second attach succeeded"
 

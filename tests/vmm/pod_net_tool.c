@@ -47,5 +47,9 @@ int main(int argc, char **argv) {
         fprintf(stderr, "attach: %s\n", err.msg);
         return 1;
       }
+  if (!strcmp(argv[1], "attach") && n.nifaces && cf_pod_net_portforward(argv[2], &n.ifaces[0], &err) < 0) {
+    fprintf(stderr, "portforward: %s\n", err.msg);
+    return 1;
+  }
   return 0;
 }

@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "domain_xml.h"
 #include "spec.h"
@@ -37,13 +38,34 @@ int main(void) {
   char *json = vm_spec_to_json(&s, &err);
   EXPECT(json && parse(&t, json, &err) == 0 && t.nnics == 1 && !strcmp(t.nics[0].mac, "02:aa:bb:cc:dd:ee"),
          "round trip: %s", err.msg);
-  char *xml = domain_xml_build(&s, &err);
+  const domain_xml_host no_vhost = {.vhost_net = false}, vhost = {.vhost_net = true};
+  char *xml = domain_xml_build(&s, &no_vhost, &err);
   EXPECT(xml, "xml: %s", err.msg);
   EXPECT(xml && strstr(xml, "<interface type=\"ethernet\">") &&
              strstr(xml, "<mac address=\"02:aa:bb:cc:dd:ee\"/>") &&
              strstr(xml, "<target dev=\"cof0123456789a0\" managed=\"no\"/>") &&
-             strstr(xml, "<model type=\"virtio\"/>") && strstr(xml, "<mtu size=\"1450\"/>"),
-         "domain XML lacks the interface:\n%s", xml ? xml : "");
+             strstr(xml, "<model type=\"virtio\"/>") && strstr(xml, "<mtu size=\"1450\"/>") &&
+             strstr(xml, "<driver name=\"qemu\" queues=\"1\"/>"),
+         "domain XML lacks the interface (QEMU's backend):\n%s", xml ? xml : "");
+  free(xml);
+  /* a host with /dev/vhost-net: the in-kernel backend, the rest unchanged */
+  xml = domain_xml_build(&s, &vhost, &err);
+  EXPECT(xml && strstr(xml, "<driver name=\"vhost\" queues=\"1\"/>") && !strstr(xml, "name=\"qemu\" queues") &&
+             strstr(xml, "<target dev=\"cof0123456789a0\" managed=\"no\"/>"),
+         "domain XML without the vhost driver:\n%s", xml ? xml : "");
+  free(xml);
+  /* NULL: this host's fact */
+  bool here = access("/dev/vhost-net", R_OK | W_OK) == 0;
+  xml = domain_xml_build(&s, NULL, &err);
+  EXPECT(xml && strstr(xml, here ? "<driver name=\"vhost\"" : "<driver name=\"qemu\" queues"),
+         "probed driver is not %s's:\n%s", here ? "vhost" : "qemu", xml ? xml : "");
+  free(xml);
+  /* TEE: vhost keeps the IOMMU platform flag */
+  free(s.profile);
+  s.profile = strdup("sev-snp");
+  xml = domain_xml_build(&s, &vhost, &err);
+  EXPECT(xml && strstr(xml, "<driver name=\"vhost\" queues=\"1\" iommu=\"on\"/>"),
+         "TEE vhost NIC without iommu:\n%s", xml ? xml : "");
   free(xml);
   free(json);
   vm_spec_free(&s);

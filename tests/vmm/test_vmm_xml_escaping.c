@@ -59,7 +59,7 @@ int main(void) {
   set(&s.console_log, hostile);
   set(&s.cmdline, hostile_cmdline);
   cf_error err = {0};
-  char *xml = domain_xml_build(&s, &err);
+  char *xml = domain_xml_build(&s, NULL, &err);
   EXPECT(xml, "build failed: %s", err.msg);
   if (xml) {
     EXPECT(!strstr(xml, "-evil'/>"), "hostile markup appears unescaped:\n%s", xml);
@@ -98,7 +98,7 @@ int main(void) {
     set(&s.pod_id, bad_ids[i]);
     cf_error e = {0};
     EXPECT(vm_spec_validate(&s, &e) < 0 && e.status == CF_INVALID_ARGUMENT, "pod id \"%s\" accepted", bad_ids[i]);
-    char *x = domain_xml_build(&s, &e);
+    char *x = domain_xml_build(&s, NULL, &e);
     EXPECT(!x, "XML built for pod id \"%s\"", bad_ids[i]);
     free(x);
     vm_spec_free(&s);
@@ -112,7 +112,7 @@ int main(void) {
     base(&s);
     set(&s.kernel, bad_paths[i]);
     cf_error e = {0};
-    char *x = domain_xml_build(&s, &e);
+    char *x = domain_xml_build(&s, NULL, &e);
     EXPECT(!x && e.status == CF_INVALID_ARGUMENT && strstr(e.msg, "kernel"),
            "path %zu accepted (%s)", i, e.msg);
     free(x);
@@ -121,7 +121,7 @@ int main(void) {
   /* any XML character is passed on: non-ASCII paths are legitimate */
   base(&s);
   set(&s.kernel, "/k\xc3\xbc/\xe6\x97\xa5/\xf0\x9f\x98\x80/\xf4\x8f\xbf\xbd");
-  char *ok = domain_xml_build(&s, &err);
+  char *ok = domain_xml_build(&s, NULL, &err);
   EXPECT(ok && strstr(ok, "/k\xc3\xbc/\xe6\x97\xa5/\xf0\x9f\x98\x80/\xf4\x8f\xbf\xbd"),
          "non-ASCII kernel path refused or altered: %s", err.msg);
   free(ok);

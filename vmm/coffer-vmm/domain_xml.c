@@ -141,7 +141,11 @@ static void write_launch_security(xw *x, const vm_spec *s) {
   }
 }
 
-static void write_devices(xw *x, const vm_spec *s) {
+domain_xml_host domain_xml_host_probe(void) {
+  return (domain_xml_host){.vhost_net = access("/dev/vhost-net", R_OK | W_OK) == 0};
+}
+
+static void write_devices(xw *x, const vm_spec *s, const domain_xml_host *host) {
   start(x, "devices");
   if (s->emulator[0])
     elem(x, "emulator", s->emulator);
@@ -211,7 +215,8 @@ static void write_devices(xw *x, const vm_spec *s) {
   }
 
   /* Pod NICs: taps coffer created (managed='no': libvirt neither creates
-   * nor deletes them); vhost only where the host has /dev/vhost-net. */
+   * nor deletes them); vhost (the kernel moves the packets, no QEMU thread
+   * per packet) where the host has /dev/vhost-net, else QEMU's backend. */
   for (unsigned i = 0; i < s->nnics; i++) {
     const vm_nic *n = &s->nics[i];
     start(x, "interface");
@@ -223,7 +228,7 @@ static void write_devices(xw *x, const vm_spec *s) {
     end(x);
     empty1(x, "model", "type", "virtio");
     start(x, "driver");
-    attr(x, "name", access("/dev/vhost-net", R_OK | W_OK) == 0 ? "vhost" : "qemu");
+    attr(x, "name", host->vhost_net ? "vhost" : "qemu");
     attr(x, "queues", "1");
     if (vm_spec_is_tee(s))
       attr(x, "iommu", "on");
@@ -356,7 +361,12 @@ static int check_all_text(const vm_spec *s, cf_error *err) {
   return 0;
 }
 
-char *domain_xml_build(const vm_spec *s, cf_error *err) {
+char *domain_xml_build(const vm_spec *s, const domain_xml_host *host, cf_error *err) {
+  domain_xml_host probed;
+  if (!host) {
+    probed = domain_xml_host_probe();
+    host = &probed;
+  }
   char name[160];
   if (vm_spec_domain_name(s->pod_id, name, sizeof(name), err) < 0)
     return NULL;
@@ -436,7 +446,7 @@ char *domain_xml_build(const vm_spec *s, cf_error *err) {
   elem(&x, "on_poweroff", "destroy");
   elem(&x, "on_reboot", "destroy");
   elem(&x, "on_crash", "destroy");
-  write_devices(&x, s);
+  write_devices(&x, s, host);
   write_launch_security(&x, s);
   if (qemu_ns) {
     chk(&x, xmlTextWriterStartElement(x.w, BAD_CAST "qemu:commandline"));

@@ -5,7 +5,8 @@
  *   coffer-vmm destroy --name NAME | --pod ID [--state-dir DIR] [--uri URI]   idempotent;
  *                      with --state-dir, only the domain started from DIR
  *   coffer-vmm list [--json] [--uri URI]          coffer's domains and pods
- *   coffer-vmm xml --spec FILE                    print the domain XML
+ *   coffer-vmm xml --spec FILE [--vhost-net yes|no]   print the domain XML
+ *        (--vhost-net: as if the host had /dev/vhost-net or not; default probed)
  *   coffer-vmm accel                              print the accelerator choice
  *   coffer-vmm cmdline [--log-level L] [--kernel-params P]   print the guest
  *        kernel command line the backend builds for that configuration
@@ -36,7 +37,7 @@ static void usage(FILE *f) {
   fprintf(f, "usage: coffer-vmm create --spec FILE [--uri URI]\n"
              "       coffer-vmm destroy (--name NAME | --pod ID) [--state-dir DIR] [--uri URI]\n"
              "       coffer-vmm list [--json] [--uri URI]\n"
-             "       coffer-vmm xml --spec FILE\n"
+             "       coffer-vmm xml --spec FILE [--vhost-net yes|no]\n"
              "       coffer-vmm accel\n"
              "       coffer-vmm cmdline [--log-level LEVEL] [--kernel-params PARAMS]\n");
 }
@@ -99,10 +100,15 @@ static int load_spec(vm_spec *s, const char *path, cf_error *err) {
   return 0;
 }
 
-static int cmd_xml(const char *spec_path, cf_error *err) {
+static int cmd_xml(const char *spec_path, const char *vhost_net, cf_error *err) {
+  domain_xml_host host = domain_xml_host_probe();
+  if (vhost_net && strcmp(vhost_net, "yes") && strcmp(vhost_net, "no"))
+    return cf_err_status(err, CF_INVALID_ARGUMENT, "--vhost-net \"%s\": yes or no", vhost_net);
+  if (vhost_net)
+    host.vhost_net = !strcmp(vhost_net, "yes");
   vm_spec s;
   int r = load_spec(&s, spec_path, err);
-  _cleanup_free_ char *xml = r < 0 ? NULL : domain_xml_build(&s, err);
+  _cleanup_free_ char *xml = r < 0 ? NULL : domain_xml_build(&s, &host, err);
   vm_spec_free(&s);
   if (!xml)
     return -EINVAL;
@@ -114,7 +120,7 @@ static int cmd_create(const char *uri, const char *spec_path, cf_error *err) {
   long long t0 = (long long)cf_now_ms();
   vm_spec s;
   int r = load_spec(&s, spec_path, err);
-  _cleanup_free_ char *xml = r < 0 ? NULL : domain_xml_build(&s, err);
+  _cleanup_free_ char *xml = r < 0 ? NULL : domain_xml_build(&s, NULL, err);
   if (!xml) {
     vm_spec_free(&s);
     return -EINVAL;
@@ -174,7 +180,7 @@ int main(int argc, char **argv) {
   const char *cmd = argv[1];
   const char *uri = getenv("COFFER_LIBVIRT_URI");
   const char *spec = NULL, *name = NULL, *pod = NULL, *state_dir = NULL;
-  const char *log_level = NULL, *kernel_params = NULL;
+  const char *log_level = NULL, *kernel_params = NULL, *vhost_net = NULL;
   int json = 0;
   static const struct option opts[] = {{"spec", required_argument, NULL, 's'},
                                        {"uri", required_argument, NULL, 'u'},
@@ -184,6 +190,7 @@ int main(int argc, char **argv) {
                                        {"json", no_argument, NULL, 'j'},
                                        {"log-level", required_argument, NULL, 'l'},
                                        {"kernel-params", required_argument, NULL, 'k'},
+                                       {"vhost-net", required_argument, NULL, 'v'},
                                        {"help", no_argument, NULL, 'h'},
                                        {0, 0, 0, 0}};
   optind = 2;
@@ -198,6 +205,7 @@ int main(int argc, char **argv) {
     case 'j': json = 1; break;
     case 'l': log_level = optarg; break;
     case 'k': kernel_params = optarg; break;
+    case 'v': vhost_net = optarg; break;
     case 'h': usage(stdout); return 0;
     default: usage(stderr); return 2;
     }
@@ -213,7 +221,7 @@ int main(int argc, char **argv) {
   if (!strcmp(cmd, "create") && spec)
     r = cmd_create(uri, spec, &err);
   else if (!strcmp(cmd, "xml") && spec)
-    r = cmd_xml(spec, &err);
+    r = cmd_xml(spec, vhost_net, &err);
   else if (!strcmp(cmd, "destroy") && (!!name ^ !!pod))
     r = cmd_destroy(uri, name, pod, state_dir, &err);
   else if (!strcmp(cmd, "list"))

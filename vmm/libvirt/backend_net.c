@@ -62,6 +62,10 @@ int lv_backend_net_attach(const cf_vm_config *cfg, cf_error *err) {
     cf_info("pod %s: %s (%s, mtu %u) carried into the VM by tap %s", cfg->pod_id, ifc->name,
             ifc->mac, ifc->mtu, ifc->tap);
   }
+  /* CRI PortForward through the first NIC; without it the pod still runs */
+  cf_error pe = {0};
+  if (cf_pod_net_portforward(cfg->netns_path, &cfg->net->ifaces[0], &pe) < 0)
+    cf_warn("pod %s: no port forwarding: %s", cfg->pod_id, pe.msg);
   return 0;
 }
 

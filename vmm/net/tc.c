@@ -23,7 +23,7 @@
 #include "net_internal.h"
 
 #define INGRESS_HANDLE 0xffff0000U /* ffff: */
-#define FILTER_PRIO 1
+#define FILTER_PRIO 2 /* prio 1: portfwd.c's pass filter */
 #define EBUSY_RETRIES 10
 
 struct nl_sock *cf_net_sock(const char *netns_path, cf_error *err) {
@@ -165,7 +165,12 @@ int cf_pod_net_attach(const char *netns_path, const cf_net_iface *ifc, cf_error 
   struct rtnl_link *tap = NULL, *chg = rtnl_link_alloc();
   r = link_get(sk, ifc->tap, &tap, err);
   if (r == 0) {
-    /* the move downed it */
+    /* the move downed it; a fixed MAC the guest can name (port forwarding) */
+    struct nl_addr *mac = NULL;
+    if (nl_addr_parse(CF_NET_TAP_MAC, AF_LLC, &mac) == 0) {
+      rtnl_link_set_addr(chg, mac);
+      nl_addr_put(mac);
+    }
     rtnl_link_set_mtu(chg, ifc->mtu);
     rtnl_link_set_flags(chg, IFF_UP);
     int e = rtnl_link_change(sk, tap, chg, 0);

@@ -14,7 +14,12 @@
  * Teardown deletes the veth's ingress qdisc (its filter goes with it) and
  * the tap (in the pod netns, and in the host netns should the move not
  * have happened). u32, not matchall: CONFIG_NET_CLS_MATCHALL is not set on
- * the kernels seen here. Uses libnl-route-3. */
+ * the kernels seen here. Uses libnl-route-3.
+ *
+ * CRI port forwarding (containerd dials localhost:PORT in the pod netns):
+ * cf_pod_net_portforward NATs it to CF_NET_PF_GUEST_IP through the tap;
+ * the guest NIC gets that address, a link route to CF_NET_PF_HOST_IP and a
+ * permanent neighbour CF_NET_PF_HOST_IP -> CF_NET_TAP_MAC (portfwd.c). */
 #ifndef COFFER_POD_NET_H
 #define COFFER_POD_NET_H
 
@@ -29,6 +34,10 @@
 #define CF_NET_MAX_NEIGHS 32
 #define CF_NET_IP_MAX 46   /* INET6_ADDRSTRLEN */
 #define CF_NET_MAC_MAX 18  /* "aa:bb:cc:dd:ee:ff" */
+/* the tap-guest link's own addresses (link-local, never on the pod network) */
+#define CF_NET_PF_HOST_IP "169.254.77.1"  /* the tap's, in the pod netns */
+#define CF_NET_PF_GUEST_IP "169.254.77.2" /* the guest NIC's second address */
+#define CF_NET_TAP_MAC "02:cf:00:00:00:01" /* every tap's (each on its own link) */
 
 typedef struct cf_net_addr {
   int family;                 /* AF_INET | AF_INET6 */
@@ -90,6 +99,11 @@ int cf_pod_net_tap_create(const char *name, cf_error *err);
 /* Move the tap from the caller's netns into netns_path, set the iface's MTU,
  * bring it up, add both ingress qdiscs and both redirects. */
 int cf_pod_net_attach(const char *netns_path, const cf_net_iface *ifc, cf_error *err);
+
+/* After attach: containerd's localhost:PORT dials in the pod netns reach
+ * CF_NET_PF_GUEST_IP:PORT in the guest (NAT with iptables, a route, a
+ * neighbour, a tc pass filter on the tap). ifc->mac is the guest's MAC. */
+int cf_pod_net_portforward(const char *netns_path, const cf_net_iface *ifc, cf_error *err);
 
 /* Undo attach (and create): idempotent, absent things are fine. netns_path
  * may be "" or gone (the pod's netns was removed already). */
