@@ -80,6 +80,7 @@ typedef struct container {
   char *cgroup_path;     /* linux.cgroupsPath we set */
   char **mounts;         /* what we mounted for it, unmounted in reverse */
   size_t n_mounts;
+  char *verity_dm;       /* dm-verity device of its BLOCK rootfs, removed after the mounts */
   proc *procs;           /* init first */
   bool sandbox;          /* the pod's first (pause) container */
   const struct engine_ops *engine; /* what runs it (engine.h) */
@@ -106,6 +107,7 @@ typedef struct agent {
   const char *modules;   /* PID 1: the module list (groups loaded on demand) */
   bool pid1;
   bool guest;            /* guest mode: host paths are not trusted */
+  bool tee;              /* confidential guest: no host sharing, verity rootfs only */
   int cgroup_version;
   int runc_timeout_ms;
   size_t max_done_execs; /* AGENT_MAX_DONE_EXECS, or COFFER_AGENT_MAX_DONE_EXECS (tests) */

@@ -85,10 +85,11 @@ static bool parse_busy_poll(const char *v, unsigned *us) {
 }
 
 /* Guest PID 1: settings from the kernel command line (coffer.listen=ADDR,
- * coffer.log=LEVEL, coffer.busy_poll_us=N, coffer.runtime=RT), since the
- * host passes nothing else. */
+ * coffer.log=LEVEL, coffer.busy_poll_us=N, coffer.runtime=RT,
+ * coffer.tee=1), since the host passes nothing else. coffer.tee=1 can only
+ * make the agent stricter (TEE rules in a plain VM, for tests). */
 static void read_cmdline(char *listen, size_t cap, int *level, unsigned *busy_poll_us,
-                         char *runtime, size_t rcap) {
+                         char *runtime, size_t rcap, bool *tee) {
   _cleanup_fclose_ FILE *f = fopen("/proc/cmdline", "re");
   char buf[4096];
   if (!f || !fgets(buf, sizeof(buf), f))
@@ -99,6 +100,8 @@ static void read_cmdline(char *listen, size_t cap, int *level, unsigned *busy_po
       snprintf(listen, cap, "%s", t + 14);
     else if (!strncmp(t, "coffer.runtime=", 15))
       snprintf(runtime, rcap, "%s", t + 15);
+    else if (!strcmp(t, "coffer.tee=1"))
+      *tee = true;
     else if (!strncmp(t, "coffer.log=", 11) && cf_log_level_parse(t + 11) >= 0)
       *level = cf_log_level_parse(t + 11);
     else if (!strncmp(t, "coffer.busy_poll_us=", 20) && !parse_busy_poll(t + 20, busy_poll_us))
@@ -232,7 +235,12 @@ int main(int argc, char **argv) {
       cf_error_log("%s", err.msg); /* carry on: the host learns more from a live agent */
     ensure_stdio("/dev/console");
     read_cmdline(cmdline_listen, sizeof(cmdline_listen), &level, &busy_poll_us, cmdline_runtime,
-                 sizeof(cmdline_runtime));
+                 sizeof(cmdline_runtime), &a.tee);
+    /* the guest-side TEE devices (until attestation's detection lands) */
+    if (access("/dev/sev-guest", F_OK) == 0 || access("/dev/tdx_guest", F_OK) == 0)
+      a.tee = true;
+    if (a.tee)
+      cf_info("TEE guest: verified block rootfs only, no host sharing");
     if (!runtime && cmdline_runtime[0])
       runtime = cmdline_runtime;
     cf_log_init("agent", (enum cf_log_level)level, STDERR_FILENO);

@@ -21,6 +21,8 @@ PACKAGES=(
   docker-registry skopeo containernetworking-plugins iptables curl
   # pod networking: netlink (shim side, agent static)
   libnl-3-dev libnl-route-3-dev
+  # coffer-vmm: dm-verity hash trees of TEE rootfs images (libcryptsetup); veritysetup in tests
+  libcryptsetup-dev cryptsetup-bin
 )
 
 missing=()

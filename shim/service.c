@@ -196,6 +196,13 @@ static void h_create(ttrpc_call *call, const uint8_t *payload, size_t len, void 
   arf.source = rf.source;
   arf.fstype = rf.fstype;
   arf.readonly = rf.readonly;
+  Coffer__Agent__V1__Verity verity = COFFER__AGENT__V1__VERITY__INIT;
+  if (rf.verity_root_hash[0]) {
+    verity.root_hash = rf.verity_root_hash;
+    verity.data_blocks = rf.verity_data_blocks;
+    verity.hash_offset = rf.verity_hash_offset;
+    arf.verity = &verity;
+  }
   Coffer__Agent__V1__Stdio st = COFFER__AGENT__V1__STDIO__INIT;
   st.terminal = t->init.terminal;
   st.stdin = t->init.in.fd >= 0;

@@ -59,6 +59,12 @@ typedef struct cf_rootfs {
                          to the pod's share; BLOCK: virtio-blk serial */
   char fstype[32];    /* BLOCK: "erofs" | "ext4" */
   int readonly;       /* BLOCK erofs: the agent stacks a writable overlay */
+  /* BLOCK: dm-verity over the same disk (sha256, 4096-byte blocks, no salt,
+   * no superblock): data in blocks [0, data_blocks), the hash tree from
+   * byte hash_offset. root_hash "" = no verity (process backend, virtiofs). */
+  char verity_root_hash[65];
+  unsigned long long verity_data_blocks;
+  unsigned long long verity_hash_offset;
 } cf_rootfs;
 
 /* A host bind mount of a container (a Kubernetes volume: emptyDir,
