@@ -128,12 +128,13 @@ static int load_table(const char *name, dev_t disk, const agent_verity *v, cf_er
   return 0;
 }
 
-static int read_first_block(const char *node) {
+/* Reads data block `block` of the verity device: 0 or the errno. */
+static int read_block(const char *node, uint64_t block) {
   _cleanup_close_ int fd = open(node, O_RDONLY | O_CLOEXEC);
   if (fd < 0)
     return errno;
   char blk[VBLOCK];
-  ssize_t n = pread(fd, blk, sizeof(blk), 0);
+  ssize_t n = pread(fd, blk, sizeof(blk), (off_t)(block * VBLOCK));
   return n == (ssize_t)sizeof(blk) ? 0 : n < 0 ? errno : EIO;
 }
 
@@ -163,12 +164,18 @@ int agent_verity_open(const char *name, const char *dev, const agent_verity *v,
     cf_err(err, errno, "create device node %s", node);
     goto fail;
   }
-  /* the first block proves the root hash before anything mounts it */
-  int e = read_first_block(node);
-  if (e != 0) {
+  /* The first block proves the root hash before anything mounts it; the
+   * last one the end of the hash tree (the leaf level is stored last, so a
+   * truncated tree loses the hashes of the last blocks first). */
+  uint64_t probe[2] = {0, v->data_blocks - 1};
+  for (int i = 0; i < 2; i++) {
+    int e = read_block(node, probe[i]);
+    if (e == 0)
+      continue;
     cf_err_status(err, CF_INVALID_ARGUMENT,
-                  "dm-verity: the image on %s does not match root hash %s (%s): refused", dev,
-                  v->root_hash, strerror(e));
+                  "dm-verity: the image on %s does not verify against root hash %s (block %llu: "
+                  "%s; the image, its hash tree or the root hash is not the one built): refused",
+                  dev, v->root_hash, (unsigned long long)probe[i], strerror(e));
     unlink(node);
     goto fail;
   }

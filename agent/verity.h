@@ -21,8 +21,9 @@ typedef struct agent_verity {
 uint64_t agent_verity_tree_bytes(uint64_t data_blocks);
 
 /* Checks v against the disk dev (size, offsets, hash format), creates the
- * read-only dm device `name` over it, and reads its first block so a wrong
- * root hash is refused here, by name, instead of at mount. Writes the path
+ * read-only dm device `name` over it, and reads its first and last blocks
+ * so a wrong root hash or a truncated tree is refused here, naming the
+ * root hash, instead of failing later at some read. Writes the path
  * of a device node for it into node (created in node_dir). */
 int agent_verity_open(const char *name, const char *dev, const agent_verity *v,
                       const char *node_dir, char *node, size_t cap, cf_error *err);
