@@ -2,6 +2,7 @@
  * and the reaping of every child the agent inherits as subreaper. */
 
 #include "container.h"
+#include "volume.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -196,6 +197,12 @@ int container_create(agent *a, const Coffer__Agent__V1__CreateContainerRequest *
     mdst[i] = req->mounts[i]->destination;
     if (!(msrc[i] = agent_rootfs_prepare(a, c, req->mounts[i]->source, name, err))) {
       cf_error_prefix(err, "container %s: mount %s", id, mdst[i]);
+      goto fail;
+    }
+    if (req->mounts[i]->n_files > 0 &&
+        agent_volume_put(a, c, req->mounts[i]->source->source, req->mounts[i]->files,
+                         req->mounts[i]->n_files, err) < 0) {
+      cf_error_prefix(err, "mount %s", mdst[i]);
       goto fail;
     }
   }

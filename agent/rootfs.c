@@ -30,6 +30,7 @@
 #include "relpath.h"
 #include "rootfs_policy.h"
 #include "verity.h"
+#include "volume.h"
 
 static int push_mount(container *c, const char *path) {
   char **n = realloc(c->mounts, (c->n_mounts + 1) * sizeof(*n));
@@ -130,6 +131,15 @@ static int tee_block_allowed(const agent *a, const container *c,
   return 0;
 }
 
+/* Where the verity device nodes go: devtmpfs in the guest (the state dir
+ * is on a nodev mount there). */
+static void verity_node_dir(const agent *a, char *out, size_t cap) {
+  if (a->pid1)
+    snprintf(out, cap, "/dev/coffer-verity");
+  else
+    snprintf(out, cap, "%s/verity", a->state_dir);
+}
+
 /* dev through dm-verity, when a root hash is given: the device to mount. */
 static int verity_device(agent *a, container *c, const Coffer__Agent__V1__Rootfs *r,
                          const char *dev, char *out, size_t cap, cf_error *err) {
@@ -148,7 +158,7 @@ static int verity_device(agent *a, container *c, const Coffer__Agent__V1__Rootfs
                          "container %s: only its rootfs may be a dm-verity image", c->id);
   char name[CF_ID_MAX + 16], dir[PATH_MAX];
   snprintf(name, sizeof(name), "coffer-%s", c->id);
-  snprintf(dir, sizeof(dir), "%s/verity", a->state_dir);
+  verity_node_dir(a, dir, sizeof(dir));
   agent_verity v = {.root_hash = r->verity->root_hash,
                     .data_blocks = r->verity->data_blocks,
                     .hash_offset = r->verity->hash_offset};
@@ -256,6 +266,12 @@ char *agent_rootfs_prepare(agent *a, container *c, const Coffer__Agent__V1__Root
     return virtiofs_path(a, r->source, err);
   case COFFER__AGENT__V1__ROOTFS__KIND__BLOCK:
     return block_mount(a, c, r, name, err);
+  case COFFER__AGENT__V1__ROOTFS__KIND__GUEST:
+    if (!strcmp(name, "rootfs")) {
+      cf_err_status(err, CF_INVALID_ARGUMENT, "a guest volume (%s) cannot be a rootfs", r->source);
+      return NULL;
+    }
+    return agent_volume_prepare(a, c, r, err);
   default:
     cf_err_status(err, CF_INVALID_ARGUMENT, "rootfs kind %d is unknown", (int)r->kind);
     return NULL;
@@ -276,8 +292,9 @@ void agent_rootfs_release(container *c) {
     cf_error err = {0};
     if (agent_verity_close(c->verity_dm, &err) < 0)
       cf_warn("container %s: %s", c->id, err.msg);
-    char node[PATH_MAX];
-    snprintf(node, sizeof(node), "%s/verity/%s", c->a->state_dir, c->verity_dm);
+    char dir[PATH_MAX], node[2 * PATH_MAX];
+    verity_node_dir(c->a, dir, sizeof(dir));
+    snprintf(node, sizeof(node), "%s/%s", dir, c->verity_dm);
     unlink(node);
     free(c->verity_dm);
     c->verity_dm = NULL;

@@ -128,11 +128,12 @@ static int load_table(const char *name, dev_t disk, const agent_verity *v, cf_er
   return 0;
 }
 
-/* Reads data block `block` of the verity device: 0 or the errno. */
+/* Reads data block `block` of the verity device: 0, the read's errno, or
+ * -errno when the node does not open. */
 static int read_block(const char *node, uint64_t block) {
   _cleanup_close_ int fd = open(node, O_RDONLY | O_CLOEXEC);
   if (fd < 0)
-    return errno;
+    return -errno;
   char blk[VBLOCK];
   ssize_t n = pread(fd, blk, sizeof(blk), (off_t)(block * VBLOCK));
   return n == (ssize_t)sizeof(blk) ? 0 : n < 0 ? errno : EIO;
@@ -172,6 +173,11 @@ int agent_verity_open(const char *name, const char *dev, const agent_verity *v,
     int e = read_block(node, probe[i]);
     if (e == 0)
       continue;
+    if (e < 0) {
+      cf_err(err, -e, "open dm-verity device node %s", node);
+      unlink(node);
+      goto fail;
+    }
     cf_err_status(err, CF_INVALID_ARGUMENT,
                   "dm-verity: the image on %s does not verify against root hash %s (block %llu: "
                   "%s; the image, its hash tree or the root hash is not the one built): refused",

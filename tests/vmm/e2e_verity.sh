@@ -15,7 +15,8 @@ export COFFER_VMM_ROOTFS=block
 VCACHE=$(mktemp -d /tmp/cfverity.XXXXXX)
 export COFFER_VMM_VERITY_CACHE=$VCACHE
 . "$(dirname "$0")/e2e_lib.sh"
-trap 'rm -rf "$VCACHE"; e2e_cleanup' EXIT
+# keep the test's status for e2e_cleanup (it reads $? first)
+trap 'rc=$?; rm -rf "$VCACHE"; (exit $rc); e2e_cleanup' EXIT
 
 # TEE rules in this plain VM: the agent refuses virtiofs and unverified disks
 python3 - "$CONFIG" <<'P'
