@@ -151,6 +151,12 @@ int container_create(agent *a, const Coffer__Agent__V1__CreateContainerRequest *
       return cf_err_status(err, CF_INVALID_ARGUMENT,
                            "container %s: shared mount %zu needs a source and an absolute destination without \"..\"",
                            id, i);
+    /* before any effect: a TEE guest takes no host files for a volume */
+    if (a->tee && m->source->kind != COFFER__AGENT__V1__ROOTFS__KIND__GUEST)
+      return cf_err_status(err, CF_PERMISSION_DENIED,
+                           "container %s: mount %s shares host files (%s): refused in a TEE guest "
+                           "(volumes are copied into guest memory instead)",
+                           id, m->destination, m->source->source);
   }
   if (agent_sandbox_ensure(a, id, err) < 0)
     return -EIO;

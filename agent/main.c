@@ -39,6 +39,7 @@ static void usage(FILE *f) {
           "  --shared-dir    where VIRTIOFS rootfs paths are found (default /run/coffer/shared)\n"
           "  --modules FILE  kernel modules to load as PID 1 (default /etc/coffer/modules)\n"
           "  --guest         treat the host as untrusted (implied as PID 1)\n"
+          "  --tee           TEE rules: verified block rootfs only, no host sharing (implies --guest)\n"
           "  --no-pivot      move and chroot instead of pivot_root (automatic when / is the initramfs)\n"
           "  --block-dir DIR where BLOCK serials are looked up: DIR/<dev>/serial (default /sys/block)\n"
           "  --busy-poll-us N  poll up to N us before sleeping, adaptive (0..1000, default 50;\n"
@@ -181,16 +182,17 @@ int main(int argc, char **argv) {
       {"modules", required_argument, NULL, 'm'}, {"log-level", required_argument, NULL, 'v'},
       {"guest", no_argument, NULL, 'g'},         {"help", no_argument, NULL, 'h'},
       {"no-pivot", no_argument, NULL, 'p'},      {"block-dir", required_argument, NULL, 'b'},
-      {"busy-poll-us", required_argument, NULL, 'B'}, {NULL, 0, NULL, 0}};
+      {"busy-poll-us", required_argument, NULL, 'B'}, {"tee", no_argument, NULL, 'T'},
+      {NULL, 0, NULL, 0}};
   const char *listen_addr = NULL, *state = "/run/coffer", *runtime = NULL;
   const char *shared = "/run/coffer/shared", *modules = "/etc/coffer/modules";
   const char *block_dir = "/sys/block";
   int level = CF_LOG_INFO, c;
-  bool guest = false, no_pivot = false;
+  bool guest = false, no_pivot = false, tee = false;
   /* adaptive (see cf_loop_set_busy_poll): the vCPU is the containers' as
    * soon as calls stop coming back to back */
   unsigned busy_poll_us = 50;
-  while ((c = getopt_long(argc, argv, "l:s:r:d:m:v:ghpb:B:", opts, NULL)) != -1) {
+  while ((c = getopt_long(argc, argv, "l:s:r:d:m:v:ghpb:B:T", opts, NULL)) != -1) {
     switch (c) {
     case 'l': listen_addr = optarg; break;
     case 's': state = optarg; break;
@@ -198,6 +200,7 @@ int main(int argc, char **argv) {
     case 'd': shared = optarg; break;
     case 'm': modules = optarg; break;
     case 'g': guest = true; break;
+    case 'T': tee = true; break;
     case 'p': no_pivot = true; break;
     case 'b': block_dir = optarg; break;
     case 'B':
@@ -223,7 +226,8 @@ int main(int argc, char **argv) {
     a.max_done_execs = (size_t)atoi(cap);
   a.pid1 = getpid() == 1;
   ensure_stdio("/dev/null");
-  a.guest = guest || a.pid1;
+  a.guest = guest || a.pid1 || tee;
+  a.tee = tee; /* TEE rules (implies --guest): tests; in a guest, detected */
   a.shared_dir = shared;
   a.block_dir = block_dir;
   cf_log_init("agent", (enum cf_log_level)level, STDERR_FILENO);

@@ -14,7 +14,7 @@
 #include "coffer/error.h"
 
 #define AGENT_VOLUME_MAX_ENTRIES 1024
-#define AGENT_VOLUME_MAX_DATA (4u << 20)  /* per call */
+#define AGENT_VOLUME_MAX_DATA (3u << 20)  /* per call (ttrpc carries 4 MiB) */
 #define AGENT_VOLUME_TMPFS_SIZE "8m"      /* a copied volume's tmpfs */
 
 /* Creates the volume r->source of c; returns its path (malloc'd). */

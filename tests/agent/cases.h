@@ -20,7 +20,7 @@ typedef struct agent_case {
 } agent_case;
 
 extern const agent_case agent_cases_io[], agent_cases_lifecycle[], agent_cases_pod[],
-    agent_cases_transport[], agent_cases_spec[];
+    agent_cases_transport[], agent_cases_spec[], agent_cases_volumes[];
 
 /* shared helpers */
 typedef struct waiter {  /* an asynchronous WaitProcess (or Read*) answer */
