@@ -12,11 +12,13 @@
 #      error naming the root hash.
 #   e2e_verity.sh SRC BUILD
 export COFFER_VMM_ROOTFS=block
+export COFFER_VMM_BLOCK_SLOT_MIB=64  # the host scan below reads every slot whole
 VCACHE=$(mktemp -d /tmp/cfverity.XXXXXX)
 export COFFER_VMM_VERITY_CACHE=$VCACHE
 . "$(dirname "$0")/e2e_lib.sh"
-# keep the test's status for e2e_cleanup (it reads $? first)
-trap 'rc=$?; rm -rf "$VCACHE"; (exit $rc); e2e_cleanup' EXIT
+# keep the test's status for e2e_cleanup (it reads $? first); errexit off,
+# or the (exit $rc) would end the trap before the cleanup
+trap 'rc=$?; set +e; rm -rf "$VCACHE"; (exit $rc); e2e_cleanup' EXIT
 
 # TEE rules in this plain VM: the agent refuses virtiofs and unverified disks
 python3 - "$CONFIG" <<'P'

@@ -52,7 +52,12 @@ typedef struct cf_vm_config {
 
 /* How the agent is to mount a container's rootfs (mirrors agent.proto's
  * Rootfs message; the shim copies it into CreateContainer). */
-enum cf_rootfs_kind { CF_ROOTFS_HOST_PATH = 0, CF_ROOTFS_VIRTIOFS = 1, CF_ROOTFS_BLOCK = 2 };
+enum cf_rootfs_kind {
+  CF_ROOTFS_HOST_PATH = 0,
+  CF_ROOTFS_VIRTIOFS = 1,
+  CF_ROOTFS_BLOCK = 2,
+  CF_ROOTFS_GUEST = 3, /* add_volume: nothing is shared; the shim copies what it may */
+};
 typedef struct cf_rootfs {
   enum cf_rootfs_kind kind;
   char source[4096];  /* HOST_PATH: absolute host path; VIRTIOFS: path relative
