@@ -90,7 +90,7 @@ static int add_one(const cf_vmm_ops *ops, cf_vm *vm, const char *cid, json_objec
     if (k == SHIM_GVOL_REFUSE)
       return cf_err_status(err, CF_FAILED_PRECONDITION,
                            "mounts[%zu] (%s): host path %s cannot reach this pod's guest, which "
-                           "shares no files with the host: configMap, secret, projected and "
+                           "shares no filesystem with the host: configMap, secret, projected and "
                            "downward API volumes are copied into guest memory and emptyDir lives "
                            "there; hostPath and other host directories are refused",
                            i, dst, real);
