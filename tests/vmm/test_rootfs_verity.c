@@ -93,7 +93,7 @@ static void cache(void) {
   snprintf(upper, sizeof(upper), "%s/upper", tmp);
   snprintf(work, sizeof(work), "%s/work", tmp);
   snprintf(merged, sizeof(merged), "%s/merged", tmp);
-  snprintf(cachedir, sizeof(cachedir), "%s/cache", tmp);
+  snprintf(cachedir, sizeof(cachedir), "%s/var/cache/rootfs", tmp); /* parents made too */
   snprintf(out, sizeof(out), "%s/out", tmp);
   mkdir(lower, 0755);
   mkdir(upper, 0755);

@@ -18,6 +18,7 @@
 
 #include "coffer/cleanup.h"
 #include "coffer/log.h"
+#include "coffer/path.h"
 
 extern char **environ;
 
@@ -238,7 +239,7 @@ int rootfs_image_get(const char *src, const char *cache_dir, const char *out_dir
   snprintf(entry, sizeof(entry), "%s/%s", cache_dir, key);
   if (read_entry(entry, out) == 0)
     return 0;
-  if (mkdir(cache_dir, 0700) < 0 && errno != EEXIST)
+  if (cf_mkdir_p(cache_dir, 0700, 0700) < 0)
     return cf_err(err, errno, "create verity cache %s", cache_dir);
   char tmp[PATH_MAX];
   snprintf(tmp, sizeof(tmp), "%s/.build-XXXXXX", cache_dir);
