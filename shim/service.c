@@ -23,6 +23,7 @@
 #include "pod.h"
 #include "process.h"
 #include "rootfs.h"
+#include "volume_watch.h"
 #include "stdio_pump.h"
 #include "volumes.h"
 #include "coffer/id.h"
@@ -187,6 +188,8 @@ static void h_create(ttrpc_call *call, const uint8_t *payload, size_t len, void 
     goto fail;
   t->rootfs_added = true;
   if (shim_volumes_share(s->pod.ops, s->pod.vm, t->id, spec, spec_len, &vols, &err) < 0)
+    goto fail;
+  if (!(t->vwatch = shim_vwatch_new(s, t->id, &vols, &err)) && err.msg[0])
     goto fail;
   if (shim_stdio_open(s, &t->init, &err) < 0)
     goto fail;

@@ -120,6 +120,9 @@ static int add_one(const cf_vmm_ops *ops, cf_vm *vm, const char *cid, json_objec
   sm->files = files;
   sm->n_files = nfiles;
   out->mounts[out->n++] = sm;
+  if (rf.kind == CF_ROOTFS_GUEST && !strcmp(rf.fstype, "volume") &&
+      !(out->copy_src[out->n - 1] = strdup(real)))
+    return cf_err(err, ENOMEM, "volume %s", dst);
   if (!r->source || !r->fstype || !sm->destination)
     return cf_err(err, ENOMEM, "volume %s", dst);
   cf_debug("container %s: volume %s from host %s shared as %s%s", cid, dst, real, rf.source,
@@ -136,7 +139,8 @@ static int share_all(const cf_vmm_ops *ops, cf_vm *vm, const char *cid, json_obj
     return cf_err_status(err, CF_INVALID_ARGUMENT, "OCI spec: mounts must be an array");
   size_t n = json_object_array_length(mounts);
   out->mounts = calloc(n < SHIM_VOLUMES_MAX ? n + 1 : SHIM_VOLUMES_MAX + 1, sizeof(*out->mounts));
-  if (!out->mounts)
+  out->copy_src = calloc(n < SHIM_VOLUMES_MAX ? n + 1 : SHIM_VOLUMES_MAX + 1, sizeof(char *));
+  if (!out->mounts || !out->copy_src)
     return cf_err(err, ENOMEM, "volumes");
   for (size_t i = 0; i < n; i++) {
     json_object *m = json_object_array_get_idx(mounts, i);
@@ -172,7 +176,10 @@ void shim_volumes_free(shim_volumes *v) {
     free(sm->destination);
     shim_gvol_free(sm->files, sm->n_files);
     free(sm);
+    if (v->copy_src)
+      free(v->copy_src[i]);
   }
+  free(v->copy_src);
   free(v->mounts);
   memset(v, 0, sizeof(*v));
 }

@@ -63,6 +63,15 @@ if [ "$MODE" = block ]; then
     fail "the volumes are not in guest memory: '$out'"
   [ ! -e "$K/kubernetes.io~empty-dir/scratch/w" ] || fail "a write to the guest's emptyDir reached the host"
   log "a configMap is copied into guest memory, an emptyDir lives there"
+  # kubelet's update: a new generation, then the ..data swap by rename
+  CM=$K/kubernetes.io~configmap/cfg
+  mkdir "$CM/..v2" && echo copied-v2 >"$CM/..v2/key"
+  ln -s ..v2 "$CM/..data_tmp" && mv -T "$CM/..data_tmp" "$CM/..data" && rm -rf "$CM/..v1"
+  seen() { [ "$(cri exec "$c2" -- cat /etc/cfg/key 2>&1 | tr -d '\r')" = copied-v2 ]; }
+  wait_for 30 seen || fail "the configMap update did not reach the guest: $(cri exec "$c2" -- ls -a /etc/cfg 2>&1 | tr '\n' ' ')"
+  out=$(cri exec "$c2" -- ls -a /etc/cfg 2>&1 | tr -d '\r' | tr '\n' ' ')
+  case "$out" in *..v1*) fail "the old generation is still in the guest: $out" ;; esac
+  log "the configMap update on the host reached the guest copy"
   cri stop-pod "$pod" >/dev/null || fail "StopPodSandbox"
   cri rm-pod "$pod" >/dev/null || fail "RemovePodSandbox"
   wait_for 30 assert_no_leftovers quiet >/dev/null 2>&1 || assert_no_leftovers "after RemovePodSandbox"
