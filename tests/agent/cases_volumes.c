@@ -119,8 +119,11 @@ static void test_guest_volumes(void) {
   /* once the container read the first value (its emptyDir is a host path
    * in process mode): the refresh kubelet would trigger, a new
    * generation, then the swap */
+  /* seen from the agent's mount namespace (the built-in runtime's agent
+   * has its own) */
   char first[400];
-  snprintf(first, sizeof(first), "%s/volumes/gv/vol-1/first", H.state);
+  snprintf(first, sizeof(first), "/proc/%d/root%s/volumes/gv/vol-1/first", (int)H.agent_pid,
+           H.state);
   for (int i = 0; i < 200 && access(first, F_OK) != 0; i++)
     h_sleep_ms(25);
   CHECK(access(first, F_OK) == 0, "the container did not read its volume");
@@ -139,7 +142,7 @@ static void test_guest_volumes(void) {
 
   /* hostile host: nothing outside the volume, no symlink followed */
   char vdir[400];
-  snprintf(vdir, sizeof(vdir), "%s/volumes/gv/vol-0", H.state);
+  snprintf(vdir, sizeof(vdir), "/proc/%d/root%s/volumes/gv/vol-0", (int)H.agent_pid, H.state);
   entry esc[] = {file_e("../../../escaped", "x")};
   expect(put("gv", "vol-0", esc, 1), CF_INVALID_ARGUMENT, "a path with ..");
   entry abs[] = {file_e("/etc/escaped", "x")};
