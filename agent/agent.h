@@ -82,6 +82,7 @@ typedef struct container {
   char *cgroup_path;     /* linux.cgroupsPath we set */
   char **mounts;         /* what we mounted for it, unmounted in reverse */
   size_t n_mounts;
+  char *verity_dm;       /* dm-verity device of its BLOCK rootfs, removed after the mounts */
   proc *procs;           /* init first */
   bool sandbox;          /* the pod's first (pause) container */
   const struct engine_ops *engine; /* what runs it (engine.h) */
@@ -113,7 +114,8 @@ typedef struct agent {
   int runc_timeout_ms;
   size_t max_done_execs; /* AGENT_MAX_DONE_EXECS, or COFFER_AGENT_MAX_DONE_EXECS (tests) */
   bool no_pivot;         /* / is the initramfs: no pivot_root away from it */
-  bool tee_mode;         /* TEE rules (a TEE guest, or --tee): the host is the adversary */
+  bool tee_mode;         /* TEE rules (a TEE guest, --tee or coffer.tee=1): the host is the
+                          * adversary; no host sharing, verified block rootfs only */
   struct cf_policy *policy; /* the start-up one, replaced once by init-data's (policy_gate.c) */
   struct agent_guard *guards; /* the policy gate in front of each handler (service.c) */
 

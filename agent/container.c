@@ -4,6 +4,7 @@
 #include "container.h"
 #include "attester_client.h"
 #include "secrets.h"
+#include "volume.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -152,6 +153,12 @@ int container_create(agent *a, const Coffer__Agent__V1__CreateContainerRequest *
       return cf_err_status(err, CF_INVALID_ARGUMENT,
                            "container %s: shared mount %zu needs a source and an absolute destination without \"..\"",
                            id, i);
+    /* before any effect: a TEE guest takes no host files for a volume */
+    if (a->tee_mode && m->source->kind != COFFER__AGENT__V1__ROOTFS__KIND__GUEST)
+      return cf_err_status(err, CF_PERMISSION_DENIED,
+                           "container %s: mount %s shares host files (%s): refused in a TEE guest "
+                           "(volumes are copied into guest memory instead)",
+                           id, m->destination, m->source->source);
   }
   if (agent_sandbox_ensure(a, id, err) < 0)
     return -EIO;
@@ -200,6 +207,12 @@ int container_create(agent *a, const Coffer__Agent__V1__CreateContainerRequest *
     mdst[i] = req->mounts[i]->destination;
     if (!(msrc[i] = agent_rootfs_prepare(a, c, req->mounts[i]->source, name, err))) {
       cf_error_prefix(err, "container %s: mount %s", id, mdst[i]);
+      goto fail;
+    }
+    if (req->mounts[i]->n_files > 0 &&
+        agent_volume_put(a, c, req->mounts[i]->source->source, req->mounts[i]->files,
+                         req->mounts[i]->n_files, err) < 0) {
+      cf_error_prefix(err, "mount %s", mdst[i]);
       goto fail;
     }
   }

@@ -43,6 +43,7 @@ static void usage(FILE *f) {
           "  --shared-dir    where VIRTIOFS rootfs paths are found (default /run/coffer/shared)\n"
           "  --modules FILE  kernel modules to load as PID 1 (default /etc/coffer/modules)\n"
           "  --guest         treat the host as untrusted (implied as PID 1)\n"
+          "  --tee           TEE rules: verified block rootfs only, no host sharing (implies --guest)\n"
           "  --no-pivot      move and chroot instead of pivot_root (automatic when / is the initramfs)\n"
           "  --block-dir DIR where BLOCK serials are looked up: DIR/<dev>/serial (default /sys/block)\n"
           "  --busy-poll-us N  poll up to N us before sleeping, adaptive (0..1000, default 50;\n"
@@ -93,10 +94,11 @@ static bool parse_busy_poll(const char *v, unsigned *us) {
 }
 
 /* Guest PID 1: settings from the kernel command line (coffer.listen=ADDR,
- * coffer.log=LEVEL, coffer.busy_poll_us=N, coffer.runtime=RT), since the
- * host passes nothing else. */
+ * coffer.log=LEVEL, coffer.busy_poll_us=N, coffer.runtime=RT,
+ * coffer.tee=1), since the host passes nothing else. coffer.tee=1 can only
+ * make the agent stricter (TEE rules in a plain VM, for tests). */
 static void read_cmdline(char *listen, size_t cap, int *level, unsigned *busy_poll_us,
-                         char *runtime, size_t rcap) {
+                         char *runtime, size_t rcap, bool *tee) {
   _cleanup_fclose_ FILE *f = fopen("/proc/cmdline", "re");
   char buf[4096];
   if (!f || !fgets(buf, sizeof(buf), f))
@@ -107,6 +109,8 @@ static void read_cmdline(char *listen, size_t cap, int *level, unsigned *busy_po
       snprintf(listen, cap, "%s", t + 14);
     else if (!strncmp(t, "coffer.runtime=", 15))
       snprintf(runtime, rcap, "%s", t + 15);
+    else if (!strcmp(t, "coffer.tee=1"))
+      *tee = true;
     else if (!strncmp(t, "coffer.log=", 11) && cf_log_level_parse(t + 11) >= 0)
       *level = cf_log_level_parse(t + 11);
     else if (!strncmp(t, "coffer.busy_poll_us=", 20) && !parse_busy_poll(t + 20, busy_poll_us))
@@ -238,14 +242,15 @@ int main(int argc, char **argv) {
   cf_error err = {0};
 
   char cmdline_listen[256] = "", cmdline_runtime[256] = "";
+  bool cmdline_tee = false; /* coffer.tee=1: stricter only (TEE rules in a plain VM, tests) */
   if (a.pid1) {
     if (init_mounts(&err) < 0)
       cf_error_log("%s", err.msg); /* carry on: the host learns more from a live agent */
     ensure_stdio("/dev/console");
     read_cmdline(cmdline_listen, sizeof(cmdline_listen), &level, &busy_poll_us, cmdline_runtime,
-                 sizeof(cmdline_runtime));
+                 sizeof(cmdline_runtime), &cmdline_tee);
     cf_log_init("agent", (enum cf_log_level)level, STDERR_FILENO);
-    tee = tee || init_in_tee();
+    tee = tee || cmdline_tee || init_in_tee();
     /* in a TEE the command line is the host's (measured only in RTMR2 on
      * TDX): nothing security-relevant is taken from it */
     if (tee && (cmdline_runtime[0] || cmdline_listen[0]))

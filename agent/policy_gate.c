@@ -106,8 +106,10 @@ bool agent_policy_allow_create(agent *a, ttrpc_call *call,
       .shared_dsts = dsts,
       .n_shared = n,
       .terminal = req->stdio && req->stdio->terminal,
-      /* the BLOCK rootfs's dm-verity root hash, once the rootfs carries one */
-      .root_hash = NULL,
+      /* the BLOCK rootfs's dm-verity root hash */
+      .root_hash = req->rootfs && req->rootfs->verity && req->rootfs->verity->root_hash[0]
+                       ? req->rootfs->verity->root_hash
+                       : NULL,
   };
   cf_verdict v;
   cf_policy_check_create(a->policy, &cr, rule, &v);

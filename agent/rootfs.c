@@ -2,7 +2,14 @@
  *
  * HOST_PATH is used in place (process backend only), VIRTIOFS is a path
  * inside the pod's share, BLOCK is a virtio-blk disk found by its serial and
- * mounted under the bundle (read-only images get a tmpfs-backed overlay). */
+ * mounted under the bundle (read-only images get a tmpfs-backed overlay).
+ *
+ * With a dm-verity root hash the disk is opened only through a verity
+ * device (verity.h), and only if the policy allows that hash; a block the
+ * host changes then reads as an I/O error. In a TEE guest that is the only
+ * way: virtiofs (host sharing) and BLOCK without verity or writable are
+ * refused, and the writable layer is the overlay's tmpfs upper, in guest
+ * memory, never on a host disk. */
 
 #include "rootfs.h"
 
@@ -21,6 +28,9 @@
 #include "coffer/id.h"
 #include "init.h"
 #include "relpath.h"
+#include "policy_gate.h"
+#include "verity.h"
+#include "volume.h"
 
 int agent_rootfs_track(container *c, const char *path) {
   char **n = realloc(c->mounts, (c->n_mounts + 1) * sizeof(*n));
@@ -105,6 +115,66 @@ static int find_block_by_serial(const agent *a, const char *serial, char *dev, s
   return cf_err_status(err, CF_NOT_FOUND, "no block device with serial \"%s\"", serial);
 }
 
+/* The BLOCK rootfs's checks for a TEE guest, before the disk is touched. */
+static int tee_block_allowed(const agent *a, const container *c,
+                             const Coffer__Agent__V1__Rootfs *r, cf_error *err) {
+  if (!a->tee_mode)
+    return 0;
+  if (!r->verity || !r->verity->root_hash || !r->verity->root_hash[0])
+    return cf_err_status(err, CF_PERMISSION_DENIED,
+                         "block rootfs %s of container %s has no dm-verity root hash: a TEE "
+                         "guest mounts only verified images", r->source, c->id);
+  if (!r->readonly || strcmp(r->fstype, "erofs") != 0)
+    return cf_err_status(err, CF_PERMISSION_DENIED,
+                         "block rootfs %s of container %s is writable (%s): in a TEE guest the "
+                         "writable layer lives in guest memory", r->source, c->id, r->fstype);
+  return 0;
+}
+
+/* Where the verity device nodes go: devtmpfs in the guest (the state dir
+ * is on a nodev mount there). */
+static void verity_node_dir(const agent *a, char *out, size_t cap) {
+  if (a->pid1)
+    snprintf(out, cap, "/dev/coffer-verity");
+  else
+    snprintf(out, cap, "%s/verity", a->state_dir);
+}
+
+/* dev through dm-verity, when a root hash is given: the device to mount. */
+static int verity_device(agent *a, container *c, const Coffer__Agent__V1__Rootfs *r,
+                         const char *dev, char *out, size_t cap, cf_error *err) {
+  if (!r->verity || !r->verity->root_hash || !r->verity->root_hash[0]) {
+    snprintf(out, cap, "%s", dev);
+    return 0;
+  }
+  if (!r->readonly)
+    return cf_err_status(err, CF_INVALID_ARGUMENT,
+                         "block rootfs %s: a dm-verity image is read-only, yet readonly is false",
+                         r->source);
+  if (agent_policy_root_hash(a, c->id, r->verity->root_hash, err) < 0)
+    return -1;
+  if (c->verity_dm)
+    return cf_err_status(err, CF_INVALID_ARGUMENT,
+                         "container %s: only its rootfs may be a dm-verity image", c->id);
+  char name[CF_ID_MAX + 16], dir[PATH_MAX];
+  snprintf(name, sizeof(name), "coffer-%s", c->id);
+  verity_node_dir(a, dir, sizeof(dir));
+  agent_verity v = {.root_hash = r->verity->root_hash,
+                    .data_blocks = r->verity->data_blocks,
+                    .hash_offset = r->verity->hash_offset};
+  if (agent_verity_open(name, dev, &v, dir, out, cap, err) < 0)
+    return -1;
+  c->verity_dm = strdup(name);
+  if (!c->verity_dm) {
+    cf_error ignored = {0};
+    agent_verity_close(name, &ignored);
+    return cf_err(err, ENOMEM, "container %s", c->id);
+  }
+  cf_info("container %s: rootfs %s opened through dm-verity (root hash %s)", c->id, r->source,
+          v.root_hash);
+  return 0;
+}
+
 static char *block_mount(agent *a, container *c, const Coffer__Agent__V1__Rootfs *r,
                          const char *name, cf_error *err) {
   const char *fs = r->fstype;
@@ -116,10 +186,13 @@ static char *block_mount(agent *a, container *c, const Coffer__Agent__V1__Rootfs
     cf_err_status(err, CF_INVALID_ARGUMENT, "block serial \"%s\" is not valid", r->source);
     return NULL;
   }
-  char dev[300];
+  if (tee_block_allowed(a, c, r, err) < 0)
+    return NULL;
+  char disk[300], dev[PATH_MAX];
   if (a->pid1) /* virtio-blk probes the disks as it loads */
     init_load_modules(a->modules, "block");
-  if (find_block_by_serial(a, r->source, dev, sizeof(dev), err) < 0)
+  if (find_block_by_serial(a, r->source, disk, sizeof(disk), err) < 0 ||
+      verity_device(a, c, r, disk, dev, sizeof(dev), err) < 0)
     return NULL;
   bool ro = r->readonly || !strcmp(fs, "erofs");
   char target[PATH_MAX], lower[PATH_MAX];
@@ -184,9 +257,21 @@ char *agent_rootfs_prepare(agent *a, container *c, const Coffer__Agent__V1__Root
     return strdup(r->source);
   }
   case COFFER__AGENT__V1__ROOTFS__KIND__VIRTIOFS:
+    if (a->tee_mode) { /* the host could change any byte under the container */
+      cf_err_status(err, CF_PERMISSION_DENIED,
+                    "%s \"%s\" is a virtiofs share of the host: refused in a TEE guest",
+                    !strcmp(name, "rootfs") ? "rootfs" : "volume", r->source);
+      return NULL;
+    }
     return virtiofs_path(a, r->source, err);
   case COFFER__AGENT__V1__ROOTFS__KIND__BLOCK:
     return block_mount(a, c, r, name, err);
+  case COFFER__AGENT__V1__ROOTFS__KIND__GUEST:
+    if (!strcmp(name, "rootfs")) {
+      cf_err_status(err, CF_INVALID_ARGUMENT, "a guest volume (%s) cannot be a rootfs", r->source);
+      return NULL;
+    }
+    return agent_volume_prepare(a, c, r, err);
   default:
     cf_err_status(err, CF_INVALID_ARGUMENT, "rootfs kind %d is unknown", (int)r->kind);
     return NULL;
@@ -203,4 +288,15 @@ void agent_rootfs_release(container *c) {
   free(c->mounts);
   c->mounts = NULL;
   c->n_mounts = 0;
+  if (c->verity_dm) {
+    cf_error err = {0};
+    if (agent_verity_close(c->verity_dm, &err) < 0)
+      cf_warn("container %s: %s", c->id, err.msg);
+    char dir[PATH_MAX], node[2 * PATH_MAX];
+    verity_node_dir(c->a, dir, sizeof(dir));
+    snprintf(node, sizeof(node), "%s/%s", dir, c->verity_dm);
+    unlink(node);
+    free(c->verity_dm);
+    c->verity_dm = NULL;
+  }
 }

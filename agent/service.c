@@ -2,6 +2,7 @@
  * host is hostile until checked), then act and answer, now or later. */
 
 #include "service.h"
+#include "volume.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -586,5 +587,7 @@ int agent_service_register(agent *a, cf_error *err) {
   for (size_t i = 0; i < sizeof(table) / sizeof(table[0]); i++)
     if (agent_service_add(a, table[i].service, table[i].method, table[i].h, err) < 0)
       return -EIO;
+  if (agent_volume_register(a, err) < 0) /* volume.c */
+    return -EIO;
   return agent_net_register(a, err); /* net.c */
 }

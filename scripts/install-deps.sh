@@ -23,6 +23,8 @@ PACKAGES=(
   libnl-3-dev libnl-route-3-dev
   # init-data annotation (base64 of gzip): the shim inflates it
   zlib1g-dev
+  # coffer-vmm: dm-verity hash trees of TEE rootfs images (libcryptsetup); veritysetup in tests
+  libcryptsetup-dev cryptsetup-bin
 )
 
 missing=()

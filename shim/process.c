@@ -3,6 +3,7 @@
  * An exit is reported (TaskExit published, Wait calls answered) only when
  * the agent said the process exited AND its output reached containerd. */
 #include "process.h"
+#include "volume_watch.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -150,6 +151,7 @@ void shim_task_free(shim *s, shim_task *t) {
       break;
     }
   }
+  shim_vwatch_free(t->vwatch);
   free(t->id);
   free(t->bundle);
   free(t->rootfs);

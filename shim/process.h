@@ -55,6 +55,7 @@ struct shim_task {
   bool rootfs_mounted;
   bool rootfs_added;  /* vmm add_rootfs done */
   bool agent_created;
+  struct shim_vwatch *vwatch; /* copied volumes kept current (volume_watch.h) */
   shim_proc init;
   shim_proc *execs;
   shim_task *next;

@@ -23,6 +23,7 @@
 #include "pod.h"
 #include "process.h"
 #include "rootfs.h"
+#include "volume_watch.h"
 #include "stdio_pump.h"
 #include "volumes.h"
 #include "coffer/id.h"
@@ -188,6 +189,8 @@ static void h_create(ttrpc_call *call, const uint8_t *payload, size_t len, void 
   t->rootfs_added = true;
   if (shim_volumes_share(s->pod.ops, s->pod.vm, t->id, spec, spec_len, &vols, &err) < 0)
     goto fail;
+  if (!(t->vwatch = shim_vwatch_new(s, t->id, &vols, &err)) && err.msg[0])
+    goto fail;
   if (shim_stdio_open(s, &t->init, &err) < 0)
     goto fail;
 
@@ -196,6 +199,13 @@ static void h_create(ttrpc_call *call, const uint8_t *payload, size_t len, void 
   arf.source = rf.source;
   arf.fstype = rf.fstype;
   arf.readonly = rf.readonly;
+  Coffer__Agent__V1__Verity verity = COFFER__AGENT__V1__VERITY__INIT;
+  if (rf.verity_root_hash[0]) {
+    verity.root_hash = rf.verity_root_hash;
+    verity.data_blocks = rf.verity_data_blocks;
+    verity.hash_offset = rf.verity_hash_offset;
+    arf.verity = &verity;
+  }
   Coffer__Agent__V1__Stdio st = COFFER__AGENT__V1__STDIO__INIT;
   st.terminal = t->init.terminal;
   st.stdin = t->init.in.fd >= 0;

@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -10,6 +11,7 @@
 
 #include "coffer/log.h"
 #include "coffer/path.h"
+#include "guest_volumes.h"
 
 /* Provided by the agent from the pod's own data (CreateSandbox): DNS,
  * hosts, hostname, and the pod's shared memory, which must be guest memory
@@ -81,12 +83,30 @@ static int add_one(const cf_vmm_ops *ops, cf_vm *vm, const char *cid, json_objec
   cf_rootfs rf;
   if (ops->add_volume(vm, cid, (unsigned)out->n, &v, &rf, err) < 0)
     return -EIO;
+  Coffer__Agent__V1__VolumeEntry **files = NULL;
+  size_t nfiles = 0;
+  if (rf.kind == CF_ROOTFS_GUEST) {
+    enum shim_gvol_kind k = shim_gvol_classify(real);
+    if (k == SHIM_GVOL_REFUSE)
+      return cf_err_status(err, CF_FAILED_PRECONDITION,
+                           "mounts[%zu] (%s): host path %s cannot reach this pod's guest, which "
+                           "shares no filesystem with the host: configMap, secret, projected and "
+                           "downward API volumes are copied into guest memory and emptyDir lives "
+                           "there; hostPath and other host directories are refused",
+                           i, dst, real);
+    if (k == SHIM_GVOL_COPY && shim_gvol_read(real, &files, &nfiles, err) < 0)
+      return cf_error_prefix(err, "mounts[%zu] (%s)", i, dst);
+    snprintf(rf.source, sizeof(rf.source), "vol-%zu", out->n);
+    snprintf(rf.fstype, sizeof(rf.fstype), "%s", k == SHIM_GVOL_COPY ? "volume" : "emptydir");
+    rf.readonly = 0;
+  }
 
   Coffer__Agent__V1__SharedMount *sm = calloc(1, sizeof(*sm));
   Coffer__Agent__V1__Rootfs *r = calloc(1, sizeof(*r));
   if (!sm || !r) {
     free(sm);
     free(r);
+    shim_gvol_free(files, nfiles);
     return cf_err(err, ENOMEM, "volume %s", dst);
   }
   coffer__agent__v1__shared_mount__init(sm);
@@ -97,7 +117,12 @@ static int add_one(const cf_vmm_ops *ops, cf_vm *vm, const char *cid, json_objec
   r->readonly = rf.readonly;
   sm->destination = strdup(dst);
   sm->source = r;
+  sm->files = files;
+  sm->n_files = nfiles;
   out->mounts[out->n++] = sm;
+  if (rf.kind == CF_ROOTFS_GUEST && !strcmp(rf.fstype, "volume") &&
+      !(out->copy_src[out->n - 1] = strdup(real)))
+    return cf_err(err, ENOMEM, "volume %s", dst);
   if (!r->source || !r->fstype || !sm->destination)
     return cf_err(err, ENOMEM, "volume %s", dst);
   cf_debug("container %s: volume %s from host %s shared as %s%s", cid, dst, real, rf.source,
@@ -114,7 +139,8 @@ static int share_all(const cf_vmm_ops *ops, cf_vm *vm, const char *cid, json_obj
     return cf_err_status(err, CF_INVALID_ARGUMENT, "OCI spec: mounts must be an array");
   size_t n = json_object_array_length(mounts);
   out->mounts = calloc(n < SHIM_VOLUMES_MAX ? n + 1 : SHIM_VOLUMES_MAX + 1, sizeof(*out->mounts));
-  if (!out->mounts)
+  out->copy_src = calloc(n < SHIM_VOLUMES_MAX ? n + 1 : SHIM_VOLUMES_MAX + 1, sizeof(char *));
+  if (!out->mounts || !out->copy_src)
     return cf_err(err, ENOMEM, "volumes");
   for (size_t i = 0; i < n; i++) {
     json_object *m = json_object_array_get_idx(mounts, i);
@@ -148,8 +174,12 @@ void shim_volumes_free(shim_volumes *v) {
       free(sm->source);
     }
     free(sm->destination);
+    shim_gvol_free(sm->files, sm->n_files);
     free(sm);
+    if (v->copy_src)
+      free(v->copy_src[i]);
   }
+  free(v->copy_src);
   free(v->mounts);
   memset(v, 0, sizeof(*v));
 }

@@ -13,6 +13,7 @@
 
 typedef struct shim_volumes {
   Coffer__Agent__V1__SharedMount **mounts; /* CreateContainerRequest.mounts */
+  char **copy_src; /* per mount: the host directory of a copied volume, or NULL */
   size_t n;
 } shim_volumes;
 

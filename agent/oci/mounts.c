@@ -5,7 +5,10 @@
  *
  * Every path inside the rootfs is opened with RESOLVE_IN_ROOT and mounted
  * through /proc/self/fd, so a symlink in an image cannot point a mount at the
- * guest's own files. */
+ * guest's own files. A bind source is resolved once: open_tree() clones it
+ * into a detached mount, whose type decides file or directory, and
+ * move_mount() attaches that very mount, so the source cannot be swapped
+ * between the check and the bind. */
 #include "launch.h"
 
 #include <errno.h>
@@ -97,15 +100,28 @@ static unsigned long kept_flags(const char *path) {
   return f;
 }
 
+/* A detached clone of the bind source (resolved once, here). */
+static int clone_source(const oci_mount *m, bool *is_dir, cf_error *err) {
+  int t = (int)syscall(SYS_open_tree, AT_FDCWD, m->source,
+                       OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | (m->rec ? AT_RECURSIVE : 0));
+  if (t < 0)
+    return cf_err(err, errno, "bind mount source %s (for %s)", m->source, m->destination);
+  struct stat st;
+  if (fstat(t, &st) < 0) {
+    int e = errno;
+    close(t);
+    return cf_err(err, e, "bind mount source %s (for %s)", m->source, m->destination);
+  }
+  *is_dir = S_ISDIR(st.st_mode);
+  return t;
+}
+
 static int mount_one(int rootfd, const oci_mount *m, cf_error *err) {
   const char *type = m->type;
   bool src_is_dir = true;
-  if (m->bind) {
-    struct stat st;
-    if (stat(m->source, &st) < 0)
-      return cf_err(err, errno, "bind mount source %s (for %s)", m->source, m->destination);
-    src_is_dir = S_ISDIR(st.st_mode);
-  }
+  _cleanup_close_ int tree = -1;
+  if (m->bind && (tree = clone_source(m, &src_is_dir, err)) < 0)
+    return -EIO;
   _cleanup_close_ int fd = make_in_root(rootfd, m->destination, src_is_dir, err);
   if (fd < 0)
     return -EIO;
@@ -114,7 +130,8 @@ static int mount_one(int rootfd, const oci_mount *m, cf_error *err) {
   if (!strcmp(type, "cgroup"))
     type = "cgroup2"; /* a spec written for v1 hosts: the runtime runs on v2 only */
   if (m->bind) {
-    if (mount(m->source, target, NULL, MS_BIND | (m->rec ? MS_REC : 0), NULL) < 0)
+    if (syscall(SYS_move_mount, tree, "", fd, "",
+                MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) < 0)
       return cf_err(err, errno, "bind %s on %s", m->source, m->destination);
   } else {
     const char *src = m->source[0] ? m->source : type;

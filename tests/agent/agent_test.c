@@ -28,7 +28,7 @@ const char *h_ctl_bin;
 static void (*find_case(const char *name))(void) {
   const agent_case *const areas[] = {agent_cases_io, agent_cases_lifecycle, agent_cases_pod,
                                      agent_cases_transport, agent_cases_spec, agent_cases_policy,
-                                     agent_cases_secrets};
+                                     agent_cases_secrets, agent_cases_volumes};
   for (size_t i = 0; i < sizeof(areas) / sizeof(areas[0]); i++)
     for (const agent_case *k = areas[i]; k->name; k++)
       if (!strcmp(k->name, name))
@@ -45,12 +45,14 @@ int main(int argc, char **argv) {
   char share[256];
   const char *rt = getenv("COFFER_TEST_RUNTIME");
   h_builtin = rt && !strcmp(rt, "builtin");
-  if (!strcmp(c, "guest_rejects_host_paths")) {
+  if (!strcmp(c, "guest_rejects_host_paths") || !strcmp(c, "guest_volumes") ||
+      !strcmp(c, "tee_refuses_host_sharing")) {
     h_setup(&H, argv[1], NULL);
     h_stop_agent(&H);
     snprintf(share, sizeof(share), "%s/share", H.dir);
     mkdir(share, 0755);
-    const char *extra[] = {"--guest", "--shared-dir", share, NULL};
+    const char *extra[] = {strcmp(c, "tee_refuses_host_sharing") ? "--guest" : "--tee",
+                           "--shared-dir", share, NULL};
     h_start_agent(&H, extra);
     Coffer__Agent__V1__CreateSandboxRequest r = COFFER__AGENT__V1__CREATE_SANDBOX_REQUEST__INIT;
     r.sandbox_id = H.sandbox;

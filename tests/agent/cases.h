@@ -20,7 +20,8 @@ typedef struct agent_case {
 } agent_case;
 
 extern const agent_case agent_cases_io[], agent_cases_lifecycle[], agent_cases_pod[],
-    agent_cases_transport[], agent_cases_spec[], agent_cases_policy[], agent_cases_secrets[];
+    agent_cases_transport[], agent_cases_spec[], agent_cases_policy[], agent_cases_secrets[],
+    agent_cases_volumes[];
 int agent_secrets_setup(void); /* cases_secrets.c: before h_setup */
 
 /* shared helpers */

@@ -6,9 +6,11 @@
 # running container, writes come back to the host, a read-only volume
 # refuses writes, and no mount is left once the pod is gone.
 #   e2e_cri_volumes.sh SRC BUILD [block]   block: a rootfs in a block slot, as
-#   the confidential profiles have it: no host filesystem is shared, so the
-#   container fails (at StartContainer, where CRI creates the task) naming the
-#   volume instead of running without it.
+#   the confidential profiles have it: no host filesystem is shared, so a
+#   host directory fails the container (at StartContainer, where CRI creates
+#   the task) naming the volume instead of running without it, while a
+#   configMap in kubelet's layout is copied into guest memory and an emptyDir
+#   lives there.
 MODE=${3:-}
 [ "$MODE" = block ] && export COFFER_VMM_ROOTFS=block
 . "$(dirname "$0")/e2e_lib.sh"
@@ -40,6 +42,36 @@ if [ "$MODE" = block ]; then
   echo "$out" | grep -q "/data" || fail "the create error does not name the volume: $out"
   echo "$out" | grep -q "shares no filesystem" || fail "the create error does not say why: $out"
   log "refused: $(echo "$out" | tail -1 | cut -c1-200)"
+  # what kubelet prepares is copied into guest memory instead: a configMap
+  # (kubelet's layout) and an emptyDir
+  K=$V/pods/0b1c/volumes
+  mkdir -p "$K/kubernetes.io~configmap/cfg/..v1" "$K/kubernetes.io~empty-dir/scratch"
+  echo copied-v1 >"$K/kubernetes.io~configmap/cfg/..v1/key"
+  ln -s ..v1 "$K/kubernetes.io~configmap/cfg/..data"
+  ln -s ..data/key "$K/kubernetes.io~configmap/cfg/key"
+  echo host-side >"$K/kubernetes.io~empty-dir/scratch/not-copied"
+  c2=$(cri create --mount "$K/kubernetes.io~configmap/cfg:/etc/cfg:ro" \
+       --mount "$K/kubernetes.io~empty-dir/scratch:/scratch" "$pod" c2 $IMG sleep 600 | tail -1) ||
+    fail "CreateContainer c2: $c2"
+  cri start "$c2" >/dev/null || fail "StartContainer with a configMap and an emptyDir"
+  out=$(cri exec "$c2" -- sh -c 'cat /etc/cfg/key; ls /scratch | wc -l; echo w >/scratch/w && cat /scratch/w; awk '"'"'$2=="/etc/cfg"||$2=="/scratch"{print $2, $3}'"'"' /proc/mounts' 2>&1 | tr -d '\r')
+  echo "$out"
+  [ "$(echo "$out" | sed -n 1p)" = copied-v1 ] || fail "the configMap was not copied into the guest: '$out'"
+  [ "$(echo "$out" | sed -n 2p)" = 0 ] || fail "the emptyDir carries host files: '$out'"
+  echo "$out" | grep -qx w || fail "the emptyDir is not writable: '$out'"
+  echo "$out" | grep -qx "/etc/cfg tmpfs" && echo "$out" | grep -qx "/scratch tmpfs" ||
+    fail "the volumes are not in guest memory: '$out'"
+  [ ! -e "$K/kubernetes.io~empty-dir/scratch/w" ] || fail "a write to the guest's emptyDir reached the host"
+  log "a configMap is copied into guest memory, an emptyDir lives there"
+  # kubelet's update: a new generation, then the ..data swap by rename
+  CM=$K/kubernetes.io~configmap/cfg
+  mkdir "$CM/..v2" && echo copied-v2 >"$CM/..v2/key"
+  ln -s ..v2 "$CM/..data_tmp" && mv -T "$CM/..data_tmp" "$CM/..data" && rm -rf "$CM/..v1"
+  seen() { [ "$(cri exec "$c2" -- cat /etc/cfg/key 2>&1 | tr -d '\r')" = copied-v2 ]; }
+  wait_for 30 seen || fail "the configMap update did not reach the guest: $(cri exec "$c2" -- ls -a /etc/cfg 2>&1 | tr '\n' ' ')"
+  out=$(cri exec "$c2" -- ls -a /etc/cfg 2>&1 | tr -d '\r' | tr '\n' ' ')
+  case "$out" in *..v1*) fail "the old generation is still in the guest: $out" ;; esac
+  log "the configMap update on the host reached the guest copy"
   cri stop-pod "$pod" >/dev/null || fail "StopPodSandbox"
   cri rm-pod "$pod" >/dev/null || fail "RemovePodSandbox"
   wait_for 30 assert_no_leftovers quiet >/dev/null 2>&1 || assert_no_leftovers "after RemovePodSandbox"

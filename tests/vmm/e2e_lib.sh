@@ -49,6 +49,8 @@ cat >"$CONFIG" <<J
  "state_dir": "$STATE", "log_level": "debug", "agent_timeout_ms": 45000}
 J
 export COFFER_VMM_HELPER=$VMM
+# block rootfs images and hash trees: this test's own cache, removed with $T
+export COFFER_VMM_VERITY_CACHE=${COFFER_VMM_VERITY_CACHE:-$T/verity-cache}
 
 # coffer domains of this test's pods (their metadata names our state dir)
 our_domains() { "$VMM" list --json 2>/dev/null | tr -d ' \n' | grep -o "\"name\":\"coffer-[^\"]*\",[^}]*\"state_dir\":\"$STATE/" | sed -E 's/"name":"([^"]*)".*/\1/' || true; }

@@ -10,6 +10,9 @@
  *   coffer-vmm accel                              print the accelerator choice
  *   coffer-vmm cmdline [--log-level L] [--kernel-params P]   print the guest
  *        kernel command line the backend builds for that configuration
+ *   coffer-vmm rootfs-image --src DIR --out DIR [--cache DIR]   the erofs image
+ *        and dm-verity hash tree of a container rootfs (rootfs_image.h); prints
+ *        image=PATH tree=PATH root_hash=HEX data_blocks=N cached=0|1
  *
  * A short-lived process: the per-pod shim never maps libvirt's ~56 shared
  * libraries. URI: --uri, else $COFFER_LIBVIRT_URI, else qemu:///system.
@@ -28,6 +31,7 @@
 #include "coffer/log.h"
 #include "domain_xml.h"
 #include "init_data.h"
+#include "rootfs_image.h"
 #include "spec.h"
 #include "vmm_libvirt.h"
 
@@ -39,7 +43,8 @@ static void usage(FILE *f) {
              "       coffer-vmm list [--json] [--uri URI]\n"
              "       coffer-vmm xml --spec FILE [--vhost-net yes|no]\n"
              "       coffer-vmm accel\n"
-             "       coffer-vmm cmdline [--log-level LEVEL] [--kernel-params PARAMS]\n");
+             "       coffer-vmm cmdline [--log-level LEVEL] [--kernel-params PARAMS]\n"
+             "       coffer-vmm rootfs-image --src DIR --out DIR [--cache DIR]\n");
 }
 
 static const char *accel_cache(void) {
@@ -181,6 +186,8 @@ int main(int argc, char **argv) {
   const char *uri = getenv("COFFER_LIBVIRT_URI");
   const char *spec = NULL, *name = NULL, *pod = NULL, *state_dir = NULL;
   const char *log_level = NULL, *kernel_params = NULL, *vhost_net = NULL;
+  const char *log_level = NULL, *kernel_params = NULL;
+  const char *src = NULL, *out_dir = NULL, *cache_dir = NULL;
   int json = 0;
   static const struct option opts[] = {{"spec", required_argument, NULL, 's'},
                                        {"uri", required_argument, NULL, 'u'},
@@ -191,6 +198,9 @@ int main(int argc, char **argv) {
                                        {"log-level", required_argument, NULL, 'l'},
                                        {"kernel-params", required_argument, NULL, 'k'},
                                        {"vhost-net", required_argument, NULL, 'v'},
+                                       {"src", required_argument, NULL, 'S'},
+                                       {"out", required_argument, NULL, 'O'},
+                                       {"cache", required_argument, NULL, 'C'},
                                        {"help", no_argument, NULL, 'h'},
                                        {0, 0, 0, 0}};
   optind = 2;
@@ -206,6 +216,9 @@ int main(int argc, char **argv) {
     case 'l': log_level = optarg; break;
     case 'k': kernel_params = optarg; break;
     case 'v': vhost_net = optarg; break;
+    case 'S': src = optarg; break;
+    case 'O': out_dir = optarg; break;
+    case 'C': cache_dir = optarg; break;
     case 'h': usage(stdout); return 0;
     default: usage(stderr); return 2;
     }
@@ -231,6 +244,12 @@ int main(int argc, char **argv) {
     r = vm_spec_kernel_cmdline(log_level, kernel_params, line, sizeof(line), &err);
     if (r == 0)
       puts(line);
+  } else if (!strcmp(cmd, "rootfs-image") && src && out_dir) {
+    rootfs_image img;
+    r = rootfs_image_get(src, cache_dir, out_dir, &img, &err);
+    if (r == 0)
+      printf("image=%s tree=%s root_hash=%s data_blocks=%llu cached=%d\n", img.image, img.tree,
+             img.root_hash, (unsigned long long)img.data_blocks, img.cached ? 1 : 0);
   } else if (!strcmp(cmd, "accel")) {
     char accel[8], why[512];
     r = accel_resolve("auto", DEFAULT_EMULATOR, accel_cache(), accel, sizeof(accel), why,

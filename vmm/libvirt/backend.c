@@ -12,6 +12,10 @@
  *   COFFER_VMM_ROOTFS        virtiofs | block           [plain: virtiofs; TEE: block]
  *   COFFER_VMM_BLOCK_SLOTS   block slots per VM         [4]
  *   COFFER_VMM_BLOCK_SLOT_MIB  size of each (sparse)    [4096]
+ *   COFFER_VMM_VERITY_CACHE  block rootfs images and their dm-verity hash
+ *                            trees, per image ("" = no cache) [/var/cache/coffer/rootfs]
+ *   COFFER_VMM_VERITY        off: block images without a root hash (benchmark
+ *                            baseline only; a TEE guest refuses them)   [on]
  *   COFFER_VMM_EMULATOR      QEMU binary                [libvirt's default]
  *   COFFER_VMM_VIRTIOFSD     virtiofsd                  [/usr/lib/qemu/virtiofsd]
  *   COFFER_AGENT_TRANSPORT   auto | vsock | serial      [auto: vsock iff /dev/vhost-vsock];

@@ -7,33 +7,31 @@
  *
  * TEE (block): no shared filesystem and no hotplug, so the VM is launched
  * with a fixed set of read-only virtio-blk "slots" (sparse files, serial
- * cfslot-N). add_rootfs builds an erofs image of the rootfs (mkfs.erofs)
- * and writes it into a free slot's file, in place (QEMU keeps that inode
- * open); the agent mounts the disk with that serial, adding a writable
- * overlay. The guest reads a slot only when it mounts it (the kernel drops
+ * cfslot-N). add_rootfs has coffer-vmm build (or take from its cache, per
+ * image) an erofs image of the rootfs and its dm-verity hash tree, and
+ * writes both into a free slot's file, in place (QEMU keeps that inode
+ * open): the image from byte 0, the tree right after it. The agent opens
+ * the disk with that serial through dm-verity with the root hash we pass
+ * (if its policy allows that hash) and stacks a writable overlay in guest
+ * memory. The guest reads a slot only when it mounts it (the kernel drops
  * a block device's page cache on last close), so a slot can be refilled
- * after remove_rootfs. Images are untrusted data to a TEE guest either way,
- * and nothing checks their integrity yet (no dm-verity, no measurement of
- * the image): a hostile host can change a rootfs under a TEE pod. */
+ * after remove_rootfs. */
 #include "backend.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
-#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/sendfile.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "coffer/cleanup.h"
 #include "coffer/id.h"
-
-extern char **environ;
+#include "coffer/log.h"
 
 int lv_backend_share_prepare(struct cf_vm *vm, cf_error *err) {
   if (mkdir(vm->share, 0700) < 0 && errno != EEXIST)
@@ -64,58 +62,106 @@ int lv_backend_slots_prepare(struct cf_vm *vm, unsigned nslots, unsigned long lo
   return 0;
 }
 
-static int run_wait(char *const argv[], cf_error *err) {
-  posix_spawn_file_actions_t fa;
-  posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-  posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
-  pid_t pid;
-  int r = posix_spawnp(&pid, argv[0], &fa, NULL, argv, environ);
-  posix_spawn_file_actions_destroy(&fa);
-  if (r != 0)
-    return cf_err(err, r, "run %s", argv[0]);
-  int st;
-  while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
-    ;
-  if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
-    return cf_err_status(err, CF_INTERNAL, "%s failed (status %d)", argv[0],
-                         WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st));
-  return 0;
-}
-
-static int copy_into(const char *src, const char *dst, off_t keep_size, cf_error *err) {
+/* Write len bytes of src at offset off of dst (the slot, the same inode
+ * QEMU has open: no O_TRUNC/O_CREAT). */
+static int copy_at(const char *src, int out, const char *dst, off_t off, cf_error *err) {
   _cleanup_close_ int in = open(src, O_RDONLY | O_CLOEXEC);
   if (in < 0)
     return cf_err(err, errno, "open %s", src);
-  /* no O_TRUNC/O_CREAT: the same inode QEMU has open */
-  _cleanup_close_ int out = open(dst, O_WRONLY | O_CLOEXEC);
-  if (out < 0)
-    return cf_err(err, errno, "open %s", dst);
   struct stat st;
   if (fstat(in, &st) < 0)
     return cf_err(err, errno, "stat %s", src);
-  if (st.st_size > keep_size)
-    return cf_err_status(err, CF_RESOURCE_EXHAUSTED,
-                         "rootfs image %s (%lld bytes) larger than a block slot (%lld bytes)", src,
-                         (long long)st.st_size, (long long)keep_size);
-  if (ftruncate(out, 0) < 0 || ftruncate(out, keep_size) < 0)
-    return cf_err(err, errno, "reset %s", dst);
-  off_t off = 0;
-  while (off < st.st_size) {
-    ssize_t n = sendfile(out, in, &off, (size_t)(st.st_size - off));
+  if (lseek(out, off, SEEK_SET) < 0)
+    return cf_err(err, errno, "seek %s", dst);
+  off_t done = 0;
+  while (done < st.st_size) {
+    ssize_t n = sendfile(out, in, &done, (size_t)(st.st_size - done));
     if (n < 0 && errno == EINTR)
       continue;
     if (n <= 0)
       return cf_err(err, n < 0 ? errno : EIO, "copy %s into %s", src, dst);
   }
-  if (fdatasync(out) < 0)
-    return cf_err(err, errno, "sync %s", dst);
+  return 0;
+}
+
+static void kv(const char *line, const char *key, char *out, size_t cap) {
+  out[0] = 0;
+  size_t kl = strlen(key);
+  for (const char *p = line; (p = strstr(p, key)); p += kl) {
+    if ((p == line || p[-1] == ' ') && p[kl] == '=') {
+      size_t n = strcspn(p + kl + 1, " \n");
+      snprintf(out, cap, "%.*s", (int)(n < cap ? n : cap - 1), p + kl + 1);
+      return;
+    }
+  }
+}
+
+static const char *verity_cache(void) {
+  const char *c = getenv("COFFER_VMM_VERITY_CACHE");
+  return c ? c : "/var/cache/coffer/rootfs";
+}
+
+/* Image + hash tree from coffer-vmm (cached per image), both into the slot:
+ * the image at 0, the tree right after it. */
+static int fill_slot(struct cf_vm *vm, const char *cid, const char *host_rootfs, const char *slot,
+                     cf_rootfs *out, cf_error *err) {
+  char work[PATH_MAX + 64];
+  snprintf(work, sizeof(work), "%s/disks/%s.build", vm->dir, cid);
+  if (mkdir(work, 0700) < 0 && errno != EEXIST)
+    return cf_err(err, errno, "create %s", work);
+  char *argv[] = {"coffer-vmm", "rootfs-image", "--src", (char *)host_rootfs, "--out", work,
+                  "--cache", (char *)verity_cache(), NULL};
+  char line[3 * PATH_MAX];
+  int r = lv_backend_run_helper(vm->helper, argv, line, sizeof(line), 600000, err);
+  char image[PATH_MAX], tree[PATH_MAX], root[80], blocks[32], cached[4];
+  kv(line, "image", image, sizeof(image));
+  kv(line, "tree", tree, sizeof(tree));
+  kv(line, "root_hash", root, sizeof(root));
+  kv(line, "data_blocks", blocks, sizeof(blocks));
+  kv(line, "cached", cached, sizeof(cached));
+  if (r == 0 && (!image[0] || !tree[0] || strlen(root) != 64 || !blocks[0]))
+    r = cf_err_status(err, CF_INTERNAL, "coffer-vmm rootfs-image printed \"%.200s\"", line);
+  if (r < 0) {
+    lv_backend_remove_tree(work, NULL);
+    return cf_error_prefix(err, "rootfs image of %s for container %s", host_rootfs, cid);
+  }
+  unsigned long long nblocks = strtoull(blocks, NULL, 10);
+  struct stat sst, tst;
+  _cleanup_close_ int fd = open(slot, O_WRONLY | O_CLOEXEC);
+  if (fd < 0 || fstat(fd, &sst) < 0 || stat(tree, &tst) < 0)
+    r = cf_err(err, errno, "open %s", fd < 0 ? slot : tree);
+  else if ((long long)(nblocks * 4096 + (unsigned long long)tst.st_size) > (long long)sst.st_size)
+    r = cf_err_status(err, CF_RESOURCE_EXHAUSTED,
+                      "rootfs image of container %s (%llu bytes and a %lld-byte hash tree) is "
+                      "larger than a block slot (%lld bytes)", cid, nblocks * 4096,
+                      (long long)tst.st_size, (long long)sst.st_size);
+  else if (ftruncate(fd, 0) < 0 || ftruncate(fd, sst.st_size) < 0)
+    r = cf_err(err, errno, "reset %s", slot);
+  else if (copy_at(image, fd, slot, 0, err) < 0 ||
+           copy_at(tree, fd, slot, (off_t)(nblocks * 4096), err) < 0)
+    r = -1;
+  else if (fdatasync(fd) < 0)
+    r = cf_err(err, errno, "sync %s", slot);
+  lv_backend_remove_tree(work, NULL);
+  if (r < 0)
+    return r;
+  cf_info("container %s: rootfs image %s (root hash %s, %s)", cid, image, root,
+          strcmp(cached, "1") ? "built" : "hash tree reused from the cache");
+  const char *v = getenv("COFFER_VMM_VERITY");
+  if (v && !strcmp(v, "off")) { /* bench/vm/verity.sh's baseline */
+    cf_warn("container %s: COFFER_VMM_VERITY=off: the image goes to the guest without its root "
+            "hash (a TEE guest refuses it)", cid);
+    return 0;
+  }
+  snprintf(out->verity_root_hash, sizeof(out->verity_root_hash), "%s", root);
+  out->verity_data_blocks = nblocks;
+  out->verity_hash_offset = nblocks * 4096;
   return 0;
 }
 
 static int add_block(struct cf_vm *vm, const char *cid, const char *host_rootfs, cf_rootfs *out,
                      cf_error *err) {
-  char owner[PATH_MAX + 64], img[PATH_MAX + 64], slot[PATH_MAX + 64];
+  char owner[PATH_MAX + 64], slot[PATH_MAX + 64];
   int free_slot = -1;
   for (unsigned i = 0; i < vm->nslots; i++) {
     snprintf(owner, sizeof(owner), "%s/disks/slot-%u.owner", vm->dir, i);
@@ -130,24 +176,10 @@ static int add_block(struct cf_vm *vm, const char *cid, const char *host_rootfs,
     return cf_err_status(err, CF_RESOURCE_EXHAUSTED,
                          "pod %s: all %u block slots in use (TEE VMs have no hotplug; raise "
                          "COFFER_VMM_BLOCK_SLOTS)", vm->pod_id, vm->nslots);
-  snprintf(img, sizeof(img), "%s/disks/%s.erofs", vm->dir, cid);
   snprintf(slot, sizeof(slot), "%s/disks/slot-%d.img", vm->dir, free_slot);
   snprintf(owner, sizeof(owner), "%s/disks/slot-%d.owner", vm->dir, free_slot);
-  char *argv[] = {"mkfs.erofs", "--quiet", img, (char *)host_rootfs, NULL};
-  int r = run_wait(argv, err);
-  if (r < 0) {
-    unlink(img);
-    return cf_error_prefix(err, "erofs image of %s for container %s", host_rootfs, cid);
-  }
-  struct stat st;
-  if (stat(slot, &st) < 0) {
-    unlink(img);
-    return cf_err(err, errno, "stat %s", slot);
-  }
-  r = copy_into(img, slot, st.st_size, err);
-  unlink(img);
-  if (r < 0)
-    return r;
+  if (fill_slot(vm, cid, host_rootfs, slot, out, err) < 0)
+    return -1;
   _cleanup_fclose_ FILE *f = fopen(owner, "wxe");
   if (!f || fputs(cid, f) < 0)
     return cf_err(err, errno, "record %s", owner);

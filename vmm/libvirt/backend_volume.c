@@ -61,12 +61,12 @@ int lv_backend_add_volume(struct cf_vm *vm, const char *cid, unsigned index, con
   if (!cf_id_valid(cid))
     return cf_err_status(err, CF_INVALID_ARGUMENT, "container id \"%.80s\" is not valid",
                          cid ? cid : "(null)");
-  if (vm->block_rootfs || !vm->share[0])
-    return cf_err_status(err, CF_FAILED_PRECONDITION,
-                         "mount of host path %s on %s: this pod's guest shares no filesystem "
-                         "with the host (confidential profile), and host volumes are not "
-                         "copied into it",
-                         v->host_path, v->destination);
+  if (vm->block_rootfs || !vm->share[0]) {
+    /* this guest shares no filesystem with the host (confidential profile):
+     * the shim copies what it may into guest memory, or refuses */
+    out->kind = CF_ROOTFS_GUEST;
+    return 0;
+  }
   struct stat st;
   if (v->host_path[0] != '/' || stat(v->host_path, &st) < 0)
     return cf_err(err, v->host_path[0] != '/' ? EINVAL : errno,

@@ -52,13 +52,24 @@ typedef struct cf_vm_config {
 
 /* How the agent is to mount a container's rootfs (mirrors agent.proto's
  * Rootfs message; the shim copies it into CreateContainer). */
-enum cf_rootfs_kind { CF_ROOTFS_HOST_PATH = 0, CF_ROOTFS_VIRTIOFS = 1, CF_ROOTFS_BLOCK = 2 };
+enum cf_rootfs_kind {
+  CF_ROOTFS_HOST_PATH = 0,
+  CF_ROOTFS_VIRTIOFS = 1,
+  CF_ROOTFS_BLOCK = 2,
+  CF_ROOTFS_GUEST = 3, /* add_volume: nothing is shared; the shim copies what it may */
+};
 typedef struct cf_rootfs {
   enum cf_rootfs_kind kind;
   char source[4096];  /* HOST_PATH: absolute host path; VIRTIOFS: path relative
                          to the pod's share; BLOCK: virtio-blk serial */
   char fstype[32];    /* BLOCK: "erofs" | "ext4" */
   int readonly;       /* BLOCK erofs: the agent stacks a writable overlay */
+  /* BLOCK: dm-verity over the same disk (sha256, 4096-byte blocks, no salt,
+   * no superblock): data in blocks [0, data_blocks), the hash tree from
+   * byte hash_offset. root_hash "" = no verity (process backend, virtiofs). */
+  char verity_root_hash[65];
+  unsigned long long verity_data_blocks;
+  unsigned long long verity_hash_offset;
 } cf_rootfs;
 
 /* A host bind mount of a container (a Kubernetes volume: emptyDir,
