@@ -129,6 +129,7 @@ typedef struct agent {
   size_t n_oom_waiters;
   char *runc_version;
   unsigned console_seq;  /* names console sockets */
+  struct cf_relay *relay;/* the broker relay's guest end (relay.c); NULL: none */
 } agent;
 
 #endif

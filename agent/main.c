@@ -25,6 +25,7 @@
 #include "container.h"
 #include "guest.h"
 #include "init.h"
+#include "relay.h"
 #include "service.h"
 
 static void usage(FILE *f) {
@@ -42,7 +43,11 @@ static void usage(FILE *f) {
           "  --no-pivot      move and chroot instead of pivot_root (automatic when / is the initramfs)\n"
           "  --block-dir DIR where BLOCK serials are looked up: DIR/<dev>/serial (default /sys/block)\n"
           "  --busy-poll-us N  poll up to N us before sleeping, adaptive (0..1000, default 50;\n"
-          "                  as PID 1: coffer.busy_poll_us=N on the kernel command line)\n");
+          "                  as PID 1: coffer.busy_poll_us=N on the kernel command line)\n"
+          "  --relay-channel fd:N | serial:PATH  the broker relay's channel to the host\n"
+          "                  (PID 1 default: the virtio port relay.0 when there is one)\n"
+          "  --relay-socket PATH  where guest programs reach the broker relay\n"
+          "                  (default /run/coffer/relay.sock)\n");
 }
 
 static char *find_in_path(const char *name) {
@@ -178,7 +183,10 @@ int main(int argc, char **argv) {
       {"modules", required_argument, NULL, 'm'}, {"log-level", required_argument, NULL, 'v'},
       {"guest", no_argument, NULL, 'g'},         {"help", no_argument, NULL, 'h'},
       {"no-pivot", no_argument, NULL, 'p'},      {"block-dir", required_argument, NULL, 'b'},
-      {"busy-poll-us", required_argument, NULL, 'B'}, {NULL, 0, NULL, 0}};
+      {"busy-poll-us", required_argument, NULL, 'B'},
+      {"relay-channel", required_argument, NULL, 'R'},
+      {"relay-socket", required_argument, NULL, 'S'}, {NULL, 0, NULL, 0}};
+  const char *relay_channel = NULL, *relay_socket = NULL;
   const char *listen_addr = NULL, *state = "/run/coffer", *runtime = NULL;
   const char *shared = "/run/coffer/shared", *modules = "/etc/coffer/modules";
   const char *block_dir = "/sys/block";
@@ -187,7 +195,7 @@ int main(int argc, char **argv) {
   /* adaptive (see cf_loop_set_busy_poll): the vCPU is the containers' as
    * soon as calls stop coming back to back */
   unsigned busy_poll_us = 50;
-  while ((c = getopt_long(argc, argv, "l:s:r:d:m:v:ghpb:B:", opts, NULL)) != -1) {
+  while ((c = getopt_long(argc, argv, "l:s:r:d:m:v:ghpb:B:R:S:", opts, NULL)) != -1) {
     switch (c) {
     case 'l': listen_addr = optarg; break;
     case 's': state = optarg; break;
@@ -197,6 +205,8 @@ int main(int argc, char **argv) {
     case 'g': guest = true; break;
     case 'p': no_pivot = true; break;
     case 'b': block_dir = optarg; break;
+    case 'R': relay_channel = optarg; break;
+    case 'S': relay_socket = optarg; break;
     case 'B':
       if (!parse_busy_poll(optarg, &busy_poll_us)) {
         fprintf(stderr, "coffer-agent: --busy-poll-us %s: give 0..1000 microseconds\n", optarg);
@@ -299,6 +309,11 @@ int main(int argc, char **argv) {
     if (a.pid1)
       init_power_off();
     return 1;
+  }
+  /* The relay is an extra: the agent serves the pod without it. */
+  if (agent_relay_start(&a, relay_channel, relay_socket, &err) < 0) {
+    cf_error_log("%s", err.msg);
+    cf_error_clear(&err);
   }
   cf_info("coffer-agent %s ready (%s, runtime %s%s%s, state %s, cgroup v%d%s)", AGENT_VERSION,
           a.pid1 ? "guest PID 1" : (a.guest ? "guest mode" : "host process"),

@@ -71,7 +71,7 @@ static void chan_flush(cf_relay *r) {
     if (n < 0 && errno == EAGAIN)
       break;
     if (r->role == RELAY_GUEST) {
-      relay_guest_channel_lost(r, "the host end of the relay channel is gone");
+      r->side->channel_lost(r, "the host end of the relay channel is gone");
       return;
     }
     relay_fail(r, "writing the relay channel: %s", n < 0 ? strerror(errno) : "no progress");
@@ -274,10 +274,10 @@ static void stream_on_event(cf_loop *loop, int fd, uint32_t events, void *data) 
     return;
   switch (s->state) {
   case ST_CONNECTING:
-    relay_host_connected(r, s);
+    r->side->connected(r, s);
     return;
   case ST_HELLO:
-    relay_guest_hello(r, s);
+    r->side->hello(r, s);
     return;
   case ST_OPENING:
     /* The client hung up before the host answered. */
@@ -317,7 +317,7 @@ static int on_frame(cf_relay *r, const cf_relay_frame *f) {
     if (f->stream <= r->last_id)
       return proto_error(r, f, "stream ids must increase");
     r->last_id = f->stream;
-    relay_host_open(r, f->stream);
+    r->side->open(r, f->stream);
     return 0;
   }
   relay_stream *s = stream_find(r, f->stream);
@@ -330,7 +330,7 @@ static int on_frame(cf_relay *r, const cf_relay_frame *f) {
   case CF_RELAY_OPEN_OK:
     if (r->role != RELAY_GUEST || s->state != ST_OPENING)
       return proto_error(r, f, "unexpected OPEN_OK");
-    relay_guest_opened(r, s);
+    r->side->opened(r, s);
     return 0;
   case CF_RELAY_DATA:
     if (s->state != ST_OPEN)
@@ -362,7 +362,7 @@ static int on_frame(cf_relay *r, const cf_relay_frame *f) {
     char reason[CF_RELAY_REASON_MAX + 1];
     relay_sanitize(reason, sizeof(reason), f->payload, f->len);
     if (s->state == ST_OPENING) {
-      relay_guest_refused(r, s, reason[0] ? reason : "the host closed the stream");
+      r->side->refused(r, s, reason[0] ? reason : "the host closed the stream");
       return 0;
     }
     if (s->state == ST_OPEN && s->pend_len) {
@@ -419,7 +419,7 @@ static void chan_on_event(cf_loop *loop, int fd, uint32_t events, void *data) {
     char why[160];
     snprintf(why, sizeof(why), "the relay channel %s", n < 0 ? strerror(errno) : "closed");
     if (r->role == RELAY_GUEST)
-      relay_guest_channel_lost(r, why);
+      r->side->channel_lost(r, why);
     else
       relay_fail(r, "%s (the VM is gone)", why);
     return;
@@ -448,7 +448,7 @@ static void tick(cf_loop *loop, void *data) {
                s->state == ST_CONNECTING ? "broker" : "host relay for",
                s->state == ST_CONNECTING ? r->broker_text : "the broker", r->connect_ms);
       if (r->role == RELAY_GUEST) {
-        relay_guest_refused(r, s, why);
+        r->side->refused(r, s, why);
         continue;
       }
       relay_log_refused(r, s->id, why);
@@ -490,14 +490,14 @@ void relay_fail(cf_relay *r, const char *fmt, ...) {
   for (unsigned i = 0; i < r->max_streams; i++) {
     relay_stream *s = &r->streams[i];
     if (s->state == ST_OPENING)
-      relay_guest_refused(r, s, reason);
+      r->side->refused(r, s, reason);
     else
       relay_stream_close(r, s, NULL);
   }
 }
 
-cf_relay *relay_new(enum relay_role role, cf_loop *loop, int chan, const cf_relay_opts *o,
-                    cf_error *err) {
+cf_relay *relay_new(enum relay_role role, const relay_side *side, cf_loop *loop, int chan,
+                    const cf_relay_opts *o, cf_error *err) {
   cf_relay *r = calloc(1, sizeof(*r));
   if (!r) {
     close(chan);
@@ -505,6 +505,7 @@ cf_relay *relay_new(enum relay_role role, cf_loop *loop, int chan, const cf_rela
     return NULL;
   }
   r->role = role;
+  r->side = side;
   r->loop = loop;
   r->chan = chan;
   r->listen_fd = -1;
