@@ -47,6 +47,9 @@ typedef struct shim_config {
   int agent_timeout_ms;
   unsigned busy_poll_us;
   char *state_dir;
+  /* The one broker the guest's relay streams reach ("" = no relay): until
+   * the pod's init-data names it (aa.toml [token_configs.kbs] url). */
+  char *relay_broker;
 } shim_config;
 
 /* Fill c with the defaults (c must be zeroed or freed before). */

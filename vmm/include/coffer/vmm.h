@@ -97,6 +97,9 @@ typedef struct cf_vmm_ops {
    * drops it. NULL: the agent sees host paths itself (process backend). */
   int (*add_volume)(cf_vm *vm, const char *container_id, unsigned index, const cf_volume *v,
                     cf_rootfs *out, cf_error *err);
+  /* A byte stream to the guest's broker relay port (coffer/relay.h); the
+   * caller owns the fd. -ENOTSUP when this VM has none. NULL: never one. */
+  int (*relay_channel)(cf_vm *vm, cf_error *err);
   /* Path of the guest console log (NULL when there is none). */
   const char *(*console_log)(cf_vm *vm);
   /* Stop the VM (grace_ms for a clean power-off, then force) and remove all

@@ -1,0 +1,15 @@
+/* The host end of the pod's broker relay (coffer/relay.h): streams from the
+ * guest reach the one broker address of the pod, nothing else. */
+#ifndef COFFER_SHIM_RELAY_H
+#define COFFER_SHIM_RELAY_H
+
+typedef struct shim shim;
+
+/* After the VM started: serve the guest's relay port when the pod has a
+ * broker and the backend a relay channel. A failure is logged; the pod
+ * runs without a relay (its guest's dials then fail with a reason). */
+void shim_relay_start(shim *s);
+/* With the pod: close every stream. */
+void shim_relay_stop(shim *s);
+
+#endif
