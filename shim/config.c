@@ -270,5 +270,6 @@ void shim_config_vm(const shim_config *c, const char *pod_id, const char *state_
       .agent_timeout_ms = c->agent_timeout_ms,
       .log_level = c->log_level,
       .agent_transport = c->agent_transport,
+      .relay = c->relay_broker && c->relay_broker[0],
   };
 }

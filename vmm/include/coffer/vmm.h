@@ -44,6 +44,8 @@ typedef struct cf_vm_config {
   const char *agent_transport; /* config agent_transport: "auto" | "vsock" |
                                   "serial"; NULL = "auto". The process backend
                                   ignores it (always a unix socket) */
+  int relay;                   /* give the guest the broker relay port relay.0
+                                  (coffer/relay.h; relay_channel() serves it) */
   const char *netns_path;      /* the pod's network namespace; NULL = none */
   const struct cf_pod_net *net;/* its interfaces to carry into the VM (taps,
                                   tc redirects; coffer/pod_net.h); NULL or
