@@ -13,7 +13,9 @@
 #include <time.h>
 
 #include "coffer/error.h"
+#include "coffer/initdata.h"
 #include "coffer/loop.h"
+#include "coffer/tee.h"
 #include "coffer/ttrpc.h"
 
 #define AGENT_VERSION "0.1.0"
@@ -110,6 +112,13 @@ typedef struct agent {
   int runc_timeout_ms;
   size_t max_done_execs; /* AGENT_MAX_DONE_EXECS, or COFFER_AGENT_MAX_DONE_EXECS (tests) */
   bool no_pivot;         /* / is the initramfs: no pivot_root away from it */
+
+  /* the TEE (agent/tee; real probes, sample binding from the command line)
+   * and the pod's init-data once verified (initdata.h) */
+  cf_tee_env tee_env;
+  char sample_hex[136];
+  cf_tee_kind tee;
+  cf_initdata *initdata;
 
   bool sandbox_created;
   char *sandbox_id;

@@ -25,6 +25,7 @@
 #include "container.h"
 #include "guest.h"
 #include "init.h"
+#include "initdata.h"
 #include "relay.h"
 #include "service.h"
 
@@ -252,6 +253,8 @@ int main(int argc, char **argv) {
     init_load_boot_modules(modules);
     a.modules = modules;
   }
+  agent_initdata_sample_hex(a.pid1, a.sample_hex, sizeof(a.sample_hex));
+  a.tee_env.sample_binding_hex = a.sample_hex[0] ? a.sample_hex : NULL;
   if (prctl(PR_SET_CHILD_SUBREAPER, 1) < 0)
     cf_warn("PR_SET_CHILD_SUBREAPER: %s", strerror(errno));
   signal(SIGPIPE, SIG_IGN);
@@ -339,6 +342,7 @@ int main(int argc, char **argv) {
   free(a.runc_version);
   free(a.sandbox_id);
   free(a.cgroup_parent);
+  cf_initdata_free(a.initdata);
   free(a.state_dir);
   free(a.runc_root);
   free(a.runc_log);

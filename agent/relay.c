@@ -88,6 +88,8 @@ int agent_relay_start(agent *a, const char *channel, const char *socket_path, cf
   a->relay = cf_relay_guest_new(a->loop, chan, lfd, &o, err);
   if (!a->relay)
     return cf_error_prefix(err, "broker relay");
+  /* guest programs the agent starts (the attester) dial it through this */
+  setenv(CF_RELAY_SOCKET_ENV, path, 1);
   cf_info("broker relay: %s on %s", path, channel);
   return 0;
 }

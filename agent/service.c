@@ -22,6 +22,7 @@
 #include "engine.h"
 #include "guest.h"
 #include "init.h"
+#include "initdata.h"
 #include "net.h"
 #include "oom.h"
 #include "process.h"
@@ -142,6 +143,20 @@ static void h_create_sandbox(ttrpc_call *call, const uint8_t *payload, size_t le
       return ttrpc_call_reply_status(call, CF_INVALID_ARGUMENT, "hosts entry %zu is not valid", i);
   }
   cf_error err = {0};
+  /* Before anything of the pod is used: its init-data, checked against
+   * what the TEE bound at launch (fails closed; initdata.h). */
+  char idir[PATH_MAX];
+  snprintf(idir, sizeof(idir), "%s/initdata", a->state_dir);
+  if (agent_initdata_accept(&a->tee_env, a->guest, req->init_data.data, req->init_data.len, idir,
+                            &a->initdata, &a->tee, &err) < 0) {
+    cf_error_log("sandbox %s refused: %s", req->sandbox_id, err.msg);
+    return reply_err(call, &err);
+  }
+  if (a->initdata && a->tee != CF_TEE_NONE)
+    cf_info("init-data in %s verified against the %s binding (%s)", idir, cf_tee_kind_name(a->tee),
+            cf_initdata_alg_name(a->initdata->alg));
+  else if (a->initdata)
+    cf_info("init-data in %s not verified: no TEE and no sample binding (plain profile)", idir);
   if (a->pid1 && req->hostname[0] && sethostname(req->hostname, strlen(req->hostname)) < 0)
     cf_warn("sethostname %s: %s", req->hostname, strerror(errno));
   char dir[PATH_MAX];

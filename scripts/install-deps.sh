@@ -21,6 +21,8 @@ PACKAGES=(
   docker-registry skopeo containernetworking-plugins iptables curl
   # pod networking: netlink (shim side, agent static)
   libnl-3-dev libnl-route-3-dev
+  # init-data annotation (base64 of gzip): the shim inflates it
+  zlib1g-dev
 )
 
 missing=()

@@ -26,7 +26,7 @@ void shim_config_free(shim_config *c) {
   char **strs[] = {&c->source, &c->backend, &c->kernel, &c->initrd, &c->firmware,
                    &c->kernel_params, &c->machine, &c->agent_transport,
                    &c->log_level, &c->profile, &c->agent_path, &c->state_dir,
-                   &c->relay_broker};
+                   &c->init_data, &c->relay_broker};
   for (size_t i = 0; i < sizeof(strs) / sizeof(strs[0]); i++) {
     free(*strs[i]);
     *strs[i] = NULL;
@@ -52,7 +52,7 @@ int shim_config_defaults(shim_config *c, cf_error *err) {
       set_str(&c->agent_transport, "auto", err) < 0 ||
       set_str(&c->log_level, "info", err) < 0 || set_str(&c->profile, "plain", err) < 0 ||
       set_str(&c->agent_path, "", err) < 0 || set_str(&c->state_dir, "/run/coffer", err) < 0 ||
-      set_str(&c->relay_broker, "", err) < 0)
+      set_str(&c->init_data, "", err) < 0 || set_str(&c->relay_broker, "", err) < 0)
     return -ENOMEM;
   return 0;
 }
@@ -100,6 +100,13 @@ static int take_int(json_object *v, const char *src, const char *key, int64_t lo
                          "config %s: key \"%s\": must be between %lld and %lld",
                          src, key, (long long)lo, (long long)hi);
   *out = n;
+  return 0;
+}
+
+static int take_bool(json_object *v, const char *src, const char *key, bool *out, cf_error *err) {
+  if (!json_object_is_type(v, json_type_boolean))
+    return bad(err, src, key, "must be true or false");
+  *out = json_object_get_boolean(v);
   return 0;
 }
 
@@ -153,6 +160,16 @@ static int apply_key(shim_config *c, const char *src, const char *key, json_obje
       return bad(err, src, key, "must be an absolute path");
     return r;
   }
+  if (strcmp(key, "init_data") == 0) {
+    int r = take_str(v, src, key, NULL, &c->init_data, err);
+    if (r == 0 && c->init_data[0] && c->init_data[0] != '/')
+      return bad(err, src, key, "must be an absolute path");
+    return r;
+  }
+  if (strcmp(key, "sample_attestation") == 0)
+    return take_bool(v, src, key, &c->sample_attestation, err);
+  if (strcmp(key, "test_hostile_init_data") == 0)
+    return take_bool(v, src, key, &c->test_hostile_init_data, err);
   if (strcmp(key, "vcpus") == 0) {
     if (take_int(v, src, key, 1, 256, &n, err) < 0)
       return -EINVAL;
@@ -217,6 +234,10 @@ int shim_config_parse(shim_config *c, const char *source, const char *json, cf_e
       r = set_str(&c->profile, p, err);
   }
   free(tee);
+  if (r == 0 && c->sample_attestation && strcmp(c->profile, "plain") != 0)
+    r = cf_err_status(err, CF_INVALID_ARGUMENT,
+                      "config %s: key \"sample_attestation\": only the plain profile may use the "
+                      "sample attester (profile is \"%s\")", source, c->profile);
   return r;
 }
 
@@ -270,6 +291,5 @@ void shim_config_vm(const shim_config *c, const char *pod_id, const char *state_
       .agent_timeout_ms = c->agent_timeout_ms,
       .log_level = c->log_level,
       .agent_transport = c->agent_transport,
-      .relay = c->relay_broker && c->relay_broker[0],
   };
 }

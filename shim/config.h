@@ -20,10 +20,22 @@
  *   agent_timeout_ms  100..600000                           (default 30000)
  *   busy_poll_us      0..1000: event loop spin before sleeping (default 50)
  *   state_dir         per-pod state root                    (default "/run/coffer")
+ *   init_data         init-data TOML file for pods without the
+ *                     io.coffer.init-data annotation        (default "": none)
+ *   sample_attestation  plain profile only: the guest's sample attester
+ *                     reports the init-data digest, which the shim puts on
+ *                     the kernel command line (coffer.sample_init_data=HEX)
+ *                     so the guest's init-data check runs without a TEE
+ *                     (default false)
+ *   test_hostile_init_data  TEST HOOK simulating a hostile host: the guest
+ *                     is handed init-data other than the one hashed into the
+ *                     launch (or the sample binding); the pod must not start
+ *                     (default false)
  * Unknown keys and wrong types are errors naming the file and the key. */
 #ifndef COFFER_SHIM_CONFIG_H
 #define COFFER_SHIM_CONFIG_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include "coffer/error.h"
 #include "coffer/vmm.h"
@@ -47,8 +59,11 @@ typedef struct shim_config {
   int agent_timeout_ms;
   unsigned busy_poll_us;
   char *state_dir;
-  /* The one broker the guest's relay streams reach ("" = no relay): until
-   * the pod's init-data names it (aa.toml [token_configs.kbs] url). */
+  char *init_data;
+  bool sample_attestation;
+  bool test_hostile_init_data;
+  /* The one broker the guest's relay streams reach ("" = no relay): when the
+   * pod's init-data names none (aa.toml [token_configs.kbs] url). */
   char *relay_broker;
 } shim_config;
 

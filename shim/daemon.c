@@ -107,6 +107,7 @@ static int setup(shim *s, cf_error *err) {
   /* a malformed annotation fails the pod (shim_pod_start), so Create says why */
   if (shim_pod_size(&s->cfg, spec, &s->size, &s->size_err) < 0)
     cf_error_prefix(&s->size_err, "pod sizing from %s", path);
+  shim_initdata_read(&s->cfg, spec, &s->initdata, &s->initdata_err); /* initdata.h */
   free(spec);
   if (r < 0)
     return r;
@@ -183,6 +184,7 @@ int shim_daemon_main(shim_opts *o) {
     close(s->signal_fd);
   cf_loop_free(s->loop);
   shim_pod_files_free(&s->pod_files);
+  shim_initdata_free(&s->initdata);
   shim_config_free(&s->cfg);
   free(s);
   return 0;

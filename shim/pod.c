@@ -337,6 +337,10 @@ static void create_sandbox(shim *s, const cf_error *net_err) {
   shim_pod_files_fill(&s->pod_files, &req);
   req.guest_log_level = s->cfg.log_level;
   req.exit_on_destroy = true;
+  if (s->initdata.to_guest) { /* checked in the guest against the launch binding */
+    req.init_data.data = (uint8_t *)s->initdata.to_guest;
+    req.init_data.len = s->initdata.to_guest_len;
+  }
   shim_pod_agent_call(s, "CreateSandbox", &req.base, s->cfg.agent_timeout_ms, on_sandbox, s);
 }
 
@@ -470,11 +474,20 @@ void shim_pod_start(shim *s) {
     pod_failed(s, POD_FAILED);
     return;
   }
+  if (s->initdata_err.status || s->initdata_err.msg[0]) {
+    pd->failure = s->initdata_err;
+    pod_failed(s, POD_FAILED);
+    return;
+  }
   cf_vm_config vc;
   shim_config_vm(&s->cfg, s->group_id, s->state_dir, &vc);
   vc.sock_dir = s->sock_dir;
   vc.vcpus = s->size.vcpus;
   vc.memory_mib = s->size.memory_mib;
+  vc.relay = shim_relay_wanted(s); /* relay.c */
+  vc.init_data = (const uint8_t *)s->initdata.toml; /* the backend binds its digest */
+  vc.init_data_len = s->initdata.len;
+  vc.kernel_params = s->initdata.kernel_params;
   cf_info("pod %s: vcpus=%u memory_mib=%llu%s (config vcpus %u, memory_mib %llu, plus the "
           "sandbox's annotations)", s->group_id, vc.vcpus, (unsigned long long)vc.memory_mib,
           s->size.clamped ? " (clamped)" : "", s->cfg.vcpus,

@@ -3,7 +3,13 @@
 #ifndef COFFER_SHIM_RELAY_H
 #define COFFER_SHIM_RELAY_H
 
+#include <stdbool.h>
+
 typedef struct shim shim;
+
+/* Whether the pod has a broker: its init-data's aa.toml [token_configs.kbs]
+ * url, else the config's relay_broker. The VM then gets the relay port. */
+bool shim_relay_wanted(shim *s);
 
 /* After the VM started: serve the guest's relay port when the pod has a
  * broker and the backend a relay channel. A failure is logged; the pod

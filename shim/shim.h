@@ -23,6 +23,7 @@
 #include "config.h"
 #include "podfiles.h"
 #include "events.h"
+#include "initdata.h"
 #include "pod.h"
 #include "podsize.h"
 #include "process.h"
@@ -55,6 +56,8 @@ struct shim {
   char sock_dir[64];      /* per pod: the backend's sockets (shim_sock_dir) */
   cf_pod_size size;       /* the VM's, from the first task's annotations */
   cf_error size_err;      /* set (status != 0) when they were malformed */
+  shim_initdata initdata; /* the pod's init-data (initdata.h) */
+  cf_error initdata_err;  /* set (status != 0) when it was malformed */
   ttrpc_server *srv;
   pod pod;
   events ev;

@@ -84,6 +84,19 @@ static void test_errors(void) {
   expect_error("{\"log_level\":3}", "\"log_level\"", "string");
   expect_error("{\"backend\":", "/etc/x.json", "invalid JSON");
   expect_error("[1,2]", "/etc/x.json", "JSON object");
+  /* init-data */
+  expect_error("{\"init_data\":\"id.toml\"}", "\"init_data\"", "absolute");
+  expect_error("{\"sample_attestation\":1}", "\"sample_attestation\"", "true or false");
+  expect_error("{\"profile\":\"sev-snp\",\"sample_attestation\":true}", "\"sample_attestation\"",
+               "only the plain profile");
+  expect_error("{\"sample_attestation\":true,\"tee\":\"tdx\"}", "\"sample_attestation\"", "plain");
+  shim_config c = {0};
+  cf_error err = {0};
+  shim_config_defaults(&c, &err);
+  CHECK(shim_config_parse(&c, "x", "{\"init_data\":\"/etc/id.toml\",\"sample_attestation\":true,"
+                          "\"test_hostile_init_data\":true}", &err) == 0);
+  CHECK(!strcmp(c.init_data, "/etc/id.toml") && c.sample_attestation && c.test_hostile_init_data);
+  shim_config_free(&c);
 }
 
 static void test_load(void) {

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# coffer-vmm hashes the init-data file a spec names (init_data_path) into the
-# launch measurements: SNP hostData = base64(SHA-256), TDX mrConfigId =
-# base64(SHA-384); checked against openssl(1) for a file and for an empty
-# one. A spec with both the path and digests, or an unreadable path, fails.
+# coffer-vmm binds the init-data document a spec names (init_data_path) into
+# the launch: its digest with the document's own algorithm, fitted to SNP
+# hostData (32 B: sha384/sha512 truncated) and TDX mrConfigId (48 B: sha256
+# zero-padded, sha512 truncated); python's hashlib is the oracle. An empty
+# file means no init-data; a malformed document, a spec with both the path
+# and digests, or an unreadable path fails.
 #   init_data_digest.sh HELPER GOLDEN_DIR
 set -uo pipefail
 helper=$1 golden=$2
@@ -22,19 +24,45 @@ s["init_data_path"] = sys.argv[2]
 json.dump(s, open(sys.argv[3], "w"))
 PY
 }
-printf 'algorithm = "sha384"\nversion = "0.1.0"\n[data]\n"policy.rego" = "package x"\n' >"$tmp/init-data"
-: >"$tmp/empty"
-head -c 100000 /dev/urandom >"$tmp/random"
-for f in init-data empty random; do
-  sha256=$(openssl dgst -sha256 -binary "$tmp/$f" | base64 -w0)
-  sha384=$(openssl dgst -sha384 -binary "$tmp/$f" | base64 -w0)
+# hexfit ALG FILE N: the digest (the document's own algorithm) fitted to N bytes, base64
+fit() {
+  python3 - "$1" "$2" "$3" <<'PY'
+import base64, hashlib, sys
+d = hashlib.new(sys.argv[1], open(sys.argv[2], "rb").read()).digest()
+n = int(sys.argv[3])
+print(base64.b64encode((d + bytes(64))[:n]).decode())
+PY
+}
+for alg in sha256 sha384 sha512; do
+  f=init-$alg
+  printf 'algorithm = "%s"\nversion = "0.1.0"\n[data]\n"policy.rego" = "package x"\n' "$alg" >"$tmp/$f"
+  hostdata=$(fit "$alg" "$tmp/$f" 32)
+  mrconfigid=$(fit "$alg" "$tmp/$f" 48)
+  # cross-check the fitting rule with openssl(1) for sha256: MRCONFIGID = digest + 16 zero bytes
+  if [ $alg = sha256 ]; then
+    want=$( (openssl dgst -sha256 -binary "$tmp/$f"; head -c 16 /dev/zero) | base64 -w0)
+    [ "$want" = "$mrconfigid" ] || { echo "FAIL: fit rule self-check"; fail=1; }
+  fi
   spec sev-snp "$tmp/$f" "$tmp/snp.json"
   spec tdx "$tmp/$f" "$tmp/tdx.json"
   snp=$("$helper" xml --spec "$tmp/snp.json") || { echo "FAIL: xml for snp/$f"; fail=1; continue; }
   tdx=$("$helper" xml --spec "$tmp/tdx.json") || { echo "FAIL: xml for tdx/$f"; fail=1; continue; }
-  grep -q "<hostData>$sha256</hostData>" <<<"$snp" || { echo "FAIL: $f: hostData is not $sha256:"; grep hostData <<<"$snp"; fail=1; }
-  grep -q "<mrConfigId>$sha384</mrConfigId>" <<<"$tdx" || { echo "FAIL: $f: mrConfigId is not $sha384:"; grep mrConfigId <<<"$tdx"; fail=1; }
-  [ $fail = 0 ] && echo "ok: $f: hostData $sha256, mrConfigId ${sha384:0:16}..."
+  grep -q "<hostData>$hostdata</hostData>" <<<"$snp" || { echo "FAIL: $f: hostData is not $hostdata:"; grep hostData <<<"$snp"; fail=1; }
+  grep -q "<mrConfigId>$mrconfigid</mrConfigId>" <<<"$tdx" || { echo "FAIL: $f: mrConfigId is not $mrconfigid:"; grep mrConfigId <<<"$tdx"; fail=1; }
+  [ $fail = 0 ] && echo "ok: $f: hostData $hostdata, mrConfigId ${mrconfigid:0:16}..."
+done
+# an empty file: no init-data, no hostData / mrConfigId element
+: >"$tmp/empty"
+spec sev-snp "$tmp/empty" "$tmp/snp.json"
+snp=$("$helper" xml --spec "$tmp/snp.json") || { echo "FAIL: xml for the empty init-data"; fail=1; }
+if grep -q hostData <<<"$snp"; then echo "FAIL: empty init-data gave a hostData"; fail=1; else echo "ok: empty: no hostData"; fi
+# not an init-data document: refused naming the problem
+head -c 1000 /dev/urandom >"$tmp/random"
+printf 'algorithm = "sha-256"\nversion = "0.1.0"\n[data]\n' >"$tmp/badalg"
+for f in random badalg; do
+  spec sev-snp "$tmp/$f" "$tmp/bad.json"
+  if out=$("$helper" xml --spec "$tmp/bad.json" 2>&1); then echo "FAIL: $f accepted as init-data"; fail=1
+  else grep -q "init-data" <<<"$out" || { echo "FAIL: unclear error for $f: $out"; fail=1; }; echo "ok: $f refused: ${out:0:120}"; fi
 done
 # both a path and digests: refused, naming the conflict
 python3 -c 'import json,sys; s=json.load(open(sys.argv[1])); s["init_data_path"]=sys.argv[2]; json.dump(s,open(sys.argv[3],"w"))' \
@@ -44,5 +72,5 @@ else grep -q "not both" <<<"$out" || { echo "FAIL: unclear error: $out"; fail=1;
 spec sev-snp "$tmp/missing" "$tmp/missing.json"
 if out=$("$helper" xml --spec "$tmp/missing.json" 2>&1); then echo "FAIL: missing init-data accepted"; fail=1
 else grep -q "$tmp/missing" <<<"$out" || { echo "FAIL: error does not name the file: $out"; fail=1; }; fi
-[ $fail = 0 ] && echo "PASS: init-data digests computed by coffer-vmm"
+[ $fail = 0 ] && echo "PASS: init-data bound by coffer-vmm with its own algorithm and the fit rules"
 exit $fail

@@ -54,8 +54,10 @@ typedef struct vm_spec {
    * digests below (the shim must not map libcrypto); a spec gives either the
    * path or the digests. */
   char *init_data_path;
-  char *init_data_sha256; /* hex; SNP hostData (base64 of the 32 bytes) */
-  char *init_data_sha384; /* hex; TDX mrConfigId (base64 of the 48 bytes) */
+  /* hex of the init-data digest fitted to the field (the names are the
+   * historic ones: the digest uses the document's algorithm, kbs-protocol §C) */
+  char *init_data_sha256; /* SNP hostData: 32 bytes */
+  char *init_data_sha384; /* TDX mrConfigId: 48 bytes */
   /* SEV-SNP launch parameters */
   unsigned snp_cbitpos, snp_reduced_phys_bits;
   char *snp_policy;    /* hex, e.g. "0x30000" */

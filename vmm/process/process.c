@@ -176,6 +176,12 @@ static int process_start(const cf_vm_config *cfg, cf_vm **out, cf_error *err) {
       dup2(null, 0);
       dup2(null, 1);
     }
+    /* a host process has no kernel command line of its own: the agent reads
+     * the pod's (e.g. coffer.sample_init_data=) from here */
+    if (cfg->kernel_params && *cfg->kernel_params)
+      setenv("COFFER_AGENT_CMDLINE", cfg->kernel_params, 1);
+    else
+      unsetenv("COFFER_AGENT_CMDLINE");
     if (relay[1] >= 0) {
       if (relay[1] == 3)
         fcntl(3, F_SETFD, 0);

@@ -33,11 +33,11 @@ typedef struct cf_vm_config {
   const char *machine;         /* "microvm" | "q35"; NULL = profile default */
   unsigned vcpus;
   uint64_t memory_mib;
-  const uint8_t *init_data;    /* TEE profiles: the pod's init-data, may be NULL.
-                                  Not handed to the guest (nothing does that yet):
-                                  coffer-vmm hashes it into the launch measurement
-                                  (SNP hostData = SHA-256, TDX mrConfigId = SHA-384).
-                                  The shim sets none today. */
+  const uint8_t *init_data;    /* the pod's init-data TOML (checked by the shim),
+                                  may be NULL. TEE profiles: coffer-vmm binds its
+                                  digest (the document's algorithm, fitted) into
+                                  SNP hostData / TDX mrConfigId. The guest gets the
+                                  bytes in CreateSandbox, not from the backend. */
   size_t init_data_len;
   int agent_timeout_ms;        /* bound on waiting for the agent to answer */
   const char *log_level;       /* passed to the agent */

@@ -1,0 +1,17 @@
+/* SHA-256, SHA-384 and SHA-512 (FIPS 180-4), one-shot and dependency-free:
+ * init-data digests are computed by the shim (which must not map libcrypto)
+ * and by the statically linked agent. */
+#ifndef COFFER_SHA2_H
+#define COFFER_SHA2_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+void cf_sha256(const void *data, size_t len, uint8_t out[32]);
+void cf_sha384(const void *data, size_t len, uint8_t out[48]);
+void cf_sha512(const void *data, size_t len, uint8_t out[64]);
+
+/* Lower-case hex of n bytes into out (2n+1 bytes with the NUL). */
+void cf_hex(const uint8_t *in, size_t n, char *out);
+
+#endif
