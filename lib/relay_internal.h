@@ -43,6 +43,7 @@ typedef struct relay_stream {
   size_t pend_off, pend_len;
   uint64_t deadline;    /* connect/open deadline, then idle deadline */
   bool raw;             /* guest: a plain client, no status byte */
+  bool hup;             /* the socket hung up: epoll reports it until removed */
 } relay_stream;
 
 /* What one side does (relay_host.c, relay_guest.c): called through this

@@ -148,7 +148,8 @@ void relay_stream_close(cf_relay *r, relay_stream *s, const char *reason) {
     return;
   uint32_t id = s->id;
   bool tell = reason && s->state != ST_DRAINING;
-  cf_loop_unwatch(s->watch);
+  if (s->watch)
+    cf_loop_unwatch(s->watch);
   close(s->fd);
   free(s->pend);
   *s = (relay_stream){0};
@@ -175,6 +176,20 @@ void relay_stream_watch(cf_relay *r, relay_stream *s) {
     break;
   default:
     break; /* OPENING: only hang-ups, which epoll always reports */
+  }
+  /* A hung-up socket that we cannot serve now (no credit) would wake the
+   * loop without end: off epoll until there is something to do. */
+  if (s->hup && !ev) {
+    if (s->watch)
+      cf_loop_unwatch(s->watch);
+    s->watch = NULL;
+    s->events = 0;
+    return;
+  }
+  if (!s->watch) {
+    s->watch = cf_loop_watch(r->loop, s->fd, ev, stream_on_event, r, NULL);
+    s->events = ev;
+    return;
   }
   if (ev != s->events && cf_loop_watch_modify(s->watch, ev, NULL) == 0)
     s->events = ev;
@@ -272,6 +287,8 @@ static void stream_on_event(cf_loop *loop, int fd, uint32_t events, void *data) 
       s = &r->streams[i];
   if (!s)
     return;
+  if (events & (EPOLLHUP | EPOLLERR))
+    s->hup = true;
   switch (s->state) {
   case ST_CONNECTING:
     r->side->connected(r, s);
@@ -410,7 +427,8 @@ static void chan_on_event(cf_loop *loop, int fd, uint32_t events, void *data) {
   cf_relay *r = data;
   if (events & EPOLLOUT)
     chan_flush(r);
-  if (r->failed || r->in_paused || !r->chan_watch || !(events & (EPOLLIN | EPOLLHUP | EPOLLERR)))
+  if (r->failed || r->in_paused || !r->chan_watch || !(events & (EPOLLIN | EPOLLHUP | EPOLLERR)) ||
+      r->in_len == sizeof(r->in))
     return;
   ssize_t n = read(r->chan, r->in + r->in_len, sizeof(r->in) - r->in_len);
   if (n < 0 && (errno == EAGAIN || errno == EINTR))
@@ -558,7 +576,8 @@ void cf_relay_free(cf_relay *r) {
       relay_stream *s = &r->streams[i];
       if (s->state == ST_FREE)
         continue;
-      cf_loop_unwatch(s->watch);
+      if (s->watch)
+        cf_loop_unwatch(s->watch);
       close(s->fd);
       free(s->pend);
     }
