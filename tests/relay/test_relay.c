@@ -206,27 +206,29 @@ static void a_host_that_sends_garbage_ends_the_guest_relay_with_a_reason(void) {
 
 /* ------------------------------------------------- hostile guest (host) */
 
-static void send_all(int fd, const void *p, size_t n) {
+/* Write everything, unless the peer stops reading for a second (a relay
+ * that turned its channel off): false then. */
+static bool send_all(int fd, const void *p, size_t n) {
   const uint8_t *b = p;
   while (n) {
     ssize_t w = write(fd, b, n);
     if (w < 0 && errno == EAGAIN) {
       struct pollfd pf = {.fd = fd, .events = POLLOUT};
-      poll(&pf, 1, 1000);
+      if (poll(&pf, 1, 1000) == 0)
+        return false;
       continue;
     }
     CHECK(w > 0);
     b += w;
     n -= (size_t)w;
   }
+  return true;
 }
 
-static void frame(int fd, uint32_t id, uint8_t type, const void *p, uint16_t len) {
+static bool frame(int fd, uint32_t id, uint8_t type, const void *p, uint16_t len) {
   uint8_t h[CF_RELAY_HEADER];
   cf_relay_frame_header(h, id, type, len);
-  send_all(fd, h, sizeof(h));
-  if (len)
-    send_all(fd, p, len);
+  return send_all(fd, h, sizeof(h)) && (!len || send_all(fd, p, len));
 }
 
 /* Read frames from the host for up to ms; count each type. */
@@ -369,7 +371,8 @@ static void garbage_and_credit_overruns_end_the_channel_not_the_host(void) {
       want = "DATA beyond the credit window";
       fcntl(guest, F_SETFL, O_NONBLOCK);
       for (int i = 0; i < 2048 && !rig_log_count(&r, want); i++) {
-        frame(guest, 1, CF_RELAY_DATA, d, sizeof(d));
+        if (!frame(guest, 1, CF_RELAY_DATA, d, sizeof(d)))
+          break; /* the host stopped reading: it should say why */
         char sink[65536];
         while (read(guest, sink, sizeof(sink)) > 0)
           ;

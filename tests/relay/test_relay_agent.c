@@ -30,7 +30,8 @@ int main(int argc, char **argv) {
   char pod_id[64];
   snprintf(pod_id, sizeof(pod_id), "relay-test-%d", (int)getpid());
   cf_vm_config cfg = {.pod_id = pod_id, .state_dir = state, .sock_dir = dir,
-                      .agent_path = argv[1], .log_level = "info", .agent_timeout_ms = 5000};
+                      .agent_path = argv[1], .log_level = "info", .agent_timeout_ms = 5000,
+                      .relay = 1};
   cf_vm *vm = NULL;
   cf_error err = {0};
   if (ops->start(&cfg, &vm, &err) < 0) {

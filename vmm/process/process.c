@@ -153,7 +153,7 @@ static int process_start(const cf_vm_config *cfg, cf_vm **out, cf_error *err) {
   /* The broker relay's channel: a socketpair stands for the virtio port. */
   char relay_sock[PATH_MAX + 32] = "";
   int relay[2] = {-1, -1};
-  if (strlen(sock_dir) + sizeof("/relay-guest.sock") <= SUN_PATH_MAX &&
+  if (cfg->relay && strlen(sock_dir) + sizeof("/relay-guest.sock") <= SUN_PATH_MAX &&
       socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, relay) == 0)
     snprintf(relay_sock, sizeof(relay_sock), "%s/relay-guest.sock", sock_dir);
   pid_t pid = fork();
