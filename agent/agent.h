@@ -148,6 +148,7 @@ typedef struct agent {
   /* coffer-attester (attester_client.c): started on first need, restarted after it died */
   pid_t attester_pid;
   bool attester_tried;   /* started once: a dead one is restarted lazily */
+  struct cf_relay *relay;/* the broker relay's guest end (relay.c); NULL: none */
 } agent;
 
 #endif

@@ -28,6 +28,7 @@
 #include "init.h"
 #include "initdata.h"
 #include "policy_gate.h"
+#include "relay.h"
 #include "service.h"
 #include "coffer/policy.h"
 
@@ -51,7 +52,11 @@ static void usage(FILE *f) {
           "  --policy FILE   the agent policy (default: init-data's policy.json, else allow;\n"
           "                  deny in a TEE)\n"
           "  --tee           behave as in a TEE guest (found by itself as PID 1): deny-default\n"
-          "                  policy, built-in runtime only, no runtime/listen from the command line\n");
+          "                  policy, built-in runtime only, no runtime/listen from the command line\n"
+          "  --relay-channel fd:N | serial:PATH  the broker relay's channel to the host\n"
+          "                  (PID 1 default: the virtio port relay.0 when there is one)\n"
+          "  --relay-socket PATH  where guest programs reach the broker relay\n"
+          "                  (default /run/coffer/relay.sock)\n");
 }
 
 static char *find_in_path(const char *name) {
@@ -191,7 +196,9 @@ int main(int argc, char **argv) {
       {"guest", no_argument, NULL, 'g'},         {"help", no_argument, NULL, 'h'},
       {"no-pivot", no_argument, NULL, 'p'},      {"block-dir", required_argument, NULL, 'b'},
       {"busy-poll-us", required_argument, NULL, 'B'}, {"policy", required_argument, NULL, 'P'},
-      {"tee", no_argument, NULL, 'T'},           {NULL, 0, NULL, 0}};
+      {"tee", no_argument, NULL, 'T'},           {"relay-channel", required_argument, NULL, 'R'},
+      {"relay-socket", required_argument, NULL, 'S'}, {NULL, 0, NULL, 0}};
+  const char *relay_channel = NULL, *relay_socket = NULL;
   const char *listen_addr = NULL, *state = "/run/coffer", *runtime = NULL;
   const char *shared = "/run/coffer/shared", *modules = "/etc/coffer/modules";
   const char *block_dir = "/sys/block", *policy = NULL;
@@ -200,7 +207,7 @@ int main(int argc, char **argv) {
   /* adaptive (see cf_loop_set_busy_poll): the vCPU is the containers' as
    * soon as calls stop coming back to back */
   unsigned busy_poll_us = 50;
-  while ((c = getopt_long(argc, argv, "l:s:r:d:m:v:ghpb:B:P:T", opts, NULL)) != -1) {
+  while ((c = getopt_long(argc, argv, "l:s:r:d:m:v:ghpb:B:P:TR:S:", opts, NULL)) != -1) {
     switch (c) {
     case 'l': listen_addr = optarg; break;
     case 's': state = optarg; break;
@@ -212,6 +219,8 @@ int main(int argc, char **argv) {
     case 'b': block_dir = optarg; break;
     case 'P': policy = optarg; break;
     case 'T': tee = true; break;
+    case 'R': relay_channel = optarg; break;
+    case 'S': relay_socket = optarg; break;
     case 'B':
       if (!parse_busy_poll(optarg, &busy_poll_us)) {
         fprintf(stderr, "coffer-agent: --busy-poll-us %s: give 0..1000 microseconds\n", optarg);
@@ -345,6 +354,11 @@ int main(int argc, char **argv) {
     if (a.pid1)
       init_power_off();
     return 1;
+  }
+  /* The relay is an extra: the agent serves the pod without it. */
+  if (agent_relay_start(&a, relay_channel, relay_socket, &err) < 0) {
+    cf_error_log("%s", err.msg);
+    cf_error_clear(&err);
   }
   cf_info("coffer-agent %s ready (%s%s, runtime %s%s%s, state %s, cgroup v%d%s)", AGENT_VERSION,
           a.pid1 ? "guest PID 1" : (a.guest ? "guest mode" : "host process"), tee ? ", TEE" : "",

@@ -30,21 +30,21 @@ static void tell_client(int fd, char status, const char *reason) {
   (void)w; /* a client that left cannot be told */
 }
 
-void relay_guest_refused(cf_relay *r, relay_stream *s, const char *reason) {
+static void relay_guest_refused(cf_relay *r, relay_stream *s, const char *reason) {
   relay_log_refused(r, s->id, reason);
   if (!s->raw)
     tell_client(s->fd, 'E', reason);
   relay_stream_close(r, s, NULL);
 }
 
-void relay_guest_opened(cf_relay *r, relay_stream *s) {
+static void relay_guest_opened(cf_relay *r, relay_stream *s) {
   if (!s->raw)
     tell_client(s->fd, 'K', NULL);
   relay_stream_opened(r, s);
 }
 
 /* The client's first byte picks its mode; then the stream opens. */
-void relay_guest_hello(cf_relay *r, relay_stream *s) {
+static void relay_guest_hello(cf_relay *r, relay_stream *s) {
   uint8_t first;
   ssize_t n = recv(s->fd, &first, 1, MSG_PEEK);
   if (n < 0 && (errno == EAGAIN || errno == EINTR))
@@ -77,7 +77,7 @@ static void retry_channel(cf_loop *loop, void *data) {
   relay_chan_rewatch(r);
 }
 
-void relay_guest_channel_lost(cf_relay *r, const char *why) {
+static void relay_guest_channel_lost(cf_relay *r, const char *why) {
   if (r->chan_watch) {
     cf_loop_unwatch(r->chan_watch);
     r->chan_watch = NULL;
@@ -120,12 +120,17 @@ static void on_accept(cf_loop *loop, int lfd, uint32_t events, void *data) {
   }
 }
 
+static const relay_side guest_side = {.refused = relay_guest_refused,
+                                      .opened = relay_guest_opened,
+                                      .hello = relay_guest_hello,
+                                      .channel_lost = relay_guest_channel_lost};
+
 cf_relay *cf_relay_guest_new(cf_loop *loop, int channel_fd, int listen_fd, const cf_relay_opts *o,
                              cf_error *err) {
   cf_relay_opts g = o ? *o : (cf_relay_opts){0};
   if (g.connect_timeout_ms <= 0)
     g.connect_timeout_ms = 8000; /* longer than the host's, whose reason is better */
-  cf_relay *r = relay_new(RELAY_GUEST, loop, channel_fd, &g, err);
+  cf_relay *r = relay_new(RELAY_GUEST, &guest_side, loop, channel_fd, &g, err);
   if (!r) {
     close(listen_fd);
     return NULL;

@@ -86,7 +86,9 @@ static void refuse(cf_relay *r, uint32_t id, const char *why) {
   relay_send(r, id, CF_RELAY_CLOSE, why, strnlen(why, CF_RELAY_REASON_MAX));
 }
 
-void relay_host_open(cf_relay *r, uint32_t id) {
+static void host_connected(cf_relay *r, relay_stream *s);
+
+static void host_open(cf_relay *r, uint32_t id) {
   char why[CF_RELAY_REASON_MAX + 1];
   _cleanup_close_ int fd =
       socket(r->broker.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
@@ -116,10 +118,10 @@ void relay_host_open(cf_relay *r, uint32_t id) {
   }
   fd = -1; /* the stream owns it */
   if (done)
-    relay_host_connected(r, s);
+    host_connected(r, s);
 }
 
-void relay_host_connected(cf_relay *r, relay_stream *s) {
+static void host_connected(cf_relay *r, relay_stream *s) {
   int soerr = 0;
   socklen_t len = sizeof(soerr);
   if (getsockopt(s->fd, SOL_SOCKET, SO_ERROR, &soerr, &len) < 0)
@@ -137,13 +139,15 @@ void relay_host_connected(cf_relay *r, relay_stream *s) {
   relay_send(r, id, CF_RELAY_OPEN_OK, NULL, 0);
 }
 
+static const relay_side host_side = {.open = host_open, .connected = host_connected};
+
 cf_relay *cf_relay_host_new(cf_loop *loop, int channel_fd, const cf_relay_opts *o, cf_error *err) {
   if (!o || !o->broker || !*o->broker) {
     close(channel_fd);
     cf_err_status(err, CF_INVALID_ARGUMENT, "relay: no broker address for this pod");
     return NULL;
   }
-  cf_relay *r = relay_new(RELAY_HOST, loop, channel_fd, o, err);
+  cf_relay *r = relay_new(RELAY_HOST, &host_side, loop, channel_fd, o, err);
   if (!r)
     return NULL;
   if (resolve_broker(r, o->broker, err) < 0) {

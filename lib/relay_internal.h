@@ -43,10 +43,24 @@ typedef struct relay_stream {
   size_t pend_off, pend_len;
   uint64_t deadline;    /* connect/open deadline, then idle deadline */
   bool raw;             /* guest: a plain client, no status byte */
+  bool hup;             /* the socket hung up: epoll reports it until removed */
 } relay_stream;
+
+/* What one side does (relay_host.c, relay_guest.c): called through this
+ * table, so a program links only its own side (the static guest agent has
+ * no resolver). Hooks of the other side are never called. */
+typedef struct relay_side {
+  void (*open)(cf_relay *r, uint32_t id);                          /* host */
+  void (*connected)(cf_relay *r, relay_stream *s);                 /* host */
+  void (*refused)(cf_relay *r, relay_stream *s, const char *why);  /* guest */
+  void (*opened)(cf_relay *r, relay_stream *s);                    /* guest */
+  void (*hello)(cf_relay *r, relay_stream *s);                     /* guest */
+  void (*channel_lost)(cf_relay *r, const char *why);              /* guest */
+} relay_side;
 
 struct cf_relay {
   enum relay_role role;
+  const relay_side *side;
   cf_loop *loop;
   char name[128];
   unsigned max_streams;
@@ -77,8 +91,8 @@ struct cf_relay {
   unsigned long opened, refused;
 };
 
-cf_relay *relay_new(enum relay_role role, cf_loop *loop, int chan, const cf_relay_opts *o,
-                    cf_error *err);
+cf_relay *relay_new(enum relay_role role, const relay_side *side, cf_loop *loop, int chan,
+                    const cf_relay_opts *o, cf_error *err);
 /* Queue a frame on the channel (and try to send it). */
 int relay_send(cf_relay *r, uint32_t id, uint8_t type, const void *payload, size_t len);
 relay_stream *relay_stream_alloc(cf_relay *r, uint32_t id, int fd, enum stream_state st);
@@ -96,13 +110,5 @@ void relay_fail(cf_relay *r, const char *fmt, ...) __attribute__((format(printf,
 void relay_log_refused(cf_relay *r, uint32_t id, const char *reason);
 /* Copy text from the wire as printable ASCII. */
 void relay_sanitize(char *dst, size_t cap, const uint8_t *src, size_t len);
-
-/* Side hooks. */
-void relay_host_open(cf_relay *r, uint32_t id);
-void relay_host_connected(cf_relay *r, relay_stream *s);
-void relay_guest_refused(cf_relay *r, relay_stream *s, const char *reason);
-void relay_guest_opened(cf_relay *r, relay_stream *s);
-void relay_guest_hello(cf_relay *r, relay_stream *s);
-void relay_guest_channel_lost(cf_relay *r, const char *why);
 
 #endif

@@ -71,7 +71,7 @@ static void chan_flush(cf_relay *r) {
     if (n < 0 && errno == EAGAIN)
       break;
     if (r->role == RELAY_GUEST) {
-      relay_guest_channel_lost(r, "the host end of the relay channel is gone");
+      r->side->channel_lost(r, "the host end of the relay channel is gone");
       return;
     }
     relay_fail(r, "writing the relay channel: %s", n < 0 ? strerror(errno) : "no progress");
@@ -148,7 +148,8 @@ void relay_stream_close(cf_relay *r, relay_stream *s, const char *reason) {
     return;
   uint32_t id = s->id;
   bool tell = reason && s->state != ST_DRAINING;
-  cf_loop_unwatch(s->watch);
+  if (s->watch)
+    cf_loop_unwatch(s->watch);
   close(s->fd);
   free(s->pend);
   *s = (relay_stream){0};
@@ -175,6 +176,20 @@ void relay_stream_watch(cf_relay *r, relay_stream *s) {
     break;
   default:
     break; /* OPENING: only hang-ups, which epoll always reports */
+  }
+  /* A hung-up socket that we cannot serve now (no credit) would wake the
+   * loop without end: off epoll until there is something to do. */
+  if (s->hup && !ev) {
+    if (s->watch)
+      cf_loop_unwatch(s->watch);
+    s->watch = NULL;
+    s->events = 0;
+    return;
+  }
+  if (!s->watch) {
+    s->watch = cf_loop_watch(r->loop, s->fd, ev, stream_on_event, r, NULL);
+    s->events = ev;
+    return;
   }
   if (ev != s->events && cf_loop_watch_modify(s->watch, ev, NULL) == 0)
     s->events = ev;
@@ -272,12 +287,14 @@ static void stream_on_event(cf_loop *loop, int fd, uint32_t events, void *data) 
       s = &r->streams[i];
   if (!s)
     return;
+  if (events & (EPOLLHUP | EPOLLERR))
+    s->hup = true;
   switch (s->state) {
   case ST_CONNECTING:
-    relay_host_connected(r, s);
+    r->side->connected(r, s);
     return;
   case ST_HELLO:
-    relay_guest_hello(r, s);
+    r->side->hello(r, s);
     return;
   case ST_OPENING:
     /* The client hung up before the host answered. */
@@ -317,7 +334,7 @@ static int on_frame(cf_relay *r, const cf_relay_frame *f) {
     if (f->stream <= r->last_id)
       return proto_error(r, f, "stream ids must increase");
     r->last_id = f->stream;
-    relay_host_open(r, f->stream);
+    r->side->open(r, f->stream);
     return 0;
   }
   relay_stream *s = stream_find(r, f->stream);
@@ -330,7 +347,7 @@ static int on_frame(cf_relay *r, const cf_relay_frame *f) {
   case CF_RELAY_OPEN_OK:
     if (r->role != RELAY_GUEST || s->state != ST_OPENING)
       return proto_error(r, f, "unexpected OPEN_OK");
-    relay_guest_opened(r, s);
+    r->side->opened(r, s);
     return 0;
   case CF_RELAY_DATA:
     if (s->state != ST_OPEN)
@@ -362,7 +379,7 @@ static int on_frame(cf_relay *r, const cf_relay_frame *f) {
     char reason[CF_RELAY_REASON_MAX + 1];
     relay_sanitize(reason, sizeof(reason), f->payload, f->len);
     if (s->state == ST_OPENING) {
-      relay_guest_refused(r, s, reason[0] ? reason : "the host closed the stream");
+      r->side->refused(r, s, reason[0] ? reason : "the host closed the stream");
       return 0;
     }
     if (s->state == ST_OPEN && s->pend_len) {
@@ -410,7 +427,8 @@ static void chan_on_event(cf_loop *loop, int fd, uint32_t events, void *data) {
   cf_relay *r = data;
   if (events & EPOLLOUT)
     chan_flush(r);
-  if (r->failed || r->in_paused || !r->chan_watch || !(events & (EPOLLIN | EPOLLHUP | EPOLLERR)))
+  if (r->failed || r->in_paused || !r->chan_watch || !(events & (EPOLLIN | EPOLLHUP | EPOLLERR)) ||
+      r->in_len == sizeof(r->in))
     return;
   ssize_t n = read(r->chan, r->in + r->in_len, sizeof(r->in) - r->in_len);
   if (n < 0 && (errno == EAGAIN || errno == EINTR))
@@ -419,7 +437,7 @@ static void chan_on_event(cf_loop *loop, int fd, uint32_t events, void *data) {
     char why[160];
     snprintf(why, sizeof(why), "the relay channel %s", n < 0 ? strerror(errno) : "closed");
     if (r->role == RELAY_GUEST)
-      relay_guest_channel_lost(r, why);
+      r->side->channel_lost(r, why);
     else
       relay_fail(r, "%s (the VM is gone)", why);
     return;
@@ -448,7 +466,7 @@ static void tick(cf_loop *loop, void *data) {
                s->state == ST_CONNECTING ? "broker" : "host relay for",
                s->state == ST_CONNECTING ? r->broker_text : "the broker", r->connect_ms);
       if (r->role == RELAY_GUEST) {
-        relay_guest_refused(r, s, why);
+        r->side->refused(r, s, why);
         continue;
       }
       relay_log_refused(r, s->id, why);
@@ -490,14 +508,14 @@ void relay_fail(cf_relay *r, const char *fmt, ...) {
   for (unsigned i = 0; i < r->max_streams; i++) {
     relay_stream *s = &r->streams[i];
     if (s->state == ST_OPENING)
-      relay_guest_refused(r, s, reason);
+      r->side->refused(r, s, reason);
     else
       relay_stream_close(r, s, NULL);
   }
 }
 
-cf_relay *relay_new(enum relay_role role, cf_loop *loop, int chan, const cf_relay_opts *o,
-                    cf_error *err) {
+cf_relay *relay_new(enum relay_role role, const relay_side *side, cf_loop *loop, int chan,
+                    const cf_relay_opts *o, cf_error *err) {
   cf_relay *r = calloc(1, sizeof(*r));
   if (!r) {
     close(chan);
@@ -505,6 +523,7 @@ cf_relay *relay_new(enum relay_role role, cf_loop *loop, int chan, const cf_rela
     return NULL;
   }
   r->role = role;
+  r->side = side;
   r->loop = loop;
   r->chan = chan;
   r->listen_fd = -1;
@@ -557,7 +576,8 @@ void cf_relay_free(cf_relay *r) {
       relay_stream *s = &r->streams[i];
       if (s->state == ST_FREE)
         continue;
-      cf_loop_unwatch(s->watch);
+      if (s->watch)
+        cf_loop_unwatch(s->watch);
       close(s->fd);
       free(s->pend);
     }

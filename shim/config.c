@@ -26,7 +26,7 @@ void shim_config_free(shim_config *c) {
   char **strs[] = {&c->source, &c->backend, &c->kernel, &c->initrd, &c->firmware,
                    &c->kernel_params, &c->machine, &c->agent_transport,
                    &c->log_level, &c->profile, &c->agent_path, &c->state_dir,
-                   &c->init_data};
+                   &c->init_data, &c->relay_broker};
   for (size_t i = 0; i < sizeof(strs) / sizeof(strs[0]); i++) {
     free(*strs[i]);
     *strs[i] = NULL;
@@ -52,7 +52,7 @@ int shim_config_defaults(shim_config *c, cf_error *err) {
       set_str(&c->agent_transport, "auto", err) < 0 ||
       set_str(&c->log_level, "info", err) < 0 || set_str(&c->profile, "plain", err) < 0 ||
       set_str(&c->agent_path, "", err) < 0 || set_str(&c->state_dir, "/run/coffer", err) < 0 ||
-      set_str(&c->init_data, "", err) < 0)
+      set_str(&c->init_data, "", err) < 0 || set_str(&c->relay_broker, "", err) < 0)
     return -ENOMEM;
   return 0;
 }
@@ -152,6 +152,8 @@ static int apply_key(shim_config *c, const char *src, const char *key, json_obje
     return take_str(v, src, key, tees, tee, err);
   if (strcmp(key, "agent_path") == 0)
     return take_str(v, src, key, NULL, &c->agent_path, err);
+  if (strcmp(key, "relay_broker") == 0)
+    return take_str(v, src, key, NULL, &c->relay_broker, err);
   if (strcmp(key, "state_dir") == 0) {
     int r = take_str(v, src, key, NULL, &c->state_dir, err);
     if (r == 0 && c->state_dir[0] != '/')

@@ -27,6 +27,8 @@
  *                     the kernel command line (coffer.sample_init_data=HEX)
  *                     so the guest's init-data check runs without a TEE
  *                     (default false)
+ *   relay_broker      the guest's broker relay reaches this broker when the
+ *                     pod's init-data names none (default "": no relay)
  *   test_hostile_init_data  TEST HOOK simulating a hostile host: the guest
  *                     is handed init-data other than the one hashed into the
  *                     launch (or the sample binding); the pod must not start
@@ -62,6 +64,9 @@ typedef struct shim_config {
   char *init_data;
   bool sample_attestation;
   bool test_hostile_init_data;
+  /* The one broker the guest's relay streams reach ("" = no relay): when the
+   * pod's init-data names none (aa.toml [token_configs.kbs] url). */
+  char *relay_broker;
 } shim_config;
 
 /* Fill c with the defaults (c must be zeroed or freed before). */

@@ -24,6 +24,7 @@
 #include "events.h"
 #include "process.h"
 #include "net.h"
+#include "relay.h"
 #include "coffer/path.h"
 
 /* Waiting for the agent: connects back off from 10 ms to 200 ms (doubling
@@ -483,6 +484,7 @@ void shim_pod_start(shim *s) {
   vc.sock_dir = s->sock_dir;
   vc.vcpus = s->size.vcpus;
   vc.memory_mib = s->size.memory_mib;
+  vc.relay = shim_relay_wanted(s); /* relay.c */
   vc.init_data = (const uint8_t *)s->initdata.toml; /* the backend binds its digest */
   vc.init_data_len = s->initdata.len;
   vc.kernel_params = s->initdata.kernel_params;
@@ -507,6 +509,7 @@ void shim_pod_start(shim *s) {
             strerror(errno));
   }
   console_follow(s);
+  shim_relay_start(s); /* relay.c */
   pd->deadline_ms = cf_now_ms() + (uint64_t)s->cfg.agent_timeout_ms;
   try_connect(s->loop, s);
 }
@@ -531,6 +534,7 @@ void shim_pod_stop(shim *s) {
   cf_err_status(&pd->failure, CF_FAILED_PRECONDITION, "the pod is shut down");
   fail_waiting(s);
   console_stop(s);
+  shim_relay_stop(s);
   if (pd->vm) {
     cf_error err = {0};
     if (pd->ops->stop(pd->vm, STOP_GRACE_MS, &err) < 0)

@@ -44,6 +44,7 @@ typedef struct pod {
   guest_log glog;
   cf_error failure;   /* why the pod is FAILED / DEAD */
   deferred *waiting, **waiting_tail;
+  struct cf_relay *relay; /* the broker relay's host end (relay.c); NULL: none */
 } pod;
 
 void shim_pod_start(shim *s);

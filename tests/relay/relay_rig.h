@@ -115,7 +115,7 @@ static int rig_listen_unix(const char *path) {
 
 /* Start the relays; *raw gets the test's end of the channel in host_only
  * (the test is the guest) and guest_only (the test is the host) modes. */
-static void rig_start(rig *r, const rig_opts *o, int *raw) {
+__attribute__((unused)) static void rig_start(rig *r, const rig_opts *o, int *raw) {
   memset(r, 0, sizeof(*r));
   snprintf(r->dir, sizeof(r->dir), "/tmp/relay-test-XXXXXX");
   CHECK(mkdtemp(r->dir));
@@ -175,7 +175,7 @@ static void rig_start(rig *r, const rig_opts *o, int *raw) {
 
 __attribute__((unused)) static bool rig_relays_alive(rig *r) { return waitpid(r->relays, NULL, WNOHANG) == 0; }
 
-static void rig_stop(rig *r) {
+__attribute__((unused)) static void rig_stop(rig *r) {
   if (r->relays > 0) {
     kill(r->relays, SIGKILL);
     waitpid(r->relays, NULL, 0);

@@ -206,27 +206,29 @@ static void a_host_that_sends_garbage_ends_the_guest_relay_with_a_reason(void) {
 
 /* ------------------------------------------------- hostile guest (host) */
 
-static void send_all(int fd, const void *p, size_t n) {
+/* Write everything, unless the peer stops reading for a second (a relay
+ * that turned its channel off): false then. */
+static bool send_all(int fd, const void *p, size_t n) {
   const uint8_t *b = p;
   while (n) {
     ssize_t w = write(fd, b, n);
     if (w < 0 && errno == EAGAIN) {
       struct pollfd pf = {.fd = fd, .events = POLLOUT};
-      poll(&pf, 1, 1000);
+      if (poll(&pf, 1, 1000) == 0)
+        return false;
       continue;
     }
     CHECK(w > 0);
     b += w;
     n -= (size_t)w;
   }
+  return true;
 }
 
-static void frame(int fd, uint32_t id, uint8_t type, const void *p, uint16_t len) {
+static bool frame(int fd, uint32_t id, uint8_t type, const void *p, uint16_t len) {
   uint8_t h[CF_RELAY_HEADER];
   cf_relay_frame_header(h, id, type, len);
-  send_all(fd, h, sizeof(h));
-  if (len)
-    send_all(fd, p, len);
+  return send_all(fd, h, sizeof(h)) && (!len || send_all(fd, p, len));
 }
 
 /* Read frames from the host for up to ms; count each type. */
@@ -369,7 +371,8 @@ static void garbage_and_credit_overruns_end_the_channel_not_the_host(void) {
       want = "DATA beyond the credit window";
       fcntl(guest, F_SETFL, O_NONBLOCK);
       for (int i = 0; i < 2048 && !rig_log_count(&r, want); i++) {
-        frame(guest, 1, CF_RELAY_DATA, d, sizeof(d));
+        if (!frame(guest, 1, CF_RELAY_DATA, d, sizeof(d)))
+          break; /* the host stopped reading: it should say why */
         char sink[65536];
         while (read(guest, sink, sizeof(sink)) > 0)
           ;
@@ -392,6 +395,74 @@ static void garbage_and_credit_overruns_end_the_channel_not_the_host(void) {
   printf("ok   garbage, bad flags, frames for unopened streams, credit overruns: logged, channel off, host up\n");
 }
 
+static unsigned long cpu_ticks(pid_t pid) {
+  char path[64], buf[1024];
+  snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+  FILE *f = fopen(path, "r");
+  CHECK(f);
+  size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+  fclose(f);
+  buf[n] = '\0';
+  char *p = strrchr(buf, ')');
+  unsigned long ut = 0, st = 0;
+  /* fields after comm: state(3) ... utime(14) stime(15) */
+  CHECK(p && sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut, &st) == 2);
+  return ut + st;
+}
+
+/* A guest that takes the broker's bytes but never returns credit, and a
+ * broker that then resets the connection: the host must not spin on the
+ * hung-up socket it cannot read. */
+static void a_reset_broker_socket_without_credit_does_not_spin(void) {
+  unsigned bport;
+  int blfd = rig_tcp_listener(&bport);
+  pid_t rst = fork();
+  CHECK(rst >= 0);
+  if (rst == 0) {
+    rig_die_with_parent();
+    int c = accept(blfd, NULL, NULL);
+    static char big[256 * 1024];
+    ssize_t w = write(c, big, sizeof(big)); /* more than one window */
+    (void)w;
+    usleep(300000);
+    struct linger l = {.l_onoff = 1, .l_linger = 0};
+    setsockopt(c, SOL_SOCKET, SO_LINGER, &l, sizeof(l));
+    close(c); /* RST */
+    pause();
+    _exit(0);
+  }
+  close(blfd);
+  char url[64];
+  snprintf(url, sizeof(url), "127.0.0.1:%u", bport);
+  int guest;
+  rig r;
+  rig_start(&r, &(rig_opts){.broker = url, .host_only = true}, &guest);
+  frame(guest, 1, CF_RELAY_OPEN, NULL, 0);
+  unsigned c[8] = {0};
+  read_frames(guest, 600, c, NULL, 0); /* takes the 64 KiB, returns no credit */
+  CHECK(c[CF_RELAY_OPEN_OK] == 1 && c[CF_RELAY_DATA] >= 1);
+  unsigned long t0 = cpu_ticks(r.relays);
+  usleep(1000000);
+  unsigned long used = cpu_ticks(r.relays) - t0;
+  fprintf(stderr, "  host relay CPU over 1 s with a reset, credit-less stream: %lu ticks\n", used);
+  CHECK(used < 10); /* a spinning loop burns ~100 */
+  /* credit comes: the host reads what is left, then finds the reset */
+  uint8_t credit[4] = {0, 1, 0, 0};
+  char why[256] = "";
+  memset(c, 0, sizeof(c));
+  for (int i = 0; i < 8 && !c[CF_RELAY_CLOSE]; i++) {
+    frame(guest, 1, CF_RELAY_WINDOW_UPDATE, credit, 4);
+    read_frames(guest, 300, c, why, sizeof(why));
+  }
+  fprintf(stderr, "  after credit: DATA %u CLOSE %u (%s)\n", c[CF_RELAY_DATA], c[CF_RELAY_CLOSE], why);
+  CHECK(c[CF_RELAY_CLOSE] == 1);
+  CHECK(rig_relays_alive(&r));
+  close(guest);
+  rig_stop(&r);
+  stop(rst);
+  printf("ok   a broker reset while the guest holds back credit: no busy loop, the stream closes when credit comes\n");
+}
+
 int main(void) {
   signal(SIGPIPE, SIG_IGN);
   setvbuf(stdout, NULL, _IONBF, 0);
@@ -407,6 +478,7 @@ int main(void) {
   the_guest_cannot_name_an_address();
   thousands_of_opens_stay_bounded();
   garbage_and_credit_overruns_end_the_channel_not_the_host();
+  a_reset_broker_socket_without_credit_does_not_spin();
   stop(broker);
   return 0;
 }

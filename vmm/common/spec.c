@@ -19,6 +19,7 @@
 #define SPEC_STRINGS(X)                                                        \
   X(pod_id) X(profile) X(machine) X(accel) X(emulator) X(kernel) X(initrd)     \
   X(firmware) X(cmdline) X(state_dir) X(console_log) X(agent_socket)           \
+  X(relay_socket)                                                              \
   X(share_dir) X(virtiofsd) X(init_data_path) X(init_data_sha256)             \
   X(init_data_sha384)                                                          \
   X(snp_policy) X(tdx_policy) X(tdx_qgs_socket)
@@ -125,6 +126,8 @@ int vm_spec_validate(const vm_spec *s, cf_error *err) {
   if (s->initrd[0] && (r = need_abs("initrd", s->initrd, err)) < 0)
     return r;
   if (s->agent_socket[0] && (r = need_abs("agent_socket", s->agent_socket, err)) < 0)
+    return r;
+  if (s->relay_socket[0] && (r = need_abs("relay_socket", s->relay_socket, err)) < 0)
     return r;
   if (!s->agent_socket[0] && s->vsock_cid < 0)
     return cf_err_status(err, CF_INVALID_ARGUMENT,

@@ -42,6 +42,7 @@ typedef struct vm_spec {
   char *state_dir;     /* per-pod directory (absolute) */
   char *console_log;   /* guest serial console file */
   char *agent_socket;  /* virtio-serial agent.0 host side (unix, bound by QEMU); "" = none */
+  char *relay_socket;  /* virtio-serial relay.0 (the broker relay), bound by QEMU; "" = none */
   int64_t vsock_cid;   /* -1 none, 0 auto (libvirt picks), >= 3 fixed */
   char *share_dir;     /* virtiofs share, tag "coffer"; "" = none */
   char *virtiofsd;     /* virtiofsd binary */

@@ -40,6 +40,7 @@
 #include "coffer/cleanup.h"
 #include "coffer/clock.h"
 #include "coffer/log.h"
+#include "coffer/transport.h"
 #include "spec.h"
 
 #define HELPER_CREATE_TIMEOUT_MS 120000 /* first libvirt use may probe QEMU (~11 s) */
@@ -134,6 +135,7 @@ static int fill_spec(const cf_vm_config *cfg, struct cf_vm *vm, bool tee, vm_spe
   set_str(&s->state_dir, vm->dir);
   set_str(&s->console_log, vm->console);
   set_str(&s->agent_socket, vm->agent_sock);
+  set_str(&s->relay_socket, vm->relay_sock);
   set_str(&s->share_dir, vm->share);
   set_str(&s->virtiofsd, env_or("COFFER_VMM_VIRTIOFSD", "/usr/lib/qemu/virtiofsd"));
   for (unsigned i = 0; i < vm->nslots && i < SPEC_MAX_DISKS; i++) {
@@ -231,6 +233,18 @@ static int lv_start(const cf_vm_config *cfg, cf_vm **out, cf_error *err) {
       goto fail;
     unlink(vm->agent_sock);
   }
+  if (cfg->relay) {
+    if (cfg->sock_dir && *cfg->sock_dir &&
+        strlen(cfg->sock_dir) + sizeof("/relay.sock") <= SUN_PATH_MAX)
+      snprintf(vm->relay_sock, sizeof(vm->relay_sock), "%s/relay.sock", cfg->sock_dir);
+    else if (strlen(vm->dir) + sizeof("/relay.sock") <= SUN_PATH_MAX)
+      snprintf(vm->relay_sock, sizeof(vm->relay_sock), "%s/relay.sock", vm->dir);
+    else
+      cf_warn("pod %s: no broker relay port: socket paths under %s are too long", cfg->pod_id,
+              vm->dir);
+    if (vm->relay_sock[0])
+      unlink(vm->relay_sock);
+  }
   const char *mode = env_or("COFFER_VMM_ROOTFS", tee ? "block" : "virtiofs");
   vm->block_rootfs = tee || !strcmp(mode, "block");
   if (!vm->block_rootfs) {
@@ -284,6 +298,15 @@ fail:;
 
 static const char *lv_agent_address(cf_vm *vm) { return vm->agent_addr; }
 static pid_t lv_pid(cf_vm *vm) { return vm->pid; }
+/* QEMU bound the port's socket before the domain started: one connect. */
+static int lv_relay_channel(cf_vm *vm, cf_error *err) {
+  if (!vm->relay_sock[0])
+    return cf_err(err, ENOTSUP, "VM %s has no broker relay port", vm->name);
+  char addr[PATH_MAX + 8];
+  snprintf(addr, sizeof(addr), "unix:%s", vm->relay_sock);
+  return cf_transport_connect(addr, 2000, err);
+}
+
 static const char *lv_console_log(cf_vm *vm) { return vm->console; }
 
 static int lv_add_rootfs(cf_vm *vm, const char *cid, const char *host_rootfs, cf_rootfs *out,
@@ -472,6 +495,7 @@ const cf_vmm_ops cf_vmm_libvirt_ops = {
     .remove_rootfs = lv_remove_rootfs,
     .add_volume = lv_backend_add_volume,
     .console_log = lv_console_log,
+    .relay_channel = lv_relay_channel,
     .stop = lv_stop,
     .cleanup = lv_cleanup,
 };

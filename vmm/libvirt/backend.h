@@ -14,6 +14,8 @@
  *   console.log  the guest's serial console
  *   agent.sock   virtio-serial agent.0, bound by QEMU (or under /run/coffer
  *                when the state dir is too long for a socket path)
+ *   relay.sock   virtio-serial relay.0 (the broker relay), bound by QEMU, in
+ *                the shim's socket dir (or here); none when both are too long
  *   share/       virtiofs share (plain): <container>/rootfs bind mounts
  *   disks/       block slots (TEE): slot-N.img, slot-N.owner */
 #define VM_SUBDIR "vm"
@@ -28,6 +30,7 @@ struct cf_vm {
   char uri[512];
   char agent_addr[PATH_MAX + 32];
   char agent_sock[PATH_MAX]; /* "" with vsock */
+  char relay_sock[PATH_MAX]; /* virtio-serial relay.0, bound by QEMU; "" = none */
   char console[PATH_MAX];
   char share[PATH_MAX];      /* "" unless virtiofs */
   pid_t pid;

@@ -5,6 +5,8 @@
  * state_dir/agent/        the agent's --state (bundles, runc root)
  * state_dir/agent.pid     "PID STARTTIME": cleanup() kills exactly that
  *                         process, never a later one that reused the pid
+ * sock_dir/relay-guest.sock  the broker relay's guest socket (coffer/relay.h);
+ *                         its channel is a socketpair, the agent's fd 3
  *
  * The agent's containers live in the cgroup /coffer/<pod_id>/<container>
  * (the agent's default parent; the shim sends none): stop() and cleanup()
@@ -22,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mount.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -41,6 +44,7 @@
 struct cf_vm {
   pid_t pid;
   int pidfd;
+  int relay_fd;  /* our end of the relay channel until the shim takes it */
   char pod_id[256];
   char state_dir[PATH_MAX];
   char address[PATH_MAX + 8];
@@ -128,6 +132,7 @@ static int process_start(const cf_vm_config *cfg, cf_vm **out, cf_error *err) {
   if (!vm)
     return cf_err(err, ENOMEM, "process backend");
   vm->pidfd = -1;
+  vm->relay_fd = -1;
   snprintf(vm->state_dir, sizeof(vm->state_dir), "%s", cfg->state_dir);
   snprintf(vm->pod_id, sizeof(vm->pod_id), "%s", cfg->pod_id ? cfg->pod_id : "");
   const char *sock_dir = cfg->sock_dir && *cfg->sock_dir ? cfg->sock_dir : cfg->state_dir;
@@ -145,10 +150,18 @@ static int process_start(const cf_vm_config *cfg, cf_vm **out, cf_error *err) {
     return cf_err(err, e, "mkdir %s", agent_state);
   }
   const char *level = cfg->log_level && *cfg->log_level ? cfg->log_level : "info";
+  /* The broker relay's channel: a socketpair stands for the virtio port. */
+  char relay_sock[PATH_MAX + 32] = "";
+  int relay[2] = {-1, -1};
+  if (cfg->relay && strlen(sock_dir) + sizeof("/relay-guest.sock") <= SUN_PATH_MAX &&
+      socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, relay) == 0)
+    snprintf(relay_sock, sizeof(relay_sock), "%s/relay-guest.sock", sock_dir);
   pid_t pid = fork();
   if (pid < 0) {
     int e = errno;
     free(vm);
+    if (relay[0] >= 0)
+      close(relay[0]), close(relay[1]);
     return cf_err(err, e, "fork %s", agent);
   }
   if (pid == 0) {
@@ -169,9 +182,22 @@ static int process_start(const cf_vm_config *cfg, cf_vm **out, cf_error *err) {
       setenv("COFFER_AGENT_CMDLINE", cfg->kernel_params, 1);
     else
       unsetenv("COFFER_AGENT_CMDLINE");
-    execl(agent, agent, "--listen", vm->address, "--state", agent_state, "--log-level", level,
-          (char *)NULL);
+    if (relay[1] >= 0) {
+      if (relay[1] == 3)
+        fcntl(3, F_SETFD, 0);
+      else if (dup2(relay[1], 3) < 0)
+        _exit(127);
+      execl(agent, agent, "--listen", vm->address, "--state", agent_state, "--log-level", level,
+            "--relay-channel", "fd:3", "--relay-socket", relay_sock, (char *)NULL);
+    } else {
+      execl(agent, agent, "--listen", vm->address, "--state", agent_state, "--log-level", level,
+            (char *)NULL);
+    }
     _exit(127);
+  }
+  if (relay[1] >= 0) {
+    close(relay[1]);
+    vm->relay_fd = relay[0];
   }
   vm->pid = pid;
   vm->pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
@@ -196,6 +222,8 @@ static int process_start(const cf_vm_config *cfg, cf_vm **out, cf_error *err) {
     waitpid(pid, NULL, 0);
     if (vm->pidfd >= 0)
       close(vm->pidfd);
+    if (vm->relay_fd >= 0)
+      close(vm->relay_fd);
     free(vm);
     return -EIO;
   }
@@ -206,6 +234,15 @@ static int process_start(const cf_vm_config *cfg, cf_vm **out, cf_error *err) {
 static const char *process_agent_address(cf_vm *vm) { return vm->address; }
 static pid_t process_pid(cf_vm *vm) { return vm->pid; }
 static const char *process_console_log(cf_vm *vm) { return NULL; }
+
+static int process_relay_channel(cf_vm *vm, cf_error *err) {
+  if (vm->relay_fd < 0)
+    return cf_err(err, ENOTSUP, "no broker relay channel for this agent (taken already, or the "
+                  "socket directory is too long)");
+  int fd = vm->relay_fd;
+  vm->relay_fd = -1;
+  return fd;
+}
 
 static int process_add_rootfs(cf_vm *vm, const char *container_id, const char *host_rootfs,
                               cf_rootfs *out, cf_error *err) {
@@ -381,6 +418,8 @@ static int process_stop(cf_vm *vm, int grace_ms, cf_error *err) {
   terminate(vm->pid, vm->pidfd, start_time_of(vm->pid), grace_ms);
   if (vm->pidfd >= 0)
     close(vm->pidfd);
+  if (vm->relay_fd >= 0)
+    close(vm->relay_fd);
   int r = remove_state(vm->state_dir, err);
   remove_pod_cgroups(vm->pod_id);
   free(vm);
@@ -418,6 +457,7 @@ const cf_vmm_ops cf_vmm_process_ops = {
     .add_rootfs = process_add_rootfs,
     .remove_rootfs = process_remove_rootfs,
     .console_log = process_console_log,
+    .relay_channel = process_relay_channel,
     .stop = process_stop,
     .cleanup = process_cleanup,
 };

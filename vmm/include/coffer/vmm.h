@@ -44,6 +44,8 @@ typedef struct cf_vm_config {
   const char *agent_transport; /* config agent_transport: "auto" | "vsock" |
                                   "serial"; NULL = "auto". The process backend
                                   ignores it (always a unix socket) */
+  int relay;                   /* give the guest the broker relay port relay.0
+                                  (coffer/relay.h; relay_channel() serves it) */
   const char *netns_path;      /* the pod's network namespace; NULL = none */
   const struct cf_pod_net *net;/* its interfaces to carry into the VM (taps,
                                   tc redirects; coffer/pod_net.h); NULL or
@@ -108,6 +110,9 @@ typedef struct cf_vmm_ops {
    * drops it. NULL: the agent sees host paths itself (process backend). */
   int (*add_volume)(cf_vm *vm, const char *container_id, unsigned index, const cf_volume *v,
                     cf_rootfs *out, cf_error *err);
+  /* A byte stream to the guest's broker relay port (coffer/relay.h); the
+   * caller owns the fd. -ENOTSUP when this VM has none. NULL: never one. */
+  int (*relay_channel)(cf_vm *vm, cf_error *err);
   /* Path of the guest console log (NULL when there is none). */
   const char *(*console_log)(cf_vm *vm);
   /* Stop the VM (grace_ms for a clean power-off, then force) and remove all
