@@ -27,7 +27,6 @@
 #include "coffer/initdata.h"
 #include "coffer/log.h"
 #include "coffer/path.h"
-#include "coffer/relay.h"
 
 #define READY_LINE "coffer-attester: ready"
 #define START_TIMEOUT_MS (120 * 1000)
@@ -122,7 +121,7 @@ int agent_attester_ensure(agent *a, cf_error *err) {
     argv[n++] = "--any-secret";
   /* The host set up a broker relay for this pod (no pod network to the
    * broker): TLS still ends in the attester. */
-  if (!access(CF_RELAY_GUEST_SOCKET, F_OK)) {
+  if (a->relay) { /* its socket path reaches the attester as $COFFER_RELAY_SOCKET */
     argv[n++] = "--connect";
     argv[n++] = "relay";
   }

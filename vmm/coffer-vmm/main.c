@@ -186,7 +186,6 @@ int main(int argc, char **argv) {
   const char *uri = getenv("COFFER_LIBVIRT_URI");
   const char *spec = NULL, *name = NULL, *pod = NULL, *state_dir = NULL;
   const char *log_level = NULL, *kernel_params = NULL, *vhost_net = NULL;
-  const char *log_level = NULL, *kernel_params = NULL;
   const char *src = NULL, *out_dir = NULL, *cache_dir = NULL;
   int json = 0;
   static const struct option opts[] = {{"spec", required_argument, NULL, 's'},
