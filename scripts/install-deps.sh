@@ -25,6 +25,8 @@ PACKAGES=(
   zlib1g-dev
   # coffer-vmm: dm-verity hash trees of TEE rootfs images (libcryptsetup); veritysetup in tests
   libcryptsetup-dev cryptsetup-bin
+  # SHA-2 (init-data digests, the shim's socket name): nettle, static for the agent
+  nettle-dev
 )
 
 missing=()

@@ -9,8 +9,14 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "sha256.h"
+#include "coffer/sha2.h"
 #include "coffer/id.h"
+
+static void sha256_hex(const char *s, size_t len, char out[65]) {
+  uint8_t d[32];
+  cf_sha256(s, len, d);
+  cf_hex(d, sizeof(d), out);
+}
 
 void shim_path_clean(const char *in, char *out, size_t cap) {
   if (cap == 0)
@@ -67,7 +73,7 @@ int shim_socket_address(const char *containerd_address, const char *ns,
   if (n < 0 || (size_t)n >= sizeof(joined))
     return cf_err_status(err, CF_INVALID_ARGUMENT, "socket address: containerd address too long");
   shim_path_clean(joined, clean, sizeof(clean));
-  shim_sha256_hex(clean, strlen(clean), hex);
+  sha256_hex(clean, strlen(clean), hex);
   n = snprintf(out, cap, "unix://%s/%s", SHIM_SOCKET_DIR, hex);
   if (n < 0 || (size_t)n >= cap)
     return cf_err_status(err, CF_INVALID_ARGUMENT, "socket address: buffer too small");
@@ -121,7 +127,7 @@ int shim_pod_dir(const char *state_root, const char *ns, const char *group_id,
 
 int shim_sock_dir(const char *pod_dir, char *out, size_t cap, cf_error *err) {
   char hex[65];
-  shim_sha256_hex(pod_dir, strlen(pod_dir), hex);
+  sha256_hex(pod_dir, strlen(pod_dir), hex);
   if ((size_t)snprintf(out, cap, SHIM_SOCK_ROOT "/%.32s", hex) >= cap)
     return cf_err_status(err, CF_INVALID_ARGUMENT, "socket directory: buffer too small");
   return 0;

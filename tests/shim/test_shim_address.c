@@ -11,22 +11,28 @@
 #include "containerd/bootstrap/v1/bootstrap.pb-c.h"
 #include "containerd/runtimeoptions/v1/api.pb-c.h"
 #include "google/protobuf/any.pb-c.h"
-#include "sha256.h"
+#include "coffer/sha2.h"
 #include "startopts.h"
 
 #include "check.h"
 
+static void sha256_hex(const char *s, size_t len, char out[65]) {
+  uint8_t d[32];
+  cf_sha256(s, len, d);
+  cf_hex(d, sizeof(d), out);
+}
+
 static void test_sha256(void) {
   char hex[65];
-  shim_sha256_hex("", 0, hex);
+  sha256_hex("", 0, hex);
   CHECK(strcmp(hex, "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855") == 0);
   char a[200];
   memset(a, 'a', sizeof(a));
-  shim_sha256_hex(a, 55, hex); /* padding fits the last block exactly */
+  sha256_hex(a, 55, hex); /* padding fits the last block exactly */
   CHECK(strcmp(hex, "9f4390f8d30c2dd92ec9f095b65e2b9ae9b0a925a5258e241c9f1e910f734318") == 0);
-  shim_sha256_hex(a, 56, hex); /* padding needs one more block */
+  sha256_hex(a, 56, hex); /* padding needs one more block */
   CHECK(strcmp(hex, "b35439a4ac6f0948b6d6f9e3c6af0f5f590ce20f1bde7090ef7970686ec6738a") == 0);
-  shim_sha256_hex(a, 200, hex);
+  sha256_hex(a, 200, hex);
   CHECK(strcmp(hex, "c2a908d98f5df987ade41b5fce213067efbcc21ef2240212a41e54b5e7c28ae5") == 0);
 }
 

@@ -1,6 +1,6 @@
-/* SHA-256, SHA-384 and SHA-512 (FIPS 180-4), one-shot and dependency-free:
- * init-data digests are computed by the shim (which must not map libcrypto)
- * and by the statically linked agent. */
+/* SHA-256, SHA-384 and SHA-512, one-shot, through nettle: init-data digests
+ * and the shim's socket name, in the shim (which does not map libcrypto) and
+ * in the statically linked agent. */
 #ifndef COFFER_SHA2_H
 #define COFFER_SHA2_H
 
