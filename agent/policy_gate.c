@@ -48,8 +48,8 @@ int agent_policy_root_hash(agent *a, const char *container_id, const char *root_
                            cf_error *err) {
   if (a->policy && cf_policy_root_hash_allowed(a->policy, -1, root_hash))
     return 0;
-  if (a->policy && !a->tee_mode && !cf_policy_default_deny(a->policy))
-    return 0; /* plain, allow-default: nothing pins images */
+  if (a->policy && !cf_policy_default_deny(a->policy))
+    return 0; /* allow-default: the owner pinned nothing, images included */
   int rc = cf_err_status(err, CF_PERMISSION_DENIED,
                          "policy: CreateContainer %.128s: rootfs root hash %.64s is not allowed "
                          "(rule containers.image.root_hashes)",

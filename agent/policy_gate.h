@@ -28,9 +28,9 @@ bool agent_policy_allow_rpc(agent *a, ttrpc_call *call, const char *method);
 bool agent_policy_allow_create(agent *a, ttrpc_call *call,
                                const Coffer__Agent__V1__CreateContainerRequest *req, int *rule);
 /* Rootfs set-up, before a BLOCK rootfs's dm-verity device is opened: 0 when
- * some container rule lists root_hash (or, with an allow-default policy and
- * outside a TEE, when no rule pins one); else PERMISSION_DENIED naming the
- * hash and the rule. */
+ * some container rule lists root_hash, or the policy is allow-default (its
+ * owner pinned nothing); else PERMISSION_DENIED naming the hash and the
+ * rule. */
 int agent_policy_root_hash(agent *a, const char *container_id, const char *root_hash,
                            cf_error *err);
 bool agent_policy_allow_exec(agent *a, ttrpc_call *call, const container *c,

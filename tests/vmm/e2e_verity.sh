@@ -20,11 +20,20 @@ export COFFER_VMM_VERITY_CACHE=$VCACHE
 # or the (exit $rc) would end the trap before the cleanup
 trap 'rc=$?; set +e; rm -rf "$VCACHE"; (exit $rc); e2e_cleanup' EXIT
 
-# TEE rules in this plain VM: the agent refuses virtiofs and unverified disks
-python3 - "$CONFIG" <<'P'
+# TEE rules in this plain VM: the agent refuses virtiofs and unverified
+# disks, and judges every call by the init-data policy (deny until it
+# arrives); this one allows every call and image, so the test is verity's.
+cat >"$T/initdata.toml" <<'TOML'
+version = "0.1.0"
+algorithm = "sha256"
+[data]
+"policy.json" = '{"version": 1, "default": "allow"}'
+TOML
+python3 - "$CONFIG" "$T/initdata.toml" <<'P'
 import json, sys
 c = json.load(open(sys.argv[1]))
 c["kernel_params"] = "coffer.tee=1"
+c["init_data"] = sys.argv[2]
 json.dump(c, open(sys.argv[1], "w"))
 P
 LOGF=$T/c/containerd.log
