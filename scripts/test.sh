@@ -25,7 +25,8 @@ run_suite() { # name builddir cmake-args...
   cmake --build "$dir" -j"$JOBS"
   echo "=== $name: ctest"
   local log=$dir/ctest.log rc=0
-  ctest --test-dir "$dir" --output-on-failure -j1 --timeout 600 2>&1 | tee "$log" || rc=1
+  ctest --test-dir "$dir" --output-on-failure -j1 --timeout 600 ${CTEST_EXCLUDE:+-LE "$CTEST_EXCLUDE"} \
+    2>&1 | tee "$log" || rc=1
   summary+=("$name: $(grep -E 'tests passed|tests failed' "$log" | tail -1)")
   # totals for the closing line: ctest counts skipped tests among the passed
   local total failed skipped
@@ -40,7 +41,11 @@ run_suite() { # name builddir cmake-args...
 
 rc=0
 run_suite "suite" build || rc=1
-COFFER_CRITEST=0 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+# Under ASan+UBSan: everything but the VM scenarios (label vm), which run
+# only in the first suite: QEMU under TCG dominates their time, and the
+# host-side code they drive (shim, relay, policy, volumes) has ASan-run
+# tests of its own on the process backend. Keeps CI under 45 minutes.
+CTEST_EXCLUDE=vm COFFER_CRITEST=0 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
   run_suite "suite under ASan+UBSan" build-asan -DCOFFER_SANITIZE=ON -DCMAKE_C_COMPILER=clang || rc=1
 
 echo "=== fuzzing (${FUZZ_SECONDS}s in all)"
