@@ -34,17 +34,20 @@ static bool valid_name(const char *n) {
   return true;
 }
 
-static void volume_path(const agent *a, const container *c, const char *name, char *out,
-                        size_t cap) {
-  snprintf(out, cap, "%s/volumes/%s/%s", a->state_dir, c->id, name);
+/* Copied volumes at <name>, the others (emptyDir, the termination-message
+ * file) at .<name>: a name cannot start with a dot, so PutVolumeFiles never
+ * reaches what only the container writes. */
+static void volume_path(const agent *a, const container *c, const char *name, bool copied,
+                        char *out, size_t cap) {
+  snprintf(out, cap, "%s/volumes/%s/%s%s", a->state_dir, c->id, copied ? "" : ".", name);
 }
 
 char *agent_volume_prepare(agent *a, container *c, const Coffer__Agent__V1__Rootfs *r,
                            cf_error *err) {
-  bool copied = !strcmp(r->fstype, "volume");
-  if (!copied && strcmp(r->fstype, "emptydir") != 0) {
-    cf_err_status(err, CF_INVALID_ARGUMENT, "guest volume fstype \"%s\" is not volume or emptydir",
-                  r->fstype);
+  bool copied = !strcmp(r->fstype, "volume"), file = !strcmp(r->fstype, "file");
+  if (!copied && !file && strcmp(r->fstype, "emptydir") != 0) {
+    cf_err_status(err, CF_INVALID_ARGUMENT,
+                  "guest volume fstype \"%s\" is not volume, emptydir or file", r->fstype);
     return NULL;
   }
   if (!valid_name(r->source)) {
@@ -52,7 +55,7 @@ char *agent_volume_prepare(agent *a, container *c, const Coffer__Agent__V1__Root
     return NULL;
   }
   char p[PATH_MAX];
-  volume_path(a, c, r->source, p, sizeof(p));
+  volume_path(a, c, r->source, copied, p, sizeof(p));
   struct stat st;
   if (lstat(p, &st) == 0) {
     cf_err_status(err, CF_ALREADY_EXISTS, "guest volume %s of container %s given twice", r->source,
@@ -66,11 +69,25 @@ char *agent_volume_prepare(agent *a, container *c, const Coffer__Agent__V1__Root
   /* copied volumes are small and bounded; an emptyDir takes the tmpfs
    * default (half the guest's memory), as a memory-backed emptyDir does */
   const char *opts = copied ? "mode=0755,size=" AGENT_VOLUME_TMPFS_SIZE ",nr_inodes=4096"
+                     : file ? "mode=0755,size=64k,nr_inodes=4"
                             : "mode=0777";
   if (mount("tmpfs", p, "tmpfs", MS_NOSUID | MS_NODEV, opts) < 0) {
     cf_err(err, errno, "mount tmpfs for guest volume %s on %s", r->source, p);
     rmdir(p);
     return NULL;
+  }
+  /* a file to bind (the termination-message file): empty, writable by the
+   * container's user whoever it is, as kubelet makes it */
+  char fp[PATH_MAX];
+  if (file) {
+    snprintf(fp, sizeof(fp), "%s/file", p);
+    _cleanup_close_ int fd = open(fp, O_CREAT | O_EXCL | O_WRONLY | O_NOFOLLOW | O_CLOEXEC, 0666);
+    if (fd < 0 || fchmod(fd, 0666) < 0) {
+      cf_err(err, errno, "create guest file %s", fp);
+      umount2(p, MNT_DETACH);
+      rmdir(p);
+      return NULL;
+    }
   }
   char **n = realloc(c->mounts, (c->n_mounts + 1) * sizeof(*n));
   if (!n || !(n[c->n_mounts] = strdup(p))) {
@@ -83,7 +100,7 @@ char *agent_volume_prepare(agent *a, container *c, const Coffer__Agent__V1__Root
   c->mounts = n;
   c->n_mounts++;
   cf_debug("container %s: guest volume %s (%s) at %s", c->id, r->source, r->fstype, p);
-  return strdup(p);
+  return strdup(file ? fp : p);
 }
 
 /* ------------------------------------------------------------------ put */
@@ -277,8 +294,8 @@ int agent_volume_put(agent *a, container *c, const char *name,
   if (check_entries(entries, n, err) < 0)
     return cf_error_prefix(err, "container %s: volume %s", c->id, name);
   char p[PATH_MAX];
-  volume_path(a, c, name, p, sizeof(p));
-  /* only a volume made at create is a mount point the agent recorded */
+  volume_path(a, c, name, true, p, sizeof(p));
+  /* only a copied volume made at create is a mount point the agent recorded */
   bool known = false;
   for (size_t i = 0; i < c->n_mounts && !known; i++)
     known = !strcmp(c->mounts[i], p);

@@ -14,8 +14,22 @@
 
 #include "coffer/cleanup.h"
 
+/* <root>/pods/<uid>/containers/<name>/<id>: exactly those three components */
+static bool termination_log(const char *p) {
+  const char *pods = strstr(p, "/pods/");
+  if (!pods)
+    return false;
+  const char *uid = pods + strlen("/pods/"), *s = strchr(uid, '/');
+  if (!s || s == uid || strncmp(s, "/containers/", strlen("/containers/")))
+    return false;
+  const char *name = s + strlen("/containers/"), *t = strchr(name, '/');
+  return t && t != name && t[1] && !strchr(t + 1, '/');
+}
+
 enum shim_gvol_kind shim_gvol_classify(const char *p) {
   static const char *const copied[] = {"configmap", "secret", "projected", "downward-api"};
+  if (termination_log(p))
+    return SHIM_GVOL_FILE;
   const char *v = strstr(p, "/volumes/kubernetes.io~");
   if (!v || !strstr(p, "/pods/"))
     return SHIM_GVOL_REFUSE;

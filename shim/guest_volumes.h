@@ -15,9 +15,12 @@
 #define SHIM_GVOL_MAX_ENTRIES 1024
 #define SHIM_GVOL_MAX_BYTES (3u << 20) /* the agent's bound per call */
 
-enum shim_gvol_kind { SHIM_GVOL_REFUSE = 0, SHIM_GVOL_COPY, SHIM_GVOL_EMPTY };
+enum shim_gvol_kind { SHIM_GVOL_REFUSE = 0, SHIM_GVOL_COPY, SHIM_GVOL_EMPTY, SHIM_GVOL_FILE };
 
-/* By kubelet's layout: <root>/pods/<uid>/volumes/kubernetes.io~<plugin>/<name>. */
+/* By kubelet's layout: <root>/pods/<uid>/volumes/kubernetes.io~<plugin>/<name>
+ * (COPY or EMPTY), and <root>/pods/<uid>/containers/<name>/<id>, the
+ * container's termination-message file (FILE: an empty guest file; what the
+ * container writes there stays in the guest). */
 enum shim_gvol_kind shim_gvol_classify(const char *host_path);
 
 /* The content of dir as entries (relative paths, symlinks kept as links

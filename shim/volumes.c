@@ -91,13 +91,15 @@ static int add_one(const cf_vmm_ops *ops, cf_vm *vm, const char *cid, json_objec
       return cf_err_status(err, CF_FAILED_PRECONDITION,
                            "mounts[%zu] (%s): host path %s cannot reach this pod's guest, which "
                            "shares no filesystem with the host: configMap, secret, projected and "
-                           "downward API volumes are copied into guest memory and emptyDir lives "
-                           "there; hostPath and other host directories are refused",
+                           "downward API volumes are copied into guest memory, emptyDir and the "
+                           "termination-message file live there; hostPath and other host paths "
+                           "are refused",
                            i, dst, real);
     if (k == SHIM_GVOL_COPY && shim_gvol_read(real, &files, &nfiles, err) < 0)
       return cf_error_prefix(err, "mounts[%zu] (%s)", i, dst);
     snprintf(rf.source, sizeof(rf.source), "vol-%zu", out->n);
-    snprintf(rf.fstype, sizeof(rf.fstype), "%s", k == SHIM_GVOL_COPY ? "volume" : "emptydir");
+    snprintf(rf.fstype, sizeof(rf.fstype), "%s",
+             k == SHIM_GVOL_COPY ? "volume" : k == SHIM_GVOL_FILE ? "file" : "emptydir");
     rf.readonly = 0;
   }
 

@@ -51,9 +51,17 @@ int main(int argc, char **argv) {
     h_stop_agent(&H);
     snprintf(share, sizeof(share), "%s/share", H.dir);
     mkdir(share, 0755);
-    const char *extra[] = {strcmp(c, "tee_refuses_host_sharing") ? "--guest" : "--tee",
-                           "--shared-dir", share, NULL};
-    h_start_agent(&H, extra);
+    /* the TEE rules under an allow-default policy: what is refused here is
+     * refused by the TEE rules themselves, whatever the policy allows */
+    char policy[300];
+    snprintf(policy, sizeof(policy), "%s/policy.json", H.dir);
+    FILE *pf = fopen(policy, "we");
+    CHECK(pf && fputs("{\"version\":1,\"default\":\"allow\"}", pf) >= 0 && fclose(pf) == 0,
+          "write %s", policy);
+    bool tee = !strcmp(c, "tee_refuses_host_sharing");
+    const char *extra_guest[] = {"--guest", "--shared-dir", share, NULL};
+    const char *extra_tee[] = {"--guest", "--tee", "--policy", policy, "--shared-dir", share, NULL};
+    h_start_agent(&H, tee ? extra_tee : extra_guest);
     Coffer__Agent__V1__CreateSandboxRequest r = COFFER__AGENT__V1__CREATE_SANDBOX_REQUEST__INIT;
     r.sandbox_id = H.sandbox;
     r.cgroup_parent = H.cgroup_parent;

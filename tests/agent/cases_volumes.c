@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "cases.h"
+#include "coffer/file.h"
 
 typedef Coffer__Agent__V1__VolumeEntry entry;
 
@@ -87,12 +88,13 @@ static void test_guest_volumes(void) {
   snprintf(cmd, sizeof(cmd), "cp -a %s %s/share/c1", H.rootfs, H.dir);
   CHECK(system(cmd) == 0, "prepare share");
   char *spec = h_spec(&H, ARGS("sh", "-c",
-      "cat /cfg/key; echo; ls -a /cfg | tr '\\n' ' '; echo; cat /cfg/key >/scratch/first; echo scratch >/scratch/x && cat /scratch/x; "
+      "echo bye >/termlog; ls -l /termlog | cut -c1-10; cat /cfg/key; echo; ls -a /cfg | tr '\\n' ' '; echo; cat /cfg/key >/scratch/first; echo scratch >/scratch/x && cat /scratch/x; "
       "awk '$2==\"/scratch\"||$2==\"/cfg\"{print $2, $3}' /proc/mounts; "
       "i=0; while [ \"$(cat /cfg/key)\" != v2 ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i+1)); done; "
       "echo now $(cat /cfg/key) $(cat /cfg/sub/deep); ls -a /cfg | tr '\\n' ' '"), NULL);
   Coffer__Agent__V1__Rootfs rf = COFFER__AGENT__V1__ROOTFS__INIT, cfg = COFFER__AGENT__V1__ROOTFS__INIT,
-                            scratch = COFFER__AGENT__V1__ROOTFS__INIT;
+                            scratch = COFFER__AGENT__V1__ROOTFS__INIT,
+                            term = COFFER__AGENT__V1__ROOTFS__INIT;
   rf.kind = COFFER__AGENT__V1__ROOTFS__KIND__VIRTIOFS;
   rf.source = "c1";
   cfg.kind = scratch.kind = COFFER__AGENT__V1__ROOTFS__KIND__GUEST;
@@ -100,6 +102,9 @@ static void test_guest_volumes(void) {
   cfg.fstype = "volume";
   scratch.source = "vol-1";
   scratch.fstype = "emptydir";
+  term.kind = COFFER__AGENT__V1__ROOTFS__KIND__GUEST;
+  term.source = "vol-2";
+  term.fstype = "file"; /* kubelet's termination-message file */
   /* kubelet's layout: ..<generation>/key, ..data -> ..<generation>, key -> ..data/key */
   entry v1[] = {dir_e("..2024_01"), file_e("..2024_01/key", "v1"), link_e("..data", "..2024_01"),
                 link_e("key", "..data/key")};
@@ -112,8 +117,11 @@ static void test_guest_volumes(void) {
   m0.n_files = 4;
   m1.destination = "/scratch";
   m1.source = &scratch;
-  Coffer__Agent__V1__SharedMount *mounts[] = {&m0, &m1};
-  CHECK(create_with("gv", spec, &rf, mounts, 2) == CF_OK, "create with guest volumes: %s", msg);
+  Coffer__Agent__V1__SharedMount m2 = COFFER__AGENT__V1__SHARED_MOUNT__INIT;
+  m2.destination = "/termlog";
+  m2.source = &term;
+  Coffer__Agent__V1__SharedMount *mounts[] = {&m0, &m1, &m2};
+  CHECK(create_with("gv", spec, &rf, mounts, 3) == CF_OK, "create with guest volumes: %s", msg);
   CHECK(h_start(&H, "gv", msg, sizeof(msg)) == CF_OK, "%s", msg);
 
   /* once the container read the first value (its emptyDir is a host path
@@ -122,7 +130,7 @@ static void test_guest_volumes(void) {
   /* seen from the agent's mount namespace (the built-in runtime's agent
    * has its own) */
   char first[400];
-  snprintf(first, sizeof(first), "/proc/%d/root%s/volumes/gv/vol-1/first", (int)H.agent_pid,
+  snprintf(first, sizeof(first), "/proc/%d/root%s/volumes/gv/.vol-1/first", (int)H.agent_pid,
            H.state);
   for (int i = 0; i < 200 && access(first, F_OK) != 0; i++)
     h_sleep_ms(25);
@@ -132,7 +140,17 @@ static void test_guest_volumes(void) {
   CHECK(put("gv", "vol-0", v2, 6) == CF_OK, "PutVolumeFiles: %s", msg);
   CHECK(h_wait(&H, "gv", "") == 0, "exit");
   char *out = h_read_all(&H, "gv", "", false, NULL);
-  CHECK(!strncmp(out, "v1\n", 3), "initial content: \"%s\"", out);
+  CHECK(!strncmp(out, "-rw-rw-rw-\nv1\n", 14), "termination file and initial content: \"%s\"", out);
+  char term_file[400];
+  snprintf(term_file, sizeof(term_file), "/proc/%d/root%s/volumes/gv/.vol-2/file", (int)H.agent_pid,
+           H.state);
+  char *tl = NULL;
+  size_t tl_len = 0;
+  cf_error ferr = {0};
+  cf_read_file(term_file, 4096, &tl, &tl_len, &ferr);
+  CHECK(tl && !strcmp(tl, "bye\n"), "the termination message is not in the guest file: \"%s\"",
+        tl ? tl : "(none)");
+  free(tl);
   CHECK(strstr(out, "..2024_01 ..data key"), "initial layout: \"%s\"", out);
   CHECK(strstr(out, "scratch\n"), "emptyDir not writable: \"%s\"", out);
   CHECK(strstr(out, "/cfg tmpfs") && strstr(out, "/scratch tmpfs"), "volumes not on tmpfs: \"%s\"", out);
@@ -156,6 +174,10 @@ static void test_guest_volumes(void) {
   expect(put("gv", "vol-0", abs_link, 1), CF_INVALID_ARGUMENT, "an absolute symlink target");
   entry ok1[] = {file_e("f", "x")};
   expect(put("gv", "vol-9", ok1, 1), CF_NOT_FOUND, "a volume not named at create");
+  /* only copied volumes take host content: not the emptyDir, not the
+   * termination-message file the container writes */
+  expect(put("gv", "vol-1", ok1, 1), CF_NOT_FOUND, "a write into the emptyDir");
+  expect(put("gv", "vol-2", ok1, 1), CF_NOT_FOUND, "a write into the termination-message file");
   expect(put("gv", "../vol-0", ok1, 1), CF_INVALID_ARGUMENT, "a volume name with ..");
   expect(put("nope", "vol-0", ok1, 1), CF_NOT_FOUND, "an unknown container");
   entry *many = calloc(1025, sizeof(*many));

@@ -53,7 +53,13 @@ int main(void) {
     }
   }
   CHECK(shim_gvol_classify("/srv/data") == SHIM_GVOL_REFUSE);
-  CHECK(shim_gvol_classify("/var/lib/kubelet/pods/u/containers/c/0") == SHIM_GVOL_REFUSE);
+  /* kubelet's termination-message file: an empty file in the guest */
+  CHECK(shim_gvol_classify("/var/lib/kubelet/pods/u/containers/c/0a1b2c3d") == SHIM_GVOL_FILE);
+  CHECK(shim_gvol_classify("/var/lib/kubelet/pods/u/containers/c") == SHIM_GVOL_REFUSE);
+  CHECK(shim_gvol_classify("/var/lib/kubelet/pods/u/containers/c/0/x") == SHIM_GVOL_REFUSE);
+  CHECK(shim_gvol_classify("/var/lib/kubelet/pods//containers/c/0") == SHIM_GVOL_REFUSE);
+  CHECK(shim_gvol_classify("/var/lib/kubelet/pods/u/containers//0") == SHIM_GVOL_REFUSE);
+  CHECK(shim_gvol_classify("/var/lib/kubelet/pods/u/containers/c/") == SHIM_GVOL_REFUSE);
 
   char dir[] = "/tmp/cf-gvol-XXXXXX";
   if (!mkdtemp(dir)) {
