@@ -9,6 +9,7 @@ usage: kubelet.py HARNESS_DIR CRI_SOCK ANNOTATION_FILE KUBELET_ROOT [VARIANT]
 VARIANT (a host that changes the request): command | env | cap | ok (default);
 novol: without the configMap volume and termination log (the process backend hands binds over
 as guest paths, which the policy's guest-paths rule refuses unless shared)
+HANDLER (env): the CRI runtime handler (default coffer; "" is runc).
 Prints "started POD CTR"; or "refused: MESSAGE" when the start fails.
 """
 import os
@@ -33,7 +34,7 @@ tlog = os.path.join(tdir, "0c1d2e3f")
 open(tlog, "w").close()
 
 ann = open(ann_file).read().strip()
-pod = c.run_pod("web-7d4f9-abcde", handler="coffer", uid=uid,
+pod = c.run_pod("web-7d4f9-abcde", handler=os.environ.get("HANDLER", "coffer"), uid=uid,
                 annotations={"io.coffer.init-data": ann})
 env = {"GREETING_PREFIX": "web:", "GREETING": "hello", "POD_NAME": "web-7d4f9-abcde"}
 command, args = ["sh", "-c"], ["echo web: started; exec sleep 3600"]

@@ -571,6 +571,19 @@ json_object *gen_policy(json_object *pod, json_object *metadata, const gen_opts 
                   "a confidential pod cannot have them");
     return NULL;
   }
+  static const char *const lists[] = {"initContainers", "containers", NULL};
+  for (const char *const *l = lists; *l; l++) { /* refused before any image is looked up */
+    json_object *a = garr(pod, *l);
+    for (size_t i = 0; a && i < json_object_array_length(a); i++) {
+      json_object *c = json_object_array_get_idx(a, i);
+      if (gbool(get(c, "securityContext"), "privileged")) {
+        cf_err_status(err, CF_INVALID_ARGUMENT,
+                      "container %s: privileged: true gives the host's side every device and capability; "
+                      "coffer-policy refuses to write a policy for it", gstr(c, "name") ? gstr(c, "name") : "?");
+        return NULL;
+      }
+    }
+  }
   json_object *pol = json_object_new_object();
   json_object_object_add(pol, "version", json_object_new_int(CF_POLICY_VERSION));
   json_object_object_add(pol, "default", json_object_new_string("deny"));
@@ -581,7 +594,6 @@ json_object *gen_policy(json_object *pod, json_object *metadata, const gen_opts 
   if (!sb)
     goto fail;
   json_object_array_add(cs, sb);
-  static const char *const lists[] = {"initContainers", "containers", NULL};
   for (const char *const *l = lists; *l; l++) {
     json_object *a = garr(pod, *l);
     for (size_t i = 0; a && i < json_object_array_length(a); i++) {
