@@ -139,4 +139,33 @@ cp "$T/blobs/${PAUSE#sha256:}" "$T/p.json"; printf ' ' >>"$T/blobs/${PAUSE#sha25
 err "a blob whose content does not match its digest" "content has digest" "$T/pod.yaml"
 cp "$T/p.json" "$T/blobs/${PAUSE#sha256:}"
 err "a bad --root-hash" "expected IMAGE=<64" "$T/pod.yaml" --root-hash x=12
+
+# explain on the generated policy: container b as its rule says, then changed
+cat >"$T/spec.json" <<'JSON'
+{"ociVersion": "1.0.2", "root": {"path": "rootfs", "readonly": true},
+ "process": {"args": ["/bin/sh", "-c", "echo $(PORT)"], "env": ["PATH=/bin", "LANG=C", "HOSTNAME=p"],
+             "cwd": "/srv", "user": {"uid": 0, "gid": 0}, "noNewPrivileges": true},
+ "mounts": [{"destination": "/proc", "type": "proc", "source": "proc", "options": ["nosuid", "noexec", "nodev"]}],
+ "annotations": {"io.kubernetes.cri.container-name": "b", "io.kubernetes.cri.image-name": "IMG"}}
+JSON
+sed -i "s|IMG|example.org/app@$APP|" "$T/spec.json"
+req() { jq --arg rh "$2" '{container_id: "b", spec: ., root_hash: $rh}' "$1"; } # the rootfs's verified hash
+explain() { # explain REQUEST WANT_RC PATTERN
+  local out rc
+  set +e; out=$("$BIN" explain "$T/out/policy.json" "$1" 2>&1); rc=$?; set -e
+  [ $rc = "$2" ] && grep -qE "$3" <<<"$out" || fail "explain $1: exit $rc (want $2): $out"
+  echo "ok: explain: $out"
+}
+req "$T/spec.json" "$RH" >"$T/r-ok.json"
+explain "$T/r-ok.json" 0 '^allowed: CreateContainer by rule containers\[2\]$'
+req "$T/spec.json" "$(printf '%064d' 9)" >"$T/r-rh.json"
+explain "$T/r-rh.json" 1 '\(rule containers\[2\]\.image\.root_hashes\)'
+jq '.process.env += ["EXTRA=1"]' "$T/spec.json" | req /dev/stdin "$RH" >"$T/spec-env.json"
+explain "$T/spec-env.json" 1 'EXTRA.*\(rule containers\[2\]\.process\.env\)'
+jq '.process.noNewPrivileges = false' "$T/spec.json" | req /dev/stdin "$RH" >"$T/spec-nnp.json"
+explain "$T/spec-nnp.json" 1 '\(rule containers\[2\]\.process\.no_new_privs\)'
+echo '{"rpc": "WriteStdin"}' >"$T/rpc.json"
+explain "$T/rpc.json" 1 '\(rule rpcs\.WriteStdin\)'
+echo '[1,' >"$T/bad.json"
+explain "$T/bad.json" 2 'not a JSON object'
 echo "PASS: coffer-policy generate (unit)"
