@@ -14,6 +14,7 @@
 POL=$BUILD/agent/policy/tool/coffer-policy
 [ -x "$POL" ] || skip "coffer-policy not built"
 [ -x /usr/bin/python3 ] || skip "no /usr/bin/python3 (grpc) for the CRI client"
+command -v jq >/dev/null || skip "jq is not installed"
 start_containerd
 K=$T/kubelet
 mkdir -p "$K"

@@ -10,6 +10,7 @@ SRC=$(cd "$1" && pwd)
 BIN=$2/agent/policy/tool/coffer-policy
 [ -x "$BIN" ] || { echo "SKIP: coffer-policy not built"; exit 77; }
 PY=/usr/bin/python3
+command -v jq >/dev/null || { echo "SKIP: jq is not installed"; exit 77; }
 T=$(mktemp -d /tmp/cfpu.XXXXXX)
 trap 'rm -rf "$T"' EXIT
 fail() { echo "FAIL: $*" >&2; exit 1; }
