@@ -46,11 +46,13 @@ grep -q '^exec sh -c id refused: .*is not an allowed exec (rule containers\[1\]\
   fail "a shell exec was not refused with its rule"
 grep -q "policy from init-data" "$T/c/containerd.log" || fail "the agent did not take the init-data policy"
 
-log "a pod whose host changes its command is refused by the agent with the rule explain names"
-out=$(HANDLER=coffer timeout 90 /usr/bin/python3 "$SRC/tests/policy-tool/kubelet.py" "$H" "$CRI_ADDRESS" \
-  "$T/g1/annotation" "$K" command 2>&1) || fail "kubelet.py: $out"
-grep -q 'refused: .*(rule containers\[1\]\.process\.args)' <<<"$out" || fail "changed command: $out"
-echo "ok: $(grep -o 'policy: .*' <<<"$out" | cut -c1-200)"
+log "a host that changes the command, adds an env var or a capability: the agent refuses, naming the rule"
+for v in command:args env:env cap:capabilities; do
+  out=$(timeout 90 /usr/bin/python3 "$SRC/tests/policy-tool/kubelet.py" "$H" "$CRI_ADDRESS" \
+    "$T/g1/annotation" "$K" "${v%%:*}" 2>&1) || fail "kubelet.py ${v%%:*}: $out"
+  grep -q "refused: .*(rule containers\[1\]\.process\.${v#*:})" <<<"$out" || fail "${v%%:*}: $out"
+  echo "ok: ${v%%:*}: $(grep -o 'policy: .*' <<<"$out" | cut -c1-220)"
+done
 
 log "containerd's own spec for the pod, with its volumes (runc run), under explain"
 out=$(HANDLER="" timeout 90 /usr/bin/python3 "$SRC/tests/policy-tool/kubelet.py" "$H" "$CRI_ADDRESS" \

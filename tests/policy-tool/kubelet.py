@@ -8,7 +8,8 @@ volume and termination log at kubelet's paths, and its security context.
 usage: kubelet.py HARNESS_DIR CRI_SOCK ANNOTATION_FILE KUBELET_ROOT [VARIANT]
 VARIANT (a host that changes the request): command | env | cap | ok (default);
 novol: without the configMap volume and termination log (the process backend hands binds over
-as guest paths, which the policy's guest-paths rule refuses unless shared)
+as guest paths, which the policy's guest-paths rule refuses unless shared); the
+changed variants leave them out too
 HANDLER (env): the CRI runtime handler (default coffer; "" is runc).
 Prints "started POD CTR"; or "refused: MESSAGE" when the start fails.
 """
@@ -47,7 +48,7 @@ elif variant == "cap":
     caps.add_capabilities.append("SYS_ADMIN")
 mounts = [pb.Mount(host_path=vol, container_path="/etc/web", readonly=True),
           pb.Mount(host_path=tlog, container_path="/dev/termination-log")]
-if variant == "novol":
+if variant != "ok":
     mounts = []
 cfg = pb.ContainerConfig(
     metadata=pb.ContainerMetadata(name="web", attempt=0),
