@@ -141,6 +141,31 @@ err "a blob whose content does not match its digest" "content has digest" "$T/po
 cp "$T/p.json" "$T/blobs/${PAUSE#sha256:}"
 err "a bad --root-hash" "expected IMAGE=<64" "$T/pod.yaml" --root-hash x=12
 
+# odd shapes (nulls, numbers, wrong types where lists or maps belong): a
+# clear error (exit 2), never a crash or a policy
+odd=0
+for body in 'containers: [~]' 'containers: [{name: a, image: ~}]' 'containers: 7' \
+  "containers: [{name: a, image: example.org/app@$APP, command: [~, 3], args: ~, env: [~, {name: ~}]}]" \
+  "containers: [{name: a, image: example.org/app@$APP, securityContext: {capabilities: {drop: [~, 1], add: [~]}}}]" \
+  "containers: [{name: a, image: example.org/app@$APP, securityContext: {capabilities: {add: [\"BAD CAP\"]}}}]" \
+  "containers: [{name: a, image: example.org/app@$APP, volumeMounts: [~, {name: v}], livenessProbe: {exec: {command: ~}}}]" \
+  "containers: [{name: a, image: example.org/app@$APP, volumeMounts: [{name: v, mountPath: /v}]}]
+  volumes: [{name: v}]" \
+  "containers: [{name: a, image: example.org/app@$APP}]
+  securityContext: {runAsUser: x}" \
+  "containers: [{name: a, image: example.org/app@$APP, securityContext: {runAsUser: -1}}]"; do
+  printf 'kind: Pod\nspec:\n  %s\n' "$body" >"$T/odd.yaml"
+  set +e
+  out=$("$BIN" generate "$T/odd.yaml" -o "$T/odd" --image-config "$T/blobs" --pause-image "example.org/pause@$PAUSE" 2>&1)
+  rc=$?
+  set -e
+  [ $rc = 2 ] || fail "odd pod spec '$body': exit $rc: $out"
+  grep -q '^coffer-policy: ' <<<"$out" || fail "odd pod spec '$body': no message"
+  echo "  odd: exit $rc ${out:0:160}"
+  odd=$((odd + 1))
+done
+echo "ok: $odd odd pod specs are refused with a clear error"
+
 # explain on the generated policy: container b as its rule says, then changed
 cat >"$T/spec.json" <<'JSON'
 {"ociVersion": "1.0.2", "root": {"path": "rootfs", "readonly": true},

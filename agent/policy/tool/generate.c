@@ -28,6 +28,11 @@ static json_object *garr(json_object *o, const char *k) {
   json_object *v = get(o, k);
   return v && json_object_is_type(v, json_type_array) ? v : NULL;
 }
+/* a[i] as a string, "" when it is not one (YAML nulls, numbers) */
+static const char *sidx(json_object *a, size_t i) {
+  json_object *v = json_object_array_get_idx(a, i);
+  return v && json_object_is_type(v, json_type_string) ? json_object_get_string(v) : "";
+}
 static bool gbool(json_object *o, const char *k) {
   json_object *v = get(o, k);
   return v && json_object_is_type(v, json_type_boolean) && json_object_get_boolean(v);
@@ -267,8 +272,7 @@ static char *expand(const char *s, json_object *env) {
 static json_object *expand_all(json_object *a, json_object *env) {
   json_object *o = json_object_new_array();
   for (size_t i = 0; a && i < json_object_array_length(a); i++) {
-    const char *s = json_object_get_string(json_object_array_get_idx(a, i));
-    _cleanup_free_ char *x = expand(s ? s : "", env);
+    _cleanup_free_ char *x = expand(sidx(a, i), env);
     add_str(o, x ? x : "");
   }
   return o;
@@ -307,7 +311,9 @@ static int env_rules(json_object *c, json_object *cfg, json_object *rp, cf_error
   bool path = false;
   json_object *ie = garr(cfg, "Env");
   for (size_t i = 0; ie && i < json_object_array_length(ie); i++) {
-    const char *e = json_object_get_string(json_object_array_get_idx(ie, i));
+    const char *e = sidx(ie, i);
+    if (!*e)
+      continue;
     add_str(env, e);
     path |= !strncmp(e, "PATH=", 5);
   }
@@ -343,20 +349,20 @@ static int caps_rule(json_object *c, json_object *sc, json_object *rp, cf_error 
   json_object *add = garr(cs, "add"), *drop = garr(cs, "drop");
   bool drop_all = false;
   for (size_t i = 0; drop && i < json_object_array_length(drop); i++)
-    drop_all |= !strcmp(json_object_get_string(json_object_array_get_idx(drop, i)), "ALL");
+    drop_all |= !strcmp(sidx(drop, i), "ALL");
   char name[64];
   for (const char *const *d = cf_policy_default_caps; *d && !drop_all; d++) {
     bool dropped = false;
     for (size_t i = 0; drop && i < json_object_array_length(drop); i++) {
-      const char *x = json_object_get_string(json_object_array_get_idx(drop, i));
+      const char *x = sidx(drop, i);
       dropped |= !strcmp(x, *d) || !strcmp(x, *d + 4);
     }
     if (!dropped)
       add_str(caps, *d);
   }
   for (size_t i = 0; add && i < json_object_array_length(add); i++) {
-    const char *x = json_object_get_string(json_object_array_get_idx(add, i));
-    if (!x || !*x || strlen(x) > 40)
+    const char *x = sidx(add, i);
+    if (!*x || strlen(x) > 40 || strspn(x, "ABCDEFGHIJKLMNOPQRSTUVWXYZ_") != strlen(x))
       return cf_err_status(err, CF_INVALID_ARGUMENT, "container %s: capabilities.add[%zu] is not a capability",
                            gstr(c, "name"), i);
     snprintf(name, sizeof(name), "%s%s", strncmp(x, "CAP_", 4) ? "CAP_" : "", x);
@@ -370,9 +376,16 @@ static int caps_rule(json_object *c, json_object *sc, json_object *rp, cf_error 
 }
 
 /* runAsUser/runAsGroup (container over pod), else the image's numeric User. */
-static void user_rule(json_object *sc, json_object *psc, json_object *cfg, json_object *rp) {
+static int user_rule(const char *name, json_object *sc, json_object *psc, json_object *cfg, json_object *rp,
+                     cf_error *err) {
   json_object *u = get(sc, "runAsUser") ? get(sc, "runAsUser") : get(psc, "runAsUser");
   json_object *g = get(sc, "runAsGroup") ? get(sc, "runAsGroup") : get(psc, "runAsGroup");
+  if ((u && (!json_object_is_type(u, json_type_int) || json_object_get_int64(u) < 0 ||
+             json_object_get_int64(u) > 0xfffffffeLL)) ||
+      (g && (!json_object_is_type(g, json_type_int) || json_object_get_int64(g) < 0 ||
+             json_object_get_int64(g) > 0xfffffffeLL)))
+    return cf_err_status(err, CF_INVALID_ARGUMENT, "container %s: runAsUser/runAsGroup must be an id (0..4294967294)",
+                         name);
   const char *iu = gstr(cfg, "User");
   long long uid = -1, gid = -1;
   if (iu && *iu) {
@@ -398,6 +411,7 @@ static void user_rule(json_object *sc, json_object *psc, json_object *cfg, json_
     json_object_object_add(rp, "uid", json_object_new_int64(uid));
   if (gid >= 0)
     json_object_object_add(rp, "gid", json_object_new_int64(gid));
+  return 0;
 }
 
 static void probe_execs(json_object *c, json_object *exec) {
@@ -484,8 +498,7 @@ static json_object *container_rule(json_object *pod, json_object *meta, json_obj
     goto fail;
   const char *wd = gstr(c, "workingDir") ? gstr(c, "workingDir") : gstr(img.config, "WorkingDir");
   json_object_object_add(rp, "cwd", json_object_new_string(wd && *wd ? wd : "/"));
-  user_rule(sc, psc, img.config, rp);
-  if (caps_rule(c, sc, rp, err) < 0)
+  if (user_rule(name, sc, psc, img.config, rp, err) < 0 || caps_rule(c, sc, rp, err) < 0)
     goto fail;
   json_object *ape = get(sc, "allowPrivilegeEscalation");
   if (ape && !json_object_get_boolean(ape))

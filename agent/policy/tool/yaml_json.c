@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include <yaml.h>
 
@@ -14,6 +15,7 @@
 
 #define MAX_DEPTH 64
 #define MAX_NODES 200000
+#define MAX_FILE (4u << 20)
 
 typedef struct conv {
   yaml_document_t *doc;
@@ -96,6 +98,11 @@ json_object *yaml_to_json(const char *path, cf_error *err) {
   _cleanup_fclose_ FILE *f = fopen(path, "re");
   if (!f) {
     cf_err(err, errno, "open %s", path);
+    return NULL;
+  }
+  struct stat st;
+  if (fstat(fileno(f), &st) < 0 || !S_ISREG(st.st_mode) || st.st_size > MAX_FILE) {
+    cf_err_status(err, CF_INVALID_ARGUMENT, "%s: not a regular file of at most %u bytes", path, MAX_FILE);
     return NULL;
   }
   yaml_parser_t parser;
