@@ -28,7 +28,12 @@ log "generate through ctr, and from the content store directory"
 gen "$T/g1" || fail "generate (ctr) failed"
 gen "$T/g2" --image-config "$CONTAINERD_ROOT/io.containerd.content.v1.content/blobs/sha256" ||
   fail "generate (content dir) failed"
+gen "$T/g3" --content-store || fail "generate (--content-store) failed"
 cmp -s "$T/g1/policy.json" "$T/g2/policy.json" || fail "ctr and the content directory give different policies"
+cmp -s "$T/g1/policy.json" "$T/g3/policy.json" || fail "ctr and --content-store give different policies"
+set +e; out=$(gen "$T/g4" --content-store --containerd-root "$T/none" 2>&1); rc=$?; set -e
+[ $rc = 2 ] && grep -qF "open $T/none/io.containerd.content.v1.content/blobs/sha256/" <<<"$out" ||
+  fail "--content-store did not read the root's content store: rc $rc: $out"
 digest=$(ctr -n k8s.io images ls | awk '$1 == "localhost/busybox:latest" {print $3}')
 grep -qF "\"$digest\"" "$T/g1/policy.json" || fail "the image digest $digest is not pinned"
 echo '{"rpc": "ReadStdout"}' >"$T/rs.json"

@@ -30,6 +30,8 @@ static void usage(FILE *f) {
           "         --image-config DIR          read blobs from this content store directory\n"
           "                                     (.../io.containerd.content.v1.content/blobs/sha256)\n"
           "                                     instead of `ctr content get`\n"
+          "         --content-store             the same from the containerd root's content store\n"
+          "                                     (--containerd-root, default /var/lib/containerd)\n"
           "         --pause-image REF           (default registry.k8s.io/pause:3.6)\n"
           "         --containerd-root DIR --containerd-state DIR --kubelet-root DIR\n"
           "         --allow-logs                allow ReadStdout/ReadStderr (kubectl logs)\n"
@@ -55,13 +57,15 @@ static int generate(int argc, char **argv) {
   initdata_in id = {.alg = CF_INITDATA_SHA384, .secrets = secrets};
   const char *out = NULL, *cert_path = NULL;
   cf_error err = {0};
-  enum { ADDR = 256, NS, IMGCFG, PAUSE, CROOT, CSTATE, KROOT, LOGS, RH, ALG, KBS, CERT, SECRET };
+  enum { ADDR = 256, NS, IMGCFG, PAUSE, CROOT, CSTATE, KROOT, LOGS, RH, ALG, KBS, CERT, SECRET, STORE };
+  bool store = false;
   static const struct option opts[] = {
       {"containerd-address", 1, 0, ADDR}, {"namespace", 1, 0, NS},      {"image-config", 1, 0, IMGCFG},
       {"pause-image", 1, 0, PAUSE},       {"containerd-root", 1, 0, CROOT}, {"containerd-state", 1, 0, CSTATE},
       {"kubelet-root", 1, 0, KROOT},      {"allow-logs", 0, 0, LOGS},   {"root-hash", 1, 0, RH},
       {"algorithm", 1, 0, ALG},           {"kbs-url", 1, 0, KBS},       {"kbs-cert", 1, 0, CERT},
-      {"secret", 1, 0, SECRET},           {"output", 1, 0, 'o'},        {0, 0, 0, 0}};
+      {"secret", 1, 0, SECRET},           {"output", 1, 0, 'o'},        {"content-store", 0, 0, STORE},
+      {0, 0, 0, 0}};
   int c;
   while ((c = getopt_long(argc, argv, "o:", opts, NULL)) != -1) {
     switch (c) {
@@ -69,6 +73,7 @@ static int generate(int argc, char **argv) {
     case ADDR: o.images.address = optarg; break;
     case NS: o.images.namespace = optarg; break;
     case IMGCFG: o.images.content_dir = optarg; break;
+    case STORE: store = true; break;
     case PAUSE: o.pause_image = optarg; break;
     case CROOT: o.containerd_root = optarg; break;
     case CSTATE: o.containerd_state = optarg; break;
@@ -106,6 +111,11 @@ static int generate(int argc, char **argv) {
     }
   }
   o.root_hashes = hashes;
+  char blobs[4096];
+  if (store && !o.images.content_dir) {
+    snprintf(blobs, sizeof(blobs), "%s/io.containerd.content.v1.content/blobs/sha256", o.containerd_root);
+    o.images.content_dir = blobs;
+  }
   if (optind + 1 != argc || !out) {
     usage(stderr);
     return 2;
