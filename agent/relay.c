@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -52,6 +53,16 @@ static int open_channel(const char *channel, cf_error *err) {
                        channel);
 }
 
+/* The pump runs on a loop and thread of its own: the agent's loop may wait
+ * on the attester (a secret for CreateContainer) while the attester's
+ * broker connection goes through this very pump. */
+static void *pump(void *loop) {
+  int r = cf_loop_run(loop);
+  if (r < 0)
+    cf_warn("broker relay: its event loop failed: %s", strerror(-r));
+  return NULL;
+}
+
 int agent_relay_start(agent *a, const char *channel, const char *socket_path, cf_error *err) {
   char port[64];
   if (!channel) {
@@ -84,10 +95,25 @@ int agent_relay_start(agent *a, const char *channel, const char *socket_path, cf
     return cf_error_prefix(err, "broker relay");
   }
   chmod(path, 0600); /* guest programs run as root; containers never see it */
-  cf_relay_opts o = {.name = "guest"};
-  a->relay = cf_relay_guest_new(a->loop, chan, lfd, &o, err);
-  if (!a->relay)
+  cf_loop *loop = cf_loop_new(err);
+  if (!loop) {
+    close(chan);
+    close(lfd);
     return cf_error_prefix(err, "broker relay");
+  }
+  cf_relay_opts o = {.name = "guest"};
+  a->relay = cf_relay_guest_new(loop, chan, lfd, &o, err);
+  if (!a->relay) {
+    cf_loop_free(loop);
+    return cf_error_prefix(err, "broker relay");
+  }
+  pthread_t t;
+  int r = pthread_create(&t, NULL, pump, loop);
+  if (r) {
+    a->relay = NULL; /* no pump: guest programs must not dial it */
+    return cf_err(err, r, "broker relay: start its thread");
+  }
+  pthread_detach(t);
   /* guest programs the agent starts (the attester) dial it through this */
   setenv(CF_RELAY_SOCKET_ENV, path, 1);
   cf_info("broker relay: %s on %s", path, channel);

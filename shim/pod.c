@@ -484,7 +484,6 @@ void shim_pod_start(shim *s) {
   vc.sock_dir = s->sock_dir;
   vc.vcpus = s->size.vcpus;
   vc.memory_mib = s->size.memory_mib;
-  vc.relay = shim_relay_wanted(s); /* relay.c */
   vc.init_data = (const uint8_t *)s->initdata.toml; /* the backend binds its digest */
   vc.init_data_len = s->initdata.len;
   vc.kernel_params = s->initdata.kernel_params;
@@ -493,6 +492,9 @@ void shim_pod_start(shim *s) {
           s->size.clamped ? " (clamped)" : "", s->cfg.vcpus,
           (unsigned long long)s->cfg.memory_mib);
   shim_net_prepare(s, &vc); /* net.c */
+  /* the broker over the pod network where there is one, else the relay */
+  vc.relay = !vc.net && shim_relay_wanted(s); /* relay.c */
+  pd->relay_on = vc.relay;
   if (pd->ops->start(&vc, &pd->vm, &pd->failure) < 0) {
     cf_error_prefix(&pd->failure, "starting the pod's %s backend", pd->ops->name);
     pod_failed(s, POD_FAILED);

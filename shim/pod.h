@@ -45,6 +45,7 @@ typedef struct pod {
   cf_error failure;   /* why the pod is FAILED / DEAD */
   deferred *waiting, **waiting_tail;
   struct cf_relay *relay; /* the broker relay's host end (relay.c); NULL: none */
+  bool relay_on;          /* the VM got the relay port (no pod network, a broker) */
 } pod;
 
 void shim_pod_start(shim *s);

@@ -40,7 +40,7 @@ void shim_relay_start(shim *s) {
   char broker[512];
   const char *from;
   pod_broker(s, broker, sizeof(broker), &from);
-  if (!broker[0])
+  if (!broker[0] || !pd->relay_on)
     return;
   if (!pd->ops->relay_channel) {
     cf_warn("pod %s: the %s backend has no relay channel: no broker relay", s->group_id,

@@ -8,11 +8,12 @@
 typedef struct shim shim;
 
 /* Whether the pod has a broker: its init-data's aa.toml [token_configs.kbs]
- * url, else the config's relay_broker. The VM then gets the relay port. */
+ * url, else the config's relay_broker. The VM gets the relay port when it
+ * also has no pod network (pod.c). */
 bool shim_relay_wanted(shim *s);
 
-/* After the VM started: serve the guest's relay port when the pod has a
- * broker and the backend a relay channel. A failure is logged; the pod
+/* After the VM started: serve the guest's relay port when the VM got one
+ * and the backend has a relay channel. A failure is logged; the pod
  * runs without a relay (its guest's dials then fail with a reason). */
 void shim_relay_start(shim *s);
 /* With the pod: close every stream. */

@@ -118,7 +118,8 @@ done
 [ -n "$shim" ] || fail "no shim process found"
 [ -n "$vmm" ] || echo "note: no coffer-vmm process runs while the pod runs (it is a helper per call)"
 # the scan can fail: a process holding the needle in its argv is found
-bash -c 'sleep 60' holder "$TWO" & holder=$!
+# (two commands: a lone `sleep` would replace bash, needle and all)
+bash -c 'x=$1; sleep 60; echo "$x" >/dev/null' holder "$TWO" </dev/null >/dev/null 2>&1 & holder=$!
 sleep 0.2
 scan() {
 /usr/bin/python3 - "$TWO" "$@" <<'PY'
@@ -146,7 +147,7 @@ for pid in sys.argv[2:]:
 PY
 }
 scan "$holder" >/dev/null && fail "the memory scan does not find the secret where it is (broken scan)"
-kill $holder
+pkill -P $holder sleep; kill $holder
 scan $shim $vmm || fail "secret two found in the shim's or coffer-vmm's memory"
 # the needle check can fail: the same scan finds secret one where it was printed
 grep -rqF "$ONE" "$T/c" 2>/dev/null || fail "the scan cannot see secret one in containerd's logs (broken scan)"
