@@ -27,6 +27,8 @@ PACKAGES=(
   libcryptsetup-dev cryptsetup-bin
   # SHA-2 (init-data digests, the shim's socket name): nettle, static for the agent
   nettle-dev
+  # coffer-policy: Kubernetes YAML (libyaml); jq in its tests
+  libyaml-dev jq
 )
 
 missing=()

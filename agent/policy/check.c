@@ -317,9 +317,21 @@ static bool mounts_ok(ctx *c, const prule *r, json_object *mounts) {
     const char *dst = get_str(m, "destination"), *type = get_str(m, "type");
     const char *src = get_str(m, "source");
     dst = dst ? dst : "";
+    /* a second mount hides what the first was allowed as, unless the rule
+     * itself names the destination with two types and each is of another one (containerd's pause
+     * spec has /dev/shm as its default tmpfs and then the pod's shm bind) */
+    const char *seen = NULL;
+    bool layered = false;
+    for (size_t k = 0; r && k < r->n_mounts && !layered; k++) {
+      if (strcmp(r->mounts[k].dst, dst))
+        continue;
+      layered = seen && strcmp(seen, r->mounts[k].type);
+      seen = r->mounts[k].type;
+    }
     for (size_t k = 0; k < i; k++) {
-      const char *d = get_str(json_object_array_get_idx(mounts, k), "destination");
-      if (d && !strcmp(d, dst)) /* a second mount hides what the first was allowed as */
+      json_object *prev = json_object_array_get_idx(mounts, k);
+      const char *d = get_str(prev, "destination"), *t = get_str(prev, "type");
+      if (d && !strcmp(d, dst) && (!layered || !t || !type || !strcmp(t, type)))
         return fail(c, "mounts", "mounts[%zu]: destination %.128s appears twice", i, dst);
     }
     type = type ? type : (is_bind(NULL, opts) ? "bind" : "");

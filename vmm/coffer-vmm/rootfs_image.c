@@ -69,8 +69,13 @@ int rootfs_verity_build(const char *image, const char *tree, char root_hash[65],
   return 0;
 }
 
+/* Reproducible: every timestamp fixed at 0 and a fixed filesystem UUID, so
+ * the same tree gives the same image bytes and so the same root hash (which
+ * a policy pins ahead of time). erofs-utils sorts directory entries itself. */
+#define ROOTFS_EROFS_UUID "c0ffe500-0000-4000-8000-000000000001"
+
 static int run_mkfs(const char *image, const char *src, cf_error *err) {
-  char *argv[] = {"mkfs.erofs", "--quiet", (char *)image, (char *)src, NULL};
+  char *argv[] = {"mkfs.erofs", "--quiet", "-T0", "-U" ROOTFS_EROFS_UUID, (char *)image, (char *)src, NULL};
   posix_spawn_file_actions_t fa;
   posix_spawn_file_actions_init(&fa);
   posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);

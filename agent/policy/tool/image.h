@@ -1,0 +1,29 @@
+/* An image's config from containerd: the name's target (ctr images ls, or a
+ * digest in the reference), then index -> manifest (linux/amd64) -> config,
+ * read from the content store directory or with `ctr content get`; every
+ * blob is checked against its digest. */
+#ifndef COFFER_POLICY_IMAGE_H
+#define COFFER_POLICY_IMAGE_H
+
+#include <json-c/json.h>
+
+#include "coffer/error.h"
+
+typedef struct image_source {
+  const char *address;     /* containerd socket (ctr -a) */
+  const char *namespace;   /* ctr -n */
+  const char *content_dir; /* .../io.containerd.content.v1.content/blobs/sha256, or NULL: ctr content get */
+} image_source;
+
+typedef struct image_info {
+  char ref[512];     /* normalized: docker.io/library/busybox:latest */
+  char digest[80];   /* the name's target (index or manifest): sha256:<hex> */
+  json_object *config; /* the config's "config" object (Entrypoint, Cmd, Env, ...); owned */
+} image_info;
+
+/* busybox -> docker.io/library/busybox:latest; keeps a tag or a digest. */
+int image_ref_normalize(const char *ref, char *out, size_t cap, cf_error *err);
+int image_lookup(const image_source *src, const char *ref, image_info *out, cf_error *err);
+void image_info_clear(image_info *info);
+
+#endif
