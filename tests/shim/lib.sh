@@ -36,7 +36,7 @@ EOF
 our_pids() {
   local p
   for p in /proc/[0-9]*; do
-    tr '\0' ' ' 2>/dev/null <"$p/cmdline" | grep -qE "$STATE|$T/c/" && echo "${p#/proc/}"
+    tr '\0' ' ' 2>/dev/null <"$p/cmdline" | grep -qE "$STATE|$T/" && echo "${p#/proc/}"
   done
   return 0
 }
