@@ -81,7 +81,8 @@ cp "$SHIM" "$AGENT" "$VMM" "$P/bin/"
 cleanup() { bash "$HERE/registry.sh" stop "$W/registry" || true; }
 trap cleanup EXIT
 
-rc=0; bash "$HERE/registry.sh" start "$W/registry" || rc=$?
+# (without the lock's fd: a registry outliving this run must not hold it)
+rc=0; bash "$HERE/registry.sh" start "$W/registry" 9>&- || rc=$?
 [ $rc = 77 ] && exit 77
 [ $rc = 0 ] || fail "the local registry did not start (see $W/registry)"
 printf '#!/bin/sh\nexec bash %q %q "$@"\n' "$HERE/containerd-with-registry.sh" "$W/registry/hosts" >"$P/bin/containerd"
