@@ -119,6 +119,8 @@ static const char *value(const char *p, const char *e, int depth) {
         p = ws(p + 1, e);
       }
       /* Numbers inline: SNP evidence is thousands of them. */
+      if (p >= e)
+        return NULL;
       if (!(p = (*p >= '0' && *p <= '9') || *p == '-' ? number(p, e) : value(p, e, depth + 1)))
         return NULL;
       p = ws(p, e);
