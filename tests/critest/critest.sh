@@ -140,5 +140,6 @@ echo "=== critest: runc vs coffer"
 cmp_args=(same="$HERE/libvirt-same.txt")
 [ -z "${CRITEST_LIBVIRT_FOCUS:-}" ] || cmp_args+=(libvirt-focus="$CRITEST_LIBVIRT_FOCUS")
 crc=0; python3 "$HERE/compare.py" "$HERE/vm-skip.txt" "${cmp_args[@]}" "${results[@]}" || crc=$?
+cleanup  # the registry first: its pid is recorded under $W
 if [ $crc = 0 ] && [ -z "${CRITEST_OUT:-}" ]; then rm -rf "$W"; else echo "runs kept in $W"; fi
 exit $crc
