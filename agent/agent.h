@@ -1,8 +1,9 @@
 /* coffer-agent: the one per-process context (agent) and the records it
  * holds (containers, their processes, their streams); each .c file declares
- * its functions in its own header. The agent is one epoll loop; the
- * engines' steps run synchronously with a bound (runc as short child
- * processes); long waits are parked ttrpc calls. */
+ * its functions in its own header. The agent is one epoll loop; the long
+ * runtime steps (image mounts, the engines' create, start and exec) run on
+ * a worker thread (job.h) with a bound each; long waits are parked ttrpc
+ * calls. */
 #ifndef COFFER_AGENT_H
 #define COFFER_AGENT_H
 
@@ -58,6 +59,8 @@ typedef struct proc {
   pid_t pid;
   bool terminal;
   bool started;          /* init: started; execs: always */
+  bool pending;          /* exec: its ExecProcess is still on the worker (pid 0 until done) */
+  bool starting;         /* init: its StartContainer is on the worker */
   int stdin_fd;          /* pipe write end or dup of the pty master, -1 */
   cf_watch *stdin_watch;
   stdin_req *stdin_head, *stdin_tail;
@@ -95,6 +98,7 @@ typedef struct container {
   uint64_t oom_kills;
   cf_timer *oom_timer;   /* re-reads the counter after a v1 notification */
   unsigned oom_rechecks;
+  unsigned busy;         /* its start or execs on the worker (job.h): it stays until they end */
 } container;
 
 typedef struct agent {
@@ -134,6 +138,8 @@ typedef struct agent {
   bool destroyed;
 
   container *containers;
+  container *creating;   /* CreateContainer on the worker: ids taken, not yet usable */
+  struct agent_jobs *jobs; /* job.h */
 
   int sigchld_fd;
   cf_watch *sigchld_watch;
@@ -145,9 +151,16 @@ typedef struct agent {
   char *runc_version;
   unsigned console_seq;  /* names console sockets */
 
-  /* coffer-attester (attester_client.c): started on first need, restarted after it died */
+  struct agent_prefetch *prefetch; /* pulls started at CreateSandbox (prefetch.h) */
+
+  /* coffer-attester (attester_client.c): started with the sandbox or on first
+   * need, restarted after a back-off when it died */
   pid_t attester_pid;
-  bool attester_tried;   /* started once: a dead one is restarted lazily */
+  bool attester_tried;   /* started once */
+  int attester_ready_fd; /* its stdout until its ready line was read; -1 after */
+  uint64_t attester_started_ms;
+  unsigned attester_backoff_ms;
+  cf_timer *attester_restart;
   struct cf_relay *relay;/* the broker relay's guest end (relay.c); NULL: none */
 } agent;
 

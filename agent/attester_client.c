@@ -1,7 +1,12 @@
 /* Starts and supervises coffer-attester, and asks it for secrets.
  *
  * The attester runs as a child of the agent once verified init-data is in
- * place; it holds the TEE key and talks to the broker. The agent talks to it
+ * place; it holds the TEE key and talks to the broker. CreateSandbox starts
+ * it when the init-data names a broker, so its attestation overlaps the rest
+ * of the pod's start; the first container that needs it waits for its ready
+ * line. If it dies, the agent starts it again after a back-off (0.5 s,
+ * doubling to 30 s; back to 0.5 s after it ran a minute), so the token keeps
+ * being refreshed and tee.sock keeps serving without a container asking. The agent talks to it
  * over a socket in a 0700 directory of the agent's state (HTTP/1.0, one
  * request per connection), so no container can reach that socket. */
 #include "attester_client.h"
@@ -10,6 +15,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,6 +36,9 @@
 
 #define READY_LINE "coffer-attester: ready"
 #define START_TIMEOUT_MS (120 * 1000)
+#define RESTART_MIN_MS 500
+#define RESTART_MAX_MS (30 * 1000)
+#define RESTART_STABLE_MS (60 * 1000)
 
 int agent_initdata_path(const agent *a, char *out, size_t n) {
   const char *t = a->guest ? NULL : getenv("COFFER_AGENT_INITDATA");
@@ -55,12 +64,45 @@ static int sock_path(const agent *a, char *out, size_t n) {
 
 bool agent_in_tee(const agent *a) { return a->tee == CF_TEE_SNP || a->tee == CF_TEE_TDX; }
 
+static void forget_ready_pipe(agent *a) {
+  if (a->attester_ready_fd >= 0)
+    close(a->attester_ready_fd);
+  a->attester_ready_fd = -1;
+}
+
+static void restart_cb(cf_loop *loop, void *data) {
+  (void)loop;
+  agent *a = data;
+  a->attester_restart = NULL;
+  if (a->attester_pid > 0 || a->destroyed)
+    return; /* a container needed it first and started it */
+  cf_error err = {0};
+  if (agent_attester_spawn(a, &err) < 0)
+    cf_error_log("coffer-attester: restart failed: %s", err.msg);
+}
+
 void agent_attester_reaped(agent *a, pid_t pid, int status) {
   if (pid != a->attester_pid || pid <= 0)
     return;
-  cf_warn("coffer-attester (pid %d) ended (status 0x%x); it is restarted when next needed",
-          (int)pid, status);
   a->attester_pid = 0;
+  forget_ready_pipe(a);
+  if (cf_now_ms() - a->attester_started_ms >= RESTART_STABLE_MS)
+    a->attester_backoff_ms = 0;
+  a->attester_backoff_ms = a->attester_backoff_ms ? a->attester_backoff_ms * 2 : RESTART_MIN_MS;
+  if (a->attester_backoff_ms > RESTART_MAX_MS)
+    a->attester_backoff_ms = RESTART_MAX_MS;
+  if (a->destroyed || a->attester_restart) {
+    cf_warn("coffer-attester (pid %d) ended (status 0x%x)", (int)pid, status);
+    return;
+  }
+  cf_error err = {0};
+  a->attester_restart = cf_loop_timer(a->loop, a->attester_backoff_ms, restart_cb, a, &err);
+  if (a->attester_restart)
+    cf_warn("coffer-attester (pid %d) ended (status 0x%x); restarting it in %u ms", (int)pid,
+            status, a->attester_backoff_ms);
+  else
+    cf_warn("coffer-attester (pid %d) ended (status 0x%x); restarted when next needed (%s)",
+            (int)pid, status, err.msg);
 }
 
 /* Reads the child's stdout until its ready line, EOF or the deadline. */
@@ -89,7 +131,7 @@ static int wait_ready(int fd, cf_error *err) {
   }
 }
 
-int agent_attester_ensure(agent *a, cf_error *err) {
+int agent_attester_spawn(agent *a, cf_error *err) {
   if (a->attester_pid > 0)
     return 0;
   char init[PATH_MAX];
@@ -148,17 +190,46 @@ int agent_attester_ensure(agent *a, cf_error *err) {
     _exit(127);
   }
   close(p[1]);
-  int rc = wait_ready(p[0], err);
-  close(p[0]);
-  if (rc) {
-    kill(pid, SIGKILL);
-    waitpid(pid, NULL, 0);
-    return cf_error_prefix(err, "%s", argv[0]);
-  }
   a->attester_pid = pid;
+  a->attester_ready_fd = p[0];
+  a->attester_started_ms = cf_now_ms();
   a->attester_tried = true;
   cf_info("coffer-attester started (pid %d, tee %s)", (int)pid, kind);
   return 0;
+}
+
+int agent_attester_ensure(agent *a, cf_error *err) {
+  if (a->attester_restart) { /* needed now: no need to wait for the back-off */
+    cf_loop_timer_cancel(a->attester_restart);
+    a->attester_restart = NULL;
+  }
+  if (agent_attester_spawn(a, err) < 0)
+    return -EIO;
+  if (a->attester_ready_fd < 0)
+    return 0; /* served before */
+  uint64_t t0 = cf_now_ms();
+  int rc = wait_ready(a->attester_ready_fd, err);
+  forget_ready_pipe(a);
+  if (rc) {
+    pid_t pid = a->attester_pid;
+    a->attester_pid = 0;
+    kill(pid, SIGKILL);
+    waitpid(pid, NULL, 0);
+    return cf_error_prefix(err, "%s", attester_bin(a));
+  }
+  cf_info("coffer-attester ready (pid %d; %llu ms after it started, %llu ms waited)",
+          (int)a->attester_pid, (unsigned long long)(cf_now_ms() - a->attester_started_ms),
+          (unsigned long long)(cf_now_ms() - t0));
+  return 0;
+}
+
+void agent_attester_early_start(agent *a) {
+  if (!a->initdata || !a->initdata->broker_url || !*a->initdata->broker_url)
+    return;
+  cf_error err = {0};
+  if (agent_attester_spawn(a, &err) < 0)
+    cf_warn("coffer-attester: not started with the sandbox (%s); a container that needs it "
+            "tries again", err.msg);
 }
 
 static int connect_sock(const char *path, cf_error *err) {
@@ -215,8 +286,22 @@ static int read_reply(int fd, char **out, size_t *len, cf_error *err) {
   return 0;
 }
 
+static int secret_locked(agent *a, const char *name, const char *uri, uint8_t **data,
+                         size_t *len, cf_error *err);
+
+/* The worker's jobs and an early pull's thread (prefetch.h) may both ask:
+ * one at a time, as the attester's start and ready pipe are shared. */
 int agent_attester_secret(agent *a, const char *name, const char *uri, uint8_t **data,
                           size_t *len, cf_error *err) {
+  static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+  pthread_mutex_lock(&lock);
+  int r = secret_locked(a, name, uri, data, len, err);
+  pthread_mutex_unlock(&lock);
+  return r;
+}
+
+static int secret_locked(agent *a, const char *name, const char *uri, uint8_t **data,
+                         size_t *len, cf_error *err) {
   if (agent_attester_ensure(a, err))
     return -EIO;
   char sock[PATH_MAX], req[512];

@@ -408,23 +408,3 @@ char *bundle_make_process(const uint8_t *json, size_t len, bool terminal, bool t
     cf_err(err, ENOMEM, "process spec");
   return r;
 }
-
-int agent_write_file_atomic(const char *path, const char *data, size_t len, cf_error *err) {
-  char tmp[4200];
-  snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-  _cleanup_close_ int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  if (fd < 0)
-    return cf_err(err, errno, "create %s", tmp);
-  size_t off = 0;
-  while (off < len) {
-    ssize_t w = write(fd, data + off, len - off);
-    if (w < 0 && errno == EINTR)
-      continue;
-    if (w < 0)
-      return cf_err(err, errno, "write %s", tmp);
-    off += (size_t)w;
-  }
-  if (rename(tmp, path) < 0)
-    return cf_err(err, errno, "rename %s", path);
-  return 0;
-}

@@ -32,6 +32,5 @@ char *bundle_make_config(const uint8_t *spec, size_t len, const bundle_opts *o,
                          bool *is_sandbox, cf_error *err);
 char *bundle_make_process(const uint8_t *json, size_t len, bool terminal, bool tee,
                           cf_error *err);
-int agent_write_file_atomic(const char *path, const char *data, size_t len, cf_error *err);
 
 #endif

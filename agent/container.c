@@ -13,7 +13,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -27,6 +26,7 @@
 #include "bundle.h"
 #include "engine.h"
 #include "init.h"
+#include "job.h"
 #include "oom.h"
 #include "process.h"
 #include "rootfs.h"
@@ -129,13 +129,177 @@ static bool pid_is_ns_init(pid_t pid) {
   return true;
 }
 
+/* A CreateContainer in three steps: checks and what needs the agent's
+ * state on the loop, the image mounts and the runtime's create on the job
+ * worker (c is the job's until then: on a->creating, not a->containers),
+ * then linking and the reply on the loop (job.h). */
+typedef struct create_job {
+  agent *a;
+  container *c;
+  const Coffer__Agent__V1__CreateContainerRequest *req;
+  container_created_cb cb;
+  void *cb_data;
+  pid_t sandbox_pid;
+  bool sandbox_exists;
+  pid_t known[64];
+  size_t n_known;
+  char files_dir[PATH_MAX];
+  agent_coffer_mounts cm;
+  proc_stdio ps;
+  char *config;        /* for an engine create on the loop (engine_on_worker) */
+  oci_spec *spec;
+  int rc;
+  cf_error err;
+} create_job;
+
+/* The built-in runtime's clone of a container's process stays on the
+ * loop's thread: issued from the worker, the container's init hung in a
+ * guest VM (not on a host) before reporting ready; runc (fork and exec)
+ * runs on the worker. */
+static bool engine_on_worker(const engine_ops *e) {
+  return e != &engine_builtin;
+}
+
+static void unlink_creating(agent *a, container *c) {
+  for (container **pp = &a->creating; *pp; pp = &(*pp)->next)
+    if (*pp == c) {
+      *pp = c->next;
+      c->next = NULL;
+      return;
+    }
+}
+
+/* Worker: touches the job's container and the agent's settled fields only. */
+static void create_work(void *data) {
+  create_job *j = data;
+  agent *a = j->a;
+  container *c = j->c;
+  const Coffer__Agent__V1__CreateContainerRequest *req = j->req;
+  const char *id = c->id;
+  cf_error *err = &j->err;
+  Coffer__Agent__V1__Stdio nostdio = COFFER__AGENT__V1__STDIO__INIT;
+  const Coffer__Agent__V1__Stdio *st = req->stdio ? req->stdio : &nostdio;
+  char *root = NULL, *config = NULL;
+  oci_spec *spec = NULL;
+  char **msrc = NULL;
+  const char **mdst = NULL;
+  j->rc = -EIO;
+  if (!(root = agent_rootfs_prepare(a, c, req->rootfs, "rootfs", err))) {
+    cf_error_prefix(err, "container %s", id);
+    goto out;
+  }
+  msrc = calloc(req->n_mounts + 1, sizeof(*msrc));
+  mdst = calloc(req->n_mounts + 1, sizeof(*mdst));
+  if (!msrc || !mdst) {
+    cf_err(err, ENOMEM, "container %s", id);
+    goto out;
+  }
+  for (size_t i = 0; i < req->n_mounts; i++) {
+    char name[32];
+    snprintf(name, sizeof(name), "mnt-%zu", i);
+    mdst[i] = req->mounts[i]->destination;
+    if (!(msrc[i] = agent_rootfs_prepare(a, c, req->mounts[i]->source, name, err))) {
+      cf_error_prefix(err, "container %s: mount %s", id, mdst[i]);
+      goto out;
+    }
+    if (req->mounts[i]->n_files > 0 &&
+        agent_volume_put(a, c, req->mounts[i]->source->source, req->mounts[i]->files,
+                         req->mounts[i]->n_files, err) < 0) {
+      cf_error_prefix(err, "mount %s", mdst[i]);
+      goto out;
+    }
+  }
+  bundle_opts o = {.id = id, .root_path = root, .terminal = st->terminal,
+                   .cgroup_path = c->cgroup_path, .sandbox_pid = j->sandbox_pid,
+                   .share_pid = a->share_pid, .guest = a->guest, .tee = a->tee_mode,
+                   .mount_dst = mdst, .mount_src = (const char *const *)msrc,
+                   .n_mounts = req->n_mounts, .known_pids = j->known, .n_known_pids = j->n_known,
+                   .guest_files_dir = j->files_dir, .ro_dst = j->cm.dst,
+                   .ro_src = (const char *const *)j->cm.src, .n_ro = j->cm.n};
+  bool is_sandbox = false;
+  if (!(config = bundle_make_config(req->spec.data, req->spec.len, &o, &is_sandbox, err))) {
+    cf_error_prefix(err, "container %s", id);
+    goto out;
+  }
+  c->sandbox = is_sandbox || !j->sandbox_exists;
+  if (a->pid1 && may_admin_network(config))
+    init_load_modules(a->modules, "netdev");
+  if (!(c->engine = engine_choose(a, id, config, &spec, err))) {
+    cf_error_prefix(err, "container %s", id);
+    goto out;
+  }
+  cf_debug("container %s: rootfs and spec ready, running the OCI runtime", id);
+  proc *p = agent_proc_new(c, "");
+  if (!p) {
+    cf_err(err, ENOMEM, "container %s", id);
+    goto out;
+  }
+  c->procs = p;
+  if (agent_proc_stdio_prepare(a, p, st->terminal, st->stdin, st->stdout, st->stderr && !st->terminal,
+                               c->engine->console_socket, &j->ps, err) < 0)
+    goto out;
+  if (!engine_on_worker(c->engine)) { /* create_done runs it */
+    j->config = cf_steal_ptr(config);
+    j->spec = cf_steal_ptr(spec);
+    j->rc = 0;
+    goto out;
+  }
+  /* a failed create cleaned up after itself */
+  if (c->engine->create(a, c, config, spec, st->terminal, &j->ps, err) < 0)
+    goto out;
+  j->rc = 0;
+out:
+  oci_spec_unload(spec);
+  free(root);
+  free(config);
+  for (size_t i = 0; msrc && i < req->n_mounts; i++)
+    free(msrc[i]);
+  free(msrc);
+  free(mdst);
+}
+
+/* Loop: the container joins the agent, or goes. */
+static void create_done(agent *a, void *data) {
+  create_job *j = data;
+  container *c = j->c;
+  proc *p = c->procs;
+  unlink_creating(a, c);
+  if (j->rc == 0 && j->config)
+    j->rc = c->engine->create(a, c, j->config, j->spec,
+                              j->req->stdio && j->req->stdio->terminal, &j->ps, &j->err);
+  free(j->config);
+  oci_spec_unload(j->spec);
+  if (j->rc == 0 && agent_proc_stdio_finish(a, p, &j->ps, &j->err) < 0) {
+    cf_error e2 = {0};
+    c->engine->delete(a, c, &e2);
+    j->rc = -EIO;
+  }
+  agent_proc_stdio_cleanup(&j->ps);
+  agent_coffer_mounts_free(&j->cm);
+  if (j->rc < 0) {
+    container_free(a, c);
+    c = NULL;
+  } else {
+    c->own_pidns = pid_is_ns_init(p->pid);
+    c->next = a->containers;
+    a->containers = c;
+    oom_watch_container(a, c);
+    cf_info("container %s created (pid %d%s)", c->id, (int)p->pid, c->sandbox ? ", sandbox" : "");
+  }
+  j->cb(a, c, j->rc < 0 ? &j->err : NULL, j->cb_data);
+  free(j);
+}
+
 int container_create(agent *a, const Coffer__Agent__V1__CreateContainerRequest *req,
-                     container **out, cf_error *err) {
+                     container_created_cb cb, void *cb_data, cf_error *err) {
   const char *id = req->container_id;
   if (!cf_id_valid(id))
     return cf_err_status(err, CF_INVALID_ARGUMENT,
                          "container id \"%.64s\" is not valid ([A-Za-z0-9][A-Za-z0-9_.-]{0,127})", id);
-  if (container_find(a, id))
+  bool creating = false;
+  for (container *k = a->creating; k; k = k->next)
+    creating |= !strcmp(k->id, id);
+  if (container_find(a, id) || creating)
     return cf_err_status(err, CF_ALREADY_EXISTS, "container %s already exists", id);
   if (a->destroyed)
     return cf_err_status(err, CF_FAILED_PRECONDITION, "the sandbox is being destroyed");
@@ -162,12 +326,17 @@ int container_create(agent *a, const Coffer__Agent__V1__CreateContainerRequest *
   }
   if (agent_sandbox_ensure(a, id, err) < 0)
     return -EIO;
-  Coffer__Agent__V1__Stdio nostdio = COFFER__AGENT__V1__STDIO__INIT;
-  const Coffer__Agent__V1__Stdio *st = req->stdio ? req->stdio : &nostdio;
 
+  create_job *j = calloc(1, sizeof(*j));
   container *c = calloc(1, sizeof(*c));
-  if (!c)
+  if (!j || !c) {
+    free(j);
+    free(c);
     return cf_err(err, ENOMEM, "container %s", id);
+  }
+  *j = (create_job){.a = a, .c = c, .req = req, .cb = cb, .cb_data = cb_data,
+                    .ps = {.child_in = -1, .child_out = -1, .child_err = -1, .console_listen = -1,
+                           .console_fd = -1}};
   c->a = a;
   c->oom_fd = -1;
   c->policy_rule = -1;
@@ -176,14 +345,6 @@ int container_create(agent *a, const Coffer__Agent__V1__CreateContainerRequest *
     c->bundle = NULL;
   if (asprintf(&c->cgroup_path, "%s/%s", a->cgroup_parent, id) < 0)
     c->cgroup_path = NULL;
-  int rc = -EIO;
-  char *root = NULL, *config = NULL;
-  oci_spec *spec = NULL;
-  char **msrc = NULL;
-  const char **mdst = NULL;
-  agent_coffer_mounts cm = {0};
-  proc_stdio ps = {.child_in = -1, .child_out = -1, .child_err = -1, .console_listen = -1,
-                   .console_fd = -1};
   if (!c->id || !c->bundle || !c->cgroup_path) {
     cf_err(err, ENOMEM, "container %s", id);
     goto fail;
@@ -193,111 +354,84 @@ int container_create(agent *a, const Coffer__Agent__V1__CreateContainerRequest *
     cf_err(err, errno, "create bundle %s", c->bundle);
     goto fail;
   }
-  if (!(root = agent_rootfs_prepare(a, c, req->rootfs, "rootfs", err))) {
-    cf_error_prefix(err, "container %s", id);
+  /* Secrets are fetched (after attestation) before the process exists;
+   * the attester is the loop's (it reaps it). */
+  if (agent_secrets_prepare(a, c, req->spec.data, req->spec.len, &j->cm, err) < 0)
     goto fail;
-  }
-  msrc = calloc(req->n_mounts + 1, sizeof(*msrc));
-  mdst = calloc(req->n_mounts + 1, sizeof(*mdst));
-  if (!msrc || !mdst)
-    goto fail;
-  for (size_t i = 0; i < req->n_mounts; i++) {
-    char name[32];
-    snprintf(name, sizeof(name), "mnt-%zu", i);
-    mdst[i] = req->mounts[i]->destination;
-    if (!(msrc[i] = agent_rootfs_prepare(a, c, req->mounts[i]->source, name, err))) {
-      cf_error_prefix(err, "container %s: mount %s", id, mdst[i]);
-      goto fail;
-    }
-    if (req->mounts[i]->n_files > 0 &&
-        agent_volume_put(a, c, req->mounts[i]->source->source, req->mounts[i]->files,
-                         req->mounts[i]->n_files, err) < 0) {
-      cf_error_prefix(err, "mount %s", mdst[i]);
-      goto fail;
-    }
-  }
   container *sb = sandbox_container(a);
-  pid_t known[64];
-  size_t n_known = 0;
-  for (container *k = a->containers; k && n_known < 64; k = k->next)
+  j->sandbox_exists = sb != NULL;
+  j->sandbox_pid = sb ? sb->procs->pid : 0;
+  for (container *k = a->containers; k && j->n_known < 64; k = k->next)
     if (k->procs && !k->procs->exited)
-      known[n_known++] = k->procs->pid;
-  char files_dir[PATH_MAX];
-  snprintf(files_dir, sizeof(files_dir), "%s/sandbox", a->state_dir);
-  /* Secrets are fetched (after attestation) before the process exists. */
-  if (agent_secrets_prepare(a, c, req->spec.data, req->spec.len, &cm, err) < 0)
+      j->known[j->n_known++] = k->procs->pid;
+  snprintf(j->files_dir, sizeof(j->files_dir), "%s/sandbox", a->state_dir);
+  if (agent_job_submit(a, create_work, create_done, j, err) < 0)
     goto fail;
-  bundle_opts o = {.id = id, .root_path = root, .terminal = st->terminal,
-                   .cgroup_path = c->cgroup_path, .sandbox_pid = sb ? sb->procs->pid : 0,
-                   .share_pid = a->share_pid, .guest = a->guest, .tee = a->tee_mode,
-                   .mount_dst = mdst, .mount_src = (const char *const *)msrc,
-                   .n_mounts = req->n_mounts, .known_pids = known, .n_known_pids = n_known,
-                   .guest_files_dir = files_dir, .ro_dst = cm.dst,
-                   .ro_src = (const char *const *)cm.src, .n_ro = cm.n};
-  bool is_sandbox = false;
-  if (!(config = bundle_make_config(req->spec.data, req->spec.len, &o, &is_sandbox, err))) {
-    cf_error_prefix(err, "container %s", id);
-    goto fail;
-  }
-  c->sandbox = is_sandbox || !sb;
-  if (a->pid1 && may_admin_network(config))
-    init_load_modules(a->modules, "netdev");
-  if (!(c->engine = engine_choose(a, id, config, &spec, err))) {
-    cf_error_prefix(err, "container %s", id);
-    goto fail;
-  }
-  cf_debug("container %s: rootfs and spec ready, running the OCI runtime", id);
-
-  proc *p = agent_proc_new(c, "");
-  if (!p) {
-    cf_err(err, ENOMEM, "container %s", id);
-    goto fail;
-  }
-  c->procs = p;
-  if (agent_proc_stdio_prepare(a, p, st->terminal, st->stdin, st->stdout, st->stderr && !st->terminal,
-                         c->engine->console_socket, &ps, err) < 0)
-    goto fail;
-  /* a failed create cleaned up after itself */
-  if (c->engine->create(a, c, config, spec, st->terminal, &ps, err) < 0)
-    goto fail;
-  if (agent_proc_stdio_finish(a, p, &ps, err) < 0) {
-    cf_error e2 = {0};
-    c->engine->delete(a, c, &e2);
-    goto fail;
-  }
-  agent_proc_stdio_cleanup(&ps);
-  c->own_pidns = pid_is_ns_init(p->pid);
-  c->next = a->containers;
-  a->containers = c;
-  oom_watch_container(a, c);
-  cf_info("container %s created (pid %d%s)", id, (int)p->pid, c->sandbox ? ", sandbox" : "");
-  *out = c;
-  rc = 0;
-  goto done;
+  c->next = a->creating;
+  a->creating = c;
+  return 0;
 fail:
-  agent_proc_stdio_cleanup(&ps);
+  agent_coffer_mounts_free(&j->cm);
   container_free(a, c);
-done:
-  oci_spec_unload(spec);
-  free(root);
-  free(config);
-  for (size_t i = 0; msrc && i < req->n_mounts; i++)
-    free(msrc[i]);
-  free(msrc);
-  free(mdst);
-  agent_coffer_mounts_free(&cm);
-  return rc;
+  free(j);
+  return -EIO;
 }
 
-int container_start(agent *a, container *c, cf_error *err) {
+typedef struct step_job {
+  agent *a;
+  container *c;
+  proc *p;              /* exec: linked, pending until done */
+  char *process;        /* exec: the OCI process JSON */
+  bool terminal;
+  proc_stdio ps;
+  pid_t pid;
+  container_step_cb cb;
+  void *cb_data;
+  int rc;
+  cf_error err;
+} step_job;
+
+static void start_work(void *data) {
+  step_job *j = data;
+  j->rc = j->c->engine->start(j->a, j->c, &j->err);
+  if (j->rc < 0)
+    cf_error_prefix(&j->err, "container %s", j->c->id);
+}
+
+static void start_done(agent *a, void *data) {
+  step_job *j = data;
+  container *c = j->c;
+  c->busy--;
+  c->procs->starting = false;
+  if (j->rc == 0)
+    c->procs->started = true;
+  j->cb(a, c, c->procs, j->rc < 0 ? &j->err : NULL, j->cb_data);
+  free(j);
+}
+
+int container_start(agent *a, container *c, container_step_cb cb, void *cb_data, cf_error *err) {
   proc *init = c->procs;
-  if (init->started)
+  if (init->started || init->starting)
     return cf_err_status(err, CF_FAILED_PRECONDITION, "container %s was already started", c->id);
   if (init->exited)
     return cf_err_status(err, CF_FAILED_PRECONDITION, "container %s has already exited", c->id);
-  if (c->engine->start(a, c, err) < 0)
-    return cf_error_prefix(err, "container %s", c->id);
-  init->started = true;
+  step_job *j = calloc(1, sizeof(*j));
+  if (!j)
+    return cf_err(err, ENOMEM, "start %s", c->id);
+  *j = (step_job){.a = a, .c = c, .cb = cb, .cb_data = cb_data};
+  init->starting = true;
+  c->busy++;
+  if (!engine_on_worker(c->engine)) { /* here and now: cb has run */
+    start_work(j);
+    start_done(a, j);
+    return 0;
+  }
+  if (agent_job_submit(a, start_work, start_done, j, err) < 0) {
+    init->starting = false;
+    c->busy--;
+    free(j);
+    return -EIO;
+  }
   return 0;
 }
 
@@ -306,6 +440,9 @@ bool container_running(const container *c) {
 }
 
 int container_remove(agent *a, container *c, bool force, cf_error *err) {
+  if (c->busy)
+    return cf_err_status(err, CF_FAILED_PRECONDITION,
+                         "container %s: a start or exec of it is still in progress", c->id);
   if (c->procs->started && !c->procs->exited && !force)
     return cf_err_status(err, CF_FAILED_PRECONDITION,
                          "container %s is running: kill it first or remove with force", c->id);
@@ -320,8 +457,45 @@ int container_remove(agent *a, container *c, bool force, cf_error *err) {
   return 0;
 }
 
+static void exec_work(void *data) {
+  step_job *j = data;
+  j->rc = j->c->engine->exec(j->a, j->c, j->p->exec_id, j->process, j->terminal, &j->ps, &j->pid,
+                             &j->err);
+  if (j->rc < 0)
+    cf_error_prefix(&j->err, "exec %s in %s", j->p->exec_id, j->c->id);
+}
+
+static void exec_done(agent *a, void *data) {
+  step_job *j = data;
+  container *c = j->c;
+  proc *p = j->p;
+  c->busy--;
+  p->pending = false;
+  if (j->rc == 0) {
+    p->pid = j->pid;
+    j->rc = agent_proc_stdio_finish(a, p, &j->ps, &j->err);
+  }
+  agent_proc_stdio_cleanup(&j->ps);
+  if (j->rc == 0) {
+    p->started = true;
+    j->cb(a, c, p, NULL, j->cb_data);
+  } else {
+    for (proc **pp = &c->procs; *pp; pp = &(*pp)->next)
+      if (*pp == p) {
+        *pp = p->next;
+        break;
+      }
+    if (p->pid > 0) /* started, but its output could not be read: it goes */
+      kill(p->pid, SIGKILL);
+    j->cb(a, c, NULL, &j->err, j->cb_data);
+    agent_proc_free(a, p, "failed");
+  }
+  free(j->process);
+  free(j);
+}
+
 int container_exec(agent *a, container *c, const Coffer__Agent__V1__ExecProcessRequest *req,
-                   proc **out, cf_error *err) {
+                   container_step_cb cb, void *cb_data, cf_error *err) {
   const char *eid = req->exec_id;
   if (!cf_id_valid(eid))
     return cf_err_status(err, CF_INVALID_ARGUMENT, "exec id \"%.64s\" is not valid", eid);
@@ -347,28 +521,35 @@ int container_exec(agent *a, container *c, const Coffer__Agent__V1__ExecProcessR
     agent_exec_remove(a, c, old, &e2);
   }
   agent_exec_prune(a, c);
-  proc *p = agent_proc_new(c, eid);
-  if (!p)
+  step_job *j = calloc(1, sizeof(*j));
+  proc *p = j ? agent_proc_new(c, eid) : NULL;
+  if (!p) {
+    free(j);
     return cf_err(err, ENOMEM, "exec %s", eid);
-  proc_stdio ps;
-  int rc = agent_proc_stdio_prepare(a, p, st->terminal, st->stdin, st->stdout,
-                              st->stderr && !st->terminal, c->engine->console_socket, &ps, err);
-  if (rc == 0)
-    rc = c->engine->exec(a, c, eid, json, st->terminal, &ps, &p->pid, err);
-  if (rc < 0)
-    cf_error_prefix(err, "exec %s in %s", eid, c->id);
-  if (rc == 0)
-    rc = agent_proc_stdio_finish(a, p, &ps, err);
-  agent_proc_stdio_cleanup(&ps);
-  if (rc < 0) {
-    agent_proc_free(a, p, "failed");
-    return rc;
   }
-  p->started = true;
-  /* after init, so the init stays first */
+  *j = (step_job){.a = a, .c = c, .p = p, .process = cf_steal_ptr(json), .terminal = st->terminal,
+                  .cb = cb, .cb_data = cb_data};
+  bool worker = engine_on_worker(c->engine);
+  if (agent_proc_stdio_prepare(a, p, st->terminal, st->stdin, st->stdout,
+                               st->stderr && !st->terminal, c->engine->console_socket, &j->ps,
+                               err) < 0 ||
+      (worker && agent_job_submit(a, exec_work, exec_done, j, err) < 0)) {
+    agent_proc_stdio_cleanup(&j->ps);
+    agent_proc_free(a, p, "failed");
+    free(j->process);
+    free(j);
+    return -EIO;
+  }
+  /* linked now so that its id is taken (pid 0, pending: nothing signals or
+   * reaps it); after init, so the init stays first */
+  p->pending = true;
   p->next = c->procs->next;
   c->procs->next = p;
-  *out = p;
+  c->busy++;
+  if (!worker) { /* here and now: cb has run */
+    exec_work(j);
+    exec_done(a, j);
+  }
   return 0;
 }
 
@@ -424,10 +605,35 @@ static proc *proc_by_pid(agent *a, pid_t pid) {
   return NULL;
 }
 
+/* While a job runs, its children (a runtime helper, runc) are its own to
+ * wait for, and a new container's init not yet linked must keep its
+ * status: only the pids the agent knows are reaped, the rest once the jobs
+ * are done (job.c calls agent_reap again). */
+static void reap_known(agent *a) {
+  bool again = true;
+  while (again) {
+    again = false;
+    for (container *c = a->containers; c && !again; c = c->next)
+      for (proc *p = c->procs; p && !again; p = p->next) {
+        int st;
+        if (p->pid > 0 && !p->exited && waitpid(p->pid, &st, WNOHANG) == p->pid) {
+          agent_proc_reaped(a, p, st);
+          again = true; /* that may have changed the lists */
+        }
+      }
+  }
+  int st;
+  if (a->attester_pid > 0 && waitpid(a->attester_pid, &st, WNOHANG) == a->attester_pid)
+    agent_attester_reaped(a, a->attester_pid, st);
+}
+
+/* The signalfd is on_signal's (main.c): it also carries SIGTERM, which a
+ * drain here would drop (a reap after a job, job.c). */
 void agent_reap(agent *a) {
-  struct signalfd_siginfo si;
-  while (read(a->sigchld_fd, &si, sizeof(si)) == (ssize_t)sizeof(si))
-    ;
+  if (agent_jobs_pending(a)) {
+    reap_known(a);
+    return;
+  }
   for (;;) {
     int st;
     pid_t pid = waitpid(-1, &st, WNOHANG);

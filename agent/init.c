@@ -5,6 +5,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <pthread.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <linux/vm_sockets.h>
@@ -20,6 +21,7 @@
 #include <unistd.h>
 
 #include "coffer/cleanup.h"
+#include "coffer/file.h"
 #include "coffer/log.h"
 #include "coffer/loop.h"
 #include "coffer/oci.h"
@@ -72,7 +74,7 @@ int init_mounts(cf_error *err) {
  * line starts group `name`; the lines before the first one are group "".
  * Loads the modules of one group, once. Missing modules are skipped;
  * already-loaded ones are fine. */
-void init_load_modules(const char *list_file, const char *group) {
+static void load_modules(const char *list_file, const char *group) {
   static char loaded[16][32];
   static size_t n_loaded;
   for (size_t i = 0; i < n_loaded; i++)
@@ -126,6 +128,14 @@ void init_load_modules(const char *list_file, const char *group) {
   free(line);
   cf_debug("modules%s%s: %u loaded in %llu us", group[0] ? " of " : " at boot", group, count,
            (unsigned long long)(cf_now_us() - start));
+}
+
+/* The loop and the job worker (job.h) both load groups. */
+void init_load_modules(const char *list_file, const char *group) {
+  static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+  pthread_mutex_lock(&lock);
+  load_modules(list_file, group);
+  pthread_mutex_unlock(&lock);
 }
 
 /* Any device of this virtio id (e.g. 3 console, 19 vsock) on the bus. */
@@ -202,7 +212,7 @@ int agent_sandbox_write_files(const char *dir, const Coffer__Agent__V1__CreateSa
   }
   fclose(m);
   snprintf(path, sizeof(path), "%s/resolv.conf", dir);
-  int rc = agent_write_file_atomic(path, buf, len, err);
+  int rc = cf_write_file_atomic(path, buf, len, 0644, 0, err);
   free(buf);
   if (rc < 0)
     return rc;
@@ -220,14 +230,14 @@ int agent_sandbox_write_files(const char *dir, const Coffer__Agent__V1__CreateSa
   }
   fclose(m);
   snprintf(path, sizeof(path), "%s/hosts", dir);
-  rc = agent_write_file_atomic(path, buf, len, err);
+  rc = cf_write_file_atomic(path, buf, len, 0644, 0, err);
   free(buf);
   if (rc < 0 || !req->hostname[0])
     return rc;
   snprintf(path, sizeof(path), "%s/hostname", dir);
   char line[128];
   int n = snprintf(line, sizeof(line), "%s\n", req->hostname);
-  return agent_write_file_atomic(path, line, (size_t)n, err);
+  return cf_write_file_atomic(path, line, (size_t)n, 0644, 0, err);
 }
 
 static bool vsock_usable(void) {

@@ -26,6 +26,8 @@
 #include "container.h"
 #include "guest.h"
 #include "init.h"
+#include "job.h"
+#include "prefetch.h"
 #include "initdata.h"
 #include "policy_gate.h"
 #include "relay.h"
@@ -237,7 +239,8 @@ int main(int argc, char **argv) {
     default: usage(stderr); return 2;
     }
   }
-  agent a = {.sigchld_fd = -1, .runc_timeout_ms = 30000, .max_done_execs = AGENT_MAX_DONE_EXECS};
+  agent a = {.sigchld_fd = -1, .attester_ready_fd = -1, .runc_timeout_ms = 30000,
+             .max_done_execs = AGENT_MAX_DONE_EXECS};
   /* tests lower the cap to prove a shim frees its execs (RemoveProcess) */
   const char *cap = getenv("COFFER_AGENT_MAX_DONE_EXECS");
   if (cap && atoi(cap) > 0)
@@ -347,7 +350,7 @@ int main(int argc, char **argv) {
     ttrpc_server_set_memory_limit(a.srv, limit);
   }
   if (!a.loop || !a.srv ||
-      agent_service_register(&a, &err) < 0 ||
+      agent_jobs_start(&a, &err) < 0 || agent_service_register(&a, &err) < 0 ||
       !(a.sigchld_watch = cf_loop_watch(a.loop, a.sigchld_fd, EPOLLIN, on_signal, &a, &err)) ||
       start_listening(&a, listen_addr, &err) < 0) {
     cf_error_log("%s", err.msg);
@@ -369,6 +372,10 @@ int main(int argc, char **argv) {
     log_uptime("ready", level);
   int rc = cf_loop_run(a.loop);
 
+  agent_prefetch_cancel(&a);
+  agent_jobs_stop(&a); /* what is on the worker ends first (job.h) */
+  agent_prefetch_free(&a);
+
   while (a.containers)
     container_remove(&a, a.containers, true, &err);
   agent_cgroup_remove_pod(&a);
@@ -381,6 +388,9 @@ int main(int argc, char **argv) {
   agent_service_free(&a);
   cf_policy_free(a.policy);
   cf_loop_unwatch(a.sigchld_watch);
+  cf_loop_timer_cancel(a.attester_restart);
+  if (a.attester_ready_fd >= 0)
+    close(a.attester_ready_fd);
   cf_loop_free(a.loop);
   close(a.sigchld_fd);
   free(a.runc_version);

@@ -110,6 +110,7 @@ bool agent_policy_allow_create(agent *a, ttrpc_call *call,
       .root_hash = req->rootfs && req->rootfs->verity && req->rootfs->verity->root_hash[0]
                        ? req->rootfs->verity->root_hash
                        : NULL,
+      .pulled = req->rootfs && req->rootfs->kind == COFFER__AGENT__V1__ROOTFS__KIND__PULL,
   };
   cf_verdict v;
   cf_policy_check_create(a->policy, &cr, rule, &v);

@@ -154,7 +154,9 @@ void agent_proc_free(agent *a, proc *p, const char *why) {
 
 static int console_listener(agent *a, proc_stdio *ps, cf_error *err) {
   struct sockaddr_un sa = {.sun_family = AF_UNIX};
-  int n = snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/con-%u.sock", a->state_dir, ++a->console_seq);
+  int n = snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/con-%u.sock", a->state_dir,
+                   /* the job worker (job.h) and the loop both name sockets */
+                   __atomic_add_fetch(&a->console_seq, 1, __ATOMIC_RELAXED));
   if (n < 0 || (size_t)n >= sizeof(sa.sun_path))
     return cf_err_status(err, CF_INTERNAL, "state dir %s is too long for a console socket",
                          a->state_dir);

@@ -23,6 +23,9 @@
 #include "engine.h"
 #include "guest.h"
 #include "init.h"
+#include "attester_client.h"
+#include "job.h"
+#include "prefetch.h"
 #include "initdata.h"
 #include "net.h"
 #include "oom.h"
@@ -186,6 +189,9 @@ static void h_create_sandbox(ttrpc_call *call, const uint8_t *payload, size_t le
   a->exit_on_destroy = req->exit_on_destroy;
   a->sandbox_created = true;
   cf_info("sandbox %s created (cgroup parent %s)", a->sandbox_id, a->cgroup_parent);
+  agent_attester_early_start(a); /* attester_client.c: attests while the pod starts */
+  /* prefetch.h: the guest-pulled images, while the host goes on with the pod */
+  agent_prefetch_start(a, req->prefetch_images, req->n_prefetch_images);
   ttrpc_call_reply(call, NULL);
 }
 
@@ -208,12 +214,14 @@ static void destroy_finish(cf_loop *loop, void *data) {
   bool alive = false;
   for (container *c = a->containers; c; c = c->next)
     alive |= container_running(c) && c->procs->started;
-  if (alive && cf_now_ms() < op->deadline) {
-    cf_error err = {0};
-    if (cf_loop_timer(loop, 50, destroy_finish, op, &err))
-      return;
-  }
   cf_error err = {0};
+  if (alive && cf_now_ms() < op->deadline && cf_loop_timer(loop, 50, destroy_finish, op, &err))
+    return;
+  /* the runtime steps in progress end first (each has its bound): they
+   * leave containers to remove */
+  if (agent_jobs_pending(a) && cf_loop_timer(loop, 50, destroy_finish, op, &err))
+    return;
+  agent_prefetch_free(a); /* what no container took */
   while (a->containers)
     container_remove(a, a->containers, true, &err);
   agent_cgroup_remove_pod(a);
@@ -230,6 +238,7 @@ static void h_destroy_sandbox(ttrpc_call *call, const uint8_t *payload, size_t l
   if (a->destroyed)
     return ttrpc_call_reply_status(call, CF_FAILED_PRECONDITION, "the sandbox is already being destroyed");
   a->destroyed = true;
+  agent_prefetch_cancel(a); /* a pull no container waits for ends now */
   destroy_op *op = calloc(1, sizeof(*op));
   if (!op)
     return ttrpc_call_reply_status(call, CF_RESOURCE_EXHAUSTED, "out of memory");
@@ -246,20 +255,88 @@ static void h_destroy_sandbox(ttrpc_call *call, const uint8_t *payload, size_t l
 
 /* ---------------------------------------------------------------- container */
 
+/* A call answered when its job (job.h) completes; if its connection goes
+ * first it is answered CANCELLED then and the completion only finishes the
+ * work. */
+typedef struct parked {
+  ttrpc_call *call;
+  ProtobufCMessage *req; /* what the job reads, freed with this */
+  int rule;
+} parked;
+
+static void parked_cancel(ttrpc_call *call, void *data) {
+  parked *pk = data;
+  pk->call = NULL;
+  ttrpc_call_reply_status(call, CF_CANCELLED, "connection closed");
+}
+
+static parked *park(ttrpc_call *call, ProtobufCMessage *req) {
+  parked *pk = calloc(1, sizeof(*pk));
+  if (!pk) {
+    ttrpc_call_reply_status(call, CF_RESOURCE_EXHAUSTED, "out of memory");
+    return NULL;
+  }
+  pk->call = call;
+  pk->req = req;
+  return pk;
+}
+
+static void unpark(parked *pk) {
+  if (pk->call)
+    ttrpc_call_on_cancel(pk->call, NULL, NULL);
+  if (pk->req)
+    protobuf_c_message_free_unpacked(pk->req, NULL);
+  free(pk);
+}
+
+static void created(agent *a, container *c, const cf_error *err, void *data) {
+  (void)a;
+  parked *pk = data;
+  if (c)
+    c->policy_rule = pk->rule;
+  if (pk->call && err) {
+    reply_err(pk->call, (cf_error *)err);
+  } else if (pk->call) {
+    Coffer__Agent__V1__CreateContainerResponse resp = COFFER__AGENT__V1__CREATE_CONTAINER_RESPONSE__INIT;
+    resp.pid = (uint32_t)c->procs->pid;
+    ttrpc_call_reply(pk->call, &resp.base);
+  }
+  pk->call = NULL;
+  unpark(pk);
+}
+
 static void h_create_container(ttrpc_call *call, const uint8_t *payload, size_t len, void *data) {
   agent *a = data;
   DECODE(Coffer__Agent__V1__CreateContainerRequest, coffer__agent__v1__create_container_request, req);
   int rule;
   if (!agent_policy_allow_create(a, call, req, &rule))
     return;
+  parked *pk = park(call, &req->base);
+  if (!pk)
+    return;
+  pk->rule = rule;
   cf_error err = {0};
-  container *c;
-  if (container_create(a, req, &c, &err) < 0)
+  ttrpc_call_on_cancel(call, parked_cancel, pk);
+  if (container_create(a, req, created, pk, &err) < 0) {
+    pk->req = NULL; /* still req's scope */
+    unpark(pk);
     return reply_err(call, &err);
-  c->policy_rule = rule;
-  Coffer__Agent__V1__CreateContainerResponse resp = COFFER__AGENT__V1__CREATE_CONTAINER_RESPONSE__INIT;
-  resp.pid = (uint32_t)c->procs->pid;
-  ttrpc_call_reply(call, &resp.base);
+  }
+  req = NULL; /* the parked call's now */
+}
+
+static void started(agent *a, container *c, proc *p, const cf_error *err, void *data) {
+  (void)a, (void)p;
+  parked *pk = data;
+  if (pk->call && err) {
+    reply_err(pk->call, (cf_error *)err);
+  } else if (pk->call) {
+    Coffer__Agent__V1__StartContainerResponse resp = COFFER__AGENT__V1__START_CONTAINER_RESPONSE__INIT;
+    resp.pid = (uint32_t)c->procs->pid;
+    ttrpc_call_reply(pk->call, &resp.base);
+  }
+  pk->call = NULL;
+  unpark(pk);
 }
 
 static void h_start_container(ttrpc_call *call, const uint8_t *payload, size_t len, void *data) {
@@ -268,12 +345,15 @@ static void h_start_container(ttrpc_call *call, const uint8_t *payload, size_t l
   container *c = lookup(a, call, req->container_id);
   if (!c)
     return;
+  parked *pk = park(call, NULL);
+  if (!pk)
+    return;
   cf_error err = {0};
-  if (container_start(a, c, &err) < 0)
+  ttrpc_call_on_cancel(call, parked_cancel, pk); /* first: started() may run before the return */
+  if (container_start(a, c, started, pk, &err) < 0) {
+    unpark(pk);
     return reply_err(call, &err);
-  Coffer__Agent__V1__StartContainerResponse resp = COFFER__AGENT__V1__START_CONTAINER_RESPONSE__INIT;
-  resp.pid = (uint32_t)c->procs->pid;
-  ttrpc_call_reply(call, &resp.base);
+  }
 }
 
 static void h_remove_container(ttrpc_call *call, const uint8_t *payload, size_t len, void *data) {
@@ -292,19 +372,35 @@ static void h_remove_container(ttrpc_call *call, const uint8_t *payload, size_t 
 
 /* ------------------------------------------------------------------ process */
 
+static void exec_started(agent *a, container *c, proc *p, const cf_error *err, void *data) {
+  (void)a, (void)c;
+  parked *pk = data;
+  if (pk->call && err) {
+    reply_err(pk->call, (cf_error *)err);
+  } else if (pk->call) {
+    Coffer__Agent__V1__ExecProcessResponse resp = COFFER__AGENT__V1__EXEC_PROCESS_RESPONSE__INIT;
+    resp.pid = (uint32_t)p->pid;
+    ttrpc_call_reply(pk->call, &resp.base);
+  }
+  pk->call = NULL;
+  unpark(pk);
+}
+
 static void h_exec_process(ttrpc_call *call, const uint8_t *payload, size_t len, void *data) {
   agent *a = data;
   DECODE(Coffer__Agent__V1__ExecProcessRequest, coffer__agent__v1__exec_process_request, req);
   container *c = lookup(a, call, req->container_id);
   if (!c || !agent_policy_allow_exec(a, call, c, req))
     return;
+  parked *pk = park(call, NULL);
+  if (!pk)
+    return;
   cf_error err = {0};
-  proc *p;
-  if (container_exec(a, c, req, &p, &err) < 0)
+  ttrpc_call_on_cancel(call, parked_cancel, pk); /* first: exec_started() may run before the return */
+  if (container_exec(a, c, req, exec_started, pk, &err) < 0) {
+    unpark(pk);
     return reply_err(call, &err);
-  Coffer__Agent__V1__ExecProcessResponse resp = COFFER__AGENT__V1__EXEC_PROCESS_RESPONSE__INIT;
-  resp.pid = (uint32_t)p->pid;
-  ttrpc_call_reply(call, &resp.base);
+  }
 }
 
 static void h_remove_process(ttrpc_call *call, const uint8_t *payload, size_t len, void *data) {

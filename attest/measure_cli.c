@@ -21,6 +21,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "coffer/cleanup.h"
+#include "coffer/file.h"
 #include "coffer/measure.h"
 
 #define EXIT_FAIL 1
@@ -403,11 +405,11 @@ static int cmd_reference(const opts *o) {
   }
   const char *text = json_object_to_json_string_ext(doc, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED | JSON_C_TO_STRING_NOSLASHESCAPE);
   if (o->output) {
-    char tmp[4096];
-    snprintf(tmp, sizeof(tmp), "%s.tmp", o->output);
-    FILE *f = fopen(tmp, "we");
-    if (!f || fprintf(f, "%s\n", text) < 0 || fclose(f) != 0 || rename(tmp, o->output) < 0) {
-      fprintf(stderr, "coffer-measure: write %s: %s\n", o->output, strerror(errno));
+    _cleanup_free_ char *line = NULL;
+    cf_error err = {0};
+    if (asprintf(&line, "%s\n", text) < 0 ||
+        cf_write_file_atomic(o->output, line, strlen(line), 0644, 0, &err) < 0) {
+      fprintf(stderr, "coffer-measure: %s\n", err.msg[0] ? err.msg : "out of memory");
       json_object_put(doc);
       return EXIT_FAIL;
     }

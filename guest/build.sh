@@ -8,7 +8,8 @@
 #                          /etc/coffer/modules; the plain profile adds busybox
 #                          and runc with its libraries
 #                          and, with --attester, /usr/bin/coffer-attester with
-#                          its libraries (both profiles)
+#                          its libraries (both profiles), with --image-pull,
+#                          /usr/bin/coffer-image-pull with its libraries
 #   OUTDIR/kernel-release  the kernel's `uname -r`
 #   OUTDIR/packages        every package the image holds files of, "name version
 #                          sha256-of-the-.deb", then the outputs' sha256
@@ -26,6 +27,10 @@
 #                 libmicrohttpd); its libraries come from the Debian packages
 #                 that own them on the build host, downloaded and verified.
 #                 --attester= (empty) leaves it out
+#   --image-pull  coffer-image-pull (the guest pull; dynamically linked:
+#                 libcurl, libjose, libzstd), its libraries likewise, and
+#                 ca-certificates' Mozilla CAs as /etc/ssl/certs/ca-certificates.crt;
+#                 --image-pull= (empty) leaves it out
 #   --kernel-deb  a linux-image-*-cloud-amd64 .deb, used only if its package,
 #                 version and sha256 match apt's package index; default: the
 #                 newest one apt knows, downloaded (never installed) into the cache
@@ -87,6 +92,7 @@ log() { echo "guest/build.sh: $*" >&2; }
 OUTDIR=""
 INIT=${COFFER_GUEST_INIT:-}
 ATTESTER=""
+IMAGE_PULL=""
 KERNEL_DEB=${COFFER_GUEST_KERNEL_DEB:-}
 CACHE=${COFFER_GUEST_CACHE:-}
 COMPRESS=zstd
@@ -96,6 +102,8 @@ while [ $# -gt 0 ]; do
     --init) INIT=${2:?--init needs a path}; shift 2 ;;
     --attester) ATTESTER=${2:?--attester needs a path}; shift 2 ;;
     --attester=*) ATTESTER=${1#--attester=}; shift ;;
+    --image-pull) IMAGE_PULL=${2:?--image-pull needs a path}; shift 2 ;;
+    --image-pull=*) IMAGE_PULL=${1#--image-pull=}; shift ;;
     --profile) PROFILE=${2:?--profile needs plain, tee, sev-snp or tdx}; shift 2 ;;
     --kernel-deb) KERNEL_DEB=${2:?--kernel-deb needs a path}; shift 2 ;;
     --cache) CACHE=${2:?--cache needs a directory}; shift 2 ;;
@@ -109,6 +117,7 @@ done
 [ -n "$INIT" ] || die "no /init given: pass --init PATH (coffer-agent) or set COFFER_GUEST_INIT"
 [ -f "$INIT" ] || die "the /init program $INIT does not exist"
 [ -z "$ATTESTER" ] || [ -f "$ATTESTER" ] || die "the attester $ATTESTER does not exist"
+[ -z "$IMAGE_PULL" ] || [ -f "$IMAGE_PULL" ] || die "coffer-image-pull $IMAGE_PULL does not exist"
 case $COMPRESS in gzip|zstd|none) ;; *) die "--compress: gzip, zstd or none, not $COMPRESS" ;; esac
 case $PROFILE in
   plain) ;;
@@ -298,6 +307,9 @@ fi
 # coffer-attester's libraries (libcurl, libjose, libmicrohttpd and what they
 # need) come from packages the same way, in both profiles.
 [ -z "$ATTESTER" ] || library_packages "$ATTESTER" "coffer-attester $ATTESTER"
+[ -z "$IMAGE_PULL" ] || library_packages "$IMAGE_PULL" "coffer-image-pull $IMAGE_PULL"
+# and the CAs a registry's certificate is checked against by default
+[ -z "$IMAGE_PULL" ] || add_package ca-certificates
 
 # Without SOURCE_DATE_EPOCH, mtimes come from the kernel package (its vmlinuz's
 # mtime), so the package's hash in the key covers them.
@@ -308,7 +320,7 @@ inputs_key() {
     echo "profile=$PROFILE compress=$COMPRESS epoch=$EPOCH modules=${MODULE_GROUPS[*]}"
     echo "kernel $KERNEL_ID"
     for p in "${PKG_ORDER[@]}"; do echo "package ${PKG_ID[$p]}"; done
-    sha256sum "$0" "$INIT" ${ATTESTER:+"$ATTESTER"} | awk '{ print $1 }'
+    sha256sum "$0" "$INIT" ${ATTESTER:+"$ATTESTER"} ${IMAGE_PULL:+"$IMAGE_PULL"} | awk '{ print $1 }'
   } | sha256sum | cut -d' ' -f1
 }
 KEY=$(inputs_key)
@@ -503,6 +515,19 @@ if [ -n "$ATTESTER" ]; then
   objcopy --strip-debug "$ATTESTER" "$ROOT/usr/bin/coffer-attester"
   chmod 0755 "$ROOT/usr/bin/coffer-attester"
   place_elf_needs "$ROOT/usr/bin/coffer-attester" /usr/bin/coffer-attester
+fi
+if [ -n "$IMAGE_PULL" ]; then
+  mkdir -p "$ROOT/usr/bin"
+  objcopy --strip-debug "$IMAGE_PULL" "$ROOT/usr/bin/coffer-image-pull"
+  chmod 0755 "$ROOT/usr/bin/coffer-image-pull"
+  place_elf_needs "$ROOT/usr/bin/coffer-image-pull" /usr/bin/coffer-image-pull
+  # the bundle libcurl reads by default, made as update-ca-certificates makes
+  # it (its postinst does not run here): every Mozilla CA, in name order
+  mkdir -p "$ROOT/etc/ssl/certs"
+  find "$WORK/pkg/ca-certificates/usr/share/ca-certificates/mozilla" -name '*.crt' -print0 |
+    LC_ALL=C sort -z | xargs -0 cat >"$ROOT/etc/ssl/certs/ca-certificates.crt"
+  [ -s "$ROOT/etc/ssl/certs/ca-certificates.crt" ] || die "ca-certificates holds no Mozilla CA"
+  USED[ca-certificates]=1
 fi
 if [ "$PROFILE" = plain ]; then
   place_file busybox-static bin/busybox

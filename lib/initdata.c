@@ -13,6 +13,7 @@
 
 #define DEFAULT_TIMEOUT_MS 30000
 #define MAX_TIMEOUT_MS 600000
+#define IMAGE_MAX_KEYS 16
 
 static int bad(cf_error *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static int bad(cf_error *err, const char *fmt, ...) {
@@ -126,17 +127,63 @@ static bool resource_uri_valid(const char *uri) {
   return true;
 }
 
+static int read_image(cf_initdata *id, const cf_toml *img, cf_error *err) {
+  if (!img)
+    return 0;
+  if (cf_toml_type_of(img) != CF_TOML_TABLE)
+    return bad(err, "coffer.toml: image must be a table");
+  for (size_t i = 0; i < cf_toml_count(img); i++) {
+    const char *k;
+    const cf_toml *v = cf_toml_at(img, i, &k);
+    int64_t ms;
+    if (!strcmp(k, "decryption_keys")) {
+      size_t n = cf_toml_count(v);
+      if (cf_toml_type_of(v) != CF_TOML_ARRAY || n > IMAGE_MAX_KEYS)
+        return bad(err, "coffer.toml [image]: decryption_keys must be an array of at most %d "
+                        "\"kbs:///<repo>/<type>/<tag>\"", IMAGE_MAX_KEYS);
+      if (n && !(id->image_keys = calloc(n, sizeof(*id->image_keys))))
+        return cf_err(err, ENOMEM, "init-data");
+      for (size_t j = 0; j < n; j++) {
+        const char *uri = cf_toml_cstr(cf_toml_at(v, j, NULL));
+        if (!uri || !resource_uri_valid(uri))
+          return bad(err, "coffer.toml [image]: decryption_keys[%zu] must be "
+                          "\"kbs:///<repo>/<type>/<tag>\"", j);
+        id->image_keys[id->n_image_keys++] = uri;
+      }
+    } else if (!strcmp(k, "registry_ca")) {
+      const char *pem = cf_toml_cstr(v);
+      if (!pem || !strstr(pem, "-----BEGIN CERTIFICATE-----"))
+        return bad(err, "coffer.toml [image]: registry_ca must be PEM certificates");
+      id->registry_ca = pem;
+    } else if (!strcmp(k, "insecure_http")) {
+      if (!cf_toml_bool(v, &id->image_insecure_http))
+        return bad(err, "coffer.toml [image]: insecure_http must be true or false");
+    } else if (!strcmp(k, "timeout_ms")) {
+      if (!cf_toml_int(v, &ms) || ms < 1 || ms > 6 * MAX_TIMEOUT_MS)
+        return bad(err, "coffer.toml [image]: timeout_ms must be 1..%d", 6 * MAX_TIMEOUT_MS);
+      id->image_timeout_ms = (uint32_t)ms;
+    } else {
+      return bad(err, "coffer.toml [image]: unknown key \"%.64s\"", k);
+    }
+  }
+  return 0;
+}
+
 static int read_coffer(cf_initdata *id, cf_error *err) {
   int r;
   id->timeout_ms = DEFAULT_TIMEOUT_MS;
+  id->image_timeout_ms = MAX_TIMEOUT_MS;
   if ((r = sub_document(id, "coffer.toml", &id->coffer, err)) < 0 || !id->coffer)
     return r;
   for (size_t i = 0; i < cf_toml_count(id->coffer); i++) {
     const char *k;
     cf_toml_at(id->coffer, i, &k);
-    if (strcmp(k, "secrets") && strcmp(k, "attestation"))
-      return bad(err, "coffer.toml: unknown entry \"%.64s\" (expected [secrets], [attestation])", k);
+    if (strcmp(k, "secrets") && strcmp(k, "attestation") && strcmp(k, "image"))
+      return bad(err, "coffer.toml: unknown entry \"%.64s\" (expected [secrets], [attestation], "
+                      "[image])", k);
   }
+  if ((r = read_image(id, cf_toml_child(id->coffer, "image"), err)) < 0)
+    return r;
   const cf_toml *sec = cf_toml_child(id->coffer, "secrets");
   if (sec && cf_toml_type_of(sec) != CF_TOML_TABLE)
     return bad(err, "coffer.toml: secrets must be a table");
@@ -242,6 +289,7 @@ void cf_initdata_free(cf_initdata *id) {
   cf_toml_free(id->aa);
   cf_toml_free(id->coffer);
   free(id->secrets);
+  free(id->image_keys);
   free(id->toml);
   free(id);
 }

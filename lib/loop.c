@@ -49,6 +49,7 @@ struct cf_loop {
   int depth; /* nested dispatch rounds (a loop run from a callback) */
   unsigned busy_poll_us;
   unsigned spin_misses; /* windows in a row that saw no event */
+  pthread_mutex_t *wait_lock; /* cf_loop_set_wait_lock */
 };
 
 /* Spinning pays while events come within the window of each other (a call
@@ -276,6 +277,10 @@ static int next_timeout(cf_loop *loop, int cap_ms) {
 
 /* ------------------------------------------------------------------ running */
 
+void cf_loop_set_wait_lock(cf_loop *loop, pthread_mutex_t *lock) {
+  loop->wait_lock = lock;
+}
+
 void cf_loop_set_busy_poll(cf_loop *loop, unsigned us) {
   loop->busy_poll_us = us;
   loop->spin_misses = 0;
@@ -310,6 +315,8 @@ static int loop_iterate(cf_loop *loop, int cap_ms) {
   struct epoll_event events[LOOP_MAX_EVENTS];
   int timeout = next_timeout(loop, cap_ms);
   int n = 0;
+  if (loop->wait_lock)
+    pthread_mutex_unlock(loop->wait_lock);
   bool spinning = cf_loop_busy_polling(loop);
   if (spinning && timeout != 0) {
     n = busy_poll(loop, events, timeout);
@@ -326,6 +333,10 @@ static int loop_iterate(cf_loop *loop, int cap_ms) {
     if (slept && n > 0 && now_us() - slept <= loop->busy_poll_us)
       loop->spin_misses = 0; /* a window would have caught it: spin again */
   }
+  int e = errno;
+  if (loop->wait_lock)
+    pthread_mutex_lock(loop->wait_lock);
+  errno = e;
   if (n < 0) {
     if (errno == EINTR)
       return 0;

@@ -29,6 +29,8 @@ PACKAGES=(
   nettle-dev
   # coffer-policy: Kubernetes YAML (libyaml); jq in its tests
   libyaml-dev jq
+  # agent/image (guest pull): zstd-compressed layers
+  libzstd-dev
 )
 
 missing=()

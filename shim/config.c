@@ -10,6 +10,7 @@
 
 #include "coffer/cleanup.h"
 #include "coffer/file.h"
+#include "coffer/id.h"
 
 #define CONFIG_MAX_BYTES (64 * 1024)
 
@@ -26,7 +27,8 @@ void shim_config_free(shim_config *c) {
   char **strs[] = {&c->source, &c->backend, &c->kernel, &c->initrd, &c->firmware,
                    &c->kernel_params, &c->machine, &c->agent_transport,
                    &c->log_level, &c->profile, &c->agent_path, &c->state_dir,
-                   &c->init_data, &c->relay_broker};
+                   &c->init_data, &c->relay_broker, &c->image_pull, &c->image_seed,
+                   &c->image_seed_snapshotter};
   for (size_t i = 0; i < sizeof(strs) / sizeof(strs[0]); i++) {
     free(*strs[i]);
     *strs[i] = NULL;
@@ -52,7 +54,9 @@ int shim_config_defaults(shim_config *c, cf_error *err) {
       set_str(&c->agent_transport, "auto", err) < 0 ||
       set_str(&c->log_level, "info", err) < 0 || set_str(&c->profile, "plain", err) < 0 ||
       set_str(&c->agent_path, "", err) < 0 || set_str(&c->state_dir, "/run/coffer", err) < 0 ||
-      set_str(&c->init_data, "", err) < 0 || set_str(&c->relay_broker, "", err) < 0)
+      set_str(&c->init_data, "", err) < 0 || set_str(&c->relay_broker, "", err) < 0 ||
+      set_str(&c->image_pull, "host", err) < 0 ||
+      set_str(&c->image_seed, "", err) < 0 || set_str(&c->image_seed_snapshotter, "", err) < 0)
     return -ENOMEM;
   return 0;
 }
@@ -116,6 +120,7 @@ static const char *const levels[] = {"error", "warning", "warn", "info", "debug"
 static const char *const profiles[] = {"plain", "sev-snp", "tdx", NULL};
 static const char *const tees[] = {"none", "snp", "tdx", NULL};
 static const char *const machines[] = {"", "microvm", "q35", NULL};
+static const char *const pulls[] = {"host", "guest", NULL};
 
 static const char *profile_of_tee(const char *tee) {
   if (strcmp(tee, "snp") == 0)
@@ -154,10 +159,24 @@ static int apply_key(shim_config *c, const char *src, const char *key, json_obje
     return take_str(v, src, key, NULL, &c->agent_path, err);
   if (strcmp(key, "relay_broker") == 0)
     return take_str(v, src, key, NULL, &c->relay_broker, err);
+  if (strcmp(key, "image_pull") == 0)
+    return take_str(v, src, key, pulls, &c->image_pull, err);
   if (strcmp(key, "state_dir") == 0) {
     int r = take_str(v, src, key, NULL, &c->state_dir, err);
     if (r == 0 && c->state_dir[0] != '/')
       return bad(err, src, key, "must be an absolute path");
+    return r;
+  }
+  if (strcmp(key, "image_seed") == 0) {
+    int r = take_str(v, src, key, NULL, &c->image_seed, err);
+    if (r == 0 && c->image_seed[0] && c->image_seed[0] != '/')
+      return bad(err, src, key, "must be an absolute path");
+    return r;
+  }
+  if (strcmp(key, "image_seed_snapshotter") == 0) {
+    int r = take_str(v, src, key, NULL, &c->image_seed_snapshotter, err);
+    if (r == 0 && c->image_seed_snapshotter[0] && !cf_id_valid(c->image_seed_snapshotter))
+      return bad(err, src, key, "must be a snapshotter name");
     return r;
   }
   if (strcmp(key, "init_data") == 0) {

@@ -29,10 +29,23 @@
  *                     (default false)
  *   relay_broker      the guest's broker relay reaches this broker when the
  *                     pod's init-data names none (default "": no relay)
+ *   image_pull        "host" | "guest": where the images of the pod's
+ *                     containers are pulled and unpacked. "guest": the agent
+ *                     pulls the image CRI names (io.kubernetes.cri.image-name)
+ *                     from its registry inside the VM and the host's rootfs
+ *                     is not shared (encrypted images need it). The pod may
+ *                     also ask with the annotation io.coffer.image-pull=guest
+ *                     (default "host")
  *   test_hostile_init_data  TEST HOOK simulating a hostile host: the guest
  *                     is handed init-data other than the one hashed into the
  *                     launch (or the sample binding); the pod must not start
  *                     (default false)
+ *   image_seed        absolute path of the tool that seeds a pod's guest-pulled
+ *                     images (annotation io.coffer.guest-pull-images) before
+ *                     containerd pulls them: deploy/coffer-image-seed
+ *                     (default "": such pods are refused)
+ *   image_seed_snapshotter  the snapshotter CRI pulls into for this handler
+ *                     (default "": the tool's default, overlayfs)
  * Unknown keys and wrong types are errors naming the file and the key. */
 #ifndef COFFER_SHIM_CONFIG_H
 #define COFFER_SHIM_CONFIG_H
@@ -67,6 +80,9 @@ typedef struct shim_config {
   /* The one broker the guest's relay streams reach ("" = no relay): when the
    * pod's init-data names none (aa.toml [token_configs.kbs] url). */
   char *relay_broker;
+  char *image_pull; /* "host" | "guest" */
+  char *image_seed;             /* "" = off (image_seed.h) */
+  char *image_seed_snapshotter; /* "" = the tool's default */
 } shim_config;
 
 /* Fill c with the defaults (c must be zeroed or freed before). */

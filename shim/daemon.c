@@ -20,6 +20,7 @@
 #include "address.h"
 #include "coffer/file.h"
 #include "coffer/log.h"
+#include "image_seed.h"
 #include "shim.h"
 #include "events.h"
 #include "pod.h"
@@ -108,6 +109,12 @@ static int setup(shim *s, cf_error *err) {
   if (shim_pod_size(&s->cfg, spec, &s->size, &s->size_err) < 0)
     cf_error_prefix(&s->size_err, "pod sizing from %s", path);
   shim_initdata_read(&s->cfg, spec, &s->initdata, &s->initdata_err); /* initdata.h */
+  /* the guest starts pulling these at CreateSandbox; a malformed list fails
+   * the seed at start already, so here it is only left out */
+  cf_error ignored = {0};
+  if ((s->prefetch = calloc(1, sizeof(*s->prefetch))) &&
+      shim_guest_pull_images(spec, s->prefetch, &ignored) < 0)
+    s->prefetch->n = 0;
   free(spec);
   if (r < 0)
     return r;
@@ -164,6 +171,7 @@ int shim_daemon_main(shim_opts *o) {
   /* Shutdown: no tasks left (or told to): stop the VM, tell containerd
    * what is still queued, leave nothing behind. */
   shim_procs_all_lost(s, "the shim is shutting down");
+  shim_pod_power_off(s);
   shim_pod_stop(s);
   while (s->tasks) {
     cf_error e2 = {0};
@@ -185,6 +193,8 @@ int shim_daemon_main(shim_opts *o) {
   cf_loop_free(s->loop);
   shim_pod_files_free(&s->pod_files);
   shim_initdata_free(&s->initdata);
+  free(s->prefetch);
+  s->prefetch = NULL;
   shim_config_free(&s->cfg);
   free(s);
   return 0;

@@ -25,6 +25,7 @@
 #include "google/protobuf/any.pb-c.h"
 #include "coffer/path.h"
 #include "coffer/id.h"
+#include "image_seed.h"
 #include "rootfs.h"
 
 #define START_INPUT_MAX (1u << 20)
@@ -99,18 +100,9 @@ static bool shim_answers(const char *path, const char *id) {
 }
 
 static int write_file(const char *dir, const char *name, const char *text, cf_error *err) {
-  char path[PATH_MAX], tmp[PATH_MAX];
+  char path[PATH_MAX];
   snprintf(path, sizeof(path), "%s/%s", dir, name);
-  snprintf(tmp, sizeof(tmp), "%s/.%s.tmp", dir, name);
-  _cleanup_close_ int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  if (fd < 0)
-    return cf_err(err, errno, "write %s", tmp);
-  size_t n = strlen(text);
-  if (write(fd, text, n) != (ssize_t)n)
-    return cf_err(err, errno ? errno : EIO, "write %s", tmp);
-  if (rename(tmp, path) < 0)
-    return cf_err(err, errno, "rename %s", path);
-  return 0;
+  return cf_write_file_atomic(path, text, strlen(text), 0600, 0, err);
 }
 
 static int bundle_group(const char *bundle, const char *id, char *group, size_t cap,
@@ -188,6 +180,10 @@ static int start(shim_opts *o, char *address, size_t cap, cf_error *err) {
     r = bundle_group(bundle, o->id, group, sizeof(group), err);
   if (r == 0)
     r = shim_pod_dir(cfg.state_dir, o->ns, group, pod_dir, sizeof(pod_dir), err);
+  /* before the kubelet pulls the pod's images: containerd must not try to
+   * unpack what only the guest can read (image_seed.h) */
+  if (r == 0)
+    r = shim_image_seed_bundle(&cfg, bundle, o->address, o->ns, err);
   char pod_file[PATH_MAX + 512];
   snprintf(pod_file, sizeof(pod_file), "backend=%s\nstate_dir=%s\ngroup=%s\n",
            cfg.backend ? cfg.backend : "", pod_dir, group);

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "coffer/log.h"
+#include "image_seed.h"
 #include "coffer/transport.h"
 #include "agent.pb-c.h"
 #include "containerd/events/task.pb-c.h"
@@ -41,6 +42,11 @@
 #define HEALTH_RECONNECT_MS 10000
 #define CONSOLE_ERROR_LINES 8
 #define STOP_GRACE_MS 3000
+/* DestroySandbox at shutdown: the agent kills what is left (SIGKILL: by then
+ * containerd has stopped every task it cares about), syncs and powers the
+ * guest off ~50 ms after its reply, so stop sees the VM end by itself instead
+ * of waiting out STOP_GRACE_MS. Bounded: a hung agent costs this much. */
+#define DESTROY_TIMEOUT_MS 2000
 
 static void try_connect(cf_loop *loop, void *data);
 
@@ -341,6 +347,10 @@ static void create_sandbox(shim *s, const cf_error *net_err) {
     req.init_data.data = (uint8_t *)s->initdata.to_guest;
     req.init_data.len = s->initdata.to_guest_len;
   }
+  char *prefetch[SHIM_IMAGE_SEED_MAX_IMAGES];
+  for (size_t i = 0; s->prefetch && i < s->prefetch->n; i++)
+    prefetch[req.n_prefetch_images++] = s->prefetch->refs[i];
+  req.prefetch_images = prefetch; /* the guest may start pulling them now */
   shim_pod_agent_call(s, "CreateSandbox", &req.base, s->cfg.agent_timeout_ms, on_sandbox, s);
 }
 
@@ -514,6 +524,23 @@ void shim_pod_start(shim *s) {
   shim_relay_start(s); /* relay.c */
   pd->deadline_ms = cf_now_ms() + (uint64_t)s->cfg.agent_timeout_ms;
   try_connect(s->loop, s);
+}
+
+void shim_pod_power_off(shim *s) {
+  pod *pd = &s->pod;
+  if (pd->state != POD_READY || !pd->agent)
+    return;
+  uint64_t t0 = cf_now_ms();
+  Coffer__Agent__V1__DestroySandboxRequest req = COFFER__AGENT__V1__DESTROY_SANDBOX_REQUEST__INIT;
+  req.grace_ms = 0;
+  cf_error err = {0};
+  if (ttrpc_client_call_sync(pd->agent, AGENT_SERVICE, "DestroySandbox", &req.base, NULL, NULL,
+                             DESTROY_TIMEOUT_MS, &err) < 0) {
+    cf_warn("pod %s: DestroySandbox: %s; the VM is stopped from the host", s->group_id, err.msg);
+    return;
+  }
+  cf_info("pod %s: sandbox destroyed in the guest after %llu ms; the guest powers off",
+          s->group_id, (unsigned long long)(cf_now_ms() - t0));
 }
 
 void shim_pod_stop(shim *s) {

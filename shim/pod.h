@@ -57,6 +57,9 @@ bool shim_pod_ready_or_defer(shim *s, ttrpc_handler h, ttrpc_call *call,
 /* Async agent call; on failure to send, cb runs at once with the status. */
 void shim_pod_agent_call(shim *s, const char *method, const ProtobufCMessage *req,
                     int timeout_ms, ttrpc_reply_cb cb, void *data);
+/* Ask the agent to destroy the sandbox and power the guest off (bounded);
+ * shim_pod_stop then finds the VM gone instead of waiting out its grace. */
+void shim_pod_power_off(shim *s);
 void shim_pod_stop(shim *s);
 bool shim_pod_alive(shim *s);
 

@@ -22,6 +22,7 @@
 #include "metrics.h"
 #include "pod.h"
 #include "process.h"
+#include "image_pull.h"
 #include "rootfs.h"
 #include "volume_watch.h"
 #include "stdio_pump.h"
@@ -149,7 +150,7 @@ static void h_create(ttrpc_call *call, const uint8_t *payload, size_t len, void 
   UNPACK(Containerd__Task__V2__CreateTaskRequest, containerd__task__v2__create_task_request, req);
   cf_error err = {0};
   shim_task *t = NULL;
-  char *spec = NULL; /* freed at out: (no cleanup attribute: gotos jump over) */
+  char *spec = NULL, *pull_ref = NULL; /* freed at out: (no cleanup attribute: gotos jump over) */
   shim_volumes vols = {0};
   if (!cf_id_valid(req->id)) {
     ttrpc_call_reply_status(call, CF_INVALID_ARGUMENT, "invalid task id \"%.*s\"", 140, req->id);
@@ -177,16 +178,24 @@ static void h_create(ttrpc_call *call, const uint8_t *payload, size_t len, void 
   size_t spec_len = 0;
   if (cf_read_file(path, SPEC_MAX, &spec, &spec_len, &err) < 0)
     goto fail;
-  if (req->n_rootfs > 0) {
-    if (shim_rootfs_mount(t->rootfs, req->rootfs, req->n_rootfs, &err) < 0)
-      goto fail;
-    t->rootfs_mounted = true;
-  }
   cf_rootfs rf;
   memset(&rf, 0, sizeof(rf));
-  if (s->pod.ops->add_rootfs(s->pod.vm, t->id, t->rootfs, &rf, &err) < 0)
+  if (shim_image_pull_ref(&s->cfg, spec, spec_len, &pull_ref, &err) < 0)
     goto fail;
-  t->rootfs_added = true;
+  if (pull_ref) { /* the agent pulls it: nothing of the host's rootfs is shared */
+    rf.kind = CF_ROOTFS_PULL;
+    snprintf(rf.source, sizeof(rf.source), "%s", pull_ref);
+    cf_info("task %s: image %s is pulled in the guest", t->id, pull_ref);
+  } else {
+    if (req->n_rootfs > 0) {
+      if (shim_rootfs_mount(t->rootfs, req->rootfs, req->n_rootfs, &err) < 0)
+        goto fail;
+      t->rootfs_mounted = true;
+    }
+    if (s->pod.ops->add_rootfs(s->pod.vm, t->id, t->rootfs, &rf, &err) < 0)
+      goto fail;
+    t->rootfs_added = true;
+  }
   if (shim_volumes_share(s->pod.ops, s->pod.vm, t->id, spec, spec_len, &vols, &err) < 0)
     goto fail;
   if (!(t->vwatch = shim_vwatch_new(s, t->id, &vols, &err)) && err.msg[0])
@@ -233,6 +242,7 @@ fail:
   shim_task_free(s, t);
 out:
   free(spec);
+  free(pull_ref);
   shim_volumes_free(&vols);
 }
 

@@ -58,6 +58,7 @@ struct shim {
   cf_error size_err;      /* set (status != 0) when they were malformed */
   shim_initdata initdata; /* the pod's init-data (initdata.h) */
   cf_error initdata_err;  /* set (status != 0) when it was malformed */
+  struct shim_image_list *prefetch; /* the images its guest pulls (image_seed.h): CreateSandbox's hint */
   ttrpc_server *srv;
   pod pod;
   events ev;

@@ -9,9 +9,11 @@
 
 #include <json-c/json.h>
 
+#include "coffer/cleanup.h"
 #include "coffer/log.h"
 #include "coffer/path.h"
 #include "guest_volumes.h"
+#include "submounts.h"
 
 /* Provided by the agent from the pod's own data (CreateSandbox): DNS,
  * hosts, hostname, and the pod's shared memory, which must be guest memory
@@ -34,10 +36,11 @@ static const char *str_field(json_object *o, const char *key) {
 
 /* The options that matter here: bind-ness, read-only (last of ro/rw wins,
  * as for mount(8)), and propagation. */
-static void read_options(json_object *m, bool *bind, bool *ro, enum cf_propagation *prop) {
+static void read_options(json_object *m, bool *bind, bool *ro, bool *rro,
+                         enum cf_propagation *prop) {
   const char *type = str_field(m, "type");
   *bind = type && !strcmp(type, "bind");
-  *ro = false;
+  *ro = *rro = false;
   *prop = CF_PROPAGATION_PRIVATE;
   json_object *opts;
   if (!json_object_object_get_ex(m, "options", &opts) || !json_object_is_type(opts, json_type_array))
@@ -50,6 +53,8 @@ static void read_options(json_object *m, bool *bind, bool *ro, enum cf_propagati
       *bind = true;
     else if (!strcmp(o, "ro"))
       *ro = true;
+    else if (!strcmp(o, "rro"))
+      *ro = *rro = true;
     else if (!strcmp(o, "rw"))
       *ro = false;
     else if (!strcmp(o, "rslave") || !strcmp(o, "slave") || !strcmp(o, "rshared") ||
@@ -60,13 +65,81 @@ static void read_options(json_object *m, bool *bind, bool *ro, enum cf_propagati
   }
 }
 
+/* One SharedMount of CreateContainer: destination dst from rf (files: a
+ * copied volume's content, owned by the mount from here on). */
+static int append(shim_volumes *out, const char *dst, const cf_rootfs *rf,
+                  Coffer__Agent__V1__VolumeEntry **files, size_t nfiles, cf_error *err) {
+  Coffer__Agent__V1__SharedMount *sm = calloc(1, sizeof(*sm));
+  Coffer__Agent__V1__Rootfs *r = calloc(1, sizeof(*r));
+  if (!sm || !r) {
+    free(sm);
+    free(r);
+    shim_gvol_free(files, nfiles);
+    return cf_err(err, ENOMEM, "volume %s", dst);
+  }
+  coffer__agent__v1__shared_mount__init(sm);
+  coffer__agent__v1__rootfs__init(r);
+  r->kind = (Coffer__Agent__V1__Rootfs__Kind)rf->kind;
+  r->source = strdup(rf->source);
+  r->fstype = strdup(rf->fstype);
+  r->readonly = rf->readonly;
+  sm->destination = strdup(dst);
+  sm->source = r;
+  sm->files = files;
+  sm->n_files = nfiles;
+  out->mounts[out->n++] = sm;
+  if (!r->source || !r->fstype || !sm->destination)
+    return cf_err(err, ENOMEM, "volume %s", dst);
+  return 0;
+}
+
+/* A read-only volume that is not recursively read-only leaves the host
+ * mounts below its source as they are (runc: MS_RDONLY on the top bind
+ * only). The source is shared alone (non_recursive) and each host mount
+ * below it as a volume of its own, with that mount's read-only flag, bound
+ * by the agent over the read-only one (after the spec's mounts, in
+ * mountinfo order: a parent before what is mounted on it). A recursive
+ * share would put the guest's view of them under one read-only mount, and
+ * its host-side copy on the source's directories would keep the host from
+ * removing them. */
+static int share_submounts(const cf_vmm_ops *ops, cf_vm *vm, const char *cid, const char *real,
+                           const char *dst, enum cf_propagation prop,
+                           const shim_submount *sub, size_t n, shim_volumes *out, cf_error *err) {
+  for (size_t k = 0; k < n; k++) {
+    char host[PATH_MAX], d[PATH_MAX];
+    if ((size_t)snprintf(host, sizeof(host), "%s/%s", real, sub[k].rel) >= sizeof(host) ||
+        (size_t)snprintf(d, sizeof(d), "%s%s%s", dst, dst[strlen(dst) - 1] == '/' ? "" : "/",
+                         sub[k].rel) >= sizeof(d))
+      return cf_err_status(err, CF_INVALID_ARGUMENT, "host mount %s/%s: path too long", real,
+                           sub[k].rel);
+    if (out->n >= SHIM_VOLUMES_MAX)
+      return cf_err_status(err, CF_INVALID_ARGUMENT, "more than %d volumes", SHIM_VOLUMES_MAX);
+    cf_volume v = {.host_path = host, .destination = d, .readonly = sub[k].readonly,
+                   .propagation = prop, .non_recursive = 1};
+    cf_rootfs rf;
+    if (ops->add_volume(vm, cid, (unsigned)out->n, &v, &rf, err) < 0)
+      return -EIO;
+    if (append(out, d, &rf, NULL, 0, err) < 0)
+      return -ENOMEM;
+    cf_debug("volume %s: host mount %s stays %s below it", dst, host,
+             sub[k].readonly ? "read-only" : "writable");
+  }
+  return 0;
+}
+
+typedef struct submounts {
+  shim_submount *v;
+  size_t n;
+} submounts;
+static void submounts_freep(submounts *s) { shim_submounts_free(s->v, s->n); }
+
 static int add_one(const cf_vmm_ops *ops, cf_vm *vm, const char *cid, json_object *m, size_t i,
                    shim_volumes *out, cf_error *err) {
   const char *dst = str_field(m, "destination");
   const char *src = str_field(m, "source");
-  bool bind, ro;
+  bool bind, ro, rro;
   enum cf_propagation prop;
-  read_options(m, &bind, &ro, &prop);
+  read_options(m, &bind, &ro, &rro, &prop);
   if (!bind || !dst || guest_provided(dst))
     return 0;
   if (!src || src[0] != '/' || cf_path_has_dotdot(src))
@@ -80,6 +153,12 @@ static int add_one(const cf_vmm_ops *ops, cf_vm *vm, const char *cid, json_objec
   if (!realpath(src, real))
     return cf_err(err, errno, "volume %s: host path %s", dst, src);
   cf_volume v = {.host_path = real, .destination = dst, .readonly = ro, .propagation = prop};
+  /* host mounts below a non-recursive read-only volume (share_submounts);
+   * a backend without a host share (TEE: copied volumes) ignores them */
+  _cleanup_(submounts_freep) submounts sub = {0};
+  if (ro && !rro && shim_submounts_below("/proc/self/mountinfo", real, &sub.v, &sub.n, err) < 0)
+    return cf_error_prefix(err, "mounts[%zu] (%s)", i, dst);
+  v.non_recursive = sub.n > 0;
   cf_rootfs rf;
   if (ops->add_volume(vm, cid, (unsigned)out->n, &v, &rf, err) < 0)
     return -EIO;
@@ -103,30 +182,14 @@ static int add_one(const cf_vmm_ops *ops, cf_vm *vm, const char *cid, json_objec
     rf.readonly = 0;
   }
 
-  Coffer__Agent__V1__SharedMount *sm = calloc(1, sizeof(*sm));
-  Coffer__Agent__V1__Rootfs *r = calloc(1, sizeof(*r));
-  if (!sm || !r) {
-    free(sm);
-    free(r);
-    shim_gvol_free(files, nfiles);
-    return cf_err(err, ENOMEM, "volume %s", dst);
-  }
-  coffer__agent__v1__shared_mount__init(sm);
-  coffer__agent__v1__rootfs__init(r);
-  r->kind = (Coffer__Agent__V1__Rootfs__Kind)rf.kind;
-  r->source = strdup(rf.source);
-  r->fstype = strdup(rf.fstype);
-  r->readonly = rf.readonly;
-  sm->destination = strdup(dst);
-  sm->source = r;
-  sm->files = files;
-  sm->n_files = nfiles;
-  out->mounts[out->n++] = sm;
+  if (append(out, dst, &rf, files, nfiles, err) < 0)
+    return -ENOMEM;
   if (rf.kind == CF_ROOTFS_GUEST && !strcmp(rf.fstype, "volume") &&
       !(out->copy_src[out->n - 1] = strdup(real)))
     return cf_err(err, ENOMEM, "volume %s", dst);
-  if (!r->source || !r->fstype || !sm->destination)
-    return cf_err(err, ENOMEM, "volume %s", dst);
+  if (rf.kind == CF_ROOTFS_VIRTIOFS &&
+      share_submounts(ops, vm, cid, real, dst, prop, sub.v, sub.n, out, err) < 0)
+    return cf_error_prefix(err, "mounts[%zu] (%s)", i, dst);
   cf_debug("container %s: volume %s from host %s shared as %s%s", cid, dst, real, rf.source,
            ro ? " (read-only)" : "");
   return 0;
@@ -140,8 +203,10 @@ static int share_all(const cf_vmm_ops *ops, cf_vm *vm, const char *cid, json_obj
   if (!json_object_is_type(mounts, json_type_array))
     return cf_err_status(err, CF_INVALID_ARGUMENT, "OCI spec: mounts must be an array");
   size_t n = json_object_array_length(mounts);
-  out->mounts = calloc(n < SHIM_VOLUMES_MAX ? n + 1 : SHIM_VOLUMES_MAX + 1, sizeof(*out->mounts));
-  out->copy_src = calloc(n < SHIM_VOLUMES_MAX ? n + 1 : SHIM_VOLUMES_MAX + 1, sizeof(char *));
+  /* room for the most the agent takes: host mounts below a read-only
+   * volume add entries of their own (share_submounts) */
+  out->mounts = calloc(SHIM_VOLUMES_MAX + 1, sizeof(*out->mounts));
+  out->copy_src = calloc(SHIM_VOLUMES_MAX + 1, sizeof(char *));
   if (!out->mounts || !out->copy_src)
     return cf_err(err, ENOMEM, "volumes");
   for (size_t i = 0; i < n; i++) {

@@ -59,8 +59,11 @@ bool att_secret_allowed(const att_state *s, const char *name, const char *uri);
 /* token_file.c */
 int att_token_times(const char *jwt, long long *iat, long long *exp, cf_error *err);
 int att_token_write(const char *path, const char *jwt, cf_error *err);
-/* Seconds until the token should be refreshed: 0.8 of its lifetime after iat. */
-long long att_refresh_in(long long iat, long long exp, long long now);
+/* Seconds until the token should be refreshed: at a point of its lifetime
+ * in [0.700, 0.850] after iat that `draw` (random, one per token) picks. */
+#define ATT_REFRESH_MIN_PERMILLE 700
+#define ATT_REFRESH_MAX_PERMILLE 850
+long long att_refresh_in(long long iat, long long exp, long long now, uint32_t draw);
 int att_refresh_start(att_state *s, cf_error *err);
 
 /* request.c: the body of POST /v1/token */

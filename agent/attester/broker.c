@@ -10,7 +10,9 @@
 
 #include "attester.h"
 #include "coffer/cleanup.h"
+#include "coffer/clock.h"
 #include "coffer/kbs_common.h"
+#include "coffer/log.h"
 #include "coffer/relay.h"
 #include "coffer/tee.h"
 
@@ -56,7 +58,10 @@ static int evidence(void *ud, const char *tee, const uint8_t digest[48], char **
   if (k == CF_TEE_SAMPLE)
     snprintf(bind, sizeof(bind), "%s", s->cfg.sample_binding);
   cf_tee_env env = {.sample_binding_hex = k == CF_TEE_SAMPLE ? bind : NULL};
-  return cf_tee_evidence(&env, k, rd, json, err);
+  uint64_t t0 = cf_now_ms();
+  int r = cf_tee_evidence(&env, k, rd, json, err);
+  cf_info("attester: %s evidence in %llu ms", tee, (unsigned long long)(cf_now_ms() - t0));
+  return r;
 }
 
 /* "unix:PATH": a relay that forwards the stream's bytes to the broker. */
@@ -97,7 +102,9 @@ int att_broker_open(att_state *s, cf_error *err) {
     kc.connect = connect_unix;
     kc.connect_ud = (void *)(s->cfg.connect + 5);
   }
+  uint64_t t0 = cf_now_ms();
   s->kbs = cf_kbs_client_new(&kc, err);
+  cf_info("attester: broker client (TEE key pair) in %llu ms", (unsigned long long)(cf_now_ms() - t0));
   return s->kbs ? 0 : cf_error_prefix(err, "broker %s", s->cfg.url);
 }
 
@@ -117,17 +124,23 @@ static int keep_token(att_state *s, const char *jwt, cf_error *err) {
 
 int att_attest(att_state *s, cf_error *err) {
   pthread_mutex_lock(&s->lock);
+  uint64_t t0 = cf_now_ms();
   int r = cf_kbs_client_attest(s->kbs, err);
   if (!r)
     r = keep_token(s, cf_kbs_client_token(s->kbs), err);
   pthread_mutex_unlock(&s->lock);
+  cf_info("attester: RCAR with %s %s in %llu ms", s->cfg.url, r ? "failed" : "done",
+          (unsigned long long)(cf_now_ms() - t0));
   return r ? cf_error_prefix(err, "attestation to %s", s->cfg.url) : 0;
 }
 
 int att_fetch(att_state *s, const char *uri, uint8_t **data, size_t *len, cf_error *err) {
   pthread_mutex_lock(&s->lock);
+  uint64_t t0 = cf_now_ms();
   int r = cf_kbs_client_get_resource(s->kbs, uri, data, len, err);
   pthread_mutex_unlock(&s->lock);
+  cf_info("attester: resource %s %s in %llu ms", uri, r ? "failed" : "fetched",
+          (unsigned long long)(cf_now_ms() - t0));
   return r ? cf_error_prefix(err, "resource %s", uri) : 0;
 }
 

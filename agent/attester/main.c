@@ -12,11 +12,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "attester.h"
 #include "coffer/cleanup.h"
+#include "coffer/clock.h"
 #include "coffer/file.h"
 #include "coffer/initdata.h"
 #include "coffer/log.h"
@@ -117,6 +119,12 @@ static int load_init_data(att_state *s, cf_error *err) {
     return -EIO;
   for (size_t i = 0; i < s->id->n_secrets && s->cfg.n_secrets < ATT_MAX_SECRETS; i++)
     s->cfg.secrets[s->cfg.n_secrets++] = (att_secret){s->id->secrets[i].name, s->id->secrets[i].uri};
+  /* the image decryption keys, which the agent asks for as image-key-<i> */
+  static char key_names[ATT_MAX_SECRETS][24];
+  for (size_t i = 0; i < s->id->n_image_keys && s->cfg.n_secrets < ATT_MAX_SECRETS; i++) {
+    snprintf(key_names[i], sizeof(key_names[i]), "image-key-%zu", i);
+    s->cfg.secrets[s->cfg.n_secrets++] = (att_secret){key_names[i], s->id->image_keys[i]};
+  }
   if (!s->cfg.attest_deadline_s)
     s->cfg.attest_deadline_s = (s->id->timeout_ms + 999) / 1000;
   return 0;
@@ -138,7 +146,18 @@ static int first_attestation(att_state *s, cf_error *err) {
   }
 }
 
+/* CPU time (user + system) this process has used so far, in ms. */
+static unsigned long long cpu_ms(void) {
+  struct rusage ru;
+  if (getrusage(RUSAGE_SELF, &ru))
+    return 0;
+  return (unsigned long long)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000 +
+         (unsigned long long)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1000;
+}
+
 int main(int argc, char **argv) {
+  uint64_t t_start = cf_now_ms();
+  unsigned long long cpu_load = cpu_ms(); /* exec, the dynamic loader, the libraries' constructors */
   cf_log_init("coffer-attester", CF_LOG_INFO, 2);
   static att_state s = {.lock = PTHREAD_MUTEX_INITIALIZER};
   if (parse_args(argc, argv, &s.cfg))
@@ -180,6 +199,8 @@ int main(int argc, char **argv) {
     att_server_stop(agent);
     return 1;
   }
+  cf_info("attester: serving %llu ms after it started (cpu: %llu ms to main, %llu ms in all)",
+          (unsigned long long)(cf_now_ms() - t_start), cpu_load, cpu_ms());
   printf("coffer-attester: ready\n");
   fflush(stdout);
   int sig = 0;

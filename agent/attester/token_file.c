@@ -1,6 +1,8 @@
 /* The default token: written to a file the workload reads, replaced by
- * rename so a reader never sees half a token, refreshed at 0.8 of its
- * lifetime (retries back off from 1 s, doubling, capped at 60 s). */
+ * rename so a reader never sees half a token, refreshed at a random point in
+ * [0.70, 0.85] of its lifetime, so the pods a node started together do not
+ * all ask the broker at once (retries back off from 1 s, doubling, capped at
+ * 60 s). */
 #include <errno.h>
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -8,11 +10,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "attester.h"
 #include "coffer/cleanup.h"
+#include "coffer/file.h"
 #include "coffer/kbs_common.h"
 #include "coffer/log.h"
 
@@ -36,38 +40,35 @@ int att_token_times(const char *jwt, long long *iat, long long *exp, cf_error *e
   return r;
 }
 
-long long att_refresh_in(long long iat, long long exp, long long now) {
-  long long at = iat + (exp - iat) * 8 / 10;
+long long att_refresh_in(long long iat, long long exp, long long now, uint32_t draw) {
+  if (exp <= iat)
+    return 0;
+  long long permille = ATT_REFRESH_MIN_PERMILLE +
+                       draw % (ATT_REFRESH_MAX_PERMILLE - ATT_REFRESH_MIN_PERMILLE + 1);
+  long long life = exp - iat;
+  /* life * permille / 1000 without overflow for any lifetime */
+  long long at = iat + life / 1000 * permille + life % 1000 * permille / 1000;
   return at > now ? at - now : 0;
 }
 
+static uint32_t refresh_draw(void) {
+  uint32_t d = 0;
+  if (getrandom(&d, sizeof(d), GRND_NONBLOCK) != (ssize_t)sizeof(d))
+    d = (uint32_t)time(NULL) ^ (uint32_t)getpid(); /* no entropy yet: still spread pods */
+  return d;
+}
+
 int att_token_write(const char *path, const char *jwt, cf_error *err) {
-  char tmp[4096];
-  if (snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= (int)sizeof(tmp))
-    return cf_err_status(err, CF_INVALID_ARGUMENT, "token file %s: path too long", path);
-  _cleanup_close_ int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
-  if (fd < 0)
-    return cf_err(err, errno, "token file %s", tmp);
-  size_t len = strlen(jwt), off = 0;
-  while (off < len) {
-    ssize_t w = write(fd, jwt + off, len - off);
-    if (w < 0 && errno == EINTR)
-      continue;
-    if (w <= 0)
-      return cf_err(err, errno ? errno : EIO, "token file %s: write", tmp);
-    off += (size_t)w;
-  }
-  if (fchmod(fd, 0644) || rename(tmp, path))
-    return cf_err(err, errno, "token file %s", path);
-  return 0;
+  return cf_write_file_atomic(path, jwt, strlen(jwt), 0644, 0, err);
 }
 
 static void *refresh_loop(void *ud) {
   att_state *s = ud;
   long long backoff = 1;
+  uint32_t draw = refresh_draw(); /* one point per token */
   for (;;) {
     pthread_mutex_lock(&s->lock);
-    long long wait = att_refresh_in(s->token_iat, s->token_exp, (long long)time(NULL));
+    long long wait = att_refresh_in(s->token_iat, s->token_exp, (long long)time(NULL), draw);
     pthread_mutex_unlock(&s->lock);
     if (wait > 0)
       sleep((unsigned)(wait > 3600 ? 3600 : wait));
@@ -84,6 +85,7 @@ static void *refresh_loop(void *ud) {
     free(jwt);
     if (!r) {
       backoff = 1;
+      draw = refresh_draw();
       continue;
     }
     cf_warn("attester: token refresh failed (retry in %llds): %s", backoff, err.msg);

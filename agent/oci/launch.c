@@ -395,8 +395,17 @@ static noreturn void exec_helper(oci_container *ct, const oci_process *p, const 
  * (clone3 CLONE_INTO_CGROUP: moving a task later costs an RCU grace period
  * under the cgroup locks, ~15 ms under TCG). The child runs on a copy of
  * this stack, as after fork. *in_cgroup tells whether it was born there. */
+static void (*guard_enter)(void), (*guard_leave)(void);
+
+void oci_set_fork_guard(void (*enter)(void), void (*leave)(void)) {
+  guard_enter = enter;
+  guard_leave = leave;
+}
+
 static int run_helper(int sv[2], int flags, int cgroup_fd, pid_t *helper, bool *in_cgroup,
                       cf_error *err) {
+  if (guard_enter)
+    guard_enter();
   forked_at = cf_now_us();
   struct clone_args ca = {.flags = (uint64_t)flags | CLONE_INTO_CGROUP,
                           .exit_signal = SIGCHLD, .cgroup = (uint64_t)cgroup_fd};
@@ -408,6 +417,8 @@ static int run_helper(int sv[2], int flags, int cgroup_fd, pid_t *helper, bool *
     *helper = flags ? (pid_t)syscall(SYS_clone, (unsigned long)flags | SIGCHLD, NULL, NULL, NULL, NULL)
                     : fork();
   }
+  if (*helper != 0 && guard_leave) /* the child keeps its copy as it is */
+    guard_leave();
   if (*helper < 0) {
     int e = errno;
     close(sv[0]);

@@ -174,14 +174,26 @@ static bool user_ok(ctx *c, const prule *r, json_object *user) {
     return fail(c, "process.uid", "process.user.uid %lld is not %u", (long long)u, r->uid);
   if (r->has_gid && g != r->gid)
     return fail(c, "process.gid", "process.user.gid %lld is not %u", (long long)g, r->gid);
-  for (size_t i = 0; r->has_groups && i < arr_len(groups); i++) {
+  /* with `groups` the set is pinned (an exec may carry fewer); without
+   * it a pinned gid allows only itself */
+  if (!r->has_groups && !r->has_gid)
+    return true;
+  for (size_t i = 0; i < arr_len(groups); i++) {
     int64_t x = json_object_get_int64(json_object_array_get_idx(groups, i));
-    bool ok = false;
+    bool ok = !r->has_groups && x == r->gid;
     for (size_t k = 0; !ok && k < r->n_groups; k++)
       ok = x == r->groups[k];
     if (!ok)
       return fail(c, "process.groups", "process.user.additionalGids: %lld is not allowed",
                   (long long)x);
+  }
+  for (size_t k = 0; r->has_groups && !r->groups_subset && k < r->n_groups; k++) {
+    bool have = false;
+    for (size_t i = 0; !have && i < arr_len(groups); i++)
+      have = json_object_get_int64(json_object_array_get_idx(groups, i)) == r->groups[k];
+    if (!have)
+      return fail(c, "process.groups", "process.user.additionalGids lacks %u (the groups are pinned)",
+                  r->groups[k]);
   }
   return true;
 }
@@ -442,7 +454,10 @@ static bool annotations_ok(ctx *c, const prule *r, json_object *annos) {
 }
 
 static bool image_ok(ctx *c, const prule *r, const cf_policy_create *req) {
-  if (!r->root_hashes.n)
+  if (req->pulled && r->root_hashes.n && !r->digests.n)
+    return fail(c, "image.digests", "the image is pulled in the guest and this rule pins only "
+                "dm-verity root hashes (a pulled image is pinned by image.digests)");
+  if (req->pulled || !r->root_hashes.n)
     return true;
   if (!req->root_hash)
     return fail(c, "image.root_hashes", "the rootfs has no verified root hash");
@@ -576,8 +591,19 @@ void cf_policy_check_exec(const cf_policy *p, int rule, const char *container_id
     return (void)(caps_ok(&c, NULL, get(process, "capabilities")) && (allow(v), true));
   prule relaxed = *r; /* the container's env, cwd, user, caps, terminal; not its args */
   relaxed.has_args = false;
+  relaxed.groups_subset = true; /* an exec may drop groups, never add one */
   if (process_ok(&c, &relaxed, process, terminal))
     allow(v);
+}
+
+size_t cf_policy_image_digests(const cf_policy *p, const char **out, size_t cap, bool *pinned) {
+  size_t n = 0;
+  for (size_t i = 0; i < p->n_rules; i++)
+    for (size_t j = 0; j < p->rules[i].digests.n && n < cap; j++)
+      out[n++] = p->rules[i].digests.v[j];
+  out[n] = NULL;
+  *pinned = n > 0 || p->deny;
+  return n;
 }
 
 bool cf_policy_root_hash_allowed(const cf_policy *p, int rule, const char *root_hash) {

@@ -51,6 +51,7 @@ typedef struct prule {
   size_t n_env_re;
   char *cwd;
   bool has_uid, has_gid, has_groups;
+  bool groups_subset;    /* exec checks: additionalGids a subset of groups, not the set */
   uint32_t uid, gid;
   uint32_t *groups;
   size_t n_groups;

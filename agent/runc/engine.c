@@ -11,6 +11,7 @@
 
 #include <json-c/json.h>
 
+#include "coffer/file.h"
 #include "bundle.h"
 #include "engine.h"
 #include "process.h"
@@ -39,7 +40,7 @@ static int runc_create(agent *a, container *c, const char *config, oci_spec *spe
   char path[PATH_MAX], pidfile[PATH_MAX];
   snprintf(path, sizeof(path), "%s/config.json", c->bundle); /* runc reads the bundle */
   snprintf(pidfile, sizeof(pidfile), "%s/init.pid", c->bundle);
-  if (agent_write_file_atomic(path, config, strlen(config), err) < 0)
+  if (cf_write_file_atomic(path, config, strlen(config), 0600, 0, err) < 0)
     return -EIO;
   const char *args[12];
   size_t n = 0;
@@ -67,7 +68,7 @@ static int runc_exec(agent *a, container *c, const char *exec_id, const char *pr
   char path[PATH_MAX], pidfile[PATH_MAX];
   snprintf(path, sizeof(path), "%s/exec-%s.json", c->bundle, exec_id);
   snprintf(pidfile, sizeof(pidfile), "%s/exec-%s.pid", c->bundle, exec_id);
-  if (agent_write_file_atomic(path, process, strlen(process), err) < 0)
+  if (cf_write_file_atomic(path, process, strlen(process), 0600, 0, err) < 0)
     return -EIO;
   const char *args[14];
   size_t n = 0;
@@ -98,7 +99,7 @@ static int runc_update(agent *a, container *c, const char *text, size_t len,
   (void)resources;
   char path[PATH_MAX];
   snprintf(path, sizeof(path), "%s/update.json", c->bundle);
-  int rc = agent_write_file_atomic(path, text, len, err);
+  int rc = cf_write_file_atomic(path, text, len, 0600, 0, err);
   if (rc == 0)
     rc = runc_simple(a, err, "update", "--resources", path, c->id, NULL);
   unlink(path);

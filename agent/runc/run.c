@@ -6,6 +6,7 @@
  * (--log) or, failing that, its stderr. */
 
 #include "runc.h"
+#include "../job.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -144,7 +145,10 @@ int runc_run(agent *a, const char *const *args, runc_io *io, int timeout_ms,
     return cf_err(err, errno, "runc %s: pipe", args[0]);
   }
 
+  agent_jobs_fork_enter();
   pid_t pid = fork();
+  if (pid != 0)
+    agent_jobs_fork_leave();
   if (pid < 0) {
     int e = errno;
     for (int i = 0; i < 2; i++) {

@@ -16,13 +16,24 @@
 # with TCP_NODELAY, median of 200). Runs are interleaved a, b, c so machine
 # noise hits all three alike; medians of RUNS. Targets: (a) >= 0.9x (b)'s
 # throughput and <= 1.1x its round trip.
+# Host scheduling is made the same for (a) and (b): libvirt starts (a)'s QEMU
+# under libvirtd's nice value in its own cgroups (machine/<domain>/emulator
+# and .../vcpu0, each with its cpu.shares; under cgroup v1 the machine group
+# competes with the other processes of the root group as ONE entity, which
+# favours every libvirt VM over niced processes when the machine is loaded,
+# and costs it nothing when the machine is quiet). (b) gets the same nice
+# value and a sibling of (a)'s domain cgroup with the same emulator/vcpu0
+# split. Without that, (b)'s ratio tracked the other load on the machine
+# (0.63x-0.93x between runs of this script). measure.py prints each VM's CPU
+# per MB and per echo and its run-queue waits, so a gap can be told apart:
+# work the guest or QEMU does, or time the host did not give it.
 # Not a test: nothing is asserted.
-# Usage: bench/net/run.sh [BUILD_DIR]   (root; env RUNS default 5, MB default 16)
+# Usage: bench/net/run.sh [BUILD_DIR]   (root; env RUNS default 20, MB default 16)
 set -euo pipefail
 [ -z "${BENCH_TRACE:-}" ] || set -x
 SRC=$(cd "$(dirname "$0")/../.." && pwd)
 BUILD=$(cd "${1:-$SRC/build}" && pwd)
-RUNS=${RUNS:-5}
+RUNS=${RUNS:-20}
 MB=${MB:-16}
 H=$SRC/tests/harness
 SHIM_BIN=$BUILD/shim/containerd-shim-coffer-v2
@@ -54,7 +65,7 @@ for n in $(seq 229 -1 200); do
   SUBNET=10.231.$n; break
 done
 [ -n "$SUBNET" ] || { echo "no free 10.231.x.0/24" >&2; exit 1; }
-BARE_PID= PY_PID=
+BARE_PID= PY_PID= MIRRORS=()
 cleanup() {
   set +e
   if [ -n "$PY_PID" ]; then # let the driver remove its pods, then stop it
@@ -62,7 +73,16 @@ cleanup() {
     timeout 120 tail --pid="$PY_PID" -f /dev/null
     kill "$PY_PID" 2>/dev/null
   fi
-  [ -n "$BARE_PID" ] && kill "$BARE_PID" 2>/dev/null
+  if [ -n "$BARE_PID" ]; then
+    kill "$BARE_PID" 2>/dev/null
+    timeout 30 tail --pid="$BARE_PID" -f /dev/null
+  fi
+  if [ -n "${iso:-}" ]; then # back to the root group, so the directories can go
+    cat "$iso/client/tasks" >"$cpumnt/tasks" 2>/dev/null
+    while read -r t; do echo "$t" >"$cpumnt/tasks"; done <"$iso/client/tasks" 2>/dev/null
+    for _ in 1 2 3 4 5 6 7 8 9 10; do [ -z "$(cat "$iso"/coffer/*/tasks 2>/dev/null)" ] && break; sleep 1; done
+  fi
+  for ((i = ${#MIRRORS[@]} - 1; i >= 0; i--)); do rmdir "${MIRRORS[$i]}" 2>/dev/null; done
   ip netns del "$NS" 2>/dev/null
   ip link del "$TAP" 2>/dev/null
   "$H/containerd.sh" stop "$T/c" --purge >/dev/null 2>&1
@@ -135,9 +155,19 @@ ip netns add "$NS"
 CNI_COMMAND=ADD CNI_CONTAINERID=netbench-floor CNI_NETNS=/var/run/netns/$NS CNI_IFNAME=eth0 \
   CNI_PATH=/usr/lib/cni /usr/lib/cni/bridge <<<"$NET" >"$T/floor-cni.json"
 BARE_IP=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["ips"][0]["address"].split("/")[0])' "$T/floor-cni.json")
-MAC=$(ip -n "$NS" -o link show eth0 | grep -o 'link/ether [0-9a-f:]*' | cut -d' ' -f2)
+MAC=$(ip -n "$NS" -o link show eth0 2>/dev/null | grep -o 'link/ether [0-9a-f:]*' | cut -d' ' -f2)
 ip tuntap add dev "$TAP" mode tap vnet_hdr
 
+# FLOOR_CGROUP=1: the floor's servers run in a cgroup of the same depth and
+# controllers as the agent gives a container (coffer/<pod>/<container>,
+# cgroup v2, cpuset cpu io memory hugetlb pids), to tell the container's
+# cgroup cost in the guest apart from the network path's
+FLOOR_CG=""
+if [ -n "${FLOOR_CGROUP:-}" ]; then
+  FLOOR_CG='mount -t cgroup2 none /sys/fs/cgroup; c=/sys/fs/cgroup
+for d in coffer pod ctr; do echo "+cpuset +cpu +io +memory +hugetlb +pids" >$c/cgroup.subtree_control; c=$c/$d; mkdir $c; done
+echo $$ >$c/cgroup.procs'
+fi
 mkdir -p "$T/floor"
 zstd -qdc "$GUEST/initramfs.img" | (cd "$T/floor" && cpio -id --quiet)
 rm -f "$T/floor/init"
@@ -153,15 +183,17 @@ ip link set lo up
 ip link set eth0 mtu 1450 up
 ip addr add $BARE_IP/24 dev eth0
 ip route add default via $SUBNET.1
+$FLOOR_CG
 $SERVE &
 for d in /sys/bus/virtio/devices/*; do [ "\$(cat \$d/device)" = 0x0001 ] && echo "NIC-FEATURES=\$(cat \$d/features)" >/dev/console; done
+echo "FLOOR-CGROUP=\$(cat /proc/self/cgroup)" >/dev/console
 echo COFFER-NETBENCH-READY >/dev/console
 exec sleep 100000
 S
 chmod 755 "$T/floor/init"
 (cd "$T/floor" && find . | LC_ALL=C sort | cpio -o -H newc --quiet) | zstd -q -3 -T1 >"$T/floor.img"
 # shellcheck disable=SC2086
-qemu-system-x86_64 -machine "$machine" ${accel:+-accel "$accel"} ${cpu:+-cpu "$cpu"} -m "$mem" \
+qemu-system-x86_64 -name "netbench-floor,debug-threads=on" -machine "$machine" ${accel:+-accel "$accel"} ${cpu:+-cpu "$cpu"} -m "$mem" \
   ${smp:+-smp "$smp"} "${objs[@]}" "${globals[@]}" -nodefaults -no-user-config -display none -no-reboot \
   -serial "file:$T/bare.log" -kernel "$GUEST/vmlinux" -initrd "$T/floor.img" -append "$append" \
   -netdev "tap,id=n0,ifname=$TAP,script=no,downscript=no,vhost=off" \
@@ -179,6 +211,69 @@ done
 for _ in $(seq 1 600); do grep -q COFFER-NETBENCH-READY "$T/bare.log" 2>/dev/null && break; sleep 0.5; done
 grep -q COFFER-NETBENCH-READY "$T/bare.log" || { echo "bare QEMU never got ready: $(tail -5 "$T/bare.log") $(cat "$T/bare.err")" >&2; exit 1; }
 
+# --- the same host scheduling for both VMs (see the header)
+renice -n "$(awk '{print $19}' "/proc/$qemu/stat")" -p $(ls "/proc/$BARE_PID/task") >/dev/null
+vcpu_tid() { for t in /proc/"$1"/task/*; do [[ "$(cat "$t/comm")" == CPU\ * ]] && { echo "${t##*/}"; return; }; done; }
+cg_mount() { # mount point of the cgroup hierarchy named by /proc/PID/cgroup's controller field
+  if [ -z "$1" ]; then awk '$9 == "cgroup2" {print $5; exit}' /proc/self/mountinfo; return; fi
+  awk -v c="$1" '$9 == "cgroup" { n = split($NF, o, ","); m = split(c, w, ","); k = 0
+    for (i = 1; i <= n; i++) for (j = 1; j <= m; j++) if (o[i] == w[j]) k++
+    if (k == m) { print $5; exit } }' /proc/self/mountinfo
+}
+mirror_thread() { # SRC_TID DST_TID: DST into the sibling of SRC's libvirt domain cgroup, per hierarchy
+  local line ctl path mnt leaf dom dir
+  while IFS=: read -r _ ctl path; do
+    leaf=${path##*/}; dom=${path%/*}
+    [[ "$leaf" == emulator || "$leaf" == vcpu[0-9]* ]] && [[ "$dom" == */*.libvirt-qemu ]] || continue
+    [ "$ctl" = "name=systemd" ] && continue
+    mnt=$(cg_mount "$ctl"); [ -n "$mnt" ] || continue
+    dir=$mnt${dom%/*}/cfnetbench-${T##*.}
+    for d in "$dir" "$dir/$leaf"; do
+      [ -d "$d" ] && continue
+      mkdir "$d" && MIRRORS+=("$d")
+      for f in cpuset.cpus cpuset.mems; do # v1 cpuset starts empty
+        [ -f "$d/$f" ] && cat "${d%/*}/$f" >"$d/$f"
+      done
+      [ -z "$ctl" ] && [ "$d" != "$dir" ] && echo threaded >"$d/cgroup.type"
+    done
+    if [ -z "$ctl" ]; then # v2: the process into the domain level, the thread into its threaded leaf
+      grep -qx "$BARE_PID" "$dir/cgroup.procs" 2>/dev/null || echo "$BARE_PID" >"$dir/cgroup.procs"
+      echo "$2" >"$dir/$leaf/cgroup.threads"
+    else
+      echo "$2" >"$dir/$leaf/tasks"
+    fi
+  done <"/proc/$qemu/task/$1/cgroup"
+}
+qv=$(vcpu_tid "$qemu"); bv=$(vcpu_tid "$BARE_PID")
+[ -n "$qv" ] && [ -n "$bv" ] || { echo "no vCPU thread found (debug-threads)" >&2; exit 1; }
+for t in $(ls "/proc/$BARE_PID/task"); do
+  if [ "$t" = "$bv" ]; then mirror_thread "$qv" "$t"; else mirror_thread "$qemu" "$t"; fi
+done
+# ISOLATE=1 (cgroup v1 cpu hierarchy only): both VMs, each with its
+# emulator/vcpu0 split, and this script's client move under one cgroup with
+# cpu.shares 8192, so the other load of the machine (other users' builds,
+# tests and VMs, nice 10 here) barely reaches the comparison. It takes the
+# coffer pod's QEMU out of libvirt's cgroups for the run: the numbers are
+# those of a quiet machine, not of libvirt's placement under load.
+if [ -n "${ISOLATE:-}" ]; then
+  cpumnt=$(cg_mount cpu)
+  [ -n "$cpumnt" ] && [ -f "$cpumnt/cpu.shares" ] || { echo "ISOLATE needs the cgroup v1 cpu hierarchy" >&2; exit 1; }
+  iso=$cpumnt/cfnetbench-iso-${T##*.}
+  for d in "$iso" "$iso/coffer" "$iso/coffer/emulator" "$iso/coffer/vcpu0" "$iso/bare" "$iso/bare/emulator" \
+           "$iso/bare/vcpu0" "$iso/client"; do
+    mkdir "$d" && MIRRORS+=("$d")
+  done
+  echo 8192 >"$iso/cpu.shares"
+  for t in $(ls "/proc/$qemu/task"); do
+    [ "$t" = "$qv" ] && echo "$t" >"$iso/coffer/vcpu0/tasks" || echo "$t" >"$iso/coffer/emulator/tasks"
+  done
+  for t in $(ls "/proc/$BARE_PID/task"); do
+    [ "$t" = "$bv" ] && echo "$t" >"$iso/bare/vcpu0/tasks" || echo "$t" >"$iso/bare/emulator/tasks"
+  done
+  echo $$ >"$iso/client/tasks" # the client (measure.py) starts from here
+fi
+placement() { echo "nice $(awk '{print $19}' "/proc/$1/stat"), main thread cpu cgroup $(grep -E ':(cpu|cpu,cpuacct|cpuacct,cpu|):' "/proc/$1/cgroup" | head -1 | cut -d: -f3-)," \
+  "vCPU $(grep -E ':(cpu|cpu,cpuacct|cpuacct,cpu|):' "/proc/$1/task/$2/cgroup" | head -1 | cut -d: -f3-), $(grep -E '^Seccomp:' "/proc/$1/status" | tr -d '\t')"; }
 echo "coffer pod networking vs bare QEMU (same tap + tc) vs runc, $(date -u +%FT%TZ), $(git -C "$SRC" rev-parse --short HEAD), RUNS=$RUNS, $MB MiB"
 echo "guest: $(cat "$GUEST/kernel-release"), -machine $machine ${accel:+-accel $accel} -cpu ${cpu:-default} -m $mem -smp ${smp:-1}; NIC $nicdev, QEMU's backend (no /dev/vhost-net here)"
 # idle cost of each VM (what its guest does with nobody talking to it)
@@ -190,6 +285,9 @@ echo "idle QEMU CPU over 5 s: coffer pod $(( ($(cpu_ticks "$qemu") - q0) * 100 /
 echo "virtio-net features: coffer $(sed -n 's/^COFFER_NIC_FEATURES=//p' "$T/pods.out" | cut -c1-24)," \
   "bare $(tr -d '\r' <"$T/bare.log" | sed -n 's/^NIC-FEATURES=//p' | cut -c1-24)"
 echo "coffer container: $(sed -n 's/^COFFER_CTR=//p' "$T/pods.out")"
+fc=$(tr -d '\r' <"$T/bare.log" | sed -n 's/^FLOOR-CGROUP=//p'); echo "floor's servers in the guest's cgroup ${fc:-0::/ (the root)}"
+echo "host scheduling: coffer pod's QEMU $(placement "$qemu" "$qv")"
+echo "                 bare QEMU        $(placement "$BARE_PID" "$bv")"
 if [ -n "${NO_PASS_FILTER:-}" ]; then # experiment: the coffer tap without portfwd.c's pass filter
   ptap=$(virsh -c qemu:///system dumpxml "$dom" | grep -o "<target dev='cof[0-9a-f]*'" | grep -o "cof[0-9a-f]*" | head -1)
   for n in $(find "$T/c" -path "*netns*" -type f 2>/dev/null) /var/run/netns/*; do # the one holding this pod's tap
@@ -198,6 +296,6 @@ if [ -n "${NO_PASS_FILTER:-}" ]; then # experiment: the coffer tap without portf
     break
   done
 fi
-python3 "$SRC/bench/net/measure.py" "$RUNS" coffer="$COFFER_IP" bare="$BARE_IP" runc="$RUNC_IP"
+python3 "$SRC/bench/net/measure.py" "$RUNS" coffer="$COFFER_IP:$qemu" bare="$BARE_IP:$BARE_PID" runc="$RUNC_IP"
 echo done >"$T/go"
 wait "$PY_PID" 2>/dev/null || true; PY_PID=

@@ -1,9 +1,10 @@
 #!/usr/bin/python3
 """Pod start with one secret next to the same pod without, interleaved
-(driven by bench/vm/secrets.sh). Each run: RunPodSandbox (init-data naming
-the broker) + CreateContainer + StartContainer of `cat` (the secret) or
-`echo`, timed to the container's first output line in its CRI log.
-    secrets.py HARNESS_DIR SOCK INIT_B64 RUNS LOG_DIR"""
+(driven by bench/vm/secrets.sh). Each run: RunPodSandbox + CreateContainer
++ StartContainer of `cat` (the secret; init-data naming the broker) or `echo`
+(init-data naming none: no attestation), timed to the container's first
+output line in its CRI log.
+    secrets.py HARNESS_DIR SOCK INIT_B64 RUNS LOG_DIR INIT0_B64"""
 import os
 import statistics
 import sys
@@ -15,7 +16,7 @@ import cri  # noqa: E402
 cri.HOST_NETWORK = cri.pb.NamespaceOption(network=cri.pb.POD, pid=cri.pb.CONTAINER,
                                           ipc=cri.pb.POD)
 c = cri.Client(sys.argv[2], timeout=300)
-INIT, RUNS, LOGDIR = sys.argv[3], int(sys.argv[4]), sys.argv[5]
+INIT, RUNS, LOGDIR, INIT0 = sys.argv[3], int(sys.argv[4]), sys.argv[5], sys.argv[6]
 IMG = "localhost/busybox:latest"
 
 
@@ -33,7 +34,8 @@ def first_output(path, deadline):
 def run(i, secret):
     t0 = time.time()
     pod = c.run_pod("b%d%s" % (i, "s" if secret else "p"), handler="coffer",
-                    annotations={"io.coffer.init-data": INIT}, log_directory=LOGDIR)
+                    annotations={"io.coffer.init-data": INIT if secret else INIT0},
+                    log_directory=LOGDIR)
     ann = {"io.coffer.secret.one": "kbs:///default/key/one"} if secret else {}
     cmd = ["cat", "/run/coffer/secrets/one"] if secret else ["echo", "x" * 48]
     ctr = c.create_container(pod, "c", IMG, cmd, annotations=ann, log_path="b%d%d.log" % (i, secret))

@@ -75,7 +75,7 @@ make_rootfs() { # dir
   done
   install -m 0755 "$HERE/../coffer-deploy" "$r/usr/bin/coffer-deploy"
   install -m 0755 "$BUILD/shim/containerd-shim-coffer-v2" "$BUILD/vmm/coffer-vmm/coffer-vmm" \
-    "$BUILD/agent/coffer-agent" "$r/opt/coffer-artifacts/bin/"
+    "$BUILD/agent/coffer-agent" "$HERE/../coffer-image-seed" "$r/opt/coffer-artifacts/bin/"
   install -m 0644 "$GUEST/vmlinux" "$GUEST/initramfs.img" "$r/opt/coffer-artifacts/share/coffer/"
   # the TEE profiles' image (bzImage + initramfs without shell or runc), when built
   if [ -f "$GUEST-tee/vmlinuz" ] && [ -f "$GUEST-tee/initramfs.img" ]; then

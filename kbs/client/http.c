@@ -24,9 +24,29 @@ static size_t on_data(char *p, size_t sz, size_t n, void *ud) {
   return add;
 }
 
+/* Asks for no content coding, so any but identity is a broken or hostile
+ * reply: decoding is not attempted, the body would be misread. */
+static int refuse_coding(kbs_http *h, const char *p, size_t len) {
+  static const char k[] = "content-encoding:";
+  if (len <= sizeof(k) - 1 || strncasecmp(p, k, sizeof(k) - 1))
+    return 0;
+  const char *v = p + sizeof(k) - 1, *e = p + len;
+  while (v < e && (*v == ' ' || *v == '\t'))
+    v++;
+  while (e > v && (e[-1] == '\r' || e[-1] == '\n' || e[-1] == ' ' || e[-1] == '\t'))
+    e--;
+  if ((size_t)(e - v) == 8 && !strncasecmp(v, "identity", 8))
+    return 0;
+  snprintf(h->refused, sizeof(h->refused), "reply has Content-Encoding \"%.*s\", not asked for",
+           (int)((e - v) > 40 ? 40 : (e - v)), v);
+  return 1;
+}
+
 static size_t on_header(char *p, size_t sz, size_t n, void *ud) {
   kbs_http *h = ud;
   size_t len = sz * n;
+  if (refuse_coding(h, p, len))
+    return 0; /* aborts the transfer */
   static const char k[] = "set-cookie:";
   if (len > sizeof(k) && !strncasecmp(p, k, sizeof(k) - 1)) {
     const char *v = p + sizeof(k) - 1;
@@ -47,6 +67,7 @@ int kbs_http_call(kbs_http *h, const char *method, const char *path, const char 
                   const void *body, size_t len, const char *bearer, kbs_reply *out,
                   cf_error *err) {
   memset(out, 0, sizeof(*out));
+  h->refused[0] = '\0';
   CURL *c = h->curl;
   if (c)
     curl_easy_reset(c); /* options only: the live connection stays */
@@ -92,6 +113,8 @@ int kbs_http_call(kbs_http *h, const char *method, const char *path, const char 
   curl_slist_free_all(hdr);
   if (rc != CURLE_OK) {
     kbs_reply_free(out);
+    if (h->refused[0])
+      return cf_err_status(err, CF_UNAVAILABLE, "%s %s: %s", method, url, h->refused);
     if (h->connect && h->connect_err.msg[0])
       return cf_err_status(err, CF_UNAVAILABLE, "%s %s: %s", method, url, h->connect_err.msg);
     return cf_err_status(err, CF_UNAVAILABLE, "%s %s: %s", method, url, curl_easy_strerror(rc));

@@ -15,6 +15,7 @@ typedef struct kbs_http {
   int (*connect)(void *ud, cf_error *err); /* optional: hands over a connected socket */
   void *connect_ud;
   cf_error connect_err; /* why the hook failed, for the call's error */
+  char refused[96];     /* why on_header aborted the reply, for the call's error */
   int bridge_fd;        /* see bridge.c; -1 when not started */
   char bridge_name[64];
   pthread_t bridge_thread;

@@ -151,6 +151,9 @@ static const char *skip(const char *p, const char *e) {
   }
   int depth = 0;
   for (; p < e; p++) {
+    while (e - p >= 4 && !special[(unsigned char)p[0]] && !special[(unsigned char)p[1]] &&
+           !special[(unsigned char)p[2]] && !special[(unsigned char)p[3]])
+      p += 4;
     while (p < e && !special[(unsigned char)*p])
       p++;
     if (p >= e)
@@ -245,29 +248,52 @@ int kbs_jr_uint(kbs_span v, uint64_t *out) {
   return 0;
 }
 
+static bool is_ws(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
+
+/* The span ends in ']', which stops every digit run, so the loop reads no
+ * byte past e without a bounds check per digit. */
 long kbs_jr_bytes(kbs_span v, uint8_t *out, size_t cap) {
-  if (!kbs_jr_is(v, '['))
+  if (!kbs_jr_is(v, '[') || v.end - v.p < 2 || v.end[-1] != ']')
     return -EINVAL;
-  const char *p = v.p + 1, *e = v.end - 1;
+  const char *p = ws(v.p + 1, v.end - 1), *e = v.end - 1;
   long n = 0;
+  if (p >= e)
+    return 0;
   for (;;) {
-    p = ws(p, e);
-    if (p >= e)
-      return n;
-    if (n && *p++ != ',')
+    unsigned d = (unsigned)(unsigned char)*p - '0';
+    if (d > 9)
       return -EINVAL;
-    p = ws(p, e);
-    unsigned x = 0;
-    int nd = 0;
-    while (p < e && *p >= '0' && *p <= '9' && nd < 4)
-      x = x * 10 + (unsigned)(*p++ - '0'), nd++;
+    unsigned x = d;
+    p++;
     /* Exactly an integer 0..255: not 1.0, 1e2, -0 or 007. */
-    if (!nd || x > 255 || (nd > 1 && p[-nd] == '0') ||
-        (p < e && *p != ',' && *p != ' ' && *p != '\t' && *p != '\n' && *p != '\r'))
+    if ((d = (unsigned)(unsigned char)*p - '0') <= 9) {
+      if (!x)
+        return -EINVAL;
+      x = x * 10 + d;
+      p++;
+      if ((d = (unsigned)(unsigned char)*p - '0') <= 9) {
+        x = x * 10 + d;
+        p++;
+      }
+    }
+    if (x > 255)
       return -EINVAL;
     if ((size_t)n < cap)
       out[n] = (uint8_t)x;
     n++;
+    if (*p != ',') {
+      while (p < e && is_ws(*p))
+        p++;
+      if (p >= e)
+        return n;
+      if (*p != ',')
+        return -EINVAL;
+    }
+    p++;
+    while (p < e && is_ws(*p))
+      p++;
+    if (p >= e)
+      return -EINVAL;
   }
 }
 

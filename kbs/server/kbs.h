@@ -78,8 +78,7 @@ typedef struct kbs_session_view {
   char nonce[48];
   time_t expires;
   uint8_t attest_hash[32]; /* of the /attest body that attested it */
-  char *token;             /* copies; free with kbs_session_view_free */
-  json_t *claims;
+  char *token;             /* a copy; free with kbs_session_view_free */
 } kbs_session_view;
 
 typedef struct kbs_sessions kbs_sessions;
@@ -90,10 +89,9 @@ int kbs_session_create(kbs_sessions *t, const char *tee, const char *nonce, int 
                        char id[33], time_t *expires);
 /* Copies the live session; -ENOENT when unknown or expired (then removed). */
 int kbs_session_get(kbs_sessions *t, const char *id, kbs_session_view *out);
-/* Attested: stores a copy of the token and a reference to the claims
- * (immutable from then on). -ENOENT if gone. */
-int kbs_session_attest(kbs_sessions *t, const char *id, const char *token, json_t *claims,
-                       const uint8_t hash[32]);
+/* Attested: stores a copy of the token, which is all the session keeps
+ * (its claims are read back from it: kbs_token_claims). -ENOENT if gone. */
+int kbs_session_attest(kbs_sessions *t, const char *id, const char *token, const uint8_t hash[32]);
 void kbs_session_drop(kbs_sessions *t, const char *id);
 size_t kbs_sessions_sweep(kbs_sessions *t, time_t now);
 size_t kbs_sessions_count(kbs_sessions *t);
@@ -194,5 +192,8 @@ char *kbs_token_issue(kbs_server *s, const char *tee, const json_t *tee_claims,
 json_t *kbs_token_verify(kbs_server *s, const char *jwt, cf_error *err);
 /* The tee-pubkey a token was issued for. */
 const json_t *kbs_token_tee_pubkey(const json_t *claims);
+/* The claims of a token this broker issued and kept in a session (no
+ * signature check: it never left the broker's memory). */
+json_t *kbs_token_claims(const char *jwt, cf_error *err);
 
 #endif

@@ -262,7 +262,7 @@ void kbs_handle_attest(kbs_server *s, const kbs_request *rq, kbs_response *rs) {
       if (json_object_get(rt, bound[i]))
         json_object_set(rt_claims, bound[i], json_object_get(rt, bound[i]));
     token = kbs_token_issue(s, sv.tee, claims, &ear, rt_claims, &b, &token_claims, &err);
-    r = token ? kbs_session_attest(s->sessions, rq->session, token, token_claims, hash) : -EIO;
+    r = token ? kbs_session_attest(s->sessions, rq->session, token, hash) : -EIO;
   }
   if (r) {
     /* A failed attestation burns the challenge: the next try needs /auth. */

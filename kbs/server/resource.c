@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "coffer/cleanup.h"
+#include "coffer/file.h"
 #include "kbs.h"
 
 #define MAX_RESOURCE (1u << 20)
@@ -70,22 +71,13 @@ int kbs_resource_read(const kbs_server *s, const char *const seg[3], uint8_t **d
 
 int kbs_resource_write(const kbs_server *s, const char *const seg[3], const uint8_t *data,
                        size_t len, cf_error *err) {
-  char dir[1024], path[1024], tmp[1100];
+  char dir[1024], path[1024];
   snprintf(dir, sizeof(dir), "%s/%s", s->cfg.resource_dir, seg[0]);
   mkdir(dir, 0700);
   snprintf(dir, sizeof(dir), "%s/%s/%s", s->cfg.resource_dir, seg[0], seg[1]);
   mkdir(dir, 0700);
   res_path(s, seg, path, sizeof(path));
-  snprintf(tmp, sizeof(tmp), "%s.tmp.%d", path, (int)gettid());
-  _cleanup_close_ int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
-  if (fd < 0)
-    return cf_err(err, errno, "writing resource %s", path);
-  if (write(fd, data, len) != (ssize_t)len || fsync(fd) || rename(tmp, path)) {
-    int e = errno;
-    unlink(tmp);
-    return cf_err(err, e ? e : EIO, "writing resource %s", path);
-  }
-  return 0;
+  return cf_write_file_atomic(path, data, len, 0600, CF_WRITE_SYNC, err);
 }
 
 int kbs_resource_delete(const kbs_server *s, const char *const seg[3], cf_error *err) {
@@ -109,7 +101,12 @@ void kbs_handle_resource_get(kbs_server *s, const kbs_request *rq, const char *c
     }
   } else if (rq->session && !kbs_session_get(s->sessions, rq->session, &sv) &&
              sv.state == KBS_ATTESTED) {
-    claims = json_incref(sv.claims);
+    claims = kbs_token_claims(sv.token, &err);
+    if (!claims) {
+      kbs_session_view_free(&sv);
+      kbs_fail(rs, 500, "HTTPFailed", "the session's token: %s", err.msg);
+      return;
+    }
   } else {
     kbs_session_view_free(&sv);
     kbs_fail(rs, 401, "TokenNotFound",

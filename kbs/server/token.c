@@ -2,6 +2,7 @@
  * key, carrying the appraisal and the annotated evidence (claims as Trustee's
  * attestation service sets them). */
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -65,4 +66,23 @@ const json_t *kbs_token_tee_pubkey(const json_t *claims) {
   const json_t *cpu0 = json_object_get(json_object_get(claims, "submods"), "cpu0");
   const json_t *ev = json_object_get(cpu0, "ear.veraison.annotated-evidence");
   return json_object_get(json_object_get(ev, "runtime_data_claims"), "tee-pubkey");
+}
+
+json_t *kbs_token_claims(const char *jwt, cf_error *err) {
+  const char *d1 = jwt ? strchr(jwt, '.') : NULL, *d2 = d1 ? strchr(d1 + 1, '.') : NULL;
+  if (!d2) {
+    cf_err_status(err, CF_INTERNAL, "not a compact JWS");
+    return NULL;
+  }
+  char *payload = strndup(d1 + 1, (size_t)(d2 - d1 - 1));
+  uint8_t *text = NULL;
+  size_t len = 0;
+  json_t *claims = NULL;
+  if (!payload || cf_kbs_b64url_decode(payload, &text, &len))
+    cf_err_status(err, CF_INTERNAL, "its payload is not base64url");
+  else
+    claims = cf_kbs_json_parse((const char *)text, len, err);
+  free(payload);
+  free(text);
+  return claims;
 }

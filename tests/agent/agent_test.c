@@ -90,7 +90,7 @@ int main(int argc, char **argv) {
     r.cgroup_parent = H.cgroup_parent;
     CHECK(h_call(&H, "CreateSandbox", &r.base, &google__protobuf__empty__descriptor, NULL, msg,
                  sizeof(msg)) == CF_OK, "%s", msg);
-  } else if (!strcmp(c, "secrets_and_token")) {
+  } else if (!strcmp(c, "secrets_and_token") || !strcmp(c, "attester_restart")) {
     int r = agent_secrets_setup();
     if (r)
       return r;

@@ -480,6 +480,102 @@ static void test_destroy_sandbox(void) {
   CHECK(n == 0, "runc still lists: %s", out);
 }
 
+/* The long runtime steps run off the agent's loop (agent/job.h): while a
+ * CreateContainer is slow (a createRuntime hook sleeping 3 s, which runc
+ * runs inside its create), a health check, a ListProcesses and a
+ * ReadStdout of another container are each answered within a second; its
+ * id is taken meanwhile. */
+typedef struct slow_call {
+  bool done;
+  int status;
+  char msg[512];
+} slow_call;
+
+static void on_slow(int status, const char *m, const uint8_t *p, size_t len, void *d) {
+  (void)p, (void)len;
+  slow_call *c = d;
+  c->status = status;
+  snprintf(c->msg, sizeof(c->msg), "%s", m ? m : "");
+  c->done = true;
+}
+
+static void probes_answer_promptly(const slow_call *slow, const char *during) {
+  struct {
+    const char *method;
+    ProtobufCMessage *req;
+  } probes[3];
+  Coffer__Agent__V1__ContainerRequest lp = COFFER__AGENT__V1__CONTAINER_REQUEST__INIT;
+  Coffer__Agent__V1__ReadOutputRequest rd = COFFER__AGENT__V1__READ_OUTPUT_REQUEST__INIT;
+  lp.container_id = "quick";
+  rd.container_id = "quick";
+  rd.exec_id = "";
+  rd.max_bytes = 4096;
+  probes[0].method = "Check", probes[0].req = NULL;
+  probes[1].method = "ListProcesses", probes[1].req = &lp.base;
+  probes[2].method = "ReadStdout", probes[2].req = &rd.base;
+  for (size_t i = 0; i < 3; i++) {
+    uint64_t t0 = cf_now_ms();
+    int rc = h_call(&H, probes[i].method, probes[i].req, NULL, NULL, msg, sizeof(msg));
+    uint64_t took = cf_now_ms() - t0;
+    CHECK(rc == CF_OK, "%s during the slow %s: %s", probes[i].method, during, msg);
+    CHECK(took < 1000, "%s took %llu ms during the slow %s", probes[i].method,
+          (unsigned long long)took, during);
+    fprintf(stderr, "%s answered in %llu ms during the slow %s\n", probes[i].method,
+            (unsigned long long)took, during);
+  }
+  CHECK(!slow->done, "the slow %s ended before the probes (%s): nothing was proven", during,
+        slow->msg);
+}
+
+static void test_slow_calls_do_not_stall_the_agent(void) {
+  if (access("/bin/sleep", X_OK) != 0) {
+    fprintf(stderr, "SKIP: no /bin/sleep for the hooks\n");
+    exit(SKIP);
+  }
+  CHECK(h_create(&H, "quick", ARGS("sh", "-c", "echo ready; exec sleep 60"), NULL, NULL, msg,
+                 sizeof(msg)) == CF_OK, "create quick: %s", msg);
+  CHECK(h_start(&H, "quick", msg, sizeof(msg)) == CF_OK, "start quick: %s", msg);
+  run_ms(200); /* its "ready" is in the agent's buffer */
+
+  json_object *s = h_spec_json(&H, ARGS("true"), NULL);
+  json_object_object_add(s, "hooks", json_tokener_parse(
+      "{\"createRuntime\":[{\"path\":\"/bin/sleep\",\"args\":[\"sleep\",\"3\"]}]}"));
+  const char *spec = json_object_to_json_string(s);
+  Coffer__Agent__V1__CreateContainerRequest req = COFFER__AGENT__V1__CREATE_CONTAINER_REQUEST__INIT;
+  Coffer__Agent__V1__Rootfs rf = COFFER__AGENT__V1__ROOTFS__INIT;
+  Coffer__Agent__V1__Stdio st = COFFER__AGENT__V1__STDIO__INIT;
+  rf.source = H.rootfs;
+  st.stdout = st.stderr = true;
+  req.container_id = "slow";
+  req.spec.data = (uint8_t *)spec;
+  req.spec.len = strlen(spec);
+  req.rootfs = &rf;
+  req.stdio = &st;
+  slow_call create = {0};
+  cf_error err = {0};
+  uint64_t t0 = cf_now_ms();
+  CHECK(ttrpc_client_call(H.cli, "coffer.agent.v1.Agent", "CreateContainer", &req.base, 0,
+                          on_slow, &create, &err) == 0, "%s", err.msg);
+  json_object_put(s);
+  run_ms(300); /* the create is on the agent's worker, in runc's hook */
+  /* its id is taken meanwhile, and it is not there to remove yet */
+  expect(h_create(&H, "slow", ARGS("true"), NULL, NULL, msg, sizeof(msg)), CF_ALREADY_EXISTS,
+         "the same id during the create");
+  expect(h_remove(&H, "slow", true), CF_NOT_FOUND, "remove during the create");
+  probes_answer_promptly(&create, "create");
+  cf_loop_run_until(H.loop, &create.done, 20000);
+  CHECK(create.done && create.status == CF_OK, "slow create: %s", create.msg);
+  CHECK(cf_now_ms() - t0 >= 2500, "the create was not slow (%llu ms): nothing was proven",
+        (unsigned long long)(cf_now_ms() - t0));
+
+  CHECK(h_start(&H, "slow", msg, sizeof(msg)) == CF_OK, "start slow: %s", msg);
+  CHECK(h_wait(&H, "slow", "") == 0, "slow's exit status");
+  CHECK(h_remove(&H, "slow", false) == CF_OK, "remove slow");
+  CHECK(h_signal(&H, "quick", "", SIGKILL) == CF_OK, "kill quick");
+  h_wait(&H, "quick", "");
+  CHECK(h_remove(&H, "quick", false) == CF_OK, "remove quick");
+}
+
 /* coffer-agent-ctl against the agent: output, exit code, exec, stats. */
 
 const agent_case agent_cases_lifecycle[] = {
@@ -489,5 +585,6 @@ const agent_case agent_cases_lifecycle[] = {
     {"create_remove_cycles", test_create_remove_cycles},
     {"bad_input", test_bad_input},
     {"destroy_sandbox", test_destroy_sandbox},
+    {"slow_calls_do_not_stall_the_agent", test_slow_calls_do_not_stall_the_agent},
     {NULL, NULL},
 };

@@ -71,7 +71,7 @@ static void test_guest_rejects_host_paths(void) {
   snprintf(path, sizeof(path), "cp -a %s %s/share/c1 && mkdir -p %s/share/vol && echo shared-data > %s/share/vol/f",
            H.rootfs, H.dir, H.dir, H.dir);
   CHECK(system(path) == 0, "prepare share");
-  char *spec_txt = h_spec(&H, ARGS("sh", "-c", "cat /data/f; ls /hostbind 2>&1 | head -1; cat /etc/resolv.conf /etc/hosts"), NULL);
+  char *spec_txt = h_spec(&H, ARGS("sh", "-c", "cat /data/f; ls /hostbind 2>&1 | head -1; cat /etc/resolv.conf /etc/hosts; stat -c 'mode %a' /etc/resolv.conf /etc/hosts"), NULL);
   json_object *s = json_tokener_parse(spec_txt);
   free(spec_txt);
   json_object *mounts, *m = json_object_new_object(), *opts = json_object_new_array(),
@@ -138,6 +138,8 @@ static void test_guest_rejects_host_paths(void) {
   CHECK(strstr(out, "No such file"), "/hostbind exists in the container: \"%s\"", out);
   CHECK(strstr(out, "nameserver 10.9.8.7\n"), "pod resolv.conf not in the container: \"%s\"", out);
   CHECK(strstr(out, "10.1.2.3\tdb.pod\tdb\n"), "pod hosts not in the container: \"%s\"", out);
+  /* readable by any user the container runs as, as kubelet writes them */
+  CHECK(strstr(out, "mode 644\nmode 644\n"), "pod resolv.conf/hosts not 0644: \"%s\"", out);
   free(out);
   CHECK(h_remove(&H, "g2", false) == CF_OK, "remove");
 

@@ -2,7 +2,9 @@
  * attests (sample evidence) to a real coffer-kbs started here (plain HTTP on
  * loopback, sample evidence enabled, a policy), and mounts what containers
  * ask for. Needs COFFER_TEST_KBS and COFFER_TEST_ATTESTER (ctest sets them). */
+#include <dirent.h>
 #include <errno.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -147,7 +149,75 @@ static void test_secrets_and_token(void) {
   free(out);
 }
 
+/* The running attester (this test's agent's child): its pid, 0 when none. */
+static pid_t attester_pid(void) {
+  char want[PATH_MAX], exe[PATH_MAX], path[64];
+  if (!realpath(getenv("COFFER_TEST_ATTESTER"), want))
+    return 0;
+  DIR *d = opendir("/proc");
+  struct dirent *e;
+  pid_t found = 0;
+  while (d && (e = readdir(d))) {
+    pid_t pid = (pid_t)atoi(e->d_name);
+    if (pid <= 0)
+      continue;
+    snprintf(path, sizeof(path), "/proc/%d/exe", (int)pid);
+    ssize_t n = readlink(path, exe, sizeof(exe) - 1);
+    if (n <= 0)
+      continue;
+    exe[n] = '\0';
+    char cmd[4096] = {0};
+    snprintf(path, sizeof(path), "/proc/%d/cmdline", (int)pid);
+    FILE *f = fopen(path, "r");
+    size_t len = f ? fread(cmd, 1, sizeof(cmd) - 1, f) : 0;
+    if (f)
+      fclose(f);
+    for (size_t i = 0; i < len; i++)
+      if (!cmd[i])
+        cmd[i] = ' ';
+    if (!strcmp(exe, want) && strstr(cmd, H.state))
+      found = pid;
+  }
+  if (d)
+    closedir(d);
+  return found;
+}
+
+/* The attester killed: the agent starts it again on its own (no container
+ * asks), a fresh token file replaces the old one, and the next secret works. */
+static void test_attester_restart(void) {
+  const char *ann[] = {"io.coffer.secret.one", "kbs:///default/key/one", NULL};
+  CHECK(create_with("first", ARGS("true"), ann, 0) == CF_OK, "create: %s", msg);
+  CHECK(h_remove(&H, "first", false) == CF_OK, "remove");
+  pid_t old = attester_pid();
+  CHECK(old > 0, "no coffer-attester runs for %s", H.state);
+  char token[PATH_MAX];
+  snprintf(token, sizeof(token), "%s/pod/attestation-token", H.state);
+  struct stat before, now;
+  CHECK(stat(token, &before) == 0, "token file %s", token);
+  CHECK(kill(old, SIGKILL) == 0, "kill %d", (int)old);
+  pid_t fresh = 0;
+  bool replaced = false;
+  for (int i = 0; i < 300 && !replaced; i++) {
+    usleep(100 * 1000);
+    fresh = attester_pid();
+    replaced = fresh > 0 && fresh != old && stat(token, &now) == 0 && now.st_ino != before.st_ino;
+  }
+  CHECK(replaced, "30 s after kill -9 of coffer-attester %d: running %d, token file %s replaced: %s",
+        (int)old, (int)fresh, token, replaced ? "yes" : "no");
+  CHECK(create_with("after", ARGS("cat", "/run/coffer/secrets/one"), ann, 0) == CF_OK,
+        "a secret after the restart: %s", msg);
+  CHECK(h_start(&H, "after", msg, sizeof(msg)) == CF_OK, "start: %s", msg);
+  int st = h_wait(&H, "after", "");
+  char *out = h_read_all(&H, "after", "", false, NULL);
+  CHECK(st == 0 && !strcmp(out, secret), "the secret after the restart: status %d, \"%s\"", st, out);
+  free(out);
+  CHECK(h_remove(&H, "after", false) == CF_OK, "remove");
+  printf("ok: coffer-attester %d killed, %d serves again, token file replaced\n", (int)old, (int)fresh);
+}
+
 const agent_case agent_cases_secrets[] = {
     {"secrets_and_token", test_secrets_and_token},
+    {"attester_restart", test_attester_restart},
     {NULL, NULL},
 };

@@ -50,7 +50,7 @@ cp -p "$R/etc/containerd/config.toml" "$T/node-config.toml"
 
 # The artifacts: this build's shim and agent (process backend).
 mkdir -p "$A/bin" "$A/share/coffer"
-cp "$SHIM" "$AGENT" "$A/bin/"
+cp "$SHIM" "$AGENT" "$SRC/deploy/coffer-image-seed" "$A/bin/"
 echo "not booted by the process backend" >"$A/share/coffer/vmlinux"
 echo "not booted by the process backend" >"$A/share/coffer/initramfs.img"
 STATE=/run/cfdp-${T##*.}
@@ -106,6 +106,10 @@ diff -u "$T/node-config.toml" "$R/etc/containerd/config.toml" || true
 for f in "$R"/opt/coffer/containerd/config.d/coffer.toml; do
   [ -f "$f" ] && { echo "--- drop-in $f:"; cat "$f"; }
 done
+
+grep -qF "\"image_seed\": \"$R/opt/coffer/bin/coffer-image-seed\"" "$R/opt/coffer/share/coffer/plain.json" ||
+  { cat "$R/opt/coffer/share/coffer/plain.json" >&2; fail "the profile config does not name the installed image seed"; }
+[ -x "$R/opt/coffer/bin/coffer-image-seed" ] || fail "coffer-image-seed not installed"
 
 log "config dump"
 runc_of() { awk '/^[ \t]*\[/ {on = ($0 ~ /runtimes\.runc[].]/)} on' "$1"; }

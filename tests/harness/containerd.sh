@@ -15,7 +15,9 @@
 # io.coffer.* annotations passed through, options.ConfigPath = the coffer
 # config from --coffer-config or $COFFER_CONFIG, if any). --shim-dir (or
 # $COFFER_SHIM_DIR) goes first on containerd's PATH so it finds
-# containerd-shim-coffer-v2 there. The test images (images.sh) are imported
+# containerd-shim-coffer-v2 there. $COFFER_HARNESS_REGISTRY_HOSTS, when set,
+# is CRI's registry.config_path (hosts.toml files: a registry's CA, plain
+# HTTP). The test images (images.sh) are imported
 # into CONTAINERD_NAMESPACE and k8s.io. Logs go to DIR/containerd.log.
 # DIR/env (shell syntax, `. DIR/env`) holds what tests need:
 #   CONTAINERD_ADDRESS CONTAINERD_NAMESPACE CONTAINERD_TTRPC_ADDRESS
@@ -90,6 +92,13 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
   pod_annotations = ["io.coffer.*"]
   container_annotations = ["io.coffer.*"]
 EOF
+  if [ -n "${COFFER_HARNESS_REGISTRY_HOSTS:-}" ]; then # hosts.toml files (CA, plain http)
+    cat <<EOF
+
+[$cri.registry]
+  config_path = $(toml_string "$COFFER_HARNESS_REGISTRY_HOSTS")
+EOF
+  fi
   if [ -n "$coffer_config" ]; then
     cat <<EOF
 

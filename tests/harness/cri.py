@@ -25,6 +25,8 @@ CLI use (every command prints JSON or an id; errors go to stderr, exit 1):
     cri.py --address SOCK ps [--pod POD]
     cri.py --address SOCK pods
     cri.py --address SOCK stop-pod|rm-pod|pod-status POD
+    cri.py --address SOCK pull IMAGE [--pod POD]      (prints the image ref)
+    cri.py --address SOCK image-status|rmi IMAGE
 """
 
 import argparse
@@ -68,6 +70,7 @@ class Client:
         target = address if address.startswith("unix:") else "unix://" + address
         self.channel = grpc.insecure_channel(target)
         self.rt = pb_grpc.RuntimeServiceStub(self.channel)
+        self.img = pb_grpc.ImageServiceStub(self.channel)
         self.timeout = timeout
         # Pod configs by id: CreateContainer repeats the pod's config.
         self.pod_configs = {}
@@ -194,6 +197,22 @@ class Client:
             pb.ExecSyncRequest(container_id=ctr_id, cmd=cmd, timeout=timeout),
             timeout=self.timeout + timeout)
 
+    def pull_image(self, image, pod_id=None):
+        """PullImage (with the pod's config, as the kubelet sends it); returns the image ref."""
+        cfg = self._config_of(pod_id) if pod_id else None
+        return self.img.PullImage(pb.PullImageRequest(image=pb.ImageSpec(image=image),
+                                                      sandbox_config=cfg),
+                                  timeout=self.timeout).image_ref
+
+    def image_status(self, image):
+        """ImageStatus; .image is empty (id "") when the image is not present."""
+        return self.img.ImageStatus(pb.ImageStatusRequest(image=pb.ImageSpec(image=image)),
+                                    timeout=self.timeout)
+
+    def remove_image(self, image):
+        self.img.RemoveImage(pb.RemoveImageRequest(image=pb.ImageSpec(image=image)),
+                             timeout=self.timeout)
+
 
 def _kv(items):
     out = {}
@@ -262,6 +281,11 @@ def main(argv=None):
     sub.add_parser("pods")
     for name in ("stop-pod", "rm-pod", "pod-status"):
         sub.add_parser(name).add_argument("pod")
+    p = sub.add_parser("pull")
+    p.add_argument("image")
+    p.add_argument("--pod", default="")
+    for name in ("image-status", "rmi"):
+        sub.add_parser(name).add_argument("image")
     a = ap.parse_args(argv)
     if not a.address:
         ap.error("--address (or $CRI_ADDRESS) is required")
@@ -308,6 +332,12 @@ def main(argv=None):
             c.remove_pod(a.pod)
         elif a.cmd == "pod-status":
             _print(c.pod_status(a.pod))
+        elif a.cmd == "pull":
+            print(c.pull_image(a.image, pod_id=a.pod or None))
+        elif a.cmd == "image-status":
+            _print(c.image_status(a.image))
+        elif a.cmd == "rmi":
+            c.remove_image(a.image)
     except grpc.RpcError as e:
         print("cri.py: %s: %s: %s" % (a.cmd, e.code().name, e.details()), file=sys.stderr)
         return 1

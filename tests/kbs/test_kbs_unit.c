@@ -351,11 +351,17 @@ static void test_jread(void) {
             !kbs_jr_plain_string(m, key, sizeof(key)) && !strcmp(key, "str"), "string");
   CHECK(kbs_jr_member(&it, key, sizeof(key), &m) == 1 && !kbs_jr_uint(m, &u) && u == UINT64_MAX, "u64");
   CHECK(kbs_jr_member(&it, key, sizeof(key), &m) == 0, "end of object");
-  static const char *const notbytes[] = {"[256]", "[-1]", "[1.0]", "[1e2]", "[\"1\"]", "[[1]]", "[null]", "{}"};
+  static const char *const notbytes[] = {"[256]", "[-1]", "[1.0]", "[1e2]", "[\"1\"]", "[[1]]", "[null]", "{}",
+                                         "[1000]", "[25,2550]", "[1,0e1]", "[-0]", "[1, 2.5 ]"};
   for (size_t i = 0; i < sizeof(notbytes) / sizeof(notbytes[0]); i++) {
     CHECK(!kbs_jr_document(notbytes[i], strlen(notbytes[i]), &v), "%s", notbytes[i]);
     CHECK(kbs_jr_bytes(v, b, 3) < 0, "%s taken as bytes", notbytes[i]);
   }
+  const char *spaced = " [ 1 ,\n2\t,  30 ] ";
+  CHECK(!kbs_jr_document(spaced, strlen(spaced), &v) && kbs_jr_bytes(v, b, 3) == 3 && b[0] == 1 &&
+            b[1] == 2 && b[2] == 30, "byte array with whitespace");
+  CHECK(!kbs_jr_document("[ ]", 3, &v) && kbs_jr_bytes(v, b, 3) == 0, "empty byte array");
+  CHECK(!kbs_jr_document("[1,2,3,4]", 9, &v) && kbs_jr_bytes(v, b, 3) == 4, "longer array: its length");
   CHECK(!kbs_jr_document("18446744073709551616", 20, &v) && kbs_jr_uint(v, &u) != 0, "2^64 taken as u64");
   /* Known keys twice are refused; unknown ones skipped. */
   static const char *const names[] = {"a", "b"};

@@ -178,6 +178,33 @@ static void malformed_documents_are_refused_naming_the_problem(void) {
   refused(DOC("sha256", "\"coffer.toml\" = '''\n[attestation]\ntimeout_ms = 0\n'''\n"), "timeout_ms must be");
   refused(DOC("sha256", "\"coffer.toml\" = '''\n[attestation]\ntoken = 'yes'\n'''\n"), "token must be true or false");
   refused(DOC("sha256", "\"coffer.toml\" = '''\n[other]\n'''\n"), "unknown entry \"other\"");
+  /* [image] */
+  refused(DOC("sha256", "\"coffer.toml\" = '''\n[image]\ndecryption_keys = 'kbs:///a/b/c'\n'''\n"),
+          "decryption_keys must be an array");
+  refused(DOC("sha256", "\"coffer.toml\" = '''\n[image]\ndecryption_keys = ['kbs:///a/b']\n'''\n"),
+          "decryption_keys[0] must be");
+  refused(DOC("sha256", "\"coffer.toml\" = '''\n[image]\nregistry_ca = 'not pem'\n'''\n"),
+          "registry_ca must be PEM");
+  refused(DOC("sha256", "\"coffer.toml\" = '''\n[image]\ninsecure_http = 1\n'''\n"),
+          "insecure_http must be true or false");
+  refused(DOC("sha256", "\"coffer.toml\" = '''\n[image]\ntimeout_ms = 0\n'''\n"), "[image]: timeout_ms must be");
+  refused(DOC("sha256", "\"coffer.toml\" = '''\n[image]\nregistry = 'x'\n'''\n"),
+          "[image]: unknown key \"registry\"");
+  {
+    cf_initdata *id = parse_ok(DOC("sha256", "\"coffer.toml\" = '''\n[image]\n"
+                                   "decryption_keys = ['kbs:///default/image-key/rsa', \"kbs:///k/e/y\"]\n"
+                                   "registry_ca = \"\"\"\n-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n\"\"\"\n"
+                                   "insecure_http = true\ntimeout_ms = 1234\n'''\n"));
+    CHECK(id->n_image_keys == 2 && !strcmp(id->image_keys[0], "kbs:///default/image-key/rsa") &&
+          !strcmp(id->image_keys[1], "kbs:///k/e/y"));
+    CHECK(id->registry_ca && strstr(id->registry_ca, "MIIB"));
+    CHECK(id->image_insecure_http && id->image_timeout_ms == 1234);
+    cf_initdata_free(id);
+    id = parse_ok(DOC("sha256", ""));
+    CHECK(!id->n_image_keys && !id->registry_ca && !id->image_insecure_http &&
+          id->image_timeout_ms == 600000);
+    cf_initdata_free(id);
+  }
   /* oversized */
   size_t big = CF_INITDATA_MAX_TOML + 1;
   char *s = malloc(big + 1);

@@ -19,15 +19,25 @@ mkdir -p "$T/blobs"
 blob() { # blob FILE -> sha256:<hex>, stored under its digest
   local h; h=$(sha256sum "$1" | cut -d' ' -f1); cp "$1" "$T/blobs/$h"; echo "sha256:$h"
 }
-image() { # image CONFIG_JSON -> the index digest
+# a gzip layer with the image's /etc/passwd and /etc/group (the groups a
+# user is listed in end up in additionalGids), and an upper plain layer
+# holding nothing of them
+mkdir -p "$T/l1/etc" "$T/l2/srv"
+printf 'root:x:0:0:root:/root:/bin/sh\napp:x:10:20::/srv:/bin/sh\n' >"$T/l1/etc/passwd"
+printf 'root:x:0:\nwheel:x:10:root\nstaff:x:50:other,app\nappgrp:x:20:\nnope:x:60:application\n' >"$T/l1/etc/group"
+tar -C "$T/l1" -czf "$T/l1.tgz" ./etc
+tar -C "$T/l2" -cf "$T/l2.tar" srv
+L1=$(blob "$T/l1.tgz"); L2=$(blob "$T/l2.tar")
+image() { # image CONFIG_JSON [LAYERS_JSON] -> the index digest
   printf '{"architecture":"amd64","os":"linux","config":%s}' "$1" >"$T/cfg.json"
   local c m; c=$(blob "$T/cfg.json")
-  printf '{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"digest":"%s","size":1},"layers":[]}' "$c" >"$T/man.json"
+  printf '{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"digest":"%s","size":1},"layers":%s}' "$c" "${2:-[]}" >"$T/man.json"
   m=$(blob "$T/man.json")
   printf '{"schemaVersion":2,"manifests":[{"digest":"sha256:%064d","platform":{"os":"linux","architecture":"arm64"}},{"digest":"%s","platform":{"os":"linux","architecture":"amd64"}}]}' 0 "$m" >"$T/idx.json"
   blob "$T/idx.json"
 }
-APP=$(image '{"Entrypoint":["/app"],"Cmd":["--serve"],"Env":["PATH=/bin","LANG=C"],"WorkingDir":"/srv","User":"10:20"}')
+APP=$(image '{"Entrypoint":["/app"],"Cmd":["--serve"],"Env":["PATH=/bin","LANG=C"],"WorkingDir":"/srv","User":"10:20"}' \
+  "[{\"mediaType\":\"application/vnd.oci.image.layer.v1.tar+gzip\",\"digest\":\"$L1\"},{\"mediaType\":\"application/vnd.oci.image.layer.v1.tar\",\"digest\":\"$L2\"}]")
 PAUSE=$(image '{"Entrypoint":["/pause"]}')
 RH=$(printf '%064d' 7 | tr 0 a)
 cat >"$T/pod.yaml" <<YAML
@@ -37,6 +47,7 @@ metadata:
   name: p
   annotations: {io.coffer.trace: "on"}
 spec:
+  securityContext: {supplementalGroups: [3000], fsGroup: 4000}
   containers:
   - name: a
     image: example.org/app@$APP
@@ -78,6 +89,9 @@ eq("a env patterns", a["process"]["env_patterns"][0], "TOKEN=.*")
 eq("a cwd", a["process"]["cwd"], "/srv")
 eq("a user from the image", (a["process"]["uid"], a["process"]["gid"]), (10, 20))
 eq("b user from runAsUser", (b["process"]["uid"], b["process"]["gid"]), (0, 0))
+eq("a groups: gid, the image's /etc/group listing app, supplementalGroups, fsGroup",
+   a["process"]["groups"], [20, 50, 3000, 4000])
+eq("b groups: root's", b["process"]["groups"], [0, 10, 3000, 4000])
 caps = a["process"]["capabilities"]
 eq("a caps", ("CAP_NET_ADMIN" in caps, "CAP_NET_RAW" in caps, "CAP_KILL" in caps, "CAP_CHOWN" in caps),
    (True, False, False, True))
@@ -170,7 +184,8 @@ echo "ok: $odd odd pod specs are refused with a clear error"
 cat >"$T/spec.json" <<'JSON'
 {"ociVersion": "1.0.2", "root": {"path": "rootfs", "readonly": true},
  "process": {"args": ["/bin/sh", "-c", "echo $(PORT)"], "env": ["PATH=/bin", "LANG=C", "HOSTNAME=p"],
-             "cwd": "/srv", "user": {"uid": 0, "gid": 0}, "noNewPrivileges": true},
+             "cwd": "/srv", "user": {"uid": 0, "gid": 0, "additionalGids": [0, 10, 3000, 4000]},
+             "noNewPrivileges": true},
  "mounts": [{"destination": "/proc", "type": "proc", "source": "proc", "options": ["nosuid", "noexec", "nodev"]}],
  "annotations": {"io.kubernetes.cri.container-name": "b", "io.kubernetes.cri.image-name": "IMG"}}
 JSON
@@ -186,6 +201,10 @@ req "$T/spec.json" "$RH" >"$T/r-ok.json"
 explain "$T/r-ok.json" 0 '^allowed: CreateContainer by rule containers\[2\]$'
 req "$T/spec.json" "$(printf '%064d' 9)" >"$T/r-rh.json"
 explain "$T/r-rh.json" 1 '\(rule containers\[2\]\.image\.root_hashes\)'
+jq '.process.user.additionalGids += [6]' "$T/spec.json" | req /dev/stdin "$RH" >"$T/spec-grp.json"
+explain "$T/spec-grp.json" 1 'additionalGids: 6 is not allowed \(rule containers\[2\]\.process\.groups\)'
+jq '.process.user.additionalGids = [0, 10, 3000]' "$T/spec.json" | req /dev/stdin "$RH" >"$T/spec-grp2.json"
+explain "$T/spec-grp2.json" 1 'lacks 4000 .*\(rule containers\[2\]\.process\.groups\)'
 jq '.process.env += ["EXTRA=1"]' "$T/spec.json" | req /dev/stdin "$RH" >"$T/spec-env.json"
 explain "$T/spec-env.json" 1 'EXTRA.*\(rule containers\[2\]\.process\.env\)'
 jq '.process.noNewPrivileges = false' "$T/spec.json" | req /dev/stdin "$RH" >"$T/spec-nnp.json"

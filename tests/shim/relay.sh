@@ -22,7 +22,7 @@ while True:
     c.sendall(b"pong:" + d); c.close()
 PYEOF
 BROKER_PID=$!
-trap 'rc=$?; kill $BROKER_PID 2>/dev/null; (exit $rc); lib_cleanup' EXIT
+trap 'rc=$?; set +e; kill $BROKER_PID 2>/dev/null; (exit $rc); lib_cleanup' EXIT
 wait_for 5 test -s "$T/broker.port" || fail "broker did not start"
 PORT=$(cat "$T/broker.port")
 

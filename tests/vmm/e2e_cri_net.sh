@@ -7,7 +7,8 @@
 # httpd in the pod at that IP, the pod and a runc pod on the same bridge
 # reach each other, the tap and both u32 mirred redirects exist in
 # the pod's netns while it runs, and none of it is left after the pod is
-# stopped and removed.
+# stopped and removed: no tap, qdisc, filter or port-forward NAT rule, and
+# nothing (no process, no mount) still holds the pod's network namespace.
 #   e2e_cri_net.sh SRC BUILD [kill9|pair]
 #   kill9: kill -9 the pod's shim first (containerd runs its `delete`, which
 #          must remove the tap and qdiscs).
@@ -16,29 +17,13 @@
 MODE=${3:-}
 . "$(dirname "$0")/e2e_lib.sh"
 /usr/bin/python3 -c 'import grpc, grpc_tools' 2>/dev/null || skip "python3-grpcio / python3-grpc-tools missing"
-[ -x /usr/lib/cni/bridge ] && [ -x /usr/lib/cni/host-local ] || skip "containernetworking-plugins missing"
 command -v tc >/dev/null || skip "tc (iproute2) missing"
 command -v busybox >/dev/null && command -v nsenter >/dev/null || skip "busybox (its nc) or nsenter missing"
 
-BR=cofe2e${T##*.}; BR=${BR:0:15}
-# a /24 no route of this host covers yet (leftovers of a killed run, other
-# tests' bridges): a stale pod answering at the same IP would fake a result
-SUBNET=""
-for n in $(seq 251 -1 230); do
-  grep -q "^10\.231\.$n\." <<<"$(ip route show)" && continue
-  SUBNET=10.231.$n; break
-done
-[ -n "$SUBNET" ] || skip "no free 10.231.x.0/24 for the test bridge"
-for p in bridge host-local loopback; do ln -sf /usr/lib/cni/$p "$T/c/cni/bin/$p"; done
-cat > "$T/c/cni/net.d/10-coffer-e2e.conflist" <<JSON
-{"cniVersion": "0.4.0", "name": "coffer-e2e", "plugins": [
-  {"type": "bridge", "bridge": "$BR", "isGateway": true, "ipMasq": false, "mtu": 1450,
-   "ipam": {"type": "host-local", "ranges": [[{"subnet": "$SUBNET.0/24", "gateway": "$SUBNET.1"}]],
-            "routes": [{"dst": "0.0.0.0/0"}], "dataDir": "$T/c/cni/ipam"}}]}
-JSON
+e2e_cni_bridge cofe2e 251 230
 net_cleanup() { ip link del "$BR" 2>/dev/null || true; }
 # keep the test's status for e2e_cleanup (it reads $? first)
-trap 'rc=$?; net_cleanup; (exit $rc); e2e_cleanup' EXIT
+trap 'rc=$?; set +e; net_cleanup; (exit $rc); e2e_cleanup' EXIT
 sleep 1 # containerd's CRI picks the conf dir up by inotify
 
 log "RunPodSandbox on the pod network (handler coffer), httpd in a container"
@@ -71,6 +56,9 @@ NETNS=$(find "$T/c/state" -path "*netns*" -type f 2>/dev/null | head -1)
 TAP=$(nsenter --net="$NETNS" ip -o link show 2>/dev/null | awk -F': ' '$2 ~ /^cof/ {print $2}' | head -1)
 [ -n "$TAP" ] || fail "no coffer tap in the pod's netns $NETNS"
 log "tap $TAP in $NETNS"
+NETNS_INO=$(stat -L -c %i "$NETNS")
+nat_rules() { nsenter --net="$NETNS" iptables -t nat -S 2>/dev/null | grep 169.254.77; true; }
+[ -n "$(nat_rules)" ] || fail "no port-forward NAT rules in the pod's netns while it runs"
 for dev in eth0 "$TAP"; do
   F=$(nsenter --net="$NETNS" tc filter show dev "$dev" ingress)
   echo "--- tc filter show dev $dev ingress"; echo "$F"
@@ -100,6 +88,8 @@ if [ "$MODE" = kill9 ]; then
   log "the shim's delete removed tap $TAP"
   [ -z "$(nsenter --net="$NETNS" tc qdisc show dev eth0 ingress 2>/dev/null)" ] ||
     fail "ingress qdisc left on eth0 after the shim's delete"
+  [ -z "$(nat_rules)" ] || fail "port-forward NAT rules left in the pod's netns after the shim's delete: $(nat_rules)"
+  log "the shim's delete removed the qdisc and the NAT rules too"
 fi
 
 log "StopPodSandbox + RemovePodSandbox"
@@ -112,5 +102,19 @@ if [ -e "$NETNS" ] && nsenter --net="$NETNS" true 2>/dev/null; then
   nsenter --net="$NETNS" ip link show "$TAP" >/dev/null 2>&1 && fail "tap $TAP left in the pod netns"
   [ -z "$(nsenter --net="$NETNS" tc qdisc show dev eth0 ingress 2>/dev/null)" ] || fail "ingress qdisc left on eth0"
 fi
+# the netns itself: containerd removes it; nothing of coffer's may keep it
+# alive (a process in it or with it open, a bind mount of it)
+holders() {
+  for p in /proc/[0-9]*; do
+    [ "$(stat -L -c %i "$p/ns/net" 2>/dev/null)" = "$NETNS_INO" ] && echo "${p#/proc/}:$(cat "$p/comm" 2>/dev/null)"
+    for fd in "$p"/fd/*; do
+      [ "$(readlink "$fd" 2>/dev/null)" = "net:[$NETNS_INO]" ] && echo "${p#/proc/}:$(cat "$p/comm" 2>/dev/null):fd"
+    done
+  done 2>/dev/null
+  awk -v i="net:[$NETNS_INO]" '$4 == i {print "mount:" $5}' /proc/self/mountinfo
+}
+gone_ns() { [ -z "$(holders)" ]; }
+wait_for 30 gone_ns || fail "the pod's netns (inode $NETNS_INO) still held after RemovePodSandbox: $(holders | tr '\n' ' ')"
+log "nothing holds the pod's netns any more"
 grep -q " cof[0-9a-f]\{12\}:" <<<"$(ip -o link show 2>/dev/null)" && fail "a coffer tap is left in the host netns: $(ip -o link show 2>/dev/null | grep ' cof')"
 echo PASS

@@ -22,6 +22,12 @@ if [ -n "${E2E_ATTESTER:-}" ]; then
   GUEST=$BUILD/vmm-agent-guest-attester
   ATT_ARGS=(--attester "$BUILD/agent/attester/coffer-attester")
 fi
+# E2E_IMAGE_PULL=1 (with E2E_ATTESTER=1): and coffer-image-pull (guest pull)
+if [ -n "${E2E_IMAGE_PULL:-}" ]; then
+  [ -x "$BUILD/agent/pull/coffer-image-pull" ] || skip "coffer-image-pull not built"
+  GUEST=$BUILD/vmm-agent-guest-pull
+  ATT_ARGS+=(--image-pull "$BUILD/agent/pull/coffer-image-pull")
+fi
 
 skip() { echo "SKIP: $*"; exit 77; }
 fail() { echo "FAIL: $*" >&2; exit 1; }
@@ -110,6 +116,46 @@ export CONTAINERD_ADDRESS CONTAINERD_NAMESPACE
 RT=(--runtime io.containerd.coffer.v2 --runtime-config-path "$CONFIG")
 IMG=localhost/busybox:latest
 c() { timeout 90 ctr "$@"; }
+
+# A CNI bridge network for CRI pods: e2e_cni_bridge PREFIX FIRST LAST picks a
+# free 10.231.<n>.0/24 (n from FIRST down to LAST; a subnet a route already
+# covers is skipped: a stale pod answering at the same IP would fake a
+# result), links the plugins and writes the conflist. Sets BR (the bridge,
+# PREFIX + this test's id) and SUBNET (10.231.<n>); the caller deletes $BR.
+# Skips (77) without the plugins or a free subnet.
+e2e_cni_bridge() {
+  local prefix=$1 first=$2 last=$3 n p
+  [ -x /usr/lib/cni/bridge ] && [ -x /usr/lib/cni/host-local ] || skip "containernetworking-plugins missing"
+  BR=$prefix${T##*.}; BR=${BR:0:15}
+  SUBNET=""
+  for n in $(seq "$first" -1 "$last"); do
+    grep -q "^10\.231\.$n\." <<<"$(ip route show)" && continue
+    SUBNET=10.231.$n; break
+  done
+  [ -n "$SUBNET" ] || skip "no free 10.231.x.0/24 for the test bridge"
+  for p in bridge host-local loopback; do ln -sf /usr/lib/cni/$p "$T/c/cni/bin/$p"; done
+  cat > "$T/c/cni/net.d/10-$prefix.conflist" <<JSON
+{"cniVersion": "0.4.0", "name": "$prefix", "plugins": [
+  {"type": "bridge", "bridge": "$BR", "isGateway": true, "ipMasq": false, "mtu": 1450,
+   "ipam": {"type": "host-local", "ranges": [[{"subnet": "$SUBNET.0/24", "gateway": "$SUBNET.1"}]],
+            "routes": [{"dst": "0.0.0.0/0"}], "dataDir": "$T/c/cni/ipam"}}]}
+JSON
+}
+
+# A test CA and a server certificate for the bridge's host side ($SUBNET.1)
+# and 127.0.0.1: e2e_pki DIR writes DIR/ca.crt, DIR/ca.key, DIR/srv.crt,
+# DIR/srv.key (EC P-256, two days).
+e2e_pki() {
+  local k=$1
+  mkdir -p "$k"
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$k/ca.key" -out "$k/ca.crt" \
+    -days 2 -subj "/CN=coffer e2e ca" 2>/dev/null
+  openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$k/srv.key" -out "$k/srv.csr" \
+    -subj "/CN=$SUBNET.1" 2>/dev/null
+  printf 'subjectAltName=IP:%s,IP:127.0.0.1\n' "$SUBNET.1" >"$k/san.ext"
+  openssl x509 -req -in "$k/srv.csr" -CA "$k/ca.crt" -CAkey "$k/ca.key" -CAcreateserial -out "$k/srv.crt" \
+    -days 2 -extfile "$k/san.ext" 2>/dev/null
+}
 
 wait_for() {
   local secs=$1; shift

@@ -71,6 +71,10 @@ N=$(ip netns exec $NS iptables -t nat -S)
 echo "$N"
 echo "$N" | grep -q -- "-A OUTPUT -d 127.0.0.1/32 -p tcp -j DNAT --to-destination 169.254.77.2" || fail "no DNAT of localhost"
 echo "$N" | grep -q -- "-A POSTROUTING -s 127.0.0.1/32 -o $TAP -j SNAT --to-source 169.254.77.1" || fail "no SNAT to 169.254.77.1"
+# port forwarding set up again (a second start in this netns): no second copy
+"$TOOL" portforward /var/run/netns/$NS $POD >/dev/null || fail "second portforward"
+[ "$(ip netns exec $NS iptables -t nat -S | grep -c -- "-j DNAT --to-destination 169.254.77.2")" = 1 ] ||
+  fail "a second portforward stacked a second DNAT: $(ip netns exec $NS iptables -t nat -S)"
 # attach again: the tap exists (IFF_TUN_EXCL) and must be refused, not shared
 "$TOOL" attach /var/run/netns/$NS $POD >/dev/null 2>&1 && fail "second attach succeeded"
 
@@ -79,6 +83,8 @@ ip -n $NS link show "$TAP" >/dev/null 2>&1 && fail "tap $TAP left in the pod net
 ip link show "$TAP" >/dev/null 2>&1 && fail "tap $TAP left in the host netns"
 [ -z "$(ip netns exec $NS tc qdisc show dev eth0 ingress)" ] || fail "ingress qdisc left on eth0"
 [ -z "$(ip netns exec $NS tc filter show dev eth0 ingress)" ] || fail "filter left on eth0"
+N=$(ip netns exec $NS iptables -t nat -S)
+echo "$N" | grep -q "169.254.77" && fail "NAT rules of the port forwarding left in the pod netns: $N"
 ip -n $NS addr show eth0 | grep -q "$IP" || fail "eth0 lost its address"
 # idempotent, also with the netns gone
 "$TOOL" detach /var/run/netns/$NS $POD || fail "second detach"

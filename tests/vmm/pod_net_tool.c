@@ -1,8 +1,11 @@
 /* Test tool for vmm/net (coffer/pod_net.h), run by pod_net_host.sh:
  *   pod_net_tool scan NETNS POD         print what the scan found
  *   pod_net_tool attach NETNS POD       scan, create the taps, attach them
- *   pod_net_tool detach NETNS POD       scan-free teardown of tap <i> and eth0
+ *   pod_net_tool portforward NETNS POD  scan, port forwarding through eth0's tap only
+ *   pod_net_tool detach NETNS POD       scan-free teardown (NAT rules, tap 0, eth0's
+ *                                       qdisc), as the backend's teardown does it
  * The taps are not held open by a VM here: the redirects still install. */
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -10,7 +13,7 @@
 
 int main(int argc, char **argv) {
   if (argc != 4) {
-    fprintf(stderr, "usage: %s scan|attach|detach NETNS POD\n", argv[0]);
+    fprintf(stderr, "usage: %s scan|attach|portforward|detach NETNS POD\n", argv[0]);
     return 2;
   }
   cf_error err = {0};
@@ -18,6 +21,10 @@ int main(int argc, char **argv) {
   if (!strcmp(argv[1], "detach")) {
     char tap[IFNAMSIZ];
     cf_pod_net_tap_name(argv[3], 0, tap);
+    if (cf_pod_net_portforward_remove(argv[2], tap, &err) < 0) {
+      fprintf(stderr, "detach: %s\n", err.msg);
+      return 1;
+    }
     if (cf_pod_net_detach(argv[2], "eth0", tap, &err) < 0) {
       fprintf(stderr, "detach: %s\n", err.msg);
       return 1;
@@ -47,7 +54,8 @@ int main(int argc, char **argv) {
         fprintf(stderr, "attach: %s\n", err.msg);
         return 1;
       }
-  if (!strcmp(argv[1], "attach") && n.nifaces && cf_pod_net_portforward(argv[2], &n.ifaces[0], &err) < 0) {
+  bool pf = !strcmp(argv[1], "attach") || !strcmp(argv[1], "portforward");
+  if (pf && n.nifaces && cf_pod_net_portforward(argv[2], &n.ifaces[0], &err) < 0) {
     fprintf(stderr, "portforward: %s\n", err.msg);
     return 1;
   }

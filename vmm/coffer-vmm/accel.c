@@ -13,6 +13,7 @@
 
 #include "coffer/cleanup.h"
 #include "coffer/clock.h"
+#include "coffer/file.h"
 
 extern char **environ;
 
@@ -75,22 +76,17 @@ static int read_cache(const char *path, char *out, size_t cap, char *why, size_t
 static void write_cache(const char *path, const char *accel, const char *why) {
   if (!path)
     return;
-  char dir[4096], tmp[4200];
+  char dir[4096], line[640];
   snprintf(dir, sizeof(dir), "%s", path);
   char *slash = strrchr(dir, '/');
   if (slash && slash != dir) {
     *slash = 0;
     mkdir(dir, 0755);
   }
-  snprintf(tmp, sizeof(tmp), "%s.%d", path, (int)getpid());
-  _cleanup_fclose_ FILE *f = fopen(tmp, "we");
-  if (!f)
-    return;
-  fprintf(f, "%s %s\n", accel, why);
-  if (fflush(f) == 0)
-    rename(tmp, path);
-  else
-    unlink(tmp);
+  int n = snprintf(line, sizeof(line), "%s %s\n", accel, why);
+  cf_error ignored = {0};
+  if (n > 0 && (size_t)n < sizeof(line))
+    cf_write_file_atomic(path, line, (size_t)n, 0644, 0, &ignored); /* a cache: best effort */
 }
 
 int accel_resolve(const char *requested, const char *emulator, const char *cache_path,

@@ -23,18 +23,22 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include "accel.h"
 #include "coffer/cleanup.h"
 #include "coffer/clock.h"
 #include "coffer/log.h"
+#include "create_lock.h"
 #include "domain_xml.h"
 #include "init_data.h"
 #include "rootfs_image.h"
 #include "spec.h"
 #include "vmm_libvirt.h"
 
+/* containerd gives the cleanup after a dead shim ~5 s in all */
+#define DESTROY_WAITS_FOR_CREATE_MS 3000
 #define DEFAULT_EMULATOR "/usr/bin/qemu-system-x86_64"
 
 static void usage(FILE *f) {
@@ -132,9 +136,28 @@ static int cmd_create(const char *uri, const char *spec_path, cf_error *err) {
   }
   char name[160];
   vm_spec_domain_name(s.pod_id, name, sizeof(name), err);
+  /* held until exit: a destroy of this VM waits for the domain to exist */
+  _cleanup_close_ int lock = s.state_dir ? create_lock_take(s.state_dir, err) : -1;
+  if (s.state_dir && lock < 0) {
+    vm_spec_free(&s);
+    return lock;
+  }
   vmm_created c = {0, -1};
   r = vmm_create(uri, name, xml, &c, err);
   if (r < 0) {
+    vm_spec_free(&s);
+    return r;
+  }
+  struct stat st;
+  if (s.state_dir && stat(s.state_dir, &st) < 0) {
+    /* the pod was cleaned up while we created its VM (its shim died, a
+     * destroy gave up waiting): the VM must not outlive it */
+    int existed;
+    cf_error ignored = {0};
+    vmm_destroy(uri, name, NULL, &existed, &ignored);
+    r = cf_err_status(err, CF_ABORTED,
+                      "the pod's state dir %s was removed while its VM was created; "
+                      "destroyed domain %s", s.state_dir, name);
     vm_spec_free(&s);
     return r;
   }
@@ -167,6 +190,12 @@ static int cmd_destroy(const char *uri, const char *name, const char *pod, const
   }
   if (strncmp(name, "coffer-", 7) != 0)
     return cf_err_status(err, CF_INVALID_ARGUMENT, "refusing to destroy %s: not a coffer domain", name);
+  /* a create still running (its shim died mid-create) finishes first, so
+   * the domain it makes is the one destroyed here */
+  if (owner_dir && create_lock_wait(owner_dir, DESTROY_WAITS_FOR_CREATE_MS, err) < 0)
+    cf_warn("%s; destroying what exists now (that create destroys its domain once it sees "
+            "the state dir gone)", err->msg);
+  *err = (cf_error){0};
   int existed;
   int r = vmm_destroy(uri, name, owner_dir, &existed, err);
   if (r == 0)

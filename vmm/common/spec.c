@@ -355,22 +355,5 @@ int vm_spec_write_file(const vm_spec *s, const char *path, cf_error *err) {
   _cleanup_free_ char *txt = vm_spec_to_json(s, err);
   if (!txt)
     return -ENOMEM;
-  char tmp[4200];
-  if ((size_t)snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= sizeof(tmp))
-    return cf_err_status(err, CF_INVALID_ARGUMENT, "spec path too long: %s", path);
-  _cleanup_close_ int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  if (fd < 0)
-    return cf_err(err, errno, "create %s", tmp);
-  size_t len = strlen(txt), off = 0;
-  while (off < len) {
-    ssize_t w = write(fd, txt + off, len - off);
-    if (w < 0 && errno == EINTR)
-      continue;
-    if (w < 0)
-      return cf_err(err, errno, "write %s", tmp);
-    off += (size_t)w;
-  }
-  if (rename(tmp, path) < 0)
-    return cf_err(err, errno, "rename %s to %s", tmp, path);
-  return 0;
+  return cf_write_file_atomic(path, txt, strlen(txt), 0600, 0, err);
 }

@@ -39,6 +39,7 @@
 
 #include "coffer/cleanup.h"
 #include "coffer/clock.h"
+#include "coffer/file.h"
 #include "coffer/log.h"
 #include "coffer/transport.h"
 #include "spec.h"
@@ -106,14 +107,13 @@ static int write_record(const struct cf_vm *vm, cf_error *err) {
   json_object_object_add(o, "pid", json_object_new_int64(vm->pid));
   json_object_object_add(o, "agent_socket", json_object_new_string(vm->agent_sock));
   json_object_object_add(o, "share", json_object_new_string(vm->share));
-  char path[PATH_MAX + 16], tmp[PATH_MAX + 32];
+  char path[PATH_MAX + 16];
   snprintf(path, sizeof(path), "%s/record.json", vm->dir);
-  snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-  int r = json_object_to_file_ext(tmp, o, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE);
+  const char *txt = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE);
+  int r = txt ? cf_write_file_atomic(path, txt, strlen(txt), 0600, 0, err)
+              : cf_err(err, ENOMEM, "write %s", path);
   json_object_put(o);
-  if (r < 0 || rename(tmp, path) < 0)
-    return cf_err(err, errno ? errno : EIO, "write %s", path);
-  return 0;
+  return r;
 }
 
 static int fill_spec(const cf_vm_config *cfg, struct cf_vm *vm, bool tee, vm_spec *s,
@@ -469,10 +469,9 @@ static bool wait_qemu_exit(pid_t pid, const char *name, int grace_ms) {
 }
 
 static int lv_stop(cf_vm *vm, int grace_ms, cf_error *err) {
-  /* A transient domain whose guest powers off ends by itself: give it
-   * grace_ms (the shim does not ask the agent to power off today, so the
-   * wait usually ends at the deadline), then destroy whatever is left
-   * (idempotent either way). */
+  /* A transient domain whose guest powers off ends by itself (the shim
+   * asks the agent to, DestroySandbox): give it grace_ms, then destroy
+   * whatever is left (idempotent either way). */
   uint64_t t0 = cf_now_ms();
   bool clean = grace_ms > 0 && wait_qemu_exit(vm->pid, vm->name, grace_ms);
   long waited = (long)(cf_now_ms() - t0);

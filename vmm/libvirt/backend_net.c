@@ -7,6 +7,7 @@
  * <dir>/net records what to remove, before anything is created:
  *   line 1: the pod's netns path; then one "<pod interface> <tap>" a line. */
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -76,11 +77,18 @@ void lv_backend_net_teardown(const char *pod_id, const char *dir) {
   if (!f || !fgets(netns, sizeof(netns), f))
     return;
   netns[strcspn(netns, "\n")] = 0;
+  bool first = true;
   while (fgets(line, sizeof(line), f)) {
     char veth[IFNAMSIZ], tap[IFNAMSIZ];
     if (sscanf(line, "%15s %15s", veth, tap) != 2)
       continue;
     cf_error err = {0};
+    /* port forwarding goes through the first NIC (lv_backend_net_attach);
+     * its NAT rules stay in the pod netns, which can outlive the shim */
+    if (first && cf_pod_net_portforward_remove(netns, tap, &err) < 0)
+      cf_warn("pod %s: %s", pod_id, err.msg);
+    first = false;
+    err = (cf_error){0};
     if (cf_pod_net_detach(netns, veth, tap, &err) < 0)
       cf_warn("pod %s: removing tap %s: %s", pod_id, tap, err.msg);
     else

@@ -45,7 +45,7 @@ static void remove_target(const char *path, bool dir) {
 
 /* Bind src on stage with the volume's propagation and read-only flag. */
 static int stage_bind(const char *src, const char *stage, const cf_volume *v, cf_error *err) {
-  if (mount(src, stage, NULL, MS_BIND | MS_REC, NULL) < 0)
+  if (mount(src, stage, NULL, v->non_recursive ? MS_BIND : MS_BIND | MS_REC, NULL) < 0)
     return cf_err(err, errno, "bind %s onto %s", src, stage);
   unsigned long prop = v->propagation == CF_PROPAGATION_SLAVE ? MS_SLAVE : MS_PRIVATE;
   if (mount(NULL, stage, NULL, MS_REC | prop, NULL) < 0)
@@ -90,7 +90,11 @@ int lv_backend_add_volume(struct cf_vm *vm, const char *cid, unsigned index, con
     return cf_err(err, -r, "create %s", target);
   }
   r = stage_bind(v->host_path, stage, v, err);
-  if (r == 0 && mount(stage, target, NULL, MS_BIND | MS_REC, NULL) < 0)
+  /* Non-recursive: no copy of a host mount below the source sits on the
+   * source's own directories in the host's mount namespace (it would keep
+   * the host from removing them: EBUSY); the shim shares those mounts
+   * separately. */
+  if (r == 0 && mount(stage, target, NULL, v->non_recursive ? MS_BIND : MS_BIND | MS_REC, NULL) < 0)
     r = cf_err(err, errno, "bind %s onto %s", v->host_path, target);
   if (r == 0 && v->readonly && mount(NULL, target, NULL, MS_REMOUNT | MS_BIND | MS_RDONLY, NULL) < 0)
     r = cf_err(err, errno, "make %s read-only", target);

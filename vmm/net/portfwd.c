@@ -31,6 +31,7 @@
 #include <netlink/route/tc.h>
 #include <arpa/inet.h>
 #include <sched.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/wait.h>
@@ -143,8 +144,11 @@ static int pass_filter(struct nl_sock *sk, int tap) {
   return r;
 }
 
-/* iptables ARGS in the netns at path (a child enters it, then execs). */
-static int iptables_in(const char *netns_path, const char *const *args, cf_error *err) {
+/* iptables -t nat ARGS in the netns at path (a child enters it, then
+ * execs); its exit status in *status. Output goes to /dev/null when quiet
+ * (a -C that finds nothing says so on stderr), else stderr is kept. */
+static int iptables_run(const char *netns_path, const char *const *args, bool quiet, int *status,
+                        cf_error *err) {
   _cleanup_close_ int ns = open(netns_path, O_RDONLY | O_CLOEXEC);
   if (ns < 0)
     return cf_err(err, errno, "open network namespace %s", netns_path);
@@ -158,8 +162,11 @@ static int iptables_in(const char *netns_path, const char *const *args, cf_error
     return cf_err(err, errno, "fork for iptables");
   if (pid == 0) {
     int null = open("/dev/null", O_WRONLY | O_CLOEXEC);
-    if (null >= 0)
+    if (null >= 0) {
       dup2(null, 1);
+      if (quiet)
+        dup2(null, 2);
+    }
     if (setns(ns, CLONE_NEWNET) < 0)
       _exit(126);
     execvp("iptables", (char *const *)argv);
@@ -168,12 +175,59 @@ static int iptables_in(const char *netns_path, const char *const *args, cf_error
   int st = 0;
   while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
     ;
-  if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
-    return cf_err_status(err, CF_INTERNAL, "iptables -t nat %s %s in %s: %s", args[0], args[1], netns_path,
-                         WIFEXITED(st) && WEXITSTATUS(st) == 127 ? "iptables is not installed"
-                         : WIFEXITED(st) && WEXITSTATUS(st) == 126 ? "cannot enter the namespace"
-                                                                    : "failed");
+  *status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + (WIFSIGNALED(st) ? WTERMSIG(st) : 0);
   return 0;
+}
+
+static int iptables_in(const char *netns_path, const char *const *args, cf_error *err) {
+  int st = 0;
+  if (iptables_run(netns_path, args, false, &st, err) < 0)
+    return -EIO;
+  if (st != 0)
+    return cf_err_status(err, CF_INTERNAL, "iptables -t nat %s %s in %s: %s", args[0], args[1], netns_path,
+                         st == 127   ? "iptables is not installed"
+                         : st == 126 ? "cannot enter the namespace"
+                                     : "failed");
+  return 0;
+}
+
+/* The two NAT rules of a pod's tap, with op ("-A", "-C" or "-D") first. */
+#define DNAT_RULE(op) {op, "OUTPUT", "-d", "127.0.0.1/32", "-p", "tcp", "-j", "DNAT", \
+                       "--to-destination", CF_NET_PF_GUEST_IP, NULL}
+#define SNAT_RULE(op, tap) {op, "POSTROUTING", "-o", tap, "-s", "127.0.0.1/32", "-j", "SNAT", \
+                            "--to-source", CF_NET_PF_HOST_IP, NULL}
+
+/* 1 when the rule (args with -C) is in the netns's nat table, else 0. */
+static int rule_present(const char *netns_path, const char *const *check, cf_error *err) {
+  int st = 0;
+  if (iptables_run(netns_path, check, true, &st, err) < 0)
+    return -EIO;
+  return st == 0;
+}
+
+/* Add a rule unless it is there already (a second start in the same netns
+ * must not stack a second DNAT). */
+static int rule_ensure(const char *netns_path, const char *const *check, const char *const *add,
+                       cf_error *err) {
+  int r = rule_present(netns_path, check, err);
+  if (r != 0)
+    return r < 0 ? r : 0;
+  return iptables_in(netns_path, add, err);
+}
+
+/* Delete every copy of a rule; an absent rule (or no iptables: then none
+ * was added) is fine. */
+static int rule_remove(const char *netns_path, const char *const *check, const char *const *del,
+                       cf_error *err) {
+  for (int i = 0; i < 8; i++) {
+    int r = rule_present(netns_path, check, err);
+    if (r <= 0)
+      return r;
+    if (iptables_in(netns_path, del, err) < 0)
+      return -EIO;
+  }
+  return cf_err_status(err, CF_INTERNAL, "iptables -t nat %s %s in %s: still present after 8 deletions",
+                       check[0], check[1], netns_path);
 }
 
 int cf_pod_net_portforward(const char *netns_path, const cf_net_iface *ifc, cf_error *err) {
@@ -199,12 +253,21 @@ int cf_pod_net_portforward(const char *netns_path, const cf_net_iface *ifc, cf_e
   if (r < 0)
     return cf_err_status(err, CF_INTERNAL, "port forwarding through %s: %s: %s", ifc->tap, step,
                          nl_geterror(r));
-  const char *dnat[] = {"-A", "OUTPUT", "-d", "127.0.0.1/32", "-p", "tcp", "-j", "DNAT",
-                        "--to-destination", CF_NET_PF_GUEST_IP, NULL};
-  const char *snat[] = {"-A", "POSTROUTING", "-o", ifc->tap, "-s", "127.0.0.1/32", "-j", "SNAT",
-                        "--to-source", CF_NET_PF_HOST_IP, NULL};
+  const char *dnat_c[] = DNAT_RULE("-C"), *dnat_a[] = DNAT_RULE("-A");
+  const char *snat_c[] = SNAT_RULE("-C", ifc->tap), *snat_a[] = SNAT_RULE("-A", ifc->tap);
   /* the reply path first: a DNAT without it would black-hole localhost */
-  if (iptables_in(netns_path, snat, err) < 0 || iptables_in(netns_path, dnat, err) < 0)
+  if (rule_ensure(netns_path, snat_c, snat_a, err) < 0 || rule_ensure(netns_path, dnat_c, dnat_a, err) < 0)
     return cf_error_prefix(err, "port forwarding through %s", ifc->tap);
+  return 0;
+}
+
+int cf_pod_net_portforward_remove(const char *netns_path, const char *tap, cf_error *err) {
+  if (!netns_path || !*netns_path || access(netns_path, F_OK) != 0)
+    return 0; /* the netns, and its rules with it, are gone */
+  const char *dnat_c[] = DNAT_RULE("-C"), *dnat_d[] = DNAT_RULE("-D");
+  const char *snat_c[] = SNAT_RULE("-C", tap), *snat_d[] = SNAT_RULE("-D", tap);
+  /* the DNAT first: without its reply path it would black-hole localhost */
+  if (rule_remove(netns_path, dnat_c, dnat_d, err) < 0 || rule_remove(netns_path, snat_c, snat_d, err) < 0)
+    return cf_error_prefix(err, "port forwarding rules of %s", tap);
   return 0;
 }

@@ -32,6 +32,7 @@
 #include <unistd.h>
 
 #include "coffer/cleanup.h"
+#include "coffer/file.h"
 #include "coffer/id.h"
 #include "coffer/log.h"
 #include "coffer/vmm.h"
@@ -109,19 +110,11 @@ static int find_agent(const char *configured, char *out, size_t cap, cf_error *e
 }
 
 static int record_pid(const char *state_dir, pid_t pid, cf_error *err) {
-  char path[PATH_MAX], tmp[PATH_MAX];
+  char path[PATH_MAX], line[64];
   snprintf(path, sizeof(path), "%s/agent.pid", state_dir);
-  snprintf(tmp, sizeof(tmp), "%s/.agent.pid.tmp", state_dir);
-  _cleanup_fclose_ FILE *f = fopen(tmp, "we");
-  if (!f)
-    return cf_err(err, errno, "write %s", tmp);
   /* The start time is read until the child has exec'd: stable after. */
-  fprintf(f, "%d %llu\n", (int)pid, start_time_of(pid));
-  if (fflush(f) != 0)
-    return cf_err(err, errno, "write %s", tmp);
-  if (rename(tmp, path) < 0)
-    return cf_err(err, errno, "rename %s", path);
-  return 0;
+  int n = snprintf(line, sizeof(line), "%d %llu\n", (int)pid, start_time_of(pid));
+  return cf_write_file_atomic(path, line, (size_t)n, 0600, 0, err);
 }
 
 static int process_start(const cf_vm_config *cfg, cf_vm **out, cf_error *err) {
@@ -156,15 +149,34 @@ static int process_start(const cf_vm_config *cfg, cf_vm **out, cf_error *err) {
   if (cfg->relay && strlen(sock_dir) + sizeof("/relay-guest.sock") <= SUN_PATH_MAX &&
       socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, relay) == 0)
     snprintf(relay_sock, sizeof(relay_sock), "%s/relay-guest.sock", sock_dir);
+  /* The agent runs only once its pid is recorded: a shim killed between the
+   * fork and the record would leave an agent its cleanup cannot find. */
+  int go[2];
+  if (pipe2(go, O_CLOEXEC) < 0) {
+    int e = errno;
+    free(vm);
+    if (relay[0] >= 0)
+      close(relay[0]), close(relay[1]);
+    return cf_err(err, e, "pipe for %s", agent);
+  }
   pid_t pid = fork();
   if (pid < 0) {
     int e = errno;
     free(vm);
+    close(go[0]);
+    close(go[1]);
     if (relay[0] >= 0)
       close(relay[0]), close(relay[1]);
     return cf_err(err, e, "fork %s", agent);
   }
   if (pid == 0) {
+    close(go[1]);
+    char b;
+    ssize_t n;
+    while ((n = read(go[0], &b, 1)) < 0 && errno == EINTR)
+      ;
+    if (n != 1)
+      _exit(127); /* the shim died before recording us */
     /* Own session: signals to the shim's group do not reach it. Its
      * stderr stays the shim's (the bundle's log fifo). */
     setsid();
@@ -195,16 +207,31 @@ static int process_start(const cf_vm_config *cfg, cf_vm **out, cf_error *err) {
     }
     _exit(127);
   }
+  close(go[0]);
   if (relay[1] >= 0) {
     close(relay[1]);
     vm->relay_fd = relay[0];
   }
   vm->pid = pid;
   vm->pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+  int rec = record_pid(cfg->state_dir, pid, err);
+  if (rec == 0 && write(go[1], "g", 1) != 1)
+    rec = cf_err(err, errno, "start %s", agent);
+  close(go[1]);
+  if (rec < 0) {
+    kill(pid, SIGKILL);
+    waitpid(pid, NULL, 0);
+    if (vm->pidfd >= 0)
+      close(vm->pidfd);
+    if (vm->relay_fd >= 0)
+      close(vm->relay_fd);
+    free(vm);
+    return -EIO;
+  }
   char real[PATH_MAX];
   if (!realpath(agent, real))
     snprintf(real, sizeof(real), "%s", agent);
-  /* wait (briefly) for the exec so the recorded start time is the agent's */
+  /* wait (briefly) for the exec: the agent, not our fork, is what runs on */
   for (int i = 0; i < 200; i++) {
     char exe[64], target[PATH_MAX];
     snprintf(exe, sizeof(exe), "/proc/%d/exe", (int)pid);
@@ -216,16 +243,6 @@ static int process_start(const cf_vm_config *cfg, cf_vm **out, cf_error *err) {
     }
     struct timespec ts = {0, 1000000};
     nanosleep(&ts, NULL);
-  }
-  if (record_pid(cfg->state_dir, pid, err) < 0) {
-    kill(pid, SIGKILL);
-    waitpid(pid, NULL, 0);
-    if (vm->pidfd >= 0)
-      close(vm->pidfd);
-    if (vm->relay_fd >= 0)
-      close(vm->relay_fd);
-    free(vm);
-    return -EIO;
   }
   *out = vm;
   return 0;

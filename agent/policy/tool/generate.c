@@ -375,9 +375,91 @@ static int caps_rule(json_object *c, json_object *sc, json_object *rp, cf_error 
   return 0;
 }
 
-/* runAsUser/runAsGroup (container over pod), else the image's numeric User. */
-static int user_rule(const char *name, json_object *sc, json_object *psc, json_object *cfg, json_object *rp,
-                     cf_error *err) {
+static void add_gid(json_object *groups, long long g) {
+  for (size_t i = 0; i < json_object_array_length(groups); i++)
+    if (json_object_get_int64(json_object_array_get_idx(groups, i)) == g)
+      return;
+  json_object_array_add(groups, json_object_new_int64(g));
+}
+
+/* The next line of an /etc/passwd or /etc/group text with at least four
+ * fields, split at ':' into f (in place). */
+static bool next_line(char **cur, char *f[7], size_t *nf) {
+  while (**cur) {
+    char *line = *cur, *nl = strchr(line, '\n');
+    *cur = nl ? nl + 1 : line + strlen(line);
+    if (nl)
+      *nl = '\0';
+    *nf = 0;
+    for (char *t = line; *nf < 7; t++) {
+      f[(*nf)++] = t;
+      if (!(t = strchr(t, ':')))
+        break;
+      *t = '\0';
+    }
+    if (*nf >= 4)
+      return true;
+  }
+  return false;
+}
+
+/* The supplementary groups as containerd 1.6 sets additionalGids: the
+ * primary gid, the groups of the image's /etc/group that list the user (by
+ * its /etc/passwd name), then the pod's supplementalGroups and fsGroup
+ * (which kubelet adds to them). Pinned exactly: the host may neither add
+ * nor drop one. A primary gid containerd looks up is taken from the same
+ * /etc/passwd; without one nothing about groups is pinned. */
+static int groups_rule(const char *name, long long uid, long long gid, json_object *psc,
+                       const image_source *src, const image_info *img, json_object *rp,
+                       cf_error *err) {
+  _cleanup_free_ char *passwd = NULL, *group = NULL;
+  if (image_read_file(src, img, "etc/passwd", &passwd, err) < 0 ||
+      image_read_file(src, img, "etc/group", &group, err) < 0)
+    return cf_error_prefix(err, "container %s", name);
+  char user[256] = "", *f[7], *cur = passwd;
+  size_t nf;
+  while (cur && next_line(&cur, f, &nf))
+    if (strtoll(f[2], NULL, 10) == uid && f[2][0]) {
+      snprintf(user, sizeof(user), "%s", f[0]);
+      if (gid < 0)
+        gid = strtoll(f[3], NULL, 10);
+      break;
+    }
+  if (gid < 0)
+    return 0;
+  json_object_object_add(rp, "gid", json_object_new_int64(gid));
+  json_object *groups = json_object_new_array();
+  json_object_object_add(rp, "groups", groups);
+  add_gid(groups, gid);
+  for (cur = group; user[0] && cur && next_line(&cur, f, &nf);) {
+    if (nf < 4 || !f[2][0])
+      continue;
+    for (char *m = strtok(f[3], ","); m; m = strtok(NULL, ","))
+      if (!strcmp(m, user))
+        add_gid(groups, strtoll(f[2], NULL, 10));
+  }
+  json_object *sg = get(psc, "supplementalGroups"), *fs = get(psc, "fsGroup");
+  if (sg && !json_object_is_type(sg, json_type_array))
+    return cf_err_status(err, CF_INVALID_ARGUMENT, "pod securityContext.supplementalGroups is not a list");
+  for (size_t i = 0; i <= (sg ? json_object_array_length(sg) : 0); i++) {
+    json_object *g = sg && i < json_object_array_length(sg) ? json_object_array_get_idx(sg, i)
+                     : i == (sg ? json_object_array_length(sg) : 0) ? fs : NULL;
+    if (!g)
+      continue;
+    if (!json_object_is_type(g, json_type_int) || json_object_get_int64(g) < 0 ||
+        json_object_get_int64(g) > 0xfffffffeLL)
+      return cf_err_status(err, CF_INVALID_ARGUMENT,
+                           "pod securityContext: supplementalGroups/fsGroup must be ids (0..4294967294)");
+    add_gid(groups, json_object_get_int64(g));
+  }
+  return 0;
+}
+
+/* runAsUser/runAsGroup (container over pod), else the image's numeric User;
+ * then the groups (groups_rule). */
+static int user_rule(const char *name, json_object *sc, json_object *psc, const image_source *src,
+                     const image_info *img, json_object *rp, cf_error *err) {
+  json_object *cfg = img->config;
   json_object *u = get(sc, "runAsUser") ? get(sc, "runAsUser") : get(psc, "runAsUser");
   json_object *g = get(sc, "runAsGroup") ? get(sc, "runAsGroup") : get(psc, "runAsGroup");
   if ((u && (!json_object_is_type(u, json_type_int) || json_object_get_int64(u) < 0 ||
@@ -407,11 +489,10 @@ static int user_rule(const char *name, json_object *sc, json_object *psc, json_o
     gid = json_object_get_int64(g);
   else if (u && !(iu && strchr(iu, ':')))
     gid = -1; /* containerd looks the group up in the image's /etc/passwd */
-  if (uid >= 0)
-    json_object_object_add(rp, "uid", json_object_new_int64(uid));
-  if (gid >= 0)
-    json_object_object_add(rp, "gid", json_object_new_int64(gid));
-  return 0;
+  if (uid < 0)
+    return 0;
+  json_object_object_add(rp, "uid", json_object_new_int64(uid));
+  return groups_rule(name, uid, gid, psc, src, img, rp, err);
 }
 
 static void probe_execs(json_object *c, json_object *exec) {
@@ -498,7 +579,7 @@ static json_object *container_rule(json_object *pod, json_object *meta, json_obj
     goto fail;
   const char *wd = gstr(c, "workingDir") ? gstr(c, "workingDir") : gstr(img.config, "WorkingDir");
   json_object_object_add(rp, "cwd", json_object_new_string(wd && *wd ? wd : "/"));
-  if (user_rule(name, sc, psc, img.config, rp, err) < 0 || caps_rule(c, sc, rp, err) < 0)
+  if (user_rule(name, sc, psc, &o->images, &img, rp, err) < 0 || caps_rule(c, sc, rp, err) < 0)
     goto fail;
   json_object *ape = get(sc, "allowPrivilegeEscalation");
   if (ape && !json_object_get_boolean(ape))

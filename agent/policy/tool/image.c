@@ -193,6 +193,11 @@ int image_lookup(const image_source *src, const char *ref, image_info *out, cf_e
     if (json_object_object_get_ex(doc, "config", &config) && jstr(config, "digest")) {
       char cd[80];
       snprintf(cd, sizeof(cd), "%s", jstr(config, "digest"));
+      json_object *layers;
+      out->layers = json_object_object_get_ex(doc, "layers", &layers) &&
+                            json_object_is_type(layers, json_type_array)
+                        ? json_object_get(layers)
+                        : json_object_new_array();
       json_object_put(doc);
       json_object *cfg = NULL;
       if (read_blob(src, cd, &cfg, err) < 0)
@@ -213,4 +218,47 @@ int image_lookup(const image_source *src, const char *ref, image_info *out, cf_e
 void image_info_clear(image_info *info) {
   json_object_put(info->config);
   info->config = NULL;
+  json_object_put(info->layers);
+  info->layers = NULL;
+}
+
+int image_read_file(const image_source *src, const image_info *img, const char *path, char **buf,
+                    cf_error *err) {
+  *buf = NULL;
+  size_t n = img->layers ? json_object_array_length(img->layers) : 0;
+  for (size_t i = n; i-- > 0;) {
+    json_object *l = json_object_array_get_idx(img->layers, i);
+    const char *d = jstr(l, "digest"), *mt = jstr(l, "mediaType");
+    if (!d || !digest_valid(d))
+      return cf_err_status(err, CF_INVALID_ARGUMENT, "image %s: layer %zu has no valid digest",
+                           img->ref, i);
+    /* a member missing from a layer is no error: the next one down is asked */
+    const char *flags = mt && strstr(mt, "gzip") ? "-xzOf" : "-xOf";
+    char blob[4096], rel[512], dot[520];
+    snprintf(rel, sizeof(rel), "%s", path);
+    snprintf(dot, sizeof(dot), "./%s", path);
+    _cleanup_free_ char *out = NULL;
+    size_t len = 0;
+    int rc;
+    if (src->content_dir) {
+      snprintf(blob, sizeof(blob), "%s/%s", src->content_dir, d + 7);
+      char *argv[] = {"sh", "-c", "tar \"$0\" \"$1\" \"$2\" \"$3\" 2>/dev/null; exit 0",
+                      (char *)flags, blob, rel, dot, NULL};
+      rc = run_capture(argv, &out, &len, err);
+    } else {
+      char *argv[] = {"sh", "-c",
+                      "ctr -a \"$0\" -n \"$1\" content get \"$2\" | "
+                      "tar \"$3\" - \"$4\" \"$5\" 2>/dev/null; exit 0",
+                      (char *)src->address, (char *)src->namespace, (char *)d, (char *)flags,
+                      rel, dot, NULL};
+      rc = run_capture(argv, &out, &len, err);
+    }
+    if (rc < 0)
+      return cf_error_prefix(err, "image %s: %s from layer %s", img->ref, path, d);
+    if (len > 0) {
+      *buf = cf_steal_ptr(out);
+      return 0;
+    }
+  }
+  return 0;
 }

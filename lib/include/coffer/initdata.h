@@ -14,6 +14,12 @@
  *   [attestation]
  *   token = true          # the pod's containers may get tokens (file + tee.sock); default false
  *   timeout_ms = 30000    # bound on attestation at pod start (1..600000); default 30000
+ *   [image]               # images the guest pulls itself (Rootfs PULL)
+ *   decryption_keys = ["kbs:///default/image-key/rsa"]  # private keys for encrypted
+ *                         # layers, fetched from the broker after attestation
+ *   registry_ca = """-----BEGIN CERTIFICATE-----..."""  # trusted besides the system CAs
+ *   insecure_http = false # plain HTTP to a loopback registry (tests; refused in a TEE)
+ *   timeout_ms = 600000   # bound on one image's pull and unpack (1..3600000)
  *
  * The digest is over the exact bytes of the document. */
 #ifndef COFFER_INITDATA_H
@@ -61,6 +67,12 @@ typedef struct cf_initdata {
   size_t n_secrets;
   bool token;
   uint32_t timeout_ms;
+  /* coffer.toml [image] */
+  const char **image_keys; /* kbs:/// URIs */
+  size_t n_image_keys;
+  const char *registry_ca; /* PEM, or NULL */
+  bool image_insecure_http;
+  uint32_t image_timeout_ms;
   /* owned parse trees */
   cf_toml *doc, *aa, *coffer;
 } cf_initdata;

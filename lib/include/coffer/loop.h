@@ -4,6 +4,7 @@
 #ifndef COFFER_LOOP_H
 #define COFFER_LOOP_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include "coffer/clock.h" /* timers are on cf_now_ms() */
@@ -46,6 +47,11 @@ void cf_loop_quit(cf_loop *loop);
  * after 8 windows in a row without an event the loop sleeps at once, until
  * an event comes within a window of it going to sleep. */
 void cf_loop_set_busy_poll(cf_loop *loop, unsigned us);
+/* A mutex the loop's thread holds except while it waits for events (the
+ * caller locks it before running the loop): another thread that takes it
+ * knows the loop's thread is parked in epoll_wait, holding no lock of the
+ * C library (a clone() without fork()'s care is then safe). NULL: none. */
+void cf_loop_set_wait_lock(cf_loop *loop, pthread_mutex_t *lock);
 /* Whether the loop spins before its next sleep (set, and not given up). */
 bool cf_loop_busy_polling(const cf_loop *loop);
 

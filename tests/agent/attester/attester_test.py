@@ -296,6 +296,12 @@ check(ready, "the attester still serves when its first attestation failed")
 st, d = call(C["agent"], "GET", "/v1/secret/default/key/one?name=one")
 check(st == 502 and (b"certificate" in d.lower() or b"ssl" in d.lower()), f"a broker that init-data's certificate does not pin gets nothing: {st} {d[:160]!r}")
 check(not os.path.exists(C["token"]), "no token file without an attestation")
+# the pinned CA's own certificate, but for another name than the URL's: refused
+p3b, C2, ready = start_attester("c2", "--url", f"https://localhost:{PORT}")
+st, d = call(C2["agent"], "GET", "/v1/secret/default/key/one?name=one")
+check(ready and st == 502 and (b"certificate" in d.lower() or b"ssl" in d.lower()),
+      f"a broker certificate for another name than init-data's URL gets nothing: {st} {d[:160]!r}")
+check(not os.path.exists(C2["token"]), "no token file from a broker with another name's certificate")
 
 # ---- bounded time: a broker that never answers ------------------------------
 hang = socket.socket()
@@ -309,6 +315,75 @@ check(ready and took < 10, f"a silent broker does not hold the attester past its
 t0 = time.time()
 st, d = call(D["agent"], "GET", "/v1/secret/default/key/one?name=one")
 check(st == 502 and time.time() - t0 < 15, f"a secret request to a silent broker fails in bounded time ({time.time() - t0:.1f}s): {d[:100]!r}")
+
+# ---- a hostile broker (or host in between): malformed HTTP replies ----------
+# A TLS server holding the pinned CA's certificate whose reply breaks HTTP in
+# one way each: the attester answers 502 in bounded time and keeps serving.
+import ssl  # noqa: E402
+BAD = {
+    "not http": b"SSH-2.0-not-http\r\n\r\n",
+    "endless head": b"HTTP/1.1 200 OK\r\nX: " + b"a" * 300000,
+    "many headers": b"HTTP/1.1 200 OK\r\n" + b"X-A: b\r\n" * 50000,
+    "huge length": b"HTTP/1.1 200 OK\r\nContent-Length: 99999999999\r\n\r\n{}",
+    "bad length": b"HTTP/1.1 200 OK\r\nContent-Length: 12x\r\n\r\n{}",
+    "negative length": b"HTTP/1.1 200 OK\r\nContent-Length: -5\r\n\r\n{}",
+    "bad chunk": b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nabc\r\n0\r\n\r\n",
+    "huge chunk": b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nffffffffffffffff\r\nabc",
+    "cut body": b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n{\"a\":",
+    "unknown encoding": b"HTTP/1.1 200 OK\r\nContent-Encoding: x-coffer\r\nContent-Length: 2\r\n\r\n{}",
+    "other transfer encoding": b"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\n{}",
+    "endless body": b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n" + b"1000\r\n" + b"a" * 4096 + b"\r\n",
+}
+hctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+hctx.load_cert_chain(SRV_CRT, SRV_KEY)
+hsrv = socket.socket()
+hsrv.bind(("127.0.0.1", 0))
+hsrv.listen(16)
+hmode = {"m": None}
+
+
+def hostile_one(c):
+    try:
+        t = hctx.wrap_socket(c, server_side=True)
+        t.settimeout(5)
+        req = b""
+        while b"\r\n\r\n" not in req:
+            got = t.recv(4096)
+            if not got:
+                return
+            req += got
+        reply = BAD[hmode["m"]]
+        t.sendall(reply)
+        if hmode["m"] == "endless body":  # keeps sending chunks until the client gives up
+            end = time.time() + 60
+            while time.time() < end:
+                t.sendall(b"1000\r\n" + b"a" * 4096 + b"\r\n")
+        time.sleep(0.2)
+        t.close()
+    except OSError:
+        pass
+
+
+def hostile():
+    while True:
+        try:
+            c, _ = hsrv.accept()
+        except OSError:
+            return
+        threading.Thread(target=hostile_one, args=(c,), daemon=True).start()
+
+
+threading.Thread(target=hostile, daemon=True).start()
+for mode in BAD:
+    hmode["m"] = mode
+    t0 = time.time()
+    ph, H, ready = start_attester("h-" + mode.replace(" ", "-"), "--url", f"https://127.0.0.1:{hsrv.getsockname()[1]}",
+                                  "--timeout-ms", "2000", "--deadline-s", "2")
+    st, d = call(H["agent"], "GET", "/v1/secret/default/key/one?name=one")
+    took = time.time() - t0
+    check(ready and st == 502 and ph.poll() is None and took < 30 and not os.path.exists(H["token"]),
+          f"a broker reply with {mode}: refused, the attester stays up ({took:.1f}s): {d[-110:]!r}")
+    ph.kill()
 
 # ---- plain profile: --any-secret, and init-data that does not parse ---------
 p5, E, ready = start_attester("e", "--any-secret")

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "agent.h"
+#include "job.h"
 #include "service.h"
 #include "agent.pb-c.h"
 #include "coffer/log.h"
@@ -74,7 +75,8 @@ static void setup(void) {
   a->policy = cf_policy_default(false); /* allow: every handler's decoding is reached */
   int sv[2];
   if (!(a->loop = cf_loop_new(&err)) || !(a->srv = ttrpc_server_new(a->loop, &err)) ||
-      agent_service_register(a, &err) < 0 || socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0 ||
+      agent_jobs_start(a, &err) < 0 || agent_service_register(a, &err) < 0 ||
+      socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0 ||
       ttrpc_server_add_conn(a->srv, sv[0], &err) < 0 ||
       !(F.cli = ttrpc_client_new(a->loop, sv[1], &err))) {
     fprintf(stderr, "fuzz setup: %s\n", err.msg);

@@ -74,7 +74,16 @@ int main(int argc, char **argv) {
       cf_verdict v = {0};
       int rule = -1;
       total++;
-      if ((x = get(c, "rootfs_hash"))) { /* what the dm-verity set-up asks */
+      if ((x = get(c, "image_digests"))) { /* what a guest pull may resolve to */
+        const char *d[9];
+        bool pinned = false;
+        size_t n = cf_policy_image_digests(p, d, 8, &pinned);
+        v.allowed = pinned && n == json_object_array_length(x);
+        for (size_t k = 0; v.allowed && k < n; k++)
+          v.allowed = !strcmp(d[k], json_object_get_string(json_object_array_get_idx(x, k)));
+        snprintf(v.rule, sizeof(v.rule), "containers.image.digests");
+        snprintf(v.msg, sizeof(v.msg), "policy: the image digests differ (rule %s)", v.rule);
+      } else if ((x = get(c, "rootfs_hash"))) { /* what the dm-verity set-up asks */
         v.allowed = cf_policy_root_hash_allowed(p, -1, json_object_get_string(x));
         snprintf(v.rule, sizeof(v.rule), "containers.image.root_hashes");
         snprintf(v.msg, sizeof(v.msg), "policy: root hash not allowed (rule %s)", v.rule);
@@ -102,6 +111,7 @@ int main(int argc, char **argv) {
             .n_shared = n_shared,
             .terminal = get(c, "terminal") && json_object_get_boolean(get(c, "terminal")),
             .root_hash = get(c, "root_hash") ? json_object_get_string(get(c, "root_hash")) : NULL,
+            .pulled = get(c, "pulled") && json_object_get_boolean(get(c, "pulled")),
         };
         cf_policy_check_create(p, &req, &rule, &v);
         json_object_put(spec);

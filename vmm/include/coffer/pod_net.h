@@ -105,6 +105,10 @@ int cf_pod_net_attach(const char *netns_path, const cf_net_iface *ifc, cf_error 
  * neighbour, a tc pass filter on the tap). ifc->mac is the guest's MAC. */
 int cf_pod_net_portforward(const char *netns_path, const cf_net_iface *ifc, cf_error *err);
 
+/* Undo portforward's NAT rules in netns_path (the rest goes with the tap):
+ * idempotent; a netns already gone, or rules already gone, is fine. */
+int cf_pod_net_portforward_remove(const char *netns_path, const char *tap, cf_error *err);
+
 /* Undo attach (and create): idempotent, absent things are fine. netns_path
  * may be "" or gone (the pod's netns was removed already). */
 int cf_pod_net_detach(const char *netns_path, const char *veth, const char *tap, cf_error *err);

@@ -59,6 +59,7 @@ enum cf_rootfs_kind {
   CF_ROOTFS_VIRTIOFS = 1,
   CF_ROOTFS_BLOCK = 2,
   CF_ROOTFS_GUEST = 3, /* add_volume: nothing is shared; the shim copies what it may */
+  CF_ROOTFS_PULL = 4,  /* the agent pulls the image itself; never from add_rootfs */
 };
 typedef struct cf_rootfs {
   enum cf_rootfs_kind kind;
@@ -85,6 +86,9 @@ typedef struct cf_volume {
   const char *destination; /* where the container sees it (for messages) */
   int readonly;
   enum cf_propagation propagation;
+  /* share host_path alone, not the mounts below it (the shim shares those
+   * as volumes of their own: a non-recursive read-only volume) */
+  int non_recursive;
 } cf_volume;
 
 typedef struct cf_vm cf_vm;

@@ -49,6 +49,12 @@ typedef struct oci_options {
   int timeout_ms;            /* bound on each step's wait for the child; 0: 30 s */
 } oci_options;
 
+/* Called around each clone()/fork() of a runtime child (NULL: none): in a
+ * process with threads, enter() returns once no other thread holds a lock
+ * of the C library the child would inherit held (a raw clone gets none of
+ * fork()'s care); leave() ends that. */
+void oci_set_fork_guard(void (*enter)(void), void (*leave)(void));
+
 /* Runs the spec's init up to the point of exec and leaves it waiting for
  * oci_start. The spec stays the caller's. */
 int oci_create(const char *id, oci_spec *s, const oci_options *o, const oci_stdio *io,

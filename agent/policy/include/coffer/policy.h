@@ -53,6 +53,8 @@ typedef struct cf_policy_create {
   size_t n_shared;
   bool terminal;                   /* stdio.terminal (overrides process.terminal) */
   const char *root_hash;           /* dm-verity root hash of a BLOCK rootfs, or NULL */
+  bool pulled;                     /* the rootfs is pulled in the guest (its digest is
+                                    * checked against image.digests at the pull) */
 } cf_policy_create;
 
 /* The container rule a CreateContainer matched (*rule, for its execs), or a
@@ -70,6 +72,12 @@ void cf_policy_check_exec(const cf_policy *p, int rule, const char *container_id
 /* For dm-verity (rootfs set-up): is root_hash one the container rule (or,
  * rule -1, any rule) allows? */
 bool cf_policy_root_hash_allowed(const cf_policy *p, int rule, const char *root_hash);
+
+/* For a guest-pulled rootfs: the image digests (index or platform manifest)
+ * the container rules list, at most cap into out, NULL-terminated (out has
+ * cap + 1 slots); returns how many. *pinned: whether a pull must be one of
+ * them (some rule lists digests, or the policy denies by default). */
+size_t cf_policy_image_digests(const cf_policy *p, const char **out, size_t cap, bool *pinned);
 
 /* The capabilities a TEE container gets when its spec names none. */
 extern const char *const cf_policy_default_caps[];
