@@ -141,6 +141,9 @@ __attribute__((unused)) static void rig_start(rig *r, const rig_opts *o, int *ra
   }
   if (raw)
     *raw = o->host_only ? guest_chan : o->guest_only ? host_chan : -1;
+  /* Listen before the fork: the path then accepts connections the moment it
+   * exists (a child that bound it could be dialled before its listen()). */
+  int lfd = o->host_only ? -1 : rig_listen_unix(r->sock);
   r->relays = fork();
   CHECK(r->relays >= 0);
   if (r->relays == 0) {
@@ -157,7 +160,7 @@ __attribute__((unused)) static void rig_start(rig *r, const rig_opts *o, int *ra
     }
     if (!o->host_only) {
       cf_relay_opts go = {.name = "guest", .idle_timeout_ms = o->idle_ms};
-      if (!cf_relay_guest_new(loop, guest_chan, rig_listen_unix(r->sock), &go, &err)) {
+      if (!cf_relay_guest_new(loop, guest_chan, lfd, &go, &err)) {
         dprintf(logfd, "guest pump: %s\n", err.msg);
         _exit(3);
       }
@@ -165,12 +168,12 @@ __attribute__((unused)) static void rig_start(rig *r, const rig_opts *o, int *ra
     cf_loop_run(loop);
     _exit(0);
   }
+  if (lfd >= 0)
+    close(lfd);
   if (!(raw && o->host_only))
     close(guest_chan);
   if (!(raw && o->guest_only))
     close(host_chan);
-  for (int i = 0; i < 200 && !o->host_only && access(r->sock, F_OK) != 0; i++)
-    usleep(10000);
 }
 
 __attribute__((unused)) static bool rig_relays_alive(rig *r) { return waitpid(r->relays, NULL, WNOHANG) == 0; }
