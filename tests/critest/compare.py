@@ -1,19 +1,28 @@
 #!/usr/bin/env python3
 """Compares critest runs (JUnit XML) of the runc baseline and coffer.
 
-    compare.py SKIPLIST [same=SAMELIST] [libvirt-focus=REGEX] runc=JUNIT[@SECONDS]
-               process=JUNIT[@SECONDS] [libvirt=JUNIT[@SECONDS]]
-    compare.py skip-regex SKIPLIST... [runc=JUNIT process=JUNIT]
+    compare.py SKIPLIST [same=SAMELIST] [libvirt-focus=REGEX] [runc-only=REGEX]
+               [runc=JUNIT[@SECONDS]] process=JUNIT[@SECONDS] [libvirt=JUNIT[@SECONDS]]
+    compare.py skip-regex SKIPLIST... [process=JUNIT]
         -ginkgo.skip for the libvirt run: the specs of the SKIPLISTs, and (given runs)
-        every spec runc or the process backend did not pass (it decides nothing
-        on the libvirt backend: runc's cannot regress, the process backend's fail
-        the comparison already; a stop that hangs costs a minute in a VM)
+        every spec the process backend did not pass (it decides nothing on the
+        libvirt backend: it fails the comparison already, or runc fails it too;
+        a stop that hangs costs a minute in a VM)
+    compare.py runc-focus SKIPLIST [same=SAMELIST] [libvirt-focus=REGEX]
+               process=JUNIT [libvirt=JUNIT]
+        -ginkgo.focus for the runc run: every spec a coffer run did not pass
+        (and was not allowed to leave out). A spec coffer passed cannot differ
+        from runc, so only these need runc's verdict; empty: runc need not run.
 
 Prints a table (passed / failed / skipped per run), the specs skipped by name
 on the libvirt backend with their reasons, and every spec that passes with
 runc but does not pass with a coffer backend (its failure message). Exits 1
 when there is such a spec, or when the baseline shows the local registry was
 not used (runc failed to pull critest's images), else 0.
+
+runc may have run only the specs coffer did not pass (runc-focus): the verdict
+is the same as with a whole runc run, and the local registry counts as used
+when any run passed the probe spec.
 
 A coffer run's spec counts against it when runc passed it and coffer did not
 (failed, or skipped by critest itself); only specs of SKIPLIST (cannot hold
@@ -100,19 +109,54 @@ def skip_regex(args):
             names += list(load_skiplist(arg))
         else:
             names += [n for n, v in load(path).items() if v[0] != "passed" and not n.startswith("[")]
+    print(names_regex(names))
+    return 0
+
+
+def names_regex(names):
     esc = ("".join("\\" + c if c in "\\.+*?()|[]{}^$" else c for c in ginkgo_text(n)) + "$"
            for n in sorted(set(names)))
-    print("|".join(esc))
+    return "|".join(esc)
+
+
+def may_leave_out(label, n, skips, same, focus):
+    """A spec the libvirt run may leave out: it cannot hold in a VM, is the
+    same code as on the process backend, or is outside CRITEST_LIBVIRT_FOCUS."""
+    return label == "libvirt" and (n in skips or n in same or (focus and not focus.search(n)))
+
+
+def runc_focus(args):
+    skips = load_skiplist(args[0])
+    same, focus, runs = {}, None, {}
+    for arg in args[1:]:
+        label, _, path = arg.partition("=")
+        if label == "same":
+            same = load_skiplist(path)
+        elif label == "libvirt-focus":
+            focus = re.compile(path)
+        else:
+            runs[label] = load(path)
+    names = set()
+    for label, r in runs.items():
+        for n, (state, _) in r.items():
+            if n.startswith("[") or state == "passed":
+                continue
+            if state == "skipped" and may_leave_out(label, n, skips, same, focus):
+                continue
+            names.add(n)
+    print(names_regex(names))
     return 0
 
 
 def main():
     if len(sys.argv) > 2 and sys.argv[1] == "skip-regex":
         return skip_regex(sys.argv[2:])
+    if len(sys.argv) > 2 and sys.argv[1] == "runc-focus":
+        return runc_focus(sys.argv[2:])
     if len(sys.argv) < 4:
         sys.exit(__doc__)
     skips = load_skiplist(sys.argv[1])
-    runs, secs, same, focus = {}, {}, {}, None
+    runs, secs, same, focus, runc_only = {}, {}, {}, None, None
     for arg in sys.argv[2:]:
         label, _, path = arg.partition("=")
         if label == "same":
@@ -121,9 +165,15 @@ def main():
         if label == "libvirt-focus":
             focus = re.compile(path)
             continue
+        if label == "runc-only":
+            runc_only = re.compile(path)
+            continue
         path, _, secs[label] = path.partition("@")
         runs[label] = load(path)
-    base = runs["runc"]
+    if runc_only and "runc" in runs:  # runc ran these specs alone: the rest were not its verdicts
+        runs["runc"] = {n: v for n, v in runs["runc"].items() if runc_only.search(ginkgo_text(n))}
+    base = runs.get("runc", {})
+    coffer_specs = set(n for label, r in runs.items() if label != "runc" for n in r)
 
     def count(r, state):
         return sum(1 for v in r.values() if v[0] == state)
@@ -133,9 +183,13 @@ def main():
         print(f"{label:<18}{count(r, 'passed'):>8}{count(r, 'failed'):>8}{count(r, 'skipped'):>9}"
               f"{len(r):>7}{secs[label] or '-':>9}")
 
+    if len(base) < len(coffer_specs):
+        print(f"runc ran {len(base)} of {len(coffer_specs)} specs: only those coffer did not pass need its verdict"
+              " (CRITEST_RUNC=all runs every spec)")
+
     rc = 0
-    if not any(n.startswith(REGISTRY_PROBE) and v[0] == "passed" for n, v in base.items()):
-        print(f"\nFAIL: runc did not pass '{REGISTRY_PROBE}': the local registry was not used")
+    if not any(n.startswith(REGISTRY_PROBE) and v[0] == "passed" for r in runs.values() for n, v in r.items()):
+        print(f"\nFAIL: no run passed '{REGISTRY_PROBE}': the local registry was not used")
         rc = 1
 
     if "libvirt" in runs:
@@ -162,9 +216,9 @@ def main():
             got = r.get(n, ("absent", "not run"))
             if got[0] == "passed":
                 continue
-            if label == "libvirt" and (n in skips or n in same) and got[0] in ("skipped", "absent"):
+            if may_leave_out(label, n, skips, same, None) and got[0] in ("skipped", "absent"):
                 continue
-            if label == "libvirt" and focus and not focus.search(n) and got[0] in ("skipped", "absent"):
+            if may_leave_out(label, n, {}, {}, focus) and got[0] in ("skipped", "absent"):
                 unfocused.append(n)  # outside CRITEST_LIBVIRT_FOCUS
                 continue
             if (label == "libvirt" and got[0] in ("skipped", "absent") and "process" in runs
@@ -182,7 +236,7 @@ def main():
             print(f"{label}: {len(unfocused)} more left out by CRITEST_LIBVIRT_FOCUS ({focus.pattern})")
         if regress or suite:
             rc = 1
-        better = [n for n, v in r.items() if v[0] == "passed" and base.get(n, ("",))[0] != "passed"]
+        better = [n for n, v in r.items() if v[0] == "passed" and n in base and base[n][0] != "passed"]
         if better:
             print(f"{label}: passes where runc does not: " + "; ".join(better))
     return rc

@@ -6,12 +6,14 @@
 #   critest.sh SRC_DIR BUILD_DIR
 #
 # Runs, one after the other (2 cores: no parallelism):
-#   runc              the baseline
 #   coffer process    handler `coffer`, process backend: every spec
 #   coffer libvirt    handler `coffer`, libvirt backend (QEMU under TCG): the specs
-#                     runc and the process backend passed, but those of vm-skip.txt
-#                     (cannot hold in a VM) and libvirt-same.txt (the same code as on
-#                     the process backend: left out for time), each with its reason
+#                     the process backend passed, but those of vm-skip.txt (cannot
+#                     hold in a VM) and libvirt-same.txt (the same code as on the
+#                     process backend: left out for time), each with its reason
+#   runc              the baseline, on the specs coffer did not pass: a spec coffer
+#                     passes cannot differ from runc, so the verdict is that of a
+#                     whole runc run, two minutes sooner (CRITEST_RUNC=all: every spec)
 # then prints the table and the differences (compare.py). Image-pull specs are
 # served by a local registry (registry.sh): containerd's CRI plugin resolves
 # gcr.io, registry.k8s.io and k8s.gcr.io to it.
@@ -36,9 +38,12 @@
 #                            (about 2 minutes; a whole libvirt run is 15+)
 #   CRITEST_LIBVIRT_SPECS    passed (default): the libvirt run leaves out the specs of
 #                            libvirt-same.txt (the same code as on the process backend;
-#                            for time) and those runc or the process backend did not
-#                            pass (they fail the comparison already, and a hanging stop
-#                            costs a minute in a VM); all: every spec but vm-skip.txt's
+#                            for time) and those the process backend did not pass (they
+#                            fail the comparison already or fail with runc too, and a
+#                            hanging stop costs a minute in a VM); all: every spec but
+#                            vm-skip.txt's
+#   CRITEST_RUNC             needed (default): runc runs the specs coffer did not pass;
+#                            all: every spec (the whole baseline table)
 #   CRITEST_OUT              keep everything here (default a temp dir, removed on success)
 # Exit: 0 no difference, 1 a difference (or a broken run), 77 a prerequisite missing.
 set -euo pipefail
@@ -112,6 +117,7 @@ run() { # label run.sh-args...
   local args=(-T "$CALL_TMO" -t "$RUN_TMO" -o "$W/$label")
   local focus=${CRITEST_FOCUS:-}
   [ "$label" != libvirt ] || [ -z "${CRITEST_LIBVIRT_FOCUS:-}" ] || focus=$CRITEST_LIBVIRT_FOCUS
+  [ "$label" != runc ] || [ -z "${RUNC_FOCUS:-}" ] || focus=$RUNC_FOCUS
   [ -z "$focus" ] || args+=(-f "$focus")
   bash "$CT/run.sh" "${args[@]}" "$@" "$P" >"$W/$label.out" 2>&1 || true
   secs[$label]=$((SECONDS - t0))
@@ -120,15 +126,14 @@ run() { # label run.sh-args...
   [ -f "$W/$label/junit.xml" ] || { tail -20 "$W/$label.out"; fail "$label: critest wrote no JUnit report (see $W/$label.out)"; }
 }
 
-run runc -H runc
-results=(runc="$W/runc/junit.xml@${secs[runc]}")
+results=()
 if [[ " $BACKENDS " == *" process "* ]]; then
   run process -H coffer -b process
   results+=(process="$W/process/junit.xml@${secs[process]}")
 fi
 if [ -n "$libvirt_ready" ]; then
-  # vm-skip.txt by name; unless CRITEST_LIBVIRT_SPECS=all, also what runc or the
-  # process backend did not pass (it cannot change the verdict; hangs cost minutes)
+  # vm-skip.txt by name; unless CRITEST_LIBVIRT_SPECS=all, also what the process
+  # backend did not pass (it cannot change the verdict; hangs cost minutes)
   sk=(); [ "${CRITEST_LIBVIRT_SPECS:-passed}" = all ] || sk=("$HERE/libvirt-same.txt" "${results[@]%@*}")
   vm_skip=$(python3 "$HERE/compare.py" skip-regex "$HERE/vm-skip.txt" "${sk[@]}")
   GUEST_DIR=$GUEST LIBVIRTD_SH=$SRC/tests/vmm/libvirtd.sh COFFER_VMM_HELPER=$P/bin/coffer-vmm \
@@ -136,9 +141,21 @@ if [ -n "$libvirt_ready" ]; then
   results+=(libvirt="$W/libvirt/junit.xml@${secs[libvirt]}")
 fi
 
-echo "=== critest: runc vs coffer"
 cmp_args=(same="$HERE/libvirt-same.txt")
 [ -z "${CRITEST_LIBVIRT_FOCUS:-}" ] || cmp_args+=(libvirt-focus="$CRITEST_LIBVIRT_FOCUS")
+# runc last: only the specs coffer did not pass need its verdict
+RUNC_FOCUS=
+[ "${CRITEST_RUNC:-needed}" = all ] || [ ${#results[@]} = 0 ] ||
+  RUNC_FOCUS=$(python3 "$HERE/compare.py" runc-focus "$HERE/vm-skip.txt" "${cmp_args[@]}" "${results[@]%@*}")
+if [ "${CRITEST_RUNC:-needed}" = all ] || [ -n "$RUNC_FOCUS" ]; then
+  run runc -H runc
+  results=(runc="$W/runc/junit.xml@${secs[runc]}" "${results[@]}")
+  [ -z "$RUNC_FOCUS" ] || cmp_args+=(runc-only="$RUNC_FOCUS")
+else
+  echo "=== critest: runc not run: coffer passed every spec"
+fi
+
+echo "=== critest: runc vs coffer"
 crc=0; python3 "$HERE/compare.py" "$HERE/vm-skip.txt" "${cmp_args[@]}" "${results[@]}" || crc=$?
 cleanup  # the registry first: its pid is recorded under $W
 if [ $crc = 0 ] && [ -z "${CRITEST_OUT:-}" ]; then rm -rf "$W"; else echo "runs kept in $W"; fi
