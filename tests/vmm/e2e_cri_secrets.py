@@ -50,8 +50,12 @@ keep = c.create_container(pod, "keep", IMG, ["sh", "-c",
                           "echo HASH=$(cat /tmp/h); echo TOKEN1=$(cat /run/coffer/attestation-token); "
                           "echo MODE=$(stat -c '%%a %%u' /run/coffer/secrets/two); "
                           "echo TEE=$(%s); echo TEEBAD=$(%s); "
-                          "sleep %d; echo TOKEN2=$(cat /run/coffer/attestation-token); sleep 600"
-                          % (TEE, TEE_BAD, LIFETIME + 2)],
+                          # the second token as soon as the file changes (refresh at 0.70-0.85
+                          # of the lifetime), bounded at twice the lifetime
+                          "t=/run/coffer/attestation-token; a=$(cat $t); i=0; "
+                          "while [ \"$(cat $t)\" = \"$a\" ] && [ $i -lt %d ]; do sleep 0.5; i=$((i+1)); done; "
+                          "echo TOKEN2=$(cat $t); sleep 600"
+                          % (TEE, TEE_BAD, LIFETIME * 4)],
                           annotations={"io.coffer.secret.two": "kbs:///default/key/two",
                                        "io.coffer.token": "true"}, log_path="keep.log",
                           mounts=[(TC_DIR, "/opt/tc", True, 0)])

@@ -42,7 +42,7 @@ for f in "$SHIM_BIN" "$AGENT_BIN" "$VMM"; do [ -x "$f" ] || skip "$f not built";
 [ -x "$SRC/guest/build.sh" ] || skip "guest/build.sh missing"
 
 out=$("$V/libvirtd.sh" start 2>&1) || { rc=$?; echo "$out"; [ $rc = 77 ] && exit 77; fail "libvirtd did not start"; }
-rc=0; "$SRC/guest/build.sh" "$GUEST" --init "$AGENT_BIN" "${ATT_ARGS[@]}" --cache "$GUEST/cache" >/dev/null || rc=$?
+rc=0; "$SRC/guest/build.sh" "$GUEST" --init "$AGENT_BIN" "${ATT_ARGS[@]}" --cache "$BUILD/guest-kernel-cache" >/dev/null || rc=$?
 [ $rc = 77 ] && skip "no guest kernel package"
 [ $rc = 0 ] || fail "guest/build.sh failed ($rc)"
 GUEST_RELEASE=$(cat "$GUEST/kernel-release")

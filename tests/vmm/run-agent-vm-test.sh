@@ -14,7 +14,8 @@ out=$("$HERE/libvirtd.sh" start 2>&1); rc=$?
 echo "$out"
 [ $rc = 77 ] && exit 77
 [ $rc = 0 ] || { echo "FAIL: libvirtd did not start"; exit 1; }
-"$SRC/guest/build.sh" "$OUT" --init "$AGENT" --cache "$OUT/cache" >/dev/null; rc=$?
+# the package cache the build's other guest images share (downloads once)
+"$SRC/guest/build.sh" "$OUT" --init "$AGENT" --cache "$(dirname "$OUT")/guest-kernel-cache" >/dev/null; rc=$?
 [ $rc = 77 ] && { echo "SKIP: no guest kernel package"; exit 77; }
 [ $rc = 0 ] || { echo "FAIL: guest/build.sh failed ($rc)"; exit 1; }
 COFFER_TEST_KERNEL=$OUT/vmlinux COFFER_TEST_INITRD=$OUT/initramfs.img COFFER_VMM_HELPER=$HELPER \
