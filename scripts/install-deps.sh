@@ -12,6 +12,7 @@ PACKAGES=(
   containerd runc busybox-static umoci erofs-utils cpio zstd procps e2fsprogs kmod util-linux
   lz4 # guest/build.sh: the cloud kernel's bzImage payload is LZ4
   qemu-system-x86 qemu-utils libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients
+  tini # tests/vmm/libvirtd.sh: reaps powered-off guests' QEMU where PID 1 does not (no systemd)
   python3-grpcio python3-grpc-tools
   # interop peers, benchmarks, sanitizers
   golang-go golang-github-containerd-ttrpc-dev valgrind
