@@ -503,7 +503,8 @@ void shim_pod_start(shim *s) {
           (unsigned long long)s->cfg.memory_mib);
   shim_net_prepare(s, &vc); /* net.c */
   /* the broker over the pod network where there is one, else the relay */
-  vc.relay = !vc.net && shim_relay_wanted(s); /* relay.c */
+  vc.attests = shim_pod_has_broker(s); /* relay.c */
+  vc.relay = !vc.net && vc.attests;
   pd->relay_on = vc.relay;
   if (pd->ops->start(&vc, &pd->vm, &pd->failure) < 0) {
     cf_error_prefix(&pd->failure, "starting the pod's %s backend", pd->ops->name);

@@ -28,7 +28,7 @@ static void pod_broker(shim *s, char *buf, size_t cap, const char **from) {
   snprintf(buf, cap, "%s", s->cfg.relay_broker ? s->cfg.relay_broker : "");
 }
 
-bool shim_relay_wanted(shim *s) {
+bool shim_pod_has_broker(shim *s) {
   char broker[512];
   const char *from;
   pod_broker(s, broker, sizeof(broker), &from);

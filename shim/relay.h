@@ -8,9 +8,9 @@
 typedef struct shim shim;
 
 /* Whether the pod has a broker: its init-data's aa.toml [token_configs.kbs]
- * url, else the config's relay_broker. The VM gets the relay port when it
- * also has no pod network (pod.c). */
-bool shim_relay_wanted(shim *s);
+ * url, else the config's relay_broker. Its guest then runs coffer-attester;
+ * the VM gets the relay port when it also has no pod network (pod.c). */
+bool shim_pod_has_broker(shim *s);
 
 /* After the VM started: serve the guest's relay port when the VM got one
  * and the backend has a relay channel. A failure is logged; the pod

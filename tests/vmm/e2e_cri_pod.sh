@@ -37,7 +37,9 @@ qemus() {
 }
 nq=$(qemus | wc -l)
 [ "$nq" = 1 ] || fail "want one QEMU for the pod, found $nq"
-log "one domain ($doms), one QEMU, both containers answer"
+tb=$(qemu_tb_size "$doms")
+[ "$tb" = kvm ] || [ "$tb" = 32 ] || fail "a pod without a broker: TCG translation cache '$tb' MiB, want 32"
+log "one domain ($doms), one QEMU (translation cache: $tb), both containers answer"
 
 if [ -z "$MODE" ]; then
   log "UpdateContainerResources reaches the container's cgroup in the guest"

@@ -97,6 +97,15 @@ log=$(sed -n 's/^SHOW_LOG=//p' "$OUT")
 got=$(sed -E 's/^[^ ]+ (stdout|stderr) [FP] //' "$log" | tr -d '\n')
 [ "$got" = "$ONE" ] || fail "container show printed '$got', the stored secret is '$ONE'"
 echo "ok: the container printed exactly the stored secret one"
+# its guest runs the attester: the larger translation cache (vmm/common/spec.h)
+n=0
+for d in $(our_domains); do
+  tb=$(qemu_tb_size "$d")
+  [ "$tb" = kvm ] || [ "$tb" = 128 ] || fail "pod VM $d runs the attester with a TCG translation cache of '$tb' MiB, want 128"
+  n=$((n + 1))
+done
+[ $n -ge 1 ] || fail "no VM of this test's pods is running while its container does"
+echo "ok: the attesting pod's VM ($n running) has the larger translation cache ($tb)"
 grep -q '^DENIED=.*no rule covers other/key/one' "$OUT" || fail "a denied secret did not fail with the broker's reason: $(grep ^DENIED "$OUT")"
 echo "ok: $(grep -o 'secret bad.*' "$OUT" | cut -c1-300)"
 

@@ -60,6 +60,17 @@ export COFFER_VMM_VERITY_CACHE=${COFFER_VMM_VERITY_CACHE:-$T/verity-cache}
 
 # coffer domains of this test's pods (their metadata names our state dir)
 our_domains() { "$VMM" list --json 2>/dev/null | tr -d ' \n' | grep -o "\"name\":\"coffer-[^\"]*\",[^}]*\"state_dir\":\"$STATE/" | sed -E 's/"name":"([^"]*)".*/\1/' || true; }
+# The TCG translation cache (MiB) of a domain's QEMU, from its command line
+# (libvirt: -accel tcg,tb-size=N); "kvm" when it runs under KVM.
+qemu_tb_size() { # DOMAIN
+  local p c
+  for p in /proc/[0-9]*; do
+    c=$(tr '\0' ' ' 2>/dev/null <"$p/cmdline") || continue
+    case $c in *qemu-system*"guest=$1,"*) ;; *) continue ;; esac
+    case $c in *"-accel kvm"*) echo kvm ;; *) printf '%s\n' "$c" | sed -n 's/.*tb-size=\([0-9]*\).*/\1/p' ;; esac
+    return 0
+  done
+}
 our_pids() {
   local p
   for p in /proc/[0-9]*; do

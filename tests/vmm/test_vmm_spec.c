@@ -31,7 +31,7 @@ int main(void) {
   const char *full = "{\"pod_id\":\"p1\",\"profile\":\"sev-snp\",\"machine\":\"q35\",\"accel\":\"kvm\","
                      "\"kernel\":\"/k\",\"initrd\":\"/i\",\"firmware\":\"/f\",\"cmdline\":\"a b\","
                      "\"vcpus\":3,\"memory_mib\":640,\"state_dir\":\"/s\",\"console_log\":\"/s/c\","
-                     "\"vsock_cid\":0,\"disks\":[{\"path\":\"/d0\",\"serial\":\"cfslot-0\",\"readonly\":true}],"
+                     "\"vsock_cid\":0,\"tcg_cache_mib\":128,\"disks\":[{\"path\":\"/d0\",\"serial\":\"cfslot-0\",\"readonly\":true}],"
                      "\"init_data_sha256\":\"e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855\","
                      "\"snp_policy\":\"0x30000\",\"snp_cbitpos\":47}";
   EXPECT(vm_spec_parse_json(&s, full, &err) == 0, "%s", err.msg);
@@ -43,7 +43,7 @@ int main(void) {
   char *again = vm_spec_to_json(&t, &err);
   EXPECT(json && again && !strcmp(json, again), "round trip differs:\n%s\n%s", json, again);
   EXPECT(t.vcpus == 3 && t.memory_mib == 640 && t.ndisks == 1 && t.disks[0].readonly &&
-             t.snp_cbitpos == 47 && t.vsock_cid == 0 && !strcmp(t.disks[0].serial, "cfslot-0"),
+             t.snp_cbitpos == 47 && t.vsock_cid == 0 && t.tcg_cache_mib == 128 && !strcmp(t.disks[0].serial, "cfslot-0"),
          "fields lost in the round trip");
   free(json);
   free(again);
@@ -56,6 +56,8 @@ int main(void) {
   bad(GOOD ",\"vcpus\":\"2\"}", "\"vcpus\" must be an integer");
   bad(GOOD ",\"vcpus\":0}", "vcpus");
   bad(GOOD ",\"memory_mib\":1}", "memory_mib");
+  bad(GOOD ",\"tcg_cache_mib\":4}", "tcg_cache_mib");
+  bad(GOOD ",\"tcg_cache_mib\":8192}", "tcg_cache_mib");
   bad(GOOD ",\"profile\":\"weird\"}", "profile");
   bad(GOOD ",\"machine\":\"pc\"}", "machine");
   bad(GOOD ",\"kernel\":\"relative\"}", "kernel");

@@ -36,6 +36,7 @@ void vm_spec_init(vm_spec *s) {
   s->vsock_cid = -1;
   s->vcpus = 1;
   s->memory_mib = 256;
+  s->tcg_cache_mib = VM_TCG_CACHE_MIB;
   s->snp_cbitpos = 51;
   s->snp_reduced_phys_bits = 1;
 }
@@ -282,6 +283,10 @@ int vm_spec_parse_json(vm_spec *s, const char *json, cf_error *err) {
       if (get_uint(v, key, 64, 1 << 22, &x, err) < 0)
         return -EINVAL;
       s->memory_mib = (uint64_t)x;
+    } else if (!strcmp(key, "tcg_cache_mib")) {
+      if (get_uint(v, key, 8, 4096, &x, err) < 0)
+        return -EINVAL;
+      s->tcg_cache_mib = (unsigned)x;
     } else if (!strcmp(key, "vsock_cid")) {
       if (get_uint(v, key, -1, 0xffffffffLL, &x, err) < 0)
         return -EINVAL;
@@ -331,6 +336,7 @@ char *vm_spec_to_json(const vm_spec *s, cf_error *err) {
 #undef X
   json_object_object_add(o, "vcpus", json_object_new_int64(s->vcpus));
   json_object_object_add(o, "memory_mib", json_object_new_int64((int64_t)s->memory_mib));
+  json_object_object_add(o, "tcg_cache_mib", json_object_new_int64(s->tcg_cache_mib));
   json_object_object_add(o, "vsock_cid", json_object_new_int64(s->vsock_cid));
   json_object_object_add(o, "snp_cbitpos", json_object_new_int64(s->snp_cbitpos));
   json_object_object_add(o, "snp_reduced_phys_bits", json_object_new_int64(s->snp_reduced_phys_bits));

@@ -132,6 +132,7 @@ static int fill_spec(const cf_vm_config *cfg, struct cf_vm *vm, bool tee, vm_spe
   set_str(&s->cmdline, cmdline);
   s->vcpus = cfg->vcpus ? cfg->vcpus : 1;
   s->memory_mib = cfg->memory_mib ? cfg->memory_mib : 256;
+  s->tcg_cache_mib = cfg->attests ? VM_TCG_CACHE_MIB_ATTESTING : VM_TCG_CACHE_MIB;
   set_str(&s->state_dir, vm->dir);
   set_str(&s->console_log, vm->console);
   set_str(&s->agent_socket, vm->agent_sock);

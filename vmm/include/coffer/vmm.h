@@ -44,6 +44,8 @@ typedef struct cf_vm_config {
   const char *agent_transport; /* config agent_transport: "auto" | "vsock" |
                                   "serial"; NULL = "auto". The process backend
                                   ignores it (always a unix socket) */
+  int attests;                 /* the guest runs coffer-attester (the pod has a
+                                  broker): a larger TCG translation cache */
   int relay;                   /* give the guest the broker relay port relay.0
                                   (coffer/relay.h; relay_channel() serves it) */
   const char *netns_path;      /* the pod's network namespace; NULL = none */
