@@ -4,12 +4,16 @@
 # CNI bridge) whose init-data names a coffer-kbs on the host side of the
 # bridge; the secret pod's container cats the secret (attestation + fetch +
 # tmpfs before the process starts), the other pod's init-data names no broker
-# (no attester, no attestation) and its container echoes. Median time from
-# RunPodSandbox to the first output line in the container's CRI log, the
-# median of the paired differences, the load average, and the attester's own
-# timings from the guest console (key pair, evidence, RCAR, resource).
-# Target: attestation plus the secret adds <= 0.3 s under TCG. Not a test:
-# nothing asserted.
+# (no attester, no attestation) and its container echoes. The peer: a pod
+# like the second whose container runs bench_tls_floor (bench/kbs), the
+# cheapest client of the same broker (one bare OpenSSL TLS exchange, no
+# attestation), from a read-only volume; any attester on OpenSSL pays at
+# least its work. Median time from RunPodSandbox to the first output line in
+# the container's CRI log, the medians of the paired differences against the
+# pod without, the peer's CPU time in the guest, the load average, and the
+# attester's own timings from the guest console (key pair, evidence, RCAR,
+# resource). Target: attestation plus the secret adds <= 0.3 s under TCG.
+# Not a test: nothing asserted.
 # Usage: bench/vm/secrets.sh [BUILD_DIR]   (root; env RUNS, default 10)
 set -euo pipefail
 SRC=$(cd "$(dirname "$0")/../.." && pwd)
@@ -48,11 +52,16 @@ algorithm = "sha384"
 token = false
 '''
 TOML
+# the peer and what it loads (the container image is busybox: no libc)
+PEER=$T/peer; mkdir -p "$PEER"
+cp "$BUILD/bench/kbs/bench_tls_floor" "$K/ca.crt" "$PEER/"
+for l in $(ldd "$PEER/bench_tls_floor" | grep -o '/[^ ]*'); do cp "$l" "$PEER/"; done
+[ -f "$PEER/ld-linux-x86-64.so.2" ] || { echo "secrets.sh: no ld-linux-x86-64.so.2 for the peer" >&2; exit 1; }
 sleep 1
 mkdir -p "$T/logs"
 echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
 /usr/bin/python3 "$SRC/bench/vm/secrets.py" "$H" "$CONTAINERD_ADDRESS" "$(gzip -c <"$T/init.toml" | base64 -w0)" "$RUNS" "$T/logs" \
-  "$(gzip -c <"$T/init0.toml" | base64 -w0)"
+  "$(gzip -c <"$T/init0.toml" | base64 -w0)" "$PEER" "https://$SUBNET.1:$PORT"
 echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "the attester's timings in the guests (ms, sorted):"
 timing() { # LABEL SED-REGEX (one group: the number)
