@@ -147,66 +147,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   free(s);
   return 0;
 }
+
 #ifdef FUZZ_REPLAY_MAIN
-static uint8_t buf[1 << 20], mut[1 << 20];
-
-/* The file as it is, then truncated and bit-flipped copies of it. */
-static void replay(const uint8_t *in, size_t n, uint32_t *rng, unsigned *runs) {
-  LLVMFuzzerTestOneInput(in, n);
-  (*runs)++;
-  for (int k = 0; k < 200 && n > 0; k++, (*runs)++) {
-    memcpy(mut, in, n);
-    size_t len = n;
-    for (int f = 0; f < 1 + k % 4; f++) {
-      *rng = *rng * 1103515245u + 12345u;
-      mut[(*rng >> 8) % len] ^= (uint8_t)(1u << ((*rng >> 4) % 8));
-    }
-    if (k % 5 == 0)
-      len = (*rng >> 3) % len;
-    LLVMFuzzerTestOneInput(mut, len);
-  }
-}
-
-int main(int argc, char **argv) {
-  if (argc != 2) {
-    fprintf(stderr, "usage: %s CORPUS_DIR\n", argv[0]);
-    return 2;
-  }
-  DIR *d = opendir(argv[1]);
-  if (!d) {
-    perror(argv[1]);
-    return 1;
-  }
-  struct dirent *e;
-  int files = 0;
-  unsigned runs = 0;
-  uint32_t rng = 4242;
-  while ((e = readdir(d))) {
-    if (e->d_name[0] == '.')
-      continue;
-    char p[1024];
-    snprintf(p, sizeof(p), "%s/%s", argv[1], e->d_name);
-    FILE *f = fopen(p, "rb");
-    if (!f)
-      continue;
-    size_t len = fread(buf, 1, sizeof(buf), f);
-    fclose(f);
-    replay(buf, len, &rng, &runs);
-    files++;
-  }
-  closedir(d);
-  if (files == 0) {
-    fprintf(stderr, "%s: no corpus files\n", argv[1]);
-    return 1;
-  }
-  /* the seed layers themselves must decrypt, or the mutations never got
-   * past the key unwrap */
+/* The seed layers themselves must decrypt, or the mutations never got past
+ * the key unwrap. */
+static int seed_layers_decrypted(void) {
   if (decrypted < 4) {
     fprintf(stderr, "only %u layers decrypted (the 4 seed layers must)\n", decrypted);
     return 1;
   }
-  printf("replayed %d corpus files as %u inputs (%u layers decrypted); the encrypted-layer parsers survived every one\n",
-         files, runs, decrypted);
+  printf("%u layers decrypted\n", decrypted);
   return 0;
 }
 #endif
+#define FUZZ_REPLAY_MUTATIONS 200
+#define FUZZ_REPLAY_WHAT "the encrypted-layer parsers"
+#define FUZZ_REPLAY_CHECK() seed_layers_decrypted()
+#include "fuzz_replay.h"

@@ -53,4 +53,4 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   return 0;
 }
 
-#include "replay.h"
+#include "fuzz_replay.h"

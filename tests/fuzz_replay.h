@@ -1,10 +1,29 @@
 /* Without libFuzzer (FUZZ_REPLAY_MAIN): replays a seed corpus, each file as
- * it is and as truncated and bit-flipped copies, as a regular test. */
+ * it is and as truncated and bit-flipped copies, as a regular test. A fuzz
+ * target includes it after LLVMFuzzerTestOneInput and may set, before:
+ *   FUZZ_REPLAY_MUTATIONS  copies per file (default 300)
+ *   FUZZ_REPLAY_SEED       the mutations' generator seed (default 4242)
+ *   FUZZ_REPLAY_WHAT       what survived, for the closing line
+ *   FUZZ_REPLAY_CHECK()    run after the corpus: nonzero (having said why)
+ *                          fails the test */
 #ifdef FUZZ_REPLAY_MAIN
 #include <dirent.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+
+#ifndef FUZZ_REPLAY_MUTATIONS
+#define FUZZ_REPLAY_MUTATIONS 300
+#endif
+#ifndef FUZZ_REPLAY_SEED
+#define FUZZ_REPLAY_SEED 4242
+#endif
+#ifndef FUZZ_REPLAY_WHAT
+#define FUZZ_REPLAY_WHAT "the parser"
+#endif
+#ifndef FUZZ_REPLAY_CHECK
+#define FUZZ_REPLAY_CHECK() 0
+#endif
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -13,7 +32,7 @@ static uint8_t buf[1 << 20], mut[1 << 20];
 static void replay(const uint8_t *in, size_t n, uint32_t *rng, unsigned *runs) {
   LLVMFuzzerTestOneInput(in, n);
   (*runs)++;
-  for (int k = 0; k < 300 && n > 0; k++, (*runs)++) {
+  for (int k = 0; k < FUZZ_REPLAY_MUTATIONS && n > 0; k++, (*runs)++) {
     memcpy(mut, in, n);
     size_t len = n;
     for (int f = 0; f < 1 + k % 4; f++) {
@@ -39,7 +58,7 @@ int main(int argc, char **argv) {
   struct dirent *e;
   int files = 0;
   unsigned runs = 0;
-  uint32_t rng = 4242;
+  uint32_t rng = FUZZ_REPLAY_SEED;
   while ((e = readdir(d))) {
     if (e->d_name[0] == '.')
       continue;
@@ -58,7 +77,10 @@ int main(int argc, char **argv) {
     fprintf(stderr, "%s: no corpus files\n", argv[1]);
     return 1;
   }
-  printf("replayed %d corpus files as %u inputs; the parser survived every one\n", files, runs);
+  if (FUZZ_REPLAY_CHECK())
+    return 1;
+  printf("replayed %d corpus files as %u inputs; %s survived every one\n", files, runs,
+         FUZZ_REPLAY_WHAT);
   return 0;
 }
 #endif
